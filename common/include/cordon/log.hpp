@@ -1,0 +1,34 @@
+#pragma once
+// A small leveled logger to stderr, shared by every Cordon process.
+// Lines look like: "2026-11-25T22:30:01.123Z warn channel: stream 7 reset: window overrun"
+#include <fmt/format.h>
+#include <string_view>
+
+namespace cordon::log {
+
+enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
+
+void set_level(Level level);
+Level level();
+// Parses "debug|info|warn|error"; returns false on anything else.
+bool parse_level(std::string_view text, Level& out);
+void write(Level level, std::string_view component, std::string_view message);
+
+template <typename... Args>
+void debug(std::string_view component, fmt::format_string<Args...> fmt, Args&&... args) {
+    if (level() <= Level::debug) write(Level::debug, component, fmt::format(fmt, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void info(std::string_view component, fmt::format_string<Args...> fmt, Args&&... args) {
+    if (level() <= Level::info) write(Level::info, component, fmt::format(fmt, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void warn(std::string_view component, fmt::format_string<Args...> fmt, Args&&... args) {
+    if (level() <= Level::warn) write(Level::warn, component, fmt::format(fmt, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void error(std::string_view component, fmt::format_string<Args...> fmt, Args&&... args) {
+    write(Level::error, component, fmt::format(fmt, std::forward<Args>(args)...));
+}
+
+}  // namespace cordon::log
