@@ -86,6 +86,11 @@ public:
         const char* n = virDomainGetName(d_.get());
         return n ? n : "";
     }
+    std::string uuid() override {
+        char buf[VIR_UUID_STRING_BUFLEN] = {};
+        if (virDomainGetUUIDString(d_.get(), buf) < 0) fail("cannot read the UUID of the VM");
+        return buf;
+    }
     DomainStatus status() override {
         int state = 0, reason = 0;
         if (virDomainGetState(d_.get(), &state, &reason, 0) < 0) fail("cannot read the state of the VM");
