@@ -194,7 +194,12 @@ public:
         if (!c) {
             const std::string detail = last_error();
             std::string hint;
-            if (uri.rfind("qemu:///system", 0) == 0) {
+            const bool no_daemon = detail.find("Failed to connect socket") != std::string::npos ||
+                                   detail.find("Connection refused") != std::string::npos;
+            if (no_daemon) {
+                hint = "libvirtd is not running (or not where the URI points): start it with `virtlogd -d && "
+                       "libvirtd -d` (as root), or `systemctl start libvirtd` on a machine with systemd";
+            } else if (uri.rfind("qemu:///system", 0) == 0) {
                 hint = "libvirtd is not running: start it with `virtlogd -d && libvirtd -d` (as root), or "
                        "`systemctl start libvirtd` on a machine with systemd";
             } else if (uri.rfind("qemu:///session", 0) == 0) {
