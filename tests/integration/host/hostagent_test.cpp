@@ -23,6 +23,7 @@
 
 #include "cordon/channel/session.hpp"
 #include "cordon/host/hostagent_control.hpp"
+#include "cordon/host/process.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/subprocess.hpp"
 
@@ -263,7 +264,7 @@ TEST_F(HostAgentProcess, SigtermRemovesSocketsAndPidFile) {
     pid_t pid = start_agent();
     EXPECT_TRUE(cordon::host::stop_hostagent(paths, 5s));
     EXPECT_FALSE(cordon::host::hostagent_state(paths).alive);
-    EXPECT_NE(::kill(pid, 0), 0) << "the agent process is still there";
+    EXPECT_FALSE(cordon::host::process_alive(pid)) << "the agent process is still there";
     EXPECT_FALSE(fs::exists(paths.docker_socket));
     EXPECT_FALSE(fs::exists(paths.control_socket));
     EXPECT_FALSE(fs::exists(paths.hostagent_pid));
