@@ -129,6 +129,9 @@ public:
     // be the start of one. Clears an error state. Returns how many bytes were dropped.
     std::size_t skip_to_handshake(FrameType type);
 
+    // Drops up to n unconsumed bytes (resync past a bad candidate). Clears an error state.
+    std::size_t discard(std::size_t n) noexcept;
+
     void set_max_payload(std::uint32_t max_payload) noexcept { max_payload_ = max_payload; }
     std::uint32_t max_payload() const noexcept { return max_payload_; }
     std::size_t buffered() const noexcept { return buf_.size() - pos_; }

@@ -35,6 +35,10 @@ public:
     virtual bool answered() const = 0;
 };
 
+namespace detail {
+struct ServerState;
+}
+
 class Server {
 public:
     // Synchronous: the return value is the result; throwing gives an error reply.
@@ -61,8 +65,7 @@ public:
     std::size_t connections() const;
 
 private:
-    struct State;
-    std::shared_ptr<State> state_;
+    std::shared_ptr<detail::ServerState> state_;
 };
 
 // A blocking client for command-line tools (vmctl): one connection, one call at a time.
