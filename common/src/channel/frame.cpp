@@ -259,25 +259,36 @@ bool valid_service_name(std::string_view name) noexcept {
 FrameDecoder::FrameDecoder(std::uint32_t max_payload) : max_payload_(max_payload) {}
 
 void FrameDecoder::clear() noexcept {
-    buf_.clear();
-    pos_ = 0;
+    pos_ = end_ = 0;
     failed_ = false;
     error_.clear();
 }
 
-void FrameDecoder::feed(std::span<const std::uint8_t> bytes) {
-    if (bytes.empty()) return;
+std::span<std::uint8_t> FrameDecoder::prepare(std::size_t n) {
     // Compact before growing so the buffer holds at most one partial frame plus input.
-    if (pos_ > 0 && (pos_ == buf_.size() || pos_ >= 64 * 1024)) {
-        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
+    if (pos_ == end_) {
+        pos_ = end_ = 0;
+    } else if (pos_ >= 64 * 1024 || end_ + n > buf_.size()) {
+        std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
+        end_ -= pos_;
         pos_ = 0;
     }
-    buf_.insert(buf_.end(), bytes.begin(), bytes.end());
+    if (end_ + n > buf_.size()) buf_.resize(end_ + n);
+    return {buf_.data() + end_, n};
+}
+
+void FrameDecoder::commit(std::size_t n) noexcept { end_ = std::min(end_ + n, buf_.size()); }
+
+void FrameDecoder::feed(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return;
+    auto dst = prepare(bytes.size());
+    std::memcpy(dst.data(), bytes.data(), bytes.size());
+    commit(bytes.size());
 }
 
 FrameDecoder::Status FrameDecoder::next(Frame& out) {
     if (failed_) return Status::error;
-    const std::size_t avail = buf_.size() - pos_;
+    const std::size_t avail = end_ - pos_;
     if (avail < kHeaderSize) return Status::need_more;
     FrameHeader h;
     if (!decode_header(buf_.data() + pos_, max_payload_, h, error_)) {
@@ -294,7 +305,7 @@ FrameDecoder::Status FrameDecoder::next(Frame& out) {
 std::size_t FrameDecoder::discard(std::size_t n) noexcept {
     failed_ = false;
     error_.clear();
-    n = std::min(n, buf_.size() - pos_);
+    n = std::min(n, end_ - pos_);
     pos_ += n;
     return n;
 }
@@ -307,7 +318,7 @@ std::size_t FrameDecoder::skip_to_handshake(FrameType type) {
     const std::size_t prefix = kHeaderSize + kMagic.size();
     const std::uint8_t want[8] = {static_cast<std::uint8_t>(type), 0, 0, 0, 0, 0, 0, 0};
     std::size_t i = pos_;
-    const std::size_t end = buf_.size();
+    const std::size_t end = end_;
     for (; i < end; ++i) {
         // Compare what is available of the 20-byte prefix; a partial match at the tail is
         // kept until more bytes arrive.
@@ -326,10 +337,7 @@ std::size_t FrameDecoder::skip_to_handshake(FrameType type) {
     }
     const std::size_t dropped = i - pos_;
     pos_ = i;
-    if (pos_ == buf_.size()) {
-        buf_.clear();
-        pos_ = 0;
-    }
+    if (pos_ == end_) pos_ = end_ = 0;
     return dropped;
 }
 

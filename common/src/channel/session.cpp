@@ -175,8 +175,7 @@ public:
           hello_timer_(io),
           deadline_timer_(io),
           keepalive_timer_(io),
-          poll_timer_(io),
-          rbuf_(kReadChunk) {
+          poll_timer_(io) {
         reset_ids();
     }
 
@@ -274,7 +273,6 @@ private:
     State state_ = State::idle;
     FrameDecoder decoder_;
     asio::steady_timer hello_timer_, deadline_timer_, keepalive_timer_, poll_timer_;
-    std::vector<std::uint8_t> rbuf_;
     bool reading_ = false;
 
     std::deque<std::vector<std::uint8_t>> outq_;
@@ -450,10 +448,12 @@ void SessionImpl::keepalive_tick() {
 void SessionImpl::read_more() {
     if (reading_ || state_ == State::closing || state_ == State::closed) return;
     reading_ = true;
-    sock_.async_read_some(asio::buffer(rbuf_), [s = self()](const error_code& ec, std::size_t n) {
-        s->reading_ = false;
-        s->on_read(ec, n);
-    });
+    auto space = decoder_.prepare(kReadChunk);
+    sock_.async_read_some(asio::buffer(space.data(), space.size()),
+                          [s = self()](const error_code& ec, std::size_t n) {
+                              s->reading_ = false;
+                              s->on_read(ec, n);
+                          });
 }
 
 void SessionImpl::on_read(const error_code& ec, std::size_t n) {
@@ -488,7 +488,7 @@ void SessionImpl::on_read(const error_code& ec, std::size_t n) {
         return;
     }
     stats_.bytes_in += n;
-    decoder_.feed(std::span<const std::uint8_t>(rbuf_.data(), n));
+    decoder_.commit(n);
     process_input();
     read_more();
 }
@@ -901,7 +901,9 @@ void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away,
         if (failure_.empty() || ec != errc::version_mismatch) failure_ = reason;
         if (ec != errc::session_closed || !reason.empty())
             log::info(component(), "channel session ended: {}", reason);
-        if (state_ == State::handshaking) notify_ready(ec);
+        // start()'s handler learns about an end before any handshake (a guest that already
+        // had sessions reports those through its close handler only).
+        if (state_ == State::handshaking && stats_.handshakes == 0) notify_ready(ec);
         hello_timer_.cancel();
         deadline_timer_.cancel();
         keepalive_timer_.cancel();
@@ -1156,8 +1158,20 @@ void StreamImpl::on_data(std::span<const std::uint8_t> payload, bool fin) {
     }
     if (!payload.empty()) {
         recv_window_ -= static_cast<std::uint32_t>(payload.size());
-        rx_.emplace_back(payload.begin(), payload.end());
-        rx_bytes_ += payload.size();
+        std::size_t direct = 0;
+        if (read_handler_ && rx_bytes_ == 0) {
+            // A read is waiting: copy straight into its buffer (one copy, no allocation).
+            direct = std::min(payload.size(), read_buf_.size());
+            std::memcpy(read_buf_.data(), payload.data(), direct);
+            consumed_ += static_cast<std::uint32_t>(direct);
+            asio::post(executor_, [h = std::move(read_handler_), direct] { h({}, direct); });
+            read_handler_ = nullptr;
+        }
+        if (direct < payload.size()) {
+            rx_.emplace_back(payload.begin() + static_cast<std::ptrdiff_t>(direct), payload.end());
+            rx_bytes_ += payload.size() - direct;
+        }
+        if (direct) maybe_update_window();
     }
     if (fin) remote_fin_ = true;
     deliver_read();

@@ -120,6 +120,9 @@ public:
     explicit FrameDecoder(std::uint32_t max_payload = kMaxFramePayloadLimit);
 
     void feed(std::span<const std::uint8_t> bytes);
+    // Zero-copy feeding: read up to n bytes into prepare(n), then commit() how many arrived.
+    std::span<std::uint8_t> prepare(std::size_t n);
+    void commit(std::size_t n) noexcept;
     Status next(Frame& out);
     // The precise reason of the last Status::error, e.g. "frame type 0x2a is unknown".
     const std::string& error() const noexcept { return error_; }
@@ -134,12 +137,13 @@ public:
 
     void set_max_payload(std::uint32_t max_payload) noexcept { max_payload_ = max_payload; }
     std::uint32_t max_payload() const noexcept { return max_payload_; }
-    std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+    std::size_t buffered() const noexcept { return end_ - pos_; }
     void clear() noexcept;
 
 private:
     std::vector<std::uint8_t> buf_;
-    std::size_t pos_ = 0;  // start of unconsumed bytes in buf_
+    std::size_t pos_ = 0;  // unconsumed bytes are buf_[pos_, end_)
+    std::size_t end_ = 0;
     std::uint32_t max_payload_;
     bool failed_ = false;
     std::string error_;
