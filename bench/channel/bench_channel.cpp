@@ -34,14 +34,16 @@ constexpr std::size_t kSmall = 64;
 
 std::pair<int, int> make_pair_fds() {
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) std::abort();
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        std::abort();
     return {sv[0], sv[1]};
 }
 
 bool write_full(int fd, const std::uint8_t* p, std::size_t n) {
     while (n) {
         ssize_t w = ::write(fd, p, n);
-        if (w <= 0) return false;
+        if (w <= 0)
+            return false;
         p += w;
         n -= static_cast<std::size_t>(w);
     }
@@ -59,7 +61,8 @@ double raw_throughput(std::size_t total) {
         std::size_t got = 0;
         while (got < total) {
             ssize_t r = ::read(fd, in.data(), in.size());
-            if (r <= 0) break;
+            if (r <= 0)
+                break;
             got += static_cast<std::size_t>(r);
         }
     });
@@ -79,7 +82,8 @@ std::vector<double> raw_latency(int rounds) {
             std::size_t got = 0;
             while (got < kSmall) {
                 ssize_t r = ::read(fd, m + got, kSmall - got);
-                if (r <= 0) return;
+                if (r <= 0)
+                    return;
                 got += static_cast<std::size_t>(r);
             }
             write_full(fd, m, kSmall);
@@ -94,7 +98,8 @@ std::vector<double> raw_latency(int rounds) {
         std::size_t got = 0;
         while (got < kSmall) {
             ssize_t r = ::read(a, m + got, kSmall - got);
-            if (r <= 0) break;
+            if (r <= 0)
+                break;
             got += static_cast<std::size_t>(r);
         }
         us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
@@ -129,21 +134,24 @@ struct Sink : std::enable_shared_from_this<Sink> {
     std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(kChunk);
     std::function<void()> on_eof;
     void read() {
-        s->async_read_some(asio::buffer(buf), [self = shared_from_this()](error_code ec, std::size_t) {
-            if (ec) {
-                self->on_eof();
-                return;
-            }
-            self->read();
-        });
+        s->async_read_some(asio::buffer(buf),
+                           [self = shared_from_this()](error_code ec, std::size_t) {
+                               if (ec) {
+                                   self->on_eof();
+                                   return;
+                               }
+                               self->read();
+                           });
     }
 };
 
 void echo(std::shared_ptr<Stream> s, std::shared_ptr<std::vector<std::uint8_t>> buf) {
     s->async_read_some(asio::buffer(*buf), [s, buf](error_code ec, std::size_t n) {
-        if (ec) return;
+        if (ec)
+            return;
         s->async_write(asio::buffer(buf->data(), n), [s, buf](error_code wec, std::size_t) {
-            if (!wec) echo(s, buf);
+            if (!wec)
+                echo(s, buf);
         });
     });
 }
@@ -158,12 +166,13 @@ struct Writer : std::enable_shared_from_this<Writer> {
             return;
         }
         const std::size_t n = std::min(left, chunk->size());
-        s->async_write(asio::buffer(chunk->data(), n), [self = shared_from_this(), n](error_code ec,
-                                                                                    std::size_t) {
-            if (ec) return;
-            self->left -= n;
-            self->write();
-        });
+        s->async_write(asio::buffer(chunk->data(), n),
+                       [self = shared_from_this(), n](error_code ec, std::size_t) {
+                           if (ec)
+                               return;
+                           self->left -= n;
+                           self->write();
+                       });
     }
 };
 
@@ -181,23 +190,26 @@ struct Channel {
         go.agent_version = "bench guest";
         host.session = Session::create(host.io, UniqueFd(a), ho);
         guest.session = Session::create(guest.io, UniqueFd(b), go);
-        guest.session->set_stream_handler([this](std::shared_ptr<Stream> s, const std::string& svc) {
-            if (svc == "echo") {
-                echo(s, std::make_shared<std::vector<std::uint8_t>>(kChunk));
-                return;
-            }
-            auto k = std::make_shared<Sink>();
-            k->s = s;
-            k->on_eof = [this] { ++sinks_done; };
-            k->read();
-        });
+        guest.session->set_stream_handler(
+            [this](std::shared_ptr<Stream> s, const std::string& svc) {
+                if (svc == "echo") {
+                    echo(s, std::make_shared<std::vector<std::uint8_t>>(kChunk));
+                    return;
+                }
+                auto k = std::make_shared<Sink>();
+                k->s = s;
+                k->on_eof = [this] { ++sinks_done; };
+                k->read();
+            });
         std::promise<void> hr, gr;
         host.session->start([&](error_code ec, const PeerInfo&) {
-            if (ec) std::abort();
+            if (ec)
+                std::abort();
             hr.set_value();
         });
         guest.session->start([&](error_code ec, const PeerInfo&) {
-            if (ec) std::abort();
+            if (ec)
+                std::abort();
             gr.set_value();
         });
         host.run();
@@ -216,17 +228,20 @@ struct Channel {
         const auto t0 = Clock::now();
         asio::post(host.io, [this, total, streams] {
             for (int i = 0; i < streams; ++i) {
-                host.session->open("sink", [total, streams](error_code ec, std::shared_ptr<Stream> s) {
-                    if (ec) std::abort();
-                    auto w = std::make_shared<Writer>();
-                    w->s = s;
-                    w->chunk = &chunk;
-                    w->left = total / static_cast<std::size_t>(streams);
-                    w->write();
-                });
+                host.session->open("sink",
+                                   [total, streams](error_code ec, std::shared_ptr<Stream> s) {
+                                       if (ec)
+                                           std::abort();
+                                       auto w = std::make_shared<Writer>();
+                                       w->s = s;
+                                       w->chunk = &chunk;
+                                       w->left = total / static_cast<std::size_t>(streams);
+                                       w->write();
+                                   });
             }
         });
-        while (sinks_done.load() < streams) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        while (sinks_done.load() < streams)
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
         const double s = std::chrono::duration<double>(Clock::now() - t0).count();
         return static_cast<double>(total) / (1 << 20) / s;
     }
@@ -250,27 +265,33 @@ struct Channel {
                 }
                 t0 = Clock::now();
                 got = 0;
-                s->async_write(asio::buffer(out), [self = shared_from_this()](error_code ec, std::size_t) {
-                    if (ec) std::abort();
-                    self->read();
-                });
+                s->async_write(asio::buffer(out),
+                               [self = shared_from_this()](error_code ec, std::size_t) {
+                                   if (ec)
+                                       std::abort();
+                                   self->read();
+                               });
             }
             void read() {
-                s->async_read_some(asio::buffer(in + got, kSmall - got),
-                                   [self = shared_from_this()](error_code ec, std::size_t n) {
-                                       if (ec) std::abort();
-                                       self->got += n;
-                                       if (self->got < kSmall) return self->read();
-                                       self->us.push_back(std::chrono::duration<double, std::micro>(
-                                                              Clock::now() - self->t0)
-                                                              .count());
-                                       self->round();
-                                   });
+                s->async_read_some(asio::buffer(in + got, kSmall - got), [self =
+                                                                              shared_from_this()](
+                                                                             error_code ec,
+                                                                             std::size_t n) {
+                    if (ec)
+                        std::abort();
+                    self->got += n;
+                    if (self->got < kSmall)
+                        return self->read();
+                    self->us.push_back(
+                        std::chrono::duration<double, std::micro>(Clock::now() - self->t0).count());
+                    self->round();
+                });
             }
         };
         asio::post(host.io, [this, rounds, &done] {
             host.session->open("echo", [rounds, &done](error_code ec, std::shared_ptr<Stream> s) {
-                if (ec) std::abort();
+                if (ec)
+                    std::abort();
                 auto p = std::make_shared<Pinger>();
                 p->s = s;
                 p->left = rounds;
@@ -298,8 +319,9 @@ int main(int argc, char** argv) {
 
     std::printf("bench-channel: %zu MiB per throughput run, %d round trips of %zu bytes\n",
                 total >> 20, rounds, kSmall);
-    std::printf("(host and guest sessions on separate threads, over one AF_UNIX socketpair;\n"
-                " the raw baseline uses blocking read/write on one socketpair)\n\n");
+    std::printf(
+        "(host and guest sessions on separate threads, over one AF_UNIX socketpair;\n"
+        " the raw baseline uses blocking read/write on one socketpair)\n\n");
 
     const double raw_tp = raw_throughput(total);
     auto raw_lat = raw_latency(rounds);

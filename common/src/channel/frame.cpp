@@ -45,15 +45,24 @@ std::uint64_t load_u64(const std::uint8_t* p) noexcept {
 
 const char* to_string(FrameType type) noexcept {
     switch (type) {
-        case FrameType::hello: return "HELLO";
-        case FrameType::welcome: return "WELCOME";
-        case FrameType::open: return "OPEN";
-        case FrameType::accept: return "ACCEPT";
-        case FrameType::data: return "DATA";
-        case FrameType::window: return "WINDOW";
-        case FrameType::reset: return "RESET";
-        case FrameType::ping: return "PING";
-        case FrameType::go_away: return "GOAWAY";
+        case FrameType::hello:
+            return "HELLO";
+        case FrameType::welcome:
+            return "WELCOME";
+        case FrameType::open:
+            return "OPEN";
+        case FrameType::accept:
+            return "ACCEPT";
+        case FrameType::data:
+            return "DATA";
+        case FrameType::window:
+            return "WINDOW";
+        case FrameType::reset:
+            return "RESET";
+        case FrameType::ping:
+            return "PING";
+        case FrameType::go_away:
+            return "GOAWAY";
     }
     return "UNKNOWN";
 }
@@ -73,7 +82,8 @@ std::vector<std::uint8_t> encode_frame(const FrameHeader& header,
     FrameHeader h = header;
     h.length = static_cast<std::uint32_t>(payload.size());
     encode_header(h, out.data());
-    if (!payload.empty()) std::memcpy(out.data() + kHeaderSize, payload.data(), payload.size());
+    if (!payload.empty())
+        std::memcpy(out.data() + kHeaderSize, payload.data(), payload.size());
     return out;
 }
 
@@ -91,13 +101,15 @@ bool decode_header(const std::uint8_t* raw, std::uint32_t max_payload, FrameHead
     out.length = load_u32(raw + 8);
     const char* name = to_string(out.type);
     if (raw[2] != 0 || raw[3] != 0) {
-        error = fmt::format("{} frame has non-zero reserved bits 0x{:02x}{:02x}", name, raw[2],
-                            raw[3]);
+        error =
+            fmt::format("{} frame has non-zero reserved bits 0x{:02x}{:02x}", name, raw[2], raw[3]);
         return false;
     }
     std::uint8_t allowed_flags = 0;
-    if (out.type == FrameType::data) allowed_flags = flag::fin;
-    if (out.type == FrameType::ping) allowed_flags = flag::ack;
+    if (out.type == FrameType::data)
+        allowed_flags = flag::fin;
+    if (out.type == FrameType::ping)
+        allowed_flags = flag::ack;
     if ((out.flags & ~allowed_flags) != 0) {
         error = fmt::format("{} frame has unknown flags 0x{:02x}", name, out.flags);
         return false;
@@ -121,10 +133,17 @@ bool decode_header(const std::uint8_t* raw, std::uint32_t max_payload, FrameHead
             min_len = 1;
             max_len = kMaxServiceName;
             break;
-        case FrameType::accept: max_len = 0; break;
-        case FrameType::data: break;
-        case FrameType::window: min_len = max_len = 4; break;
-        case FrameType::ping: min_len = max_len = 8; break;
+        case FrameType::accept:
+            max_len = 0;
+            break;
+        case FrameType::data:
+            break;
+        case FrameType::window:
+            min_len = max_len = 4;
+            break;
+        case FrameType::ping:
+            min_len = max_len = 8;
+            break;
         case FrameType::reset:
         case FrameType::go_away:
             min_len = 4;
@@ -133,14 +152,15 @@ bool decode_header(const std::uint8_t* raw, std::uint32_t max_payload, FrameHead
     }
     if (out.length < min_len || out.length > max_len) {
         if (out.type == FrameType::data)
-            error = fmt::format("DATA frame on stream {} has a {}-byte payload, over the {}-byte limit",
-                                out.stream, out.length, max_len);
+            error =
+                fmt::format("DATA frame on stream {} has a {}-byte payload, over the {}-byte limit",
+                            out.stream, out.length, max_len);
         else if (min_len == max_len)
             error = fmt::format("{} frame has a {}-byte payload (must be {})", name, out.length,
                                 min_len);
         else
-            error = fmt::format("{} frame has a {}-byte payload (must be {}..{})", name,
-                                out.length, min_len, max_len);
+            error = fmt::format("{} frame has a {}-byte payload (must be {}..{})", name, out.length,
+                                min_len, max_len);
         return false;
     }
     return true;
@@ -161,7 +181,8 @@ std::vector<std::uint8_t> encode_handshake(const Handshake& hs) {
     store_u32(p + 20, hs.initial_window);
     store_u32(p + 24, hs.max_streams);
     p[28] = static_cast<std::uint8_t>(agent_len);
-    if (agent_len) std::memcpy(p + 29, hs.agent_version.data(), agent_len);
+    if (agent_len)
+        std::memcpy(p + 29, hs.agent_version.data(), agent_len);
     return out;
 }
 
@@ -193,7 +214,8 @@ std::optional<Handshake> decode_handshake(std::span<const std::uint8_t> payload,
     }
     hs.agent_version.assign(reinterpret_cast<const char*>(p + 29), agent_len);
     for (char& c : hs.agent_version)
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+            c = '?';
     if (hs.min_version == 0 || hs.min_version > hs.max_version) {
         error = fmt::format("handshake version range {}..{} is invalid", hs.min_version,
                             hs.max_version);
@@ -219,7 +241,8 @@ std::vector<std::uint8_t> encode_code_reason(std::uint32_t code, std::string_vie
     reason = reason.substr(0, kMaxReasonText);
     std::vector<std::uint8_t> out(4 + reason.size());
     store_u32(out.data(), code);
-    if (!reason.empty()) std::memcpy(out.data() + 4, reason.data(), reason.size());
+    if (!reason.empty())
+        std::memcpy(out.data() + 4, reason.data(), reason.size());
     return out;
 }
 
@@ -233,7 +256,8 @@ bool decode_code_reason(std::span<const std::uint8_t> payload, std::uint32_t& co
     reason.assign(reinterpret_cast<const char*>(payload.data() + 4), payload.size() - 4);
     // Reasons end up in logs: keep them printable.
     for (char& c : reason)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            c = '?';
     return true;
 }
 
@@ -249,7 +273,8 @@ std::vector<std::uint8_t> encode_u64(std::uint64_t v) {
 }
 
 bool valid_service_name(std::string_view name) noexcept {
-    if (name.empty() || name.size() > kMaxServiceName) return false;
+    if (name.empty() || name.size() > kMaxServiceName)
+        return false;
     return std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                c == '.' || c == '_' || c == '/' || c == ':' || c == '-';
@@ -273,29 +298,36 @@ std::span<std::uint8_t> FrameDecoder::prepare(std::size_t n) {
         end_ -= pos_;
         pos_ = 0;
     }
-    if (end_ + n > buf_.size()) buf_.resize(end_ + n);
+    if (end_ + n > buf_.size())
+        buf_.resize(end_ + n);
     return {buf_.data() + end_, n};
 }
 
-void FrameDecoder::commit(std::size_t n) noexcept { end_ = std::min(end_ + n, buf_.size()); }
+void FrameDecoder::commit(std::size_t n) noexcept {
+    end_ = std::min(end_ + n, buf_.size());
+}
 
 void FrameDecoder::feed(std::span<const std::uint8_t> bytes) {
-    if (bytes.empty()) return;
+    if (bytes.empty())
+        return;
     auto dst = prepare(bytes.size());
     std::memcpy(dst.data(), bytes.data(), bytes.size());
     commit(bytes.size());
 }
 
 FrameDecoder::Status FrameDecoder::next(Frame& out) {
-    if (failed_) return Status::error;
+    if (failed_)
+        return Status::error;
     const std::size_t avail = end_ - pos_;
-    if (avail < kHeaderSize) return Status::need_more;
+    if (avail < kHeaderSize)
+        return Status::need_more;
     FrameHeader h;
     if (!decode_header(buf_.data() + pos_, max_payload_, h, error_)) {
         failed_ = true;
         return Status::error;
     }
-    if (avail < kHeaderSize + h.length) return Status::need_more;
+    if (avail < kHeaderSize + h.length)
+        return Status::need_more;
     out.header = h;
     out.payload = std::span<const std::uint8_t>(buf_.data() + pos_ + kHeaderSize, h.length);
     pos_ += kHeaderSize + h.length;
@@ -333,11 +365,13 @@ std::size_t FrameDecoder::skip_to_handshake(FrameType type) {
             else if (k == 8)  // length high byte: handshakes are < 64 KiB
                 match = b == 0;
         }
-        if (match) break;
+        if (match)
+            break;
     }
     const std::size_t dropped = i - pos_;
     pos_ = i;
-    if (pos_ == end_) pos_ = end_ = 0;
+    if (pos_ == end_)
+        pos_ = end_ = 0;
     return dropped;
 }
 

@@ -1,14 +1,16 @@
 // The channel multiplexer: one Session per transport, many Streams. See docs/PROTOCOL.md.
-#include "quiet_asio.hpp"
-// (first: see quiet_asio.hpp)
+// clang-format off
+#include "quiet_asio.hpp"  // first: see quiet_asio.hpp
+// clang-format on
+
 #include "cordon/channel/session.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
@@ -36,22 +38,32 @@ constexpr std::size_t kMaxWriteBatch = 2 * 1024 * 1024;
 
 const char* reset_code_name(std::uint32_t code) {
     switch (static_cast<ResetCode>(code)) {
-        case ResetCode::cancelled: return "cancelled";
-        case ResetCode::refused: return "refused";
-        case ResetCode::too_many_streams: return "too many streams";
-        case ResetCode::too_many_pending_opens: return "too many pending opens";
-        case ResetCode::invalid_service_name: return "invalid service name";
-        case ResetCode::protocol_error: return "protocol error";
-        case ResetCode::internal: return "internal error";
+        case ResetCode::cancelled:
+            return "cancelled";
+        case ResetCode::refused:
+            return "refused";
+        case ResetCode::too_many_streams:
+            return "too many streams";
+        case ResetCode::too_many_pending_opens:
+            return "too many pending opens";
+        case ResetCode::invalid_service_name:
+            return "invalid service name";
+        case ResetCode::protocol_error:
+            return "protocol error";
+        case ResetCode::internal:
+            return "internal error";
     }
     return "unknown reason";
 }
 
 errc go_away_errc(std::uint32_t code) {
     switch (static_cast<GoAwayCode>(code)) {
-        case GoAwayCode::version_mismatch: return errc::version_mismatch;
-        case GoAwayCode::protocol_error: return errc::protocol_error;
-        default: return errc::peer_went_away;
+        case GoAwayCode::version_mismatch:
+            return errc::version_mismatch;
+        case GoAwayCode::protocol_error:
+            return errc::protocol_error;
+        default:
+            return errc::peer_went_away;
     }
 }
 
@@ -91,7 +103,7 @@ std::string describe_version_mismatch(Role local, std::uint16_t local_min, std::
 class SessionImpl;
 
 class StreamImpl final : public Stream {
-public:
+  public:
     enum class Phase { pending_out, pending_in, open };
 
     StreamImpl(std::shared_ptr<SessionImpl> session, std::uint32_t id, std::string service,
@@ -133,7 +145,7 @@ public:
     bool finished_ = false;
     Session::OpenHandler open_handler_;
 
-private:
+  private:
     void deliver_read();
     void maybe_update_window();
     void maybe_finish();
@@ -164,7 +176,7 @@ private:
 };
 
 class SessionImpl final : public Session {
-public:
+  public:
     enum class State { idle, handshaking, established, closing, closed };
 
     SessionImpl(asio::io_context& io, int fd, SessionOptions options)
@@ -184,7 +196,9 @@ public:
     }
 
     // --- Session API ---
-    void set_stream_handler(StreamHandler handler) override { stream_handler_ = std::move(handler); }
+    void set_stream_handler(StreamHandler handler) override {
+        stream_handler_ = std::move(handler);
+    }
     void set_close_handler(CloseHandler handler) override { close_handler_ = std::move(handler); }
     void start(ReadyHandler on_ready) override;
     void open(std::string service, OpenHandler handler) override;
@@ -214,26 +228,30 @@ public:
                    encode_code_reason(static_cast<std::uint32_t>(code), reason));
     }
     void mark_ready(const std::shared_ptr<StreamImpl>& s) {
-        if (s->in_ready_ || !s->wants_to_send()) return;
+        if (s->in_ready_ || !s->wants_to_send())
+            return;
         s->in_ready_ = true;
         ready_.push_back(s);
         pump();
     }
     void enqueue_data(std::vector<std::uint8_t> frame) { enqueue(std::move(frame)); }
     void stream_finished(StreamImpl& s) {
-        if (s.phase_ == StreamImpl::Phase::pending_in && pending_in_ > 0) --pending_in_;
-        if (s.phase_ == StreamImpl::Phase::pending_out && pending_out_ > 0) --pending_out_;
+        if (s.phase_ == StreamImpl::Phase::pending_in && pending_in_ > 0)
+            --pending_in_;
+        if (s.phase_ == StreamImpl::Phase::pending_out && pending_out_ > 0)
+            --pending_out_;
         streams_.erase(s.id());
     }
     void stream_accepted(StreamImpl& s) {
-        if (pending_in_ > 0) --pending_in_;
+        if (pending_in_ > 0)
+            --pending_in_;
         send_frame(FrameType::accept, 0, s.id());
     }
     std::uint32_t send_max_payload() const { return peer_.max_frame_payload; }
     const std::string& component() const { return opts_.log_component; }
     void flush();
 
-private:
+  private:
     void reset_ids() {
         next_local_id_ = opts_.role == Role::host ? 1 : 2;
         last_peer_id_ = 0;
@@ -261,9 +279,11 @@ private:
     // Guest: forget the host connection, wait for the next HELLO.
     void guest_reset(error_code ec, const std::string& reason, bool clear_input);
     void notify_ready(error_code ec) {
-        if (!ready_handler_) return;
+        if (!ready_handler_)
+            return;
         auto h = ready_handler_;
-        if (opts_.role == Role::host) ready_handler_ = nullptr;
+        if (opts_.role == Role::host)
+            ready_handler_ = nullptr;
         asio::post(io_, [h, ec, p = peer_] { h(ec, p); });
     }
 
@@ -285,6 +305,7 @@ private:
     std::uint32_t next_local_id_ = 1;
     std::uint32_t last_peer_id_ = 0;
     std::size_t pending_in_ = 0, pending_out_ = 0;
+    std::uint64_t refusals_ = 0;
 
     std::uint64_t nonce_ = 0;
     PeerInfo peer_;
@@ -303,12 +324,12 @@ private:
 
 std::shared_ptr<Session> Session::create(asio::io_context& io, UniqueFd transport,
                                          SessionOptions options) {
-    if (!transport) throw Error("cannot create a channel session", "transport", "pass an open fd");
+    if (!transport)
+        throw Error("cannot create a channel session", "transport", "pass an open fd");
     if (options.max_frame_payload < kMinFramePayload ||
         options.max_frame_payload > kMaxFramePayloadLimit)
         throw Error(fmt::format("channel max_frame_payload {} is out of range {}..{}",
-                                options.max_frame_payload, kMinFramePayload,
-                                kMaxFramePayloadLimit),
+                                options.max_frame_payload, kMinFramePayload, kMaxFramePayloadLimit),
                     "SessionOptions");
     if (options.initial_window < options.max_frame_payload || options.initial_window > kMaxWindow)
         throw Error(fmt::format("channel initial_window {} must be >= max_frame_payload and <= {}",
@@ -329,13 +350,15 @@ std::shared_ptr<Session> Session::create(asio::io_context& io, UniqueFd transpor
     });
     // Asio needs a non-blocking fd; a char device is fine with epoll.
     const int flags = ::fcntl(transport.get(), F_GETFL);
-    if (flags < 0) throw_errno("cannot use the channel transport", "fd");
+    if (flags < 0)
+        throw_errno("cannot use the channel transport", "fd");
     const int fd = transport.release();
     return std::make_shared<SessionImpl>(io, fd, std::move(options));
 }
 
 void SessionImpl::start(ReadyHandler on_ready) {
-    if (state_ != State::idle) return;
+    if (state_ != State::idle)
+        return;
     ready_handler_ = std::move(on_ready);
     state_ = State::handshaking;
     if (opts_.role == Role::host) {
@@ -345,7 +368,8 @@ void SessionImpl::start(ReadyHandler on_ready) {
             deadline_timer_.expires_after(opts_.handshake_timeout);
             deadline_timer_.async_wait([w = std::weak_ptr<SessionImpl>(self())](error_code ec) {
                 auto s = w.lock();
-                if (ec || !s || s->state_ != State::handshaking) return;
+                if (ec || !s || s->state_ != State::handshaking)
+                    return;
                 const std::string reason = fmt::format(
                     "no answer from the guest agent within {} ms (is the VM running and "
                     "the guest agent started?)",
@@ -362,7 +386,8 @@ void SessionImpl::start(ReadyHandler on_ready) {
 }
 
 void SessionImpl::send_hello() {
-    if (state_ != State::handshaking) return;
+    if (state_ != State::handshaking)
+        return;
     // Do not pile HELLOs up while the transport is not being read (guest still booting).
     if (out_bytes_ == 0) {
         Handshake hs;
@@ -377,7 +402,8 @@ void SessionImpl::send_hello() {
     }
     hello_timer_.expires_after(opts_.hello_interval);
     hello_timer_.async_wait([w = std::weak_ptr<SessionImpl>(self())](error_code ec) {
-        if (auto s = w.lock(); s && !ec) s->send_hello();
+        if (auto s = w.lock(); s && !ec)
+            s->send_hello();
     });
 }
 
@@ -412,15 +438,18 @@ void SessionImpl::become_established(const Handshake& hs, std::uint16_t version)
 
 void SessionImpl::start_keepalive() {
     ping_outstanding_ = false;
-    if (opts_.keepalive_interval.count() <= 0) return;
+    if (opts_.keepalive_interval.count() <= 0)
+        return;
     keepalive_timer_.expires_after(opts_.keepalive_interval);
     keepalive_timer_.async_wait([w = std::weak_ptr<SessionImpl>(self())](error_code ec) {
-        if (auto s = w.lock(); s && !ec) s->keepalive_tick();
+        if (auto s = w.lock(); s && !ec)
+            s->keepalive_tick();
     });
 }
 
 void SessionImpl::keepalive_tick() {
-    if (state_ != State::established) return;
+    if (state_ != State::established)
+        return;
     if (ping_outstanding_) {
         if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout) {
             const std::string reason = fmt::format(
@@ -439,14 +468,16 @@ void SessionImpl::keepalive_tick() {
     }
     keepalive_timer_.expires_after(std::min(opts_.keepalive_interval, opts_.keepalive_timeout));
     keepalive_timer_.async_wait([w = std::weak_ptr<SessionImpl>(self())](error_code ec) {
-        if (auto s = w.lock(); s && !ec) s->keepalive_tick();
+        if (auto s = w.lock(); s && !ec)
+            s->keepalive_tick();
     });
 }
 
 // ---------------------------------------------------------------- reading
 
 void SessionImpl::read_more() {
-    if (reading_ || state_ == State::closing || state_ == State::closed) return;
+    if (reading_ || state_ == State::closing || state_ == State::closed)
+        return;
     reading_ = true;
     auto space = decoder_.prepare(kReadChunk);
     sock_.async_read_some(asio::buffer(space.data(), space.size()),
@@ -457,7 +488,8 @@ void SessionImpl::read_more() {
 }
 
 void SessionImpl::on_read(const error_code& ec, std::size_t n) {
-    if (state_ == State::closing || state_ == State::closed) return;
+    if (state_ == State::closing || state_ == State::closed)
+        return;
     if (ec) {
         const bool eof = ec == asio::error::eof;
         const std::string what = eof ? "EOF" : ec.message();
@@ -483,7 +515,8 @@ void SessionImpl::on_read(const error_code& ec, std::size_t n) {
             decoder_.clear();
         poll_timer_.expires_after(opts_.reconnect_poll);
         poll_timer_.async_wait([w = std::weak_ptr<SessionImpl>(self())](error_code e) {
-            if (auto s = w.lock(); s && !e) s->read_more();
+            if (auto s = w.lock(); s && !e)
+                s->read_more();
         });
         return;
     }
@@ -505,7 +538,8 @@ void SessionImpl::process_input() {
                            to_string(want));
             }
             const auto st = decoder_.next(f);
-            if (st == FrameDecoder::Status::need_more) return;
+            if (st == FrameDecoder::Status::need_more)
+                return;
             if (st == FrameDecoder::Status::error) {
                 stats_.discarded_bytes += decoder_.discard(1);
                 continue;
@@ -515,7 +549,8 @@ void SessionImpl::process_input() {
             continue;
         }
         const auto st = decoder_.next(f);
-        if (st == FrameDecoder::Status::need_more) return;
+        if (st == FrameDecoder::Status::need_more)
+            return;
         if (st == FrameDecoder::Status::error) {
             protocol_error(fmt::format("framing error: {}", decoder_.error()));
             continue;
@@ -546,8 +581,8 @@ bool SessionImpl::handle_handshake_frame(const Frame& f) {
         }
         const std::uint16_t v = hs->chosen_version;
         if (v == 0 || v < opts_.min_version || v > opts_.max_version) {
-            failure_ = describe_version_mismatch(opts_.role, opts_.min_version, opts_.max_version,
-                                                 peer_);
+            failure_ =
+                describe_version_mismatch(opts_.role, opts_.min_version, opts_.max_version, peer_);
             log::error(component(), "{}", failure_);
             notify_ready(errc::version_mismatch);
             finish(errc::version_mismatch, failure_, false, GoAwayCode::version_mismatch);
@@ -575,7 +610,8 @@ bool SessionImpl::handle_handshake_frame(const Frame& f) {
 
 bool SessionImpl::peer_id_used(std::uint32_t id) const {
     const bool peer_parity = (id % 2 == 1) == (opts_.role == Role::guest);
-    if (peer_parity) return id <= last_peer_id_;
+    if (peer_parity)
+        return id <= last_peer_id_;
     return id < next_local_id_;
 }
 
@@ -603,12 +639,14 @@ void SessionImpl::handle_frame(const Frame& f) {
             handle_handshake_frame(f);
             return;
         case FrameType::welcome:
-            if (opts_.role == Role::guest) protocol_error("the host sent a WELCOME");
+            if (opts_.role == Role::guest)
+                protocol_error("the host sent a WELCOME");
             // Host: a duplicate answer to a repeated HELLO. Ignore.
             return;
         case FrameType::ping:
             if (h.flags & flag::ack) {
-                if (load_u64(f.payload.data()) == ping_seq_) ping_outstanding_ = false;
+                if (load_u64(f.payload.data()) == ping_seq_)
+                    ping_outstanding_ = false;
             } else {
                 send_frame(FrameType::ping, flag::ack, 0, f.payload);
             }
@@ -626,11 +664,15 @@ void SessionImpl::handle_frame(const Frame& f) {
                 guest_reset(go_away_errc(code), text, true);
             return;
         }
-        case FrameType::open: handle_open(f); return;
+        case FrameType::open:
+            handle_open(f);
+            return;
         case FrameType::accept:
         case FrameType::data:
         case FrameType::window:
-        case FrameType::reset: handle_stream_frame(f); return;
+        case FrameType::reset:
+            handle_stream_frame(f);
+            return;
     }
 }
 
@@ -642,21 +684,27 @@ void SessionImpl::handle_open(const Frame& f) {
         return;
     }
     if (id <= last_peer_id_) {
-        protocol_error(fmt::format("OPEN of stream {} reuses an id (last was {})", id,
-                                   last_peer_id_));
+        protocol_error(
+            fmt::format("OPEN of stream {} reuses an id (last was {})", id, last_peer_id_));
         return;
     }
     last_peer_id_ = id;
     std::string service(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
     auto refuse = [&](ResetCode code, const std::string& why) {
-        log::warn(component(), "refusing stream {} ({}): {}", id,
-                  valid_service_name(service) ? service : "<invalid name>", why);
+        // A flood of opens must not flood the log: the first few are warnings.
+        const auto level = ++refusals_ <= 10 ? log::Level::warn : log::Level::debug;
+        if (log::level() <= level)
+            log::write(
+                level, component(),
+                fmt::format("refusing stream {} ({}): {}{}", id,
+                            valid_service_name(service) ? service : "<invalid name>", why,
+                            refusals_ == 10 ? " (further refusals are logged at debug)" : ""));
         send_reset(id, code, why);
     };
     if (!valid_service_name(service)) {
-        refuse(ResetCode::invalid_service_name,
-               fmt::format("service name must be 1..{} chars of [A-Za-z0-9._/:-]",
-                           kMaxServiceName));
+        refuse(
+            ResetCode::invalid_service_name,
+            fmt::format("service name must be 1..{} chars of [A-Za-z0-9._/:-]", kMaxServiceName));
         return;
     }
     if (streams_.size() >= opts_.max_streams) {
@@ -678,14 +726,21 @@ void SessionImpl::handle_open(const Frame& f) {
                                           peer_.initial_window, opts_.initial_window);
     streams_.emplace(id, s);
     ++pending_in_;
-    asio::post(io_, [h = stream_handler_, s, service] { h(s, service); });
+    asio::post(io_, [h = stream_handler_, s, service] {
+        h(s, service);
+        // A handler that neither kept, accepted nor refused the stream: refuse it now rather
+        // than hold a pending slot forever. (References: this lambda and the session map.)
+        if (s->phase_ == StreamImpl::Phase::pending_in && !s->finished_ && s.use_count() <= 2)
+            s->reset(fmt::format("the '{}' service did not take the stream", service));
+    });
 }
 
 void SessionImpl::handle_stream_frame(const Frame& f) {
     const auto& h = f.header;
     auto it = streams_.find(h.stream);
     if (it == streams_.end()) {
-        if (h.type == FrameType::reset) return;  // never answer a RESET with a RESET
+        if (h.type == FrameType::reset)
+            return;  // never answer a RESET with a RESET
         if (peer_id_used(h.stream)) {
             // Frames in flight when the stream ended; harmless.
             log::debug(component(), "ignoring {} for finished stream {}", to_string(h.type),
@@ -705,7 +760,8 @@ void SessionImpl::handle_stream_frame(const Frame& f) {
                 s->reset("unexpected ACCEPT");
                 return;
             }
-            if (pending_out_ > 0) --pending_out_;
+            if (pending_out_ > 0)
+                --pending_out_;
             s->on_accept();
             return;
         case FrameType::data:
@@ -717,14 +773,16 @@ void SessionImpl::handle_stream_frame(const Frame& f) {
             }
             s->on_data(f.payload, (h.flags & flag::fin) != 0);
             return;
-        case FrameType::window: s->on_window(load_u32(f.payload.data())); return;
+        case FrameType::window:
+            s->on_window(load_u32(f.payload.data()));
+            return;
         case FrameType::reset: {
             std::uint32_t code = 0;
             std::string reason, err;
             decode_code_reason(f.payload, code, reason, err);
-            const std::string text =
-                reason.empty() ? std::string(reset_code_name(code))
-                               : fmt::format("{}: {}", reset_code_name(code), reason);
+            const std::string text = reason.empty()
+                                         ? std::string(reset_code_name(code))
+                                         : fmt::format("{}: {}", reset_code_name(code), reason);
             const bool refused = s->phase_ == StreamImpl::Phase::pending_out;
             if (refused)
                 log::info(component(), "stream {} ({}) refused by the peer: {}", h.stream,
@@ -735,7 +793,8 @@ void SessionImpl::handle_stream_frame(const Frame& f) {
             s->terminate(refused ? errc::stream_refused : errc::stream_reset, text);
             return;
         }
-        default: return;
+        default:
+            return;
     }
 }
 
@@ -746,9 +805,9 @@ void SessionImpl::protocol_error(const std::string& reason) {
         finish(errc::protocol_error, "channel protocol error: " + reason, true,
                GoAwayCode::protocol_error);
     } else {
-        send_frame(FrameType::go_away, 0, 0,
-                   encode_code_reason(static_cast<std::uint32_t>(GoAwayCode::protocol_error),
-                                      reason));
+        send_frame(
+            FrameType::go_away, 0, 0,
+            encode_code_reason(static_cast<std::uint32_t>(GoAwayCode::protocol_error), reason));
         guest_reset(errc::protocol_error, "channel protocol error: " + reason, false);
     }
 }
@@ -757,12 +816,16 @@ void SessionImpl::protocol_error(const std::string& reason) {
 
 void SessionImpl::open(std::string service, OpenHandler handler) {
     auto fail = [&](errc e) { asio::post(io_, [handler, e] { handler(e, nullptr); }); };
-    if (state_ != State::established) return fail(errc::not_established);
-    if (!valid_service_name(service)) return fail(errc::invalid_service_name);
-    if (pending_out_ >= opts_.max_pending_opens) return fail(errc::too_many_pending_opens);
+    if (state_ != State::established)
+        return fail(errc::not_established);
+    if (!valid_service_name(service))
+        return fail(errc::invalid_service_name);
+    if (pending_out_ >= opts_.max_pending_opens)
+        return fail(errc::too_many_pending_opens);
     if (streams_.size() >= std::min(opts_.max_streams, peer_.max_streams))
         return fail(errc::too_many_streams);
-    if (next_local_id_ > 0x7ffffffdu) return fail(errc::stream_ids_exhausted);
+    if (next_local_id_ > 0x7ffffffdu)
+        return fail(errc::stream_ids_exhausted);
     const std::uint32_t id = next_local_id_;
     next_local_id_ += 2;
     auto s = std::make_shared<StreamImpl>(self(), id, service, StreamImpl::Phase::pending_out,
@@ -778,15 +841,16 @@ void SessionImpl::open(std::string service, OpenHandler handler) {
 // ---------------------------------------------------------------- writing
 
 void SessionImpl::enqueue(std::vector<std::uint8_t> frame) {
-    if (state_ == State::closed || state_ == State::idle) return;
+    if (state_ == State::closed || state_ == State::idle)
+        return;
     out_bytes_ += frame.size();
     stats_.max_transport_queued_bytes = std::max(stats_.max_transport_queued_bytes, out_bytes_);
     ++stats_.frames_out;
     outq_.push_back(std::move(frame));
     if (out_bytes_ > opts_.max_transport_queue && state_ != State::closing) {
-        const std::string reason = fmt::format(
-            "{} bytes are queued for the channel: the {} stopped reading", out_bytes_,
-            opts_.role == Role::host ? "guest" : "host");
+        const std::string reason =
+            fmt::format("{} bytes are queued for the channel: the {} stopped reading", out_bytes_,
+                        opts_.role == Role::host ? "guest" : "host");
         if (opts_.role == Role::host)
             finish(errc::peer_not_reading, reason, false, GoAwayCode::peer_not_reading);
         else
@@ -797,12 +861,14 @@ void SessionImpl::enqueue(std::vector<std::uint8_t> frame) {
 }
 
 void SessionImpl::pump() {
-    if (state_ != State::established) return;
+    if (state_ != State::established)
+        return;
     while (out_bytes_ < kLowWatermark && !ready_.empty()) {
         auto s = std::move(ready_.front());
         ready_.pop_front();
         s->in_ready_ = false;
-        if (!s->wants_to_send()) continue;
+        if (!s->wants_to_send())
+            continue;
         auto frame = s->cut_frame(send_max_payload());
         out_bytes_ += frame.size();
         ++stats_.frames_out;
@@ -817,7 +883,8 @@ void SessionImpl::pump() {
 }
 
 void SessionImpl::flush() {
-    if (writing_ || outq_.empty() || state_ == State::closed) return;
+    if (writing_ || outq_.empty() || state_ == State::closed)
+        return;
     std::size_t batch = 0;
     while (!outq_.empty() && batch < kMaxWriteBatch) {
         batch += outq_.front().size();
@@ -828,9 +895,8 @@ void SessionImpl::flush() {
     bufs.reserve(inflight_.size());
     for (auto& v : inflight_) bufs.emplace_back(asio::buffer(v));
     writing_ = true;
-    asio::async_write(sock_, bufs, [s = self()](const error_code& ec, std::size_t n) {
-        s->on_written(ec, n);
-    });
+    asio::async_write(sock_, bufs,
+                      [s = self()](const error_code& ec, std::size_t n) { s->on_written(ec, n); });
 }
 
 void SessionImpl::on_written(const error_code& ec, std::size_t n) {
@@ -840,7 +906,8 @@ void SessionImpl::on_written(const error_code& ec, std::size_t n) {
     inflight_.clear();
     out_bytes_ -= std::min(out_bytes_, batch);
     stats_.bytes_out += n;
-    if (state_ == State::closed) return;
+    if (state_ == State::closed)
+        return;
     if (ec) {
         if (state_ == State::closing) {
             finish(errc::session_closed, failure_, false, GoAwayCode::normal);
@@ -884,7 +951,8 @@ void SessionImpl::fail_streams(error_code ec, const std::string& reason) {
 }
 
 void SessionImpl::close(const std::string& reason) {
-    if (state_ == State::closing || state_ == State::closed) return;
+    if (state_ == State::closing || state_ == State::closed)
+        return;
     if (state_ == State::idle) {
         finish(errc::session_closed, reason, false, GoAwayCode::normal);
         return;
@@ -893,17 +961,19 @@ void SessionImpl::close(const std::string& reason) {
     finish(errc::session_closed, reason, true, GoAwayCode::normal);
 }
 
-void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away,
-                         GoAwayCode code) {
-    if (state_ == State::closed) return;
+void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away, GoAwayCode code) {
+    if (state_ == State::closed)
+        return;
     const bool was_closing = state_ == State::closing;
     if (!was_closing) {
-        if (failure_.empty() || ec != errc::version_mismatch) failure_ = reason;
+        if (failure_.empty() || ec != errc::version_mismatch)
+            failure_ = reason;
         if (ec != errc::session_closed || !reason.empty())
             log::info(component(), "channel session ended: {}", reason);
         // start()'s handler learns about an end before any handshake (a guest that already
         // had sessions reports those through its close handler only).
-        if (state_ == State::handshaking && stats_.handshakes == 0) notify_ready(ec);
+        if (state_ == State::handshaking && stats_.handshakes == 0)
+            notify_ready(ec);
         hello_timer_.cancel();
         deadline_timer_.cancel();
         keepalive_timer_.cancel();
@@ -915,9 +985,9 @@ void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away,
         }
         if (go_away) {
             // Flush what is queued plus the GOAWAY, then close (bounded by the write).
-            outq_.push_back(encode_frame(
-                FrameHeader{FrameType::go_away, 0, 0, 0},
-                encode_code_reason(static_cast<std::uint32_t>(code), reason)));
+            outq_.push_back(
+                encode_frame(FrameHeader{FrameType::go_away, 0, 0, 0},
+                             encode_code_reason(static_cast<std::uint32_t>(code), reason)));
             out_bytes_ += outq_.back().size();
             state_ = State::closing;
             deadline_timer_.expires_after(std::chrono::seconds(2));
@@ -938,7 +1008,8 @@ void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away,
 }
 
 void SessionImpl::guest_reset(error_code ec, const std::string& reason, bool clear_input) {
-    if (state_ == State::established) log::warn(component(), "channel session reset: {}", reason);
+    if (state_ == State::established)
+        log::warn(component(), "channel session reset: {}", reason);
     failure_ = reason;
     ++stats_.session_resets;
     keepalive_timer_.cancel();
@@ -947,7 +1018,8 @@ void SessionImpl::guest_reset(error_code ec, const std::string& reason, bool cle
     outq_.clear();
     out_bytes_ = 0;
     for (auto& v : inflight_) out_bytes_ += v.size();
-    if (clear_input) decoder_.clear();
+    if (clear_input)
+        decoder_.clear();
     reset_ids();
     nonce_ = 0;
     peer_ = PeerInfo{};
@@ -956,9 +1028,8 @@ void SessionImpl::guest_reset(error_code ec, const std::string& reason, bool cle
 
 // ---------------------------------------------------------------- Stream
 
-StreamImpl::StreamImpl(std::shared_ptr<SessionImpl> session, std::uint32_t id,
-                       std::string service, Phase phase, std::uint32_t send_window,
-                       std::uint32_t recv_window)
+StreamImpl::StreamImpl(std::shared_ptr<SessionImpl> session, std::uint32_t id, std::string service,
+                       Phase phase, std::uint32_t send_window, std::uint32_t recv_window)
     : phase_(phase),
       session_(session),
       executor_(session->get_executor()),
@@ -970,14 +1041,17 @@ StreamImpl::StreamImpl(std::shared_ptr<SessionImpl> session, std::uint32_t id,
 
 std::shared_ptr<SessionImpl> StreamImpl::session() const {
     auto s = session_.lock();
-    if (s && s->usable()) return s;
+    if (s && s->usable())
+        return s;
     return nullptr;
 }
 
 void StreamImpl::accept() {
-    if (phase_ != Phase::pending_in || finished_) return;
+    if (phase_ != Phase::pending_in || finished_)
+        return;
     auto s = session();
-    if (!s) return;
+    if (!s)
+        return;
     phase_ = Phase::open;
     s->stream_accepted(*this);
 }
@@ -994,7 +1068,8 @@ void StreamImpl::async_read_some(asio::mutable_buffer buffer, IoHandler handler)
 }
 
 void StreamImpl::deliver_read() {
-    if (!read_handler_) return;
+    if (!read_handler_)
+        return;
     if (rx_bytes_ > 0 || read_buf_.size() == 0) {
         auto* out = static_cast<std::uint8_t*>(read_buf_.data());
         std::size_t want = read_buf_.size(), n = 0;
@@ -1028,11 +1103,14 @@ void StreamImpl::deliver_read() {
 }
 
 void StreamImpl::maybe_update_window() {
-    if (remote_fin_ || finished_) return;
+    if (remote_fin_ || finished_)
+        return;
     // Batch updates: one WINDOW per quarter window consumed.
-    if (consumed_ < recv_window_initial_ / 4) return;
+    if (consumed_ < recv_window_initial_ / 4)
+        return;
     auto s = session();
-    if (!s) return;
+    if (!s)
+        return;
     recv_window_ += consumed_;
     s->send_frame(FrameType::window, 0, id_, encode_u32(consumed_));
     consumed_ = 0;
@@ -1045,9 +1123,11 @@ void StreamImpl::async_write(asio::const_buffer buffer, IoHandler handler) {
     }
     accept();
     error_code ec = error_;
-    if (!ec && local_fin_) ec = errc::stream_closed;
+    if (!ec && local_fin_)
+        ec = errc::stream_closed;
     auto s = ec ? nullptr : session();
-    if (!ec && !s) ec = errc::session_closed;
+    if (!ec && !s)
+        ec = errc::session_closed;
     if (ec || buffer.size() == 0) {
         asio::post(executor_, [handler, ec] { handler(ec, 0); });
         return;
@@ -1079,28 +1159,34 @@ std::vector<std::uint8_t> StreamImpl::cut_frame(std::uint32_t max_payload) {
         asio::post(executor_, [h = std::move(write_handler_), total] { h({}, total); });
         write_handler_ = nullptr;
         write_buf_ = {};
-        if (local_fin_sent_) maybe_finish();
+        if (local_fin_sent_)
+            maybe_finish();
     }
     return frame;
 }
 
 void StreamImpl::shutdown_send() {
     accept();
-    if (local_fin_ || finished_) return;
+    if (local_fin_ || finished_)
+        return;
     local_fin_ = true;
-    if (write_handler_) return;  // the FIN rides on the last frame of the pending write
+    if (write_handler_)
+        return;  // the FIN rides on the last frame of the pending write
     auto s = session();
-    if (!s) return;
+    if (!s)
+        return;
     local_fin_sent_ = true;
     s->send_frame(FrameType::data, flag::fin, id_);
     maybe_finish();
 }
 
 void StreamImpl::reset(std::string reason) {
-    if (finished_) return;
+    if (finished_)
+        return;
     auto s = session();
     if (s) {
-        const ResetCode code = phase_ == Phase::pending_in ? ResetCode::refused : ResetCode::cancelled;
+        const ResetCode code =
+            phase_ == Phase::pending_in ? ResetCode::refused : ResetCode::cancelled;
         s->send_reset(id_, code, reason);
     }
     reset_reason_ = reason.empty() ? "reset locally" : "reset locally: " + reason;
@@ -1108,12 +1194,15 @@ void StreamImpl::reset(std::string reason) {
 }
 
 void StreamImpl::terminate(error_code ec, std::string reason) {
-    if (finished_) return;
+    if (finished_)
+        return;
     auto s = session_.lock();
-    if (s) s->stream_finished(*this);
+    if (s)
+        s->stream_finished(*this);
     finished_ = true;
     error_ = ec;
-    if (reset_reason_.empty()) reset_reason_ = std::move(reason);
+    if (reset_reason_.empty())
+        reset_reason_ = std::move(reason);
     rx_.clear();
     rx_bytes_ = 0;
     rx_front_off_ = 0;
@@ -1142,7 +1231,8 @@ void StreamImpl::on_accept() {
 void StreamImpl::on_data(std::span<const std::uint8_t> payload, bool fin) {
     auto s = session_.lock();
     if (remote_fin_) {
-        if (s) log::warn(s->component(), "stream {}: DATA after FIN: resetting it", id_);
+        if (s)
+            log::warn(s->component(), "stream {}: DATA after FIN: resetting it", id_);
         reset("data after end of stream");
         return;
     }
@@ -1152,7 +1242,8 @@ void StreamImpl::on_data(std::span<const std::uint8_t> payload, bool fin) {
                       "stream {} ({}): window overrun: peer sent {} bytes, window was {}: "
                       "resetting it",
                       id_, service_, payload.size(), recv_window_);
-        if (s) s->send_reset(id_, ResetCode::protocol_error, "window overrun");
+        if (s)
+            s->send_reset(id_, ResetCode::protocol_error, "window overrun");
         terminate(errc::protocol_error, "the peer overran the flow-control window");
         return;
     }
@@ -1171,11 +1262,14 @@ void StreamImpl::on_data(std::span<const std::uint8_t> payload, bool fin) {
             rx_.emplace_back(payload.begin() + static_cast<std::ptrdiff_t>(direct), payload.end());
             rx_bytes_ += payload.size() - direct;
         }
-        if (direct) maybe_update_window();
+        if (direct)
+            maybe_update_window();
     }
-    if (fin) remote_fin_ = true;
+    if (fin)
+        remote_fin_ = true;
     deliver_read();
-    if (fin) maybe_finish();
+    if (fin)
+        maybe_finish();
 }
 
 void StreamImpl::on_window(std::uint32_t increment) {
@@ -1190,15 +1284,18 @@ void StreamImpl::on_window(std::uint32_t increment) {
         terminate(errc::protocol_error, "the peer overflowed the flow-control window");
         return;
     }
-    if (auto s = session(); s && wants_to_send()) s->mark_ready(self());
+    if (auto s = session(); s && wants_to_send())
+        s->mark_ready(self());
 }
 
 void StreamImpl::maybe_finish() {
-    if (finished_ || !local_fin_sent_ || !remote_fin_) return;
+    if (finished_ || !local_fin_sent_ || !remote_fin_)
+        return;
     // Both directions are closed: the session forgets the stream; buffered data stays
     // readable through this object.
     auto s = session_.lock();
-    if (s) s->stream_finished(*this);
+    if (s)
+        s->stream_finished(*this);
     finished_ = true;
     // Reads drain rx_ and then report eof (error_ stays clear).
 }

@@ -1,5 +1,8 @@
 // splice(): bridge a channel stream and a local socket both ways.
-#include "quiet_asio.hpp"
+// clang-format off
+#include "quiet_asio.hpp"  // first: see quiet_asio.hpp
+// clang-format on
+
 #include <array>
 #include <boost/asio/write.hpp>
 
@@ -13,7 +16,7 @@ using boost::system::error_code;
 using Socket = asio::local::stream_protocol::socket;
 
 class Splice : public std::enable_shared_from_this<Splice> {
-public:
+  public:
     Splice(std::shared_ptr<Stream> stream, Socket socket, std::function<void(error_code)> done)
         : stream_(std::move(stream)), socket_(std::move(socket)), done_(std::move(done)) {}
 
@@ -22,52 +25,61 @@ public:
         stream_to_socket();
     }
 
-private:
+  private:
     static constexpr std::size_t kChunk = 64 * 1024;
 
     void socket_to_stream() {
-        socket_.async_read_some(asio::buffer(up_), [self = shared_from_this()](error_code ec,
-                                                                               std::size_t n) {
-            if (self->failed_) return;
-            if (ec == asio::error::eof) {
-                self->stream_->shutdown_send();
-                self->up_done_ = true;
-                self->maybe_complete();
-                return;
-            }
-            if (ec) return self->fail(ec);
-            self->stream_->async_write(
-                asio::buffer(self->up_.data(), n), [self](error_code wec, std::size_t) {
-                    if (self->failed_) return;
-                    if (wec) return self->fail(wec);
-                    self->socket_to_stream();
-                });
-        });
+        socket_.async_read_some(asio::buffer(up_),
+                                [self = shared_from_this()](error_code ec, std::size_t n) {
+                                    if (self->failed_)
+                                        return;
+                                    if (ec == asio::error::eof) {
+                                        self->stream_->shutdown_send();
+                                        self->up_done_ = true;
+                                        self->maybe_complete();
+                                        return;
+                                    }
+                                    if (ec)
+                                        return self->fail(ec);
+                                    self->stream_->async_write(asio::buffer(self->up_.data(), n),
+                                                               [self](error_code wec, std::size_t) {
+                                                                   if (self->failed_)
+                                                                       return;
+                                                                   if (wec)
+                                                                       return self->fail(wec);
+                                                                   self->socket_to_stream();
+                                                               });
+                                });
     }
 
     void stream_to_socket() {
-        stream_->async_read_some(asio::buffer(down_), [self = shared_from_this()](error_code ec,
-                                                                                  std::size_t n) {
-            if (self->failed_) return;
-            if (ec == asio::error::eof) {
-                error_code ignored;
-                self->socket_.shutdown(Socket::shutdown_send, ignored);
-                self->down_done_ = true;
-                self->maybe_complete();
-                return;
-            }
-            if (ec) return self->fail(ec);
-            asio::async_write(self->socket_, asio::buffer(self->down_.data(), n),
-                              [self](error_code wec, std::size_t) {
-                                  if (self->failed_) return;
-                                  if (wec) return self->fail(wec);
-                                  self->stream_to_socket();
-                              });
-        });
+        stream_->async_read_some(
+            asio::buffer(down_), [self = shared_from_this()](error_code ec, std::size_t n) {
+                if (self->failed_)
+                    return;
+                if (ec == asio::error::eof) {
+                    error_code ignored;
+                    self->socket_.shutdown(Socket::shutdown_send, ignored);
+                    self->down_done_ = true;
+                    self->maybe_complete();
+                    return;
+                }
+                if (ec)
+                    return self->fail(ec);
+                asio::async_write(self->socket_, asio::buffer(self->down_.data(), n),
+                                  [self](error_code wec, std::size_t) {
+                                      if (self->failed_)
+                                          return;
+                                      if (wec)
+                                          return self->fail(wec);
+                                      self->stream_to_socket();
+                                  });
+            });
     }
 
     void fail(error_code ec) {
-        if (failed_) return;
+        if (failed_)
+            return;
         failed_ = true;
         first_error_ = ec;
         stream_->reset(ec.message());
@@ -78,10 +90,12 @@ private:
     }
 
     void maybe_complete() {
-        if (completed_ || !up_done_ || !down_done_) return;
+        if (completed_ || !up_done_ || !down_done_)
+            return;
         completed_ = true;
         error_code ignored;
-        if (socket_.is_open()) socket_.close(ignored);
+        if (socket_.is_open())
+            socket_.close(ignored);
         if (done_) {
             auto done = std::move(done_);
             done_ = nullptr;
@@ -100,8 +114,7 @@ private:
 
 }  // namespace
 
-void splice(std::shared_ptr<Stream> stream, Socket socket,
-            std::function<void(error_code)> done) {
+void splice(std::shared_ptr<Stream> stream, Socket socket, std::function<void(error_code)> done) {
     std::make_shared<Splice>(std::move(stream), std::move(socket), std::move(done))->start();
 }
 

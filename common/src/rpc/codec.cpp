@@ -9,7 +9,8 @@ CallError::CallError(std::string code, std::string message, std::string method, 
       code_(std::move(code)) {}
 
 void LineDecoder::feed(std::string_view bytes) {
-    if (failed_) return;
+    if (failed_)
+        return;
     if (pos_ > 0 && (pos_ == buf_.size() || pos_ >= 64 * 1024)) {
         buf_.erase(0, pos_);
         scanned_ = scanned_ >= pos_ ? scanned_ - pos_ : 0;
@@ -19,7 +20,8 @@ void LineDecoder::feed(std::string_view bytes) {
 }
 
 LineDecoder::Status LineDecoder::next(std::string& line) {
-    if (failed_) return Status::too_long;
+    if (failed_)
+        return Status::too_long;
     const std::size_t from = pos_ + scanned_;
     const std::size_t nl = buf_.find('\n', from);
     if (nl == std::string::npos) {
@@ -35,7 +37,8 @@ LineDecoder::Status LineDecoder::next(std::string& line) {
         failed_ = true;
         return Status::too_long;
     }
-    if (len > 0 && buf_[pos_ + len - 1] == '\r') --len;
+    if (len > 0 && buf_[pos_ + len - 1] == '\r')
+        --len;
     line.assign(buf_, pos_, len);
     pos_ = nl + 1;
     scanned_ = 0;
@@ -46,9 +49,10 @@ namespace {
 
 bool read_id(const json& j, std::optional<std::uint64_t>& id, std::string& why) {
     auto it = j.find("id");
-    if (it == j.end() || it->is_null()) return true;
-    if (!it->is_number_integer() || (it->is_number_integer() && !it->is_number_unsigned() &&
-                                     it->get<std::int64_t>() < 0)) {
+    if (it == j.end() || it->is_null())
+        return true;
+    if (!it->is_number_integer() ||
+        (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() < 0)) {
         why = "\"id\" must be a non-negative integer";
         return false;
     }
@@ -75,7 +79,8 @@ bool nesting_ok(std::string_view line) {
         if (c == '"')
             in_string = true;
         else if (c == '[' || c == '{') {
-            if (++depth > kMaxDepth) return false;
+            if (++depth > kMaxDepth)
+                return false;
         } else if (c == ']' || c == '}')
             --depth;
     }
@@ -84,7 +89,8 @@ bool nesting_ok(std::string_view line) {
 
 std::string text_of(const json& j, const char* key) {
     auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) return {};
+    if (it == j.end() || !it->is_string())
+        return {};
     return it->get<std::string>();
 }
 
@@ -95,7 +101,8 @@ bool decode_message(std::string_view line, Message& out, RemoteError& error,
     error_id.reset();
     if (!nesting_ok(line)) {
         error = {code::invalid_request,
-                 fmt::format("the message nests deeper than {} levels", kMaxDepth), {}};
+                 fmt::format("the message nests deeper than {} levels", kMaxDepth),
+                 {}};
         return false;
     }
     json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
@@ -105,7 +112,8 @@ bool decode_message(std::string_view line, Message& out, RemoteError& error,
     }
     if (!j.is_object()) {
         error = {code::invalid_request,
-                 fmt::format("a message must be a JSON object, got {}", j.type_name()), {}};
+                 fmt::format("a message must be a JSON object, got {}", j.type_name()),
+                 {}};
         return false;
     }
     std::string why;
@@ -122,7 +130,8 @@ bool decode_message(std::string_view line, Message& out, RemoteError& error,
     const bool has_error = j.contains("error");
     if (has_method) {
         if (has_result || has_error) {
-            error = {code::invalid_request, "a message cannot have both \"method\" and a reply", {}};
+            error = {
+                code::invalid_request, "a message cannot have both \"method\" and a reply", {}};
             return false;
         }
         const auto& m = j["method"];
@@ -162,7 +171,8 @@ bool decode_message(std::string_view line, Message& out, RemoteError& error,
         error = {code::invalid_request, "\"error\" must be an object with a string \"code\"", {}};
         return false;
     }
-    out.error = RemoteError{e["code"].get<std::string>(), text_of(e, "message"), text_of(e, "hint")};
+    out.error =
+        RemoteError{e["code"].get<std::string>(), text_of(e, "message"), text_of(e, "hint")};
     return true;
 }
 
@@ -173,7 +183,9 @@ std::string line_of(const json& j) {
     s.push_back('\n');
     return s;
 }
-json id_json(std::optional<std::uint64_t> id) { return id ? json(*id) : json(nullptr); }
+json id_json(std::optional<std::uint64_t> id) {
+    return id ? json(*id) : json(nullptr);
+}
 }  // namespace
 
 std::string encode_request(std::uint64_t id, std::string_view method, const json& params) {
@@ -186,7 +198,8 @@ std::string encode_result(std::optional<std::uint64_t> id, const json& result) {
 
 std::string encode_error(std::optional<std::uint64_t> id, const RemoteError& error) {
     json e{{"code", error.code}, {"message", error.message}};
-    if (!error.hint.empty()) e["hint"] = error.hint;
+    if (!error.hint.empty())
+        e["hint"] = error.hint;
     return line_of(json{{"id", id_json(id)}, {"error", e}});
 }
 

@@ -1,5 +1,7 @@
-#include "../channel/quiet_asio.hpp"
-// (first: see quiet_asio.hpp)
+// clang-format off
+#include "../channel/quiet_asio.hpp"  // first: see quiet_asio.hpp
+// clang-format on
+
 #include "cordon/rpc/rpc.hpp"
 
 #include <poll.h>
@@ -28,7 +30,7 @@ constexpr std::size_t kMaxQueuedReplies = 16u << 20;
 
 // What a connection runs over: a channel stream or a local socket.
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
     virtual void read_some(asio::mutable_buffer b, IoHandler h) = 0;
     virtual void write_all(asio::const_buffer b, IoHandler h) = 0;
@@ -38,7 +40,7 @@ public:
 };
 
 class StreamTransport final : public Transport {
-public:
+  public:
     explicit StreamTransport(std::shared_ptr<channel::Stream> s)
         : s_(std::move(s)), name_(fmt::format("stream {} ({})", s_->id(), s_->service())) {}
     void read_some(asio::mutable_buffer b, IoHandler h) override {
@@ -49,13 +51,13 @@ public:
     void abort() override { s_->reset("rpc connection closed"); }
     const std::string& name() const override { return name_; }
 
-private:
+  private:
     std::shared_ptr<channel::Stream> s_;
     std::string name_;
 };
 
 class SocketTransport final : public Transport {
-public:
+  public:
     explicit SocketTransport(asio::local::stream_protocol::socket s) : s_(std::move(s)) {}
     void read_some(asio::mutable_buffer b, IoHandler h) override {
         s_.async_read_some(b, std::move(h));
@@ -73,7 +75,7 @@ public:
     }
     const std::string& name() const override { return name_; }
 
-private:
+  private:
     asio::local::stream_protocol::socket s_;
     std::string name_ = "unix socket";
 };
@@ -96,7 +98,7 @@ namespace {
 class Connection;
 
 class CallImpl final : public Call {
-public:
+  public:
     CallImpl(std::weak_ptr<Connection> conn, std::uint64_t id, std::string method, json params,
              std::string peer)
         : conn_(std::move(conn)),
@@ -116,7 +118,7 @@ public:
     void fail(std::exception_ptr error) override;
     bool answered() const override { return answered_; }
 
-private:
+  private:
     void send(std::string line);
     std::weak_ptr<Connection> conn_;
     std::uint64_t id_;
@@ -127,7 +129,7 @@ private:
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
-public:
+  public:
     Connection(std::shared_ptr<ServerState> state, std::unique_ptr<Transport> t)
         : state_(std::move(state)), t_(std::move(t)) {
         ++state_->connections;
@@ -137,7 +139,8 @@ public:
     void start() { read(); }
 
     void send(std::string line) {
-        if (dead_) return;
+        if (dead_)
+            return;
         out_bytes_ += line.size();
         outq_.push_back(std::move(line));
         if (out_bytes_ > kMaxQueuedReplies) {
@@ -151,18 +154,21 @@ public:
     const std::string& name() const { return t_->name(); }
     const std::string& component() const { return state_->component; }
 
-private:
+  private:
     void read() {
-        if (dead_) return;
+        if (dead_)
+            return;
         t_->read_some(asio::buffer(buf_), [self = shared_from_this()](error_code ec,
                                                                       std::size_t n) {
-            if (self->dead_) return;
+            if (self->dead_)
+                return;
             if (ec) {
                 if (ec != asio::error::eof)
                     log::debug(self->state_->component, "{}: {}", self->t_->name(), ec.message());
                 self->read_closed_ = true;
                 // Replies still in flight go out; then the write side closes too.
-                if (!self->writing_ && self->outq_.empty()) self->t_->shutdown_send();
+                if (!self->writing_ && self->outq_.empty())
+                    self->t_->shutdown_send();
                 return;
             }
             if (!self->draining_) {
@@ -177,7 +183,8 @@ private:
         std::string line;
         for (;;) {
             auto st = decoder_.next(line);
-            if (st == LineDecoder::Status::need_more) return;
+            if (st == LineDecoder::Status::need_more)
+                return;
             if (st == LineDecoder::Status::too_long) {
                 log::warn(state_->component, "{}: a line is longer than {} bytes: closing",
                           t_->name(), kMaxLine);
@@ -188,10 +195,12 @@ private:
                 // Stop serving; drain what the client still sends until it closes.
                 draining_ = true;
                 close_after_flush_ = true;
-                if (!writing_) flush();
+                if (!writing_)
+                    flush();
                 return;
             }
-            if (!line.empty()) handle_line(line);
+            if (!line.empty())
+                handle_line(line);
         }
     }
 
@@ -233,29 +242,32 @@ private:
     }
 
     void flush() {
-        if (writing_ || dead_) return;
+        if (writing_ || dead_)
+            return;
         if (outq_.empty()) {
-            if (close_after_flush_ || read_closed_) t_->shutdown_send();
+            if (close_after_flush_ || read_closed_)
+                t_->shutdown_send();
             return;
         }
         writing_ = true;
         current_ = std::move(outq_.front());
         outq_.pop_front();
-        t_->write_all(asio::buffer(current_), [self = shared_from_this()](error_code ec,
-                                                                          std::size_t) {
-            self->writing_ = false;
-            self->out_bytes_ -= std::min(self->out_bytes_, self->current_.size());
-            self->current_.clear();
-            if (ec) {
-                self->die();
-                return;
-            }
-            self->flush();
-        });
+        t_->write_all(asio::buffer(current_),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                          self->writing_ = false;
+                          self->out_bytes_ -= std::min(self->out_bytes_, self->current_.size());
+                          self->current_.clear();
+                          if (ec) {
+                              self->die();
+                              return;
+                          }
+                          self->flush();
+                      });
     }
 
     void die() {
-        if (dead_) return;
+        if (dead_)
+            return;
         dead_ = true;
         outq_.clear();
         t_->abort();
@@ -275,8 +287,8 @@ private:
 CallImpl::~CallImpl() {
     if (!answered_) {
         if (auto c = conn_.lock())
-            log::warn(c->component(), "{}: method '{}' dropped request {} without an answer",
-                      peer_, method_, id_);
+            log::warn(c->component(), "{}: method '{}' dropped request {} without an answer", peer_,
+                      method_, id_);
         fail(RemoteError{code::internal,
                          fmt::format("method '{}' ended without an answer", method_),
                          "this is a bug in the server; see its log"});
@@ -284,22 +296,26 @@ CallImpl::~CallImpl() {
 }
 
 void CallImpl::send(std::string line) {
-    if (auto c = conn_.lock()) c->send(std::move(line));
+    if (auto c = conn_.lock())
+        c->send(std::move(line));
 }
 
 void CallImpl::notify(std::string_view method, const json& params) {
-    if (answered_) return;
+    if (answered_)
+        return;
     send(encode_notification(method, params));
 }
 
 void CallImpl::reply(json result) {
-    if (answered_) return;
+    if (answered_)
+        return;
     answered_ = true;
     send(encode_result(id_, result));
 }
 
 void CallImpl::fail(const RemoteError& error) {
-    if (answered_) return;
+    if (answered_)
+        return;
     answered_ = true;
     send(encode_error(id_, error));
 }
@@ -311,7 +327,8 @@ void CallImpl::fail(std::exception_ptr error) {
         fail(e.remote());
     } catch (const cordon::Error& e) {
         std::string msg = e.failure();
-        if (!e.subject().empty()) msg += " (" + e.subject() + ")";
+        if (!e.subject().empty())
+            msg += " (" + e.subject() + ")";
         fail(RemoteError{code::failed, msg, e.hint()});
     } catch (const std::exception& e) {
         if (auto c = conn_.lock())
@@ -325,9 +342,12 @@ void CallImpl::fail(std::exception_ptr error) {
 }  // namespace
 
 Server::Server(asio::io_context& io, std::string log_component)
-    : state_(std::make_shared<ServerState>(ServerState{io, std::move(log_component), {}, true, 0})) {}
+    : state_(
+          std::make_shared<ServerState>(ServerState{io, std::move(log_component), {}, true, 0})) {}
 
-Server::~Server() { state_->alive = false; }
+Server::~Server() {
+    state_->alive = false;
+}
 
 void Server::register_method(std::string name, Handler handler) {
     state_->methods[std::move(name)] = [h = std::move(handler)](std::shared_ptr<Call> call) {
@@ -350,7 +370,9 @@ void Server::serve(asio::local::stream_protocol::socket socket) {
         ->start();
 }
 
-std::size_t Server::connections() const { return state_->connections; }
+std::size_t Server::connections() const {
+    return state_->connections;
+}
 
 // ---------------------------------------------------------------- BlockingClient
 
@@ -362,11 +384,13 @@ BlockingClient BlockingClient::connect(const std::string& socket_path) {
                     fmt::format("use a path of 1..{} bytes", sizeof addr.sun_path - 1));
     std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) throw_errno("cannot create a unix socket");
+    if (!fd)
+        throw_errno("cannot create a unix socket");
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         const int err = errno;
         std::string hint = "is the Cordon host agent running? start the VM with `vmctl start`";
-        if (err == EACCES) hint = "the socket belongs to another user; run as its owner";
+        if (err == EACCES)
+            hint = "the socket belongs to another user; run as its owner";
         throw Error("cannot connect: " + errno_string(err), socket_path, hint);
     }
     return BlockingClient(std::move(fd), socket_path);
@@ -386,7 +410,8 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 json BlockingClient::call(const std::string& method, const json& params,
                           std::chrono::milliseconds timeout,
                           const NotificationHandler& on_notification) {
-    if (!fd_) throw Error("the RPC connection is closed", peer_, "reconnect");
+    if (!fd_)
+        throw Error("the RPC connection is closed", peer_, "reconnect");
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     const std::uint64_t id = next_id_++;
     const std::string line = encode_request(id, method, params);
@@ -398,16 +423,19 @@ json BlockingClient::call(const std::string& method, const json& params,
     std::size_t sent = 0;
     while (sent < line.size()) {
         ssize_t n = ::send(fd_.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == ENOTSOCK) n = ::write(fd_.get(), line.data() + sent, line.size() - sent);
+        if (n < 0 && errno == ENOTSOCK)
+            n = ::write(fd_.get(), line.data() + sent, line.size() - sent);
         if (n > 0) {
             sent += static_cast<std::size_t>(n);
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             pollfd p{fd_.get(), POLLOUT, 0};
             const int ms = remaining_ms(deadline);
-            if (ms == 0 || ::poll(&p, 1, ms) == 0) throw timed_out();
+            if (ms == 0 || ::poll(&p, 1, ms) == 0)
+                throw timed_out();
             continue;
         }
         throw_errno(fmt::format("cannot send the '{}' request", method), peer_,
@@ -418,12 +446,14 @@ json BlockingClient::call(const std::string& method, const json& params,
     for (;;) {
         for (;;) {
             const auto st = decoder_.next(text);
-            if (st == LineDecoder::Status::need_more) break;
+            if (st == LineDecoder::Status::need_more)
+                break;
             if (st == LineDecoder::Status::too_long) {
                 fd_.reset();
                 throw Error(fmt::format("a reply line is longer than {} bytes", kMaxLine), peer_);
             }
-            if (text.empty()) continue;
+            if (text.empty())
+                continue;
             Message m;
             RemoteError err;
             std::optional<std::uint64_t> eid;
@@ -431,25 +461,34 @@ json BlockingClient::call(const std::string& method, const json& params,
                 throw Error(fmt::format("malformed reply to '{}': {}", method, err.message), peer_,
                             "the peer does not speak Cordon RPC");
             if (m.kind == Message::Kind::notification) {
-                if (on_notification) on_notification(m.method, m.params);
+                if (on_notification)
+                    on_notification(m.method, m.params);
                 continue;
             }
-            if (m.kind != Message::Kind::response) continue;
+            if (m.kind != Message::Kind::response)
+                continue;
             if (m.error && (!m.id || *m.id == id))
                 throw CallError(m.error->code, m.error->message, method, m.error->hint);
-            if (!m.id || *m.id != id) continue;  // a late reply to an earlier, timed-out call
+            if (!m.id || *m.id != id)
+                continue;  // a late reply to an earlier, timed-out call
             return m.result;
         }
         pollfd p{fd_.get(), POLLIN, 0};
         const int ms = remaining_ms(deadline);
-        if (ms == 0) throw timed_out();
+        if (ms == 0)
+            throw timed_out();
         const int r = ::poll(&p, 1, ms);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) throw_errno("cannot wait for the reply", peer_);
-        if (r == 0) throw timed_out();
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            throw_errno("cannot wait for the reply", peer_);
+        if (r == 0)
+            throw timed_out();
         const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n < 0) throw_errno(fmt::format("cannot read the reply to '{}'", method), peer_);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0)
+            throw_errno(fmt::format("cannot read the reply to '{}'", method), peer_);
         if (n == 0) {
             fd_.reset();
             throw Error(fmt::format("the connection closed before the reply to '{}'", method),

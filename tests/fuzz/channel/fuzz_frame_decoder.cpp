@@ -10,7 +10,8 @@
 using namespace cordon::channel;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 1) return 0;
+    if (size < 1)
+        return 0;
     // First byte: chunk size for feeding (1..256) and the decoder's payload limit.
     const std::size_t chunk = 1 + data[0];
     const std::uint32_t limit = (data[0] & 1) ? 65536 : kMaxFramePayloadLimit;
@@ -26,10 +27,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (;;) {
             auto st = d.next(f);
             if (st == FrameDecoder::Status::error) {
-                if (d.error().empty()) __builtin_trap();
+                if (d.error().empty())
+                    __builtin_trap();
                 failed = true;  // the session resets here; the stream is not trusted
             }
-            if (st != FrameDecoder::Status::frame) break;
+            if (st != FrameDecoder::Status::frame)
+                break;
             auto re = encode_frame(f.header, f.payload);
             if (re.size() != kHeaderSize + f.payload.size() ||
                 std::memcmp(re.data(), in + consumed, re.size()) != 0)
@@ -49,17 +52,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     break;
                 case FrameType::reset:
                 case FrameType::go_away:
-                    if (!decode_code_reason(f.payload, code, reason, err)) __builtin_trap();
+                    if (!decode_code_reason(f.payload, code, reason, err))
+                        __builtin_trap();
                     break;
                 case FrameType::open:
                     (void)valid_service_name(std::string_view(
                         reinterpret_cast<const char*>(f.payload.data()), f.payload.size()));
                     break;
-                default: break;
+                default:
+                    break;
             }
         }
         // At most one partial frame plus the last chunk is ever buffered.
-        if (!failed && d.buffered() > limit + kHeaderSize + chunk) __builtin_trap();
+        if (!failed && d.buffered() > limit + kHeaderSize + chunk)
+            __builtin_trap();
     }
 
     // Resync scanning over the same bytes.
@@ -69,9 +75,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         r.skip_to_handshake((data[0] & 2) ? FrameType::welcome : FrameType::hello);
         Frame f;
         auto st = r.next(f);
-        if (st == FrameDecoder::Status::need_more) break;
+        if (st == FrameDecoder::Status::need_more)
+            break;
         if (st == FrameDecoder::Status::error) {
-            if (r.discard(1) == 0) break;
+            if (r.discard(1) == 0)
+                break;
             continue;
         }
         if (f.header.type != FrameType::hello && f.header.type != FrameType::welcome)

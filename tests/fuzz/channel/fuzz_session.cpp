@@ -33,7 +33,8 @@ std::vector<std::uint8_t> hello_frame(FrameType type, std::uint64_t nonce, std::
 void drain(boost::asio::io_context& io, int raw) {
     std::uint8_t sink[65536];
     for (int idle = 0; idle < 3;) {
-        if (io.stopped()) io.restart();
+        if (io.stopped())
+            io.restart();
         const std::size_t ran = io.poll();
         const ssize_t r = ::read(raw, sink, sizeof sink);
         idle = (ran == 0 && r <= 0) ? idle + 1 : 0;
@@ -48,14 +49,16 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 1) return 0;
+    if (size < 1)
+        return 0;
     const std::uint8_t mode = data[0];
     data += 1;
     size -= 1;
     const bool guest_role = (mode & 1) == 0;
 
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 0;
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return 0;
     const int raw = sv[1];
     ::fcntl(raw, F_SETFL, ::fcntl(raw, F_GETFL) | O_NONBLOCK);
 
@@ -77,7 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         streams.push_back(s);
         // Cover every local reaction: accept+read, refuse, write, half-close.
         switch (svc.empty() ? 0 : svc[0] % 4) {
-            case 0: s->reset("refused by fuzz"); break;
+            case 0:
+                s->reset("refused by fuzz");
+                break;
             case 1: {
                 auto buf = std::make_shared<std::vector<std::uint8_t>>(1000);
                 s->async_read_some(boost::asio::buffer(*buf), [buf](error_code, std::size_t) {});
@@ -89,7 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 s->shutdown_send();
                 break;
             }
-            default: break;  // stays pending
+            default:
+                break;  // stays pending
         }
     });
     session->start([](error_code, const PeerInfo&) {});
@@ -97,7 +103,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     // Optionally start from an established session so the fuzzer reaches stream states.
     std::vector<std::uint8_t> input;
-    if (!(mode & 2)) drain(io, raw);
+    if (!(mode & 2))
+        drain(io, raw);
     if (mode & 2) {
         std::uint64_t nonce = 0;
         if (!guest_role) {
@@ -123,19 +130,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!guest_role && (mode & 4)) {
         drain(io, raw);
         session->open("svc", [&](error_code, std::shared_ptr<Stream> s) {
-            if (s) streams.push_back(s);
+            if (s)
+                streams.push_back(s);
         });
     }
 
     std::size_t off = 0;
     while (off < input.size()) {
         const ssize_t w = ::send(raw, input.data() + off, input.size() - off, MSG_NOSIGNAL);
-        if (w > 0) off += static_cast<std::size_t>(w);
+        if (w > 0)
+            off += static_cast<std::size_t>(w);
         drain(io, raw);
-        if (w <= 0 && session->closed()) break;
+        if (w <= 0 && session->closed())
+            break;
     }
     drain(io, raw);
-    if (mode & 8) ::shutdown(raw, SHUT_WR);  // EOF from the peer
+    if (mode & 8)
+        ::shutdown(raw, SHUT_WR);  // EOF from the peer
     drain(io, raw);
     for (auto& s : streams) s->reset();
     session->close("fuzz input done");

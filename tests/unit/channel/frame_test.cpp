@@ -1,7 +1,7 @@
 // Frame codec: round trips and every malformed case, no sockets.
-#include <gtest/gtest.h>
-
 #include "cordon/channel/frame.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace cordon::channel;
 
@@ -54,16 +54,18 @@ TEST(FrameCodec, RoundTripEveryTypeByteByByte) {
     hs.chosen_version = 1;
     frames.push_back(encode_frame({FrameType::welcome, 0, 0, 0}, encode_handshake(hs)));
     const std::string svc = "docker";
-    frames.push_back(encode_frame(
-        {FrameType::open, 0, 1, 0},
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(svc.data()), svc.size())));
+    frames.push_back(
+        encode_frame({FrameType::open, 0, 1, 0},
+                     std::span<const std::uint8_t>(
+                         reinterpret_cast<const std::uint8_t*>(svc.data()), svc.size())));
     frames.push_back(encode_frame({FrameType::accept, 0, 1, 0}));
     std::vector<std::uint8_t> data(5000);
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7);
     frames.push_back(encode_frame({FrameType::data, 0, 1, 0}, data));
     frames.push_back(encode_frame({FrameType::data, flag::fin, 1, 0}));
     frames.push_back(encode_frame({FrameType::window, 0, 1, 0}, encode_u32(4096)));
-    frames.push_back(encode_frame({FrameType::reset, 0, 3, 0}, encode_code_reason(1, "no such service")));
+    frames.push_back(
+        encode_frame({FrameType::reset, 0, 3, 0}, encode_code_reason(1, "no such service")));
     frames.push_back(encode_frame({FrameType::ping, flag::ack, 0, 0}, encode_u64(42)));
     frames.push_back(encode_frame({FrameType::go_away, 0, 0, 0}, encode_code_reason(0, "bye")));
 
@@ -77,7 +79,8 @@ TEST(FrameCodec, RoundTripEveryTypeByteByByte) {
         while (true) {
             auto st = d.next(f);
             ASSERT_NE(st, FrameDecoder::Status::error) << d.error();
-            if (st == FrameDecoder::Status::need_more) break;
+            if (st == FrameDecoder::Status::need_more)
+                break;
             std::vector<std::uint8_t> re = encode_frame(f.header, f.payload);
             EXPECT_EQ(re, frames[got]) << "frame " << got;
             if (f.header.type == FrameType::hello || f.header.type == FrameType::welcome) {
@@ -108,7 +111,7 @@ TEST(FrameCodec, MalformedHeaders) {
     expect_error(raw_header(0x2a, 0, 0, 1, 0), "type 0x2a is unknown");
     expect_error(raw_header(5, 0, 0x0100, 1, 0), "reserved bits");
     expect_error(raw_header(5, 0x02, 0, 1, 0), "unknown flags");
-    expect_error(raw_header(6, 0x01, 0, 1, 4), "unknown flags");  // fin on WINDOW
+    expect_error(raw_header(6, 0x01, 0, 1, 4), "unknown flags");   // fin on WINDOW
     expect_error(raw_header(8, 0, 0, 7, 8), "must be 0");          // PING on a stream
     expect_error(raw_header(9, 0, 0, 1, 4), "must be 0");          // GOAWAY on a stream
     expect_error(raw_header(1, 0, 0, 3, 37), "must be 0");         // HELLO on a stream
@@ -248,11 +251,13 @@ TEST(FrameCodec, ResyncFindsHandshakeAfterGarbage) {
     Frame f;
     bool found = false;
     for (std::size_t i = 0; i < stream.size() && !found; i += 7) {
-        d.feed(std::span<const std::uint8_t>(stream.data() + i, std::min<std::size_t>(7, stream.size() - i)));
+        d.feed(std::span<const std::uint8_t>(stream.data() + i,
+                                             std::min<std::size_t>(7, stream.size() - i)));
         for (;;) {
             dropped += d.skip_to_handshake(FrameType::hello);
             auto st = d.next(f);
-            if (st == FrameDecoder::Status::need_more) break;
+            if (st == FrameDecoder::Status::need_more)
+                break;
             if (st == FrameDecoder::Status::error) {
                 dropped += d.discard(1);
                 continue;

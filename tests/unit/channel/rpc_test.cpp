@@ -29,7 +29,8 @@ RemoteError decode_bad(std::string_view line, std::optional<std::uint64_t>* id_o
     RemoteError e;
     std::optional<std::uint64_t> id;
     EXPECT_FALSE(decode_message(line, m, e, id)) << line;
-    if (id_out) *id_out = id;
+    if (id_out)
+        *id_out = id;
     return e;
 }
 
@@ -70,14 +71,16 @@ TEST(RpcCodec, RejectsMalformedMessagesPrecisely) {
               "\"id\" must be a non-negative integer");
     EXPECT_EQ(decode_bad(R"({"id":"a","method":"x"})").code, code::invalid_request);
     EXPECT_EQ(decode_bad(R"({"id":1.5,"method":"x"})").code, code::invalid_request);
-    EXPECT_EQ(decode_bad(R"({"id":1,"method":""})").message, "\"method\" must be a non-empty string");
+    EXPECT_EQ(decode_bad(R"({"id":1,"method":""})").message,
+              "\"method\" must be a non-empty string");
     EXPECT_EQ(decode_bad(R"({"id":1,"method":"x","params":3})").message,
               "\"params\" must be an object or an array");
     EXPECT_EQ(decode_bad(R"({"id":1,"method":"x","result":1})").code, code::invalid_request);
     EXPECT_EQ(decode_bad(R"({"id":1})").message,
               "a message needs \"method\", \"result\" or \"error\"");
     EXPECT_EQ(decode_bad(R"({"result":1})").message, "a result needs an \"id\"");
-    EXPECT_EQ(decode_bad(R"({"id":1,"result":1,"error":{"code":"x"}})").code, code::invalid_request);
+    EXPECT_EQ(decode_bad(R"({"id":1,"result":1,"error":{"code":"x"}})").code,
+              code::invalid_request);
     EXPECT_EQ(decode_bad(R"({"id":1,"error":"oops"})").code, code::invalid_request);
     // The id is reported when readable, so the error reply can carry it.
     std::optional<std::uint64_t> id;
@@ -157,9 +160,8 @@ struct ServerThread {
         server.register_method("coded", [](const json&, Call&) -> json {
             throw CallError("busy", "another update runs", "coded", "wait for it");
         });
-        server.register_method("boom", [](const json&, Call&) -> json {
-            throw std::runtime_error("unexpected");
-        });
+        server.register_method(
+            "boom", [](const json&, Call&) -> json { throw std::runtime_error("unexpected"); });
         server.register_async_method("progress", [this](std::shared_ptr<Call> call) {
             for (int i = 1; i <= 3; ++i) call->notify("progress", {{"step", i}});
             auto t = std::make_shared<boost::asio::steady_timer>(io, 20ms);
@@ -177,7 +179,8 @@ struct ServerThread {
     ~ServerThread() {
         work.reset();
         io.stop();
-        if (thread.joinable()) thread.join();
+        if (thread.joinable())
+            thread.join();
     }
     // A connected client over a socketpair.
     BlockingClient client() {
@@ -303,7 +306,8 @@ TEST(RpcServer, OversizeLineClosesTheConnection) {
         std::size_t off = 0;
         while (off < big.size()) {
             ssize_t n = ::send(c.fd(), big.data() + off, big.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) break;
+            if (n <= 0)
+                break;
             off += static_cast<std::size_t>(n);
         }
     });
@@ -311,7 +315,8 @@ TEST(RpcServer, OversizeLineClosesTheConnection) {
     char buf[4096];
     for (;;) {
         ssize_t n = ::read(c.fd(), buf, sizeof buf);
-        if (n <= 0) break;
+        if (n <= 0)
+            break;
         got.append(buf, static_cast<std::size_t>(n));
     }
     writer.join();
@@ -342,7 +347,8 @@ TEST(RpcClient, ConnectsByPath) {
         st.io, boost::asio::local::stream_protocol::endpoint(path));
     std::function<void()> accept_one = [&] {
         acc.async_accept([&](error_code ec, boost::asio::local::stream_protocol::socket s) {
-            if (ec) return;
+            if (ec)
+                return;
             st.server.serve(std::move(s));
             accept_one();
         });
@@ -410,8 +416,8 @@ TEST(RpcServer, ServesAChannelStream) {
     });
     ASSERT_TRUE(run_until(io, [&] { return s != nullptr; }));
     EXPECT_EQ(server.connections(), 1u);
-    const std::string req = encode_request(1, "info", json::object()) +
-                            encode_request(2, "nope", json::object());
+    const std::string req =
+        encode_request(1, "info", json::object()) + encode_request(2, "nope", json::object());
     bool written = false;
     s->async_write(boost::asio::buffer(req), [&](error_code, std::size_t) {
         written = true;

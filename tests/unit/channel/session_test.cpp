@@ -26,10 +26,12 @@ struct Pair {
         host_dup = ::dup(a.get());
         host = Session::create(io, std::move(a), ho);
         guest = Session::create(io, std::move(b), go);
-        if (start) this->start();
+        if (start)
+            this->start();
     }
     ~Pair() {
-        if (host_dup >= 0) ::close(host_dup);
+        if (host_dup >= 0)
+            ::close(host_dup);
         host->close("test over");
         guest->close("test over");
         run_for(io, 20ms);
@@ -46,7 +48,9 @@ struct Pair {
             guest_peer = p;
         });
     }
-    bool wait_ready() { return run_until(io, [&] { return host_ready && guest_ready; }); }
+    bool wait_ready() {
+        return run_until(io, [&] { return host_ready && guest_ready; });
+    }
 
     std::shared_ptr<Stream> open(std::shared_ptr<Session> from, const std::string& service,
                                  error_code* out_ec = nullptr) {
@@ -59,7 +63,8 @@ struct Pair {
             s = st;
         });
         EXPECT_TRUE(run_until(io, [&] { return done; }));
-        if (out_ec) *out_ec = ec;
+        if (out_ec)
+            *out_ec = ec;
         return ec ? (out_ec ? s : nullptr) : s;
     }
 };
@@ -108,9 +113,11 @@ void echo(std::shared_ptr<Stream> s) {
             s->shutdown_send();
             return;
         }
-        if (ec) return;
+        if (ec)
+            return;
         s->async_write(boost::asio::buffer(buf->data(), n), [s, buf](error_code wec, std::size_t) {
-            if (!wec) echo(s);
+            if (!wec)
+                echo(s);
         });
     });
 }
@@ -190,7 +197,8 @@ TEST(ChannelSession, HandshakeTimeoutWithoutGuest) {
         ready = true;
         ec = e;
     });
-    ASSERT_TRUE(run_until(io, [&] { return ready; }, 3s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return ready; }, 3s));
     EXPECT_EQ(ec, errc::handshake_timeout);
     EXPECT_NE(host->failure_reason().find("no answer from the guest agent"), std::string::npos);
 }
@@ -258,7 +266,8 @@ TEST(ChannelSession, HalfCloseGuestToHostKeepsOtherDirection) {
 TEST(ChannelSession, RefusedOpensCarryTheReason) {
     Pair p;
     p.guest->set_stream_handler([](std::shared_ptr<Stream> s, const std::string& svc) {
-        if (svc != "docker") s->reset("no service '" + svc + "' in this guest");
+        if (svc != "docker")
+            s->reset("no service '" + svc + "' in this guest");
     });
     ASSERT_TRUE(p.wait_ready());
     error_code ec;
@@ -269,6 +278,12 @@ TEST(ChannelSession, RefusedOpensCarryTheReason) {
     // Invalid names never leave this side.
     p.open(p.host, "bad name", &ec);
     EXPECT_EQ(ec, errc::invalid_service_name);
+    // A handler that ignores the stream: refused instead of pending forever.
+    p.guest->set_stream_handler([](std::shared_ptr<Stream>, const std::string&) {});
+    s = p.open(p.host, "ignored", &ec);
+    EXPECT_EQ(ec, errc::stream_refused);
+    EXPECT_EQ(s->reset_reason(), "refused: the 'ignored' service did not take the stream");
+    EXPECT_EQ(p.guest->stats().open_streams, 0u);
     // The host has no handler: everything the guest opens is refused.
     s = p.open(p.guest, "anything", &ec);
     EXPECT_EQ(ec, errc::stream_refused);
@@ -331,31 +346,31 @@ TEST(ChannelSession, ManyStreamsBulkByteExact) {
         bool mismatch = false, eof = false;
         error_code ec;
         void read() {
-            s->async_read_some(boost::asio::buffer(buf), [self = shared_from_this()](
-                                                              error_code e, std::size_t n) {
-                if (e) {
-                    self->eof = e == boost::asio::error::eof;
-                    self->ec = e;
-                    // Reply with the checksum, then close.
-                    auto sum = std::make_shared<std::string>(std::to_string(self->fnv));
-                    self->s->async_write(boost::asio::buffer(*sum),
-                                         [self, sum](error_code, std::size_t) {
-                                             self->s->shutdown_send();
-                                         });
-                    return;
-                }
-                for (std::size_t i = 0; i < n; ++i) {
-                    if (self->exp_pos == kChunk) {
-                        self->gen->fill(self->expected.data(), kChunk);
-                        self->exp_pos = 0;
+            s->async_read_some(
+                boost::asio::buffer(buf), [self = shared_from_this()](error_code e, std::size_t n) {
+                    if (e) {
+                        self->eof = e == boost::asio::error::eof;
+                        self->ec = e;
+                        // Reply with the checksum, then close.
+                        auto sum = std::make_shared<std::string>(std::to_string(self->fnv));
+                        self->s->async_write(
+                            boost::asio::buffer(*sum),
+                            [self, sum](error_code, std::size_t) { self->s->shutdown_send(); });
+                        return;
                     }
-                    const std::uint8_t b = self->buf[i];
-                    if (b != self->expected[self->exp_pos++]) self->mismatch = true;
-                    self->fnv = (self->fnv ^ b) * 1099511628211ULL;
-                }
-                self->received += n;
-                self->read();
-            });
+                    for (std::size_t i = 0; i < n; ++i) {
+                        if (self->exp_pos == kChunk) {
+                            self->gen->fill(self->expected.data(), kChunk);
+                            self->exp_pos = 0;
+                        }
+                        const std::uint8_t b = self->buf[i];
+                        if (b != self->expected[self->exp_pos++])
+                            self->mismatch = true;
+                        self->fnv = (self->fnv ^ b) * 1099511628211ULL;
+                    }
+                    self->received += n;
+                    self->read();
+                });
         }
     };
     std::map<std::string, std::shared_ptr<Sink>> sinks;
@@ -414,13 +429,16 @@ TEST(ChannelSession, ManyStreamsBulkByteExact) {
     ASSERT_TRUE(run_until(
         p.io,
         [&] {
-            if (sources.size() != kStreams) return false;
+            if (sources.size() != kStreams)
+                return false;
             for (auto& s : sources)
-                if (!s->reply->done) return false;
+                if (!s->reply->done)
+                    return false;
             return true;
         },
         60s));
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("64 x %zu MiB in %.2f s (%.0f MiB/s), max transport queue %zu bytes\n",
                 kBytes >> 20, secs, kStreams * static_cast<double>(kBytes >> 20) / secs,
                 p.host->stats().max_transport_queued_bytes);
@@ -438,7 +456,8 @@ TEST(ChannelSession, ManyStreamsBulkByteExact) {
         const int idx = std::stoi(name.substr(5));
         std::uint64_t fnv = 0;
         for (auto& src : sources)
-            if (static_cast<int>(src->s->id() / 2) == idx) fnv = src->fnv;
+            if (static_cast<int>(src->s->id() / 2) == idx)
+                fnv = src->fnv;
         EXPECT_EQ(sink->fnv, fnv) << name;
     }
     // Queued bytes stay bounded whatever the writers do.
@@ -472,7 +491,8 @@ TEST(ChannelSession, SlowReaderDoesNotStallOtherStreams) {
     std::string payload(16u << 20, 'f');
     write_all(p.io, fast, payload);
     fast->shutdown_send();
-    ASSERT_TRUE(run_until(p.io, [&] { return fc->done; }, 30s));
+    ASSERT_TRUE(run_until(
+        p.io, [&] { return fc->done; }, 30s));
     EXPECT_EQ(fc->data.size(), payload.size());
     EXPECT_EQ(fc->ec, boost::asio::error::eof);
 
@@ -487,7 +507,8 @@ TEST(ChannelSession, SlowReaderDoesNotStallOtherStreams) {
     auto sc = std::make_shared<Collector>();
     sc->s = in["slow"];
     sc->start();
-    ASSERT_TRUE(run_until(p.io, [&] { return slow_done; }, 30s));
+    ASSERT_TRUE(run_until(
+        p.io, [&] { return slow_done; }, 30s));
     EXPECT_EQ(slow_written, big.size());
     slow->shutdown_send();
     ASSERT_TRUE(run_until(p.io, [&] { return sc->done; }));
@@ -542,9 +563,11 @@ TEST(ChannelSession, PeerDeathFailsEveryStreamWithoutHanging) {
     ::shutdown(p.host_dup, SHUT_RDWR);
     ASSERT_TRUE(run_until(p.io, [&] {
         for (auto& c : readers)
-            if (!c->done) return false;
+            if (!c->done)
+                return false;
         for (auto& c : guest_readers)
-            if (!c->done) return false;
+            if (!c->done)
+                return false;
         return big_done && host_close;
     }));
     for (auto& c : readers) EXPECT_EQ(c->ec, errc::session_closed);
@@ -606,7 +629,8 @@ TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
     error_code closed;
     host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
     const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(run_until(io, [&] { return bool(closed); }, 5s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return bool(closed); }, 5s));
     EXPECT_EQ(closed, errc::keepalive_timeout);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
 }
@@ -630,10 +654,12 @@ struct RawHost {
         guest = Session::create(io, std::move(b), go);
         guest->set_stream_handler([this](std::shared_ptr<Stream> s, const std::string&) {
             incoming.push_back(s);
-            if (!hold_pending) s->accept();
+            if (!hold_pending)
+                s->accept();
         });
         guest->start([this](error_code ec, const PeerInfo&) {
-            if (!ec) ++handshakes;
+            if (!ec)
+                ++handshakes;
         });
     }
     ~RawHost() {
@@ -650,10 +676,13 @@ struct RawHost {
     }
     template <typename Pred>
     bool wait(Pred pred, std::chrono::milliseconds t = 5s) {
-        return run_until(io, [&] {
-            host->pump();
-            return pred();
-        }, t);
+        return run_until(
+            io,
+            [&] {
+                host->pump();
+                return pred();
+            },
+            t);
     }
 };
 
@@ -752,9 +781,9 @@ TEST(ChannelMalformed, OpenFloodIsRefusedNotBuffered) {
     constexpr std::uint32_t kOpens = 5000;
     std::vector<std::uint8_t> flood;
     for (std::uint32_t i = 0; i < kOpens; ++i) {
-        auto f = encode_frame({FrameType::open, 0, 2 * i + 1, 0},
-                              std::span<const std::uint8_t>(
-                                  reinterpret_cast<const std::uint8_t*>("docker"), 6));
+        auto f = encode_frame(
+            {FrameType::open, 0, 2 * i + 1, 0},
+            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>("docker"), 6));
         flood.insert(flood.end(), f.begin(), f.end());
     }
     r.host->write_bytes(flood);
@@ -818,7 +847,8 @@ TEST(ChannelResync, HostReconnectsWhileGuestKeepsTheDevice) {
     });
     int guest_handshakes = 0;
     guest->start([&](error_code ec, const PeerInfo&) {
-        if (!ec) ++guest_handshakes;
+        if (!ec)
+            ++guest_handshakes;
     });
 
     auto host1 = Session::create(io, UniqueFd(::dup(dev_host_end.get())), host_options());
@@ -848,7 +878,8 @@ TEST(ChannelResync, HostReconnectsWhileGuestKeepsTheDevice) {
         h2 = true;
         h2ec = ec;
     });
-    ASSERT_TRUE(run_until(io, [&] { return h2; }, 10s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return h2; }, 10s));
     EXPECT_FALSE(h2ec) << h2ec.message();
     EXPECT_EQ(guest_handshakes, 2);
     ASSERT_TRUE(run_until(io, [&] { return old_reader->done; }));

@@ -28,7 +28,8 @@ void echo_conn(std::shared_ptr<Local::socket> s) {
             return;
         }
         asio::async_write(*s, asio::buffer(buf->data(), n), [s, buf](error_code wec, std::size_t) {
-            if (!wec) echo_conn(s);
+            if (!wec)
+                echo_conn(s);
         });
     });
 }
@@ -120,7 +121,8 @@ struct Bridge {
     template <typename F>
     void accept_loop(Local::acceptor& acc, F on_conn) {
         acc.async_accept([this, &acc, on_conn](error_code ec, Local::socket s) {
-            if (ec) return;
+            if (ec)
+                return;
             on_conn(std::move(s));
             accept_loop(acc, on_conn);
         });
@@ -133,7 +135,8 @@ std::vector<std::uint8_t> round_trip(const std::string& path, std::uint64_t seed
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; ++i) {
         fd = connect_path(path);
-        if (fd < 0) std::this_thread::sleep_for(10ms);
+        if (fd < 0)
+            std::this_thread::sleep_for(10ms);
     }
     EXPECT_GE(fd, 0);
     sent.resize(n);
@@ -141,9 +144,10 @@ std::vector<std::uint8_t> round_trip(const std::string& path, std::uint64_t seed
     std::thread writer([&] {
         std::size_t off = 0;
         while (off < n) {
-            ssize_t w = ::send(fd, sent.data() + off, std::min<std::size_t>(n - off, 100000),
-                               MSG_NOSIGNAL);
-            if (w <= 0) break;
+            ssize_t w =
+                ::send(fd, sent.data() + off, std::min<std::size_t>(n - off, 100000), MSG_NOSIGNAL);
+            if (w <= 0)
+                break;
             off += static_cast<std::size_t>(w);
         }
         ::shutdown(fd, SHUT_WR);
@@ -152,9 +156,11 @@ std::vector<std::uint8_t> round_trip(const std::string& path, std::uint64_t seed
     std::uint8_t buf[65536];
     for (;;) {
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 20000) <= 0) break;  // no hang: fail after 20 s
+        if (::poll(&p, 1, 20000) <= 0)
+            break;  // no hang: fail after 20 s
         ssize_t r = ::read(fd, buf, sizeof buf);
-        if (r <= 0) break;
+        if (r <= 0)
+            break;
         got.insert(got.end(), buf, buf + r);
     }
     writer.join();
@@ -173,13 +179,14 @@ TEST(ChannelSplice, ConcurrentClientsRoundTripThroughRealSockets) {
     for (int i = 0; i < kClients; ++i) {
         clients.emplace_back([&, i] {
             std::vector<std::uint8_t> sent;
-            auto got = round_trip(b.dir + "/docker.sock", static_cast<std::uint64_t>(i) + 1,
-                                  kBytes, sent);
+            auto got =
+                round_trip(b.dir + "/docker.sock", static_cast<std::uint64_t>(i) + 1, kBytes, sent);
             ok[static_cast<std::size_t>(i)] = got == sent;
         });
     }
     for (auto& t : clients) t.join();
-    for (int i = 0; i < kClients; ++i) EXPECT_TRUE(ok[static_cast<std::size_t>(i)]) << "client " << i;
+    for (int i = 0; i < kClients; ++i)
+        EXPECT_TRUE(ok[static_cast<std::size_t>(i)]) << "client " << i;
     // Both ends of every bridge finished (host side and guest side).
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (b.splices_done < 2 * kClients && std::chrono::steady_clock::now() < deadline)

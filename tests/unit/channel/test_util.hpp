@@ -24,7 +24,8 @@ namespace cordon::channel::test {
 
 inline std::pair<UniqueFd, UniqueFd> socket_pair() {
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) std::abort();
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        std::abort();
     return {UniqueFd(sv[0]), UniqueFd(sv[1])};
 }
 
@@ -34,8 +35,10 @@ bool run_until(boost::asio::io_context& io, Pred pred,
                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!pred()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        if (io.stopped()) io.restart();
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        if (io.stopped())
+            io.restart();
         io.run_one_for(std::chrono::milliseconds(20));
     }
     return true;
@@ -45,7 +48,8 @@ bool run_until(boost::asio::io_context& io, Pred pred,
 inline void run_for(boost::asio::io_context& io, std::chrono::milliseconds d) {
     const auto deadline = std::chrono::steady_clock::now() + d;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (io.stopped()) io.restart();
+        if (io.stopped())
+            io.restart();
         io.run_one_for(std::chrono::milliseconds(5));
     }
 }
@@ -89,7 +93,8 @@ struct RawPeer {
                 off += static_cast<std::size_t>(n);
             } else if (n < 0 && errno == EAGAIN) {
                 if (io) {
-                    if (io->stopped()) io->restart();
+                    if (io->stopped())
+                        io->restart();
                     io->run_one_for(std::chrono::milliseconds(5));
                     pump();
                 } else {
@@ -126,7 +131,8 @@ struct RawPeer {
         std::uint8_t buf[65536];
         for (;;) {
             ssize_t n = ::read(fd.get(), buf, sizeof buf);
-            if (n <= 0) break;
+            if (n <= 0)
+                break;
             decoder.feed(std::span<const std::uint8_t>(buf, static_cast<std::size_t>(n)));
         }
         Frame f;

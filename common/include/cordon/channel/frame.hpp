@@ -114,7 +114,7 @@ struct Frame {
 // within the limit and exact for fixed-size frames. After Status::error the decoder
 // stays in error until clear() (a framing error means the byte stream cannot be trusted).
 class FrameDecoder {
-public:
+  public:
     enum class Status { frame, need_more, error };
 
     explicit FrameDecoder(std::uint32_t max_payload = kMaxFramePayloadLimit);
@@ -140,7 +140,7 @@ public:
     std::size_t buffered() const noexcept { return end_ - pos_; }
     void clear() noexcept;
 
-private:
+  private:
     std::vector<std::uint8_t> buf_;
     std::size_t pos_ = 0;  // unconsumed bytes are buf_[pos_, end_)
     std::size_t end_ = 0;

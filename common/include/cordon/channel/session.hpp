@@ -80,20 +80,20 @@ struct SessionStats {
     std::uint64_t discarded_bytes = 0;  // dropped while resyncing
     std::uint64_t handshakes = 0;       // successful handshakes (guest: one per host connect)
     std::uint64_t session_resets = 0;   // guest: sessions reset (EOF, protocol error, new HELLO)
-    std::size_t transport_queued_bytes = 0;  // encoded, not yet written to the transport
+    std::size_t transport_queued_bytes = 0;      // encoded, not yet written to the transport
     std::size_t max_transport_queued_bytes = 0;  // high-water mark of the above
     std::size_t open_streams = 0;
 };
 
 // Human-readable explanation of a version mismatch, e.g. "guest agent (cordon-guest-agent
 // 0.2.0) speaks protocol 2, this host speaks 1: update Cordon on the host ...".
-std::string describe_version_mismatch(Role local, std::uint16_t local_min,
-                                      std::uint16_t local_max, const PeerInfo& peer);
+std::string describe_version_mismatch(Role local, std::uint16_t local_min, std::uint16_t local_max,
+                                      const PeerInfo& peer);
 
 class Stream;
 
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     using ReadyHandler = std::function<void(boost::system::error_code, const PeerInfo&)>;
     using StreamHandler = std::function<void(std::shared_ptr<Stream>, const std::string& service)>;
     using OpenHandler = std::function<void(boost::system::error_code, std::shared_ptr<Stream>)>;
@@ -141,7 +141,7 @@ public:
 // One logical stream. Like an Asio socket: at most one async_read_some and one
 // async_write outstanding at a time (a second one fails with errc::operation_in_progress).
 class Stream : public std::enable_shared_from_this<Stream> {
-public:
+  public:
     using IoHandler = std::function<void(boost::system::error_code, std::size_t)>;
 
     virtual ~Stream() = default;

@@ -41,37 +41,37 @@ struct RemoteError {
 // Thrown by BlockingClient for an error reply, and by handlers that want a specific code.
 // failure() is the message, subject() the method, hint() the remote hint.
 class CallError : public cordon::Error {
-public:
+  public:
     CallError(std::string code, std::string message, std::string method, std::string hint = {});
     const std::string& code() const noexcept { return code_; }
     RemoteError remote() const { return {code_, failure(), hint()}; }
 
-private:
+  private:
     std::string code_;
 };
 
 struct Message {
     enum class Kind { request, response, notification };
     Kind kind = Kind::notification;
-    std::optional<std::uint64_t> id;  // requests and responses (null id on some error replies)
-    std::string method;               // requests and notifications
-    json params = json::object();     // requests and notifications (object or array)
-    json result;                      // successful responses
-    std::optional<RemoteError> error; // error responses
+    std::optional<std::uint64_t> id;   // requests and responses (null id on some error replies)
+    std::string method;                // requests and notifications
+    json params = json::object();      // requests and notifications (object or array)
+    json result;                       // successful responses
+    std::optional<RemoteError> error;  // error responses
 };
 
 // Splits a byte stream into lines. A line longer than max_line is an error (the caller
 // answers line_too_long and closes the connection: the stream cannot be resynchronised
 // safely). A trailing '\r' is stripped.
 class LineDecoder {
-public:
+  public:
     enum class Status { line, need_more, too_long };
     explicit LineDecoder(std::size_t max_line = kMaxLine) : max_line_(max_line) {}
     void feed(std::string_view bytes);
     Status next(std::string& line);
     std::size_t buffered() const noexcept { return buf_.size() - pos_; }
 
-private:
+  private:
     std::string buf_;
     std::size_t pos_ = 0;
     std::size_t scanned_ = 0;  // bytes after pos_ already known to hold no newline

@@ -16,7 +16,7 @@ namespace cordon::rpc {
 // One request being served. Lives until it is answered; if an async handler drops it
 // unanswered, the client gets an "internal" error instead of waiting forever.
 class Call {
-public:
+  public:
     virtual ~Call() = default;
     virtual std::uint64_t id() const = 0;
     virtual const std::string& method() const = 0;
@@ -40,7 +40,7 @@ struct ServerState;
 }
 
 class Server {
-public:
+  public:
     // Synchronous: the return value is the result; throwing gives an error reply.
     using Handler = std::function<json(const json& params, Call& call)>;
     // Asynchronous: answer later (on the io thread) with call->reply() / call->fail().
@@ -64,13 +64,13 @@ public:
 
     std::size_t connections() const;
 
-private:
+  private:
     std::shared_ptr<detail::ServerState> state_;
 };
 
 // A blocking client for command-line tools (vmctl): one connection, one call at a time.
 class BlockingClient {
-public:
+  public:
     using NotificationHandler = std::function<void(const std::string& method, const json& params)>;
 
     // Connects to a unix socket. Throws cordon::Error (with a hint) when it cannot.
@@ -86,7 +86,7 @@ public:
 
     int fd() const noexcept { return fd_.get(); }
 
-private:
+  private:
     UniqueFd fd_;
     std::string peer_;
     std::uint64_t next_id_ = 1;
