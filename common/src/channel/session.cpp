@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -352,8 +353,18 @@ std::shared_ptr<Session> Session::create(asio::io_context& io, UniqueFd transpor
     const int flags = ::fcntl(transport.get(), F_GETFL);
     if (flags < 0)
         throw_errno("cannot use the channel transport", "fd");
+    struct stat st {};
+    if (::fstat(transport.get(), &st) == 0 && S_ISREG(st.st_mode))
+        throw Error("cannot use a regular file as the channel transport", "fd",
+                    "pass a connected socket or the virtio-serial character device");
     const int fd = transport.release();
-    return std::make_shared<SessionImpl>(io, fd, std::move(options));
+    try {
+        return std::make_shared<SessionImpl>(io, fd, std::move(options));
+    } catch (const boost::system::system_error& e) {
+        ::close(fd);
+        throw Error(fmt::format("cannot use the channel transport: {}", e.what()), "fd",
+                    "pass a connected socket or the virtio-serial character device");
+    }
 }
 
 void SessionImpl::start(ReadyHandler on_ready) {

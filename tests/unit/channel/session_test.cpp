@@ -2,6 +2,7 @@
 #include <boost/asio/post.hpp>
 #include <map>
 
+#include "cordon/error.hpp"
 #include "test_util.hpp"
 
 using namespace cordon;
@@ -183,6 +184,30 @@ TEST(ChannelSession, OlderGuestIsToldToUpdateTheImage) {
                                             "update the VM image"),
               std::string::npos)
         << p.host->failure_reason();
+}
+
+TEST(ChannelSession, CreateRejectsBadTransportsAndOptions) {
+    boost::asio::io_context io;
+    EXPECT_THROW(Session::create(io, UniqueFd(), host_options()), Error);
+    char path[] = "/tmp/cordon-channel-file-XXXXXX";
+    UniqueFd file(::mkstemp(path));
+    ::unlink(path);
+    try {
+        Session::create(io, std::move(file), host_options());
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(e.hint().find("virtio-serial"), std::string::npos);
+    }
+    auto o = host_options();
+    o.max_frame_payload = 10;
+    EXPECT_THROW(Session::create(io, socket_pair().first, o), Error);
+    o = host_options();
+    o.initial_window = 1024;  // below the frame size
+    EXPECT_THROW(Session::create(io, socket_pair().first, o), Error);
+    o = host_options();
+    o.min_version = 2;
+    o.max_version = 1;
+    EXPECT_THROW(Session::create(io, socket_pair().first, o), Error);
 }
 
 TEST(ChannelSession, HandshakeTimeoutWithoutGuest) {
@@ -632,7 +657,7 @@ TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
     ASSERT_TRUE(run_until(
         io, [&] { return bool(closed); }, 5s));
     EXPECT_EQ(closed, errc::keepalive_timeout);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);  // timeout 300 ms (slack for loaded CI)
 }
 
 // ---------------------------------------------------------------- malformed input (raw host)
