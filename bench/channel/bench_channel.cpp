@@ -1,9 +1,10 @@
 // bench-channel: throughput and latency of the channel against a raw socketpair, in one run.
 // Host and guest each run on their own thread and io_context (as two processes would).
 // usage: bench-channel [MiB_total (default 512)] [round_trips (default 20000)]
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"  // GCC 12 false positive in Asio
-#endif
+// clang-format off
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive inside Asio
+// clang-format on
+
 #include <sys/socket.h>
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 // The channel multiplexer: one Session per transport, many Streams. See docs/PROTOCOL.md.
 // clang-format off
-#include "quiet_asio.hpp"  // first: see quiet_asio.hpp
+#include "cordon/quiet_asio.hpp"  // first: see that header
 // clang-format on
 
 #include "cordon/channel/session.hpp"

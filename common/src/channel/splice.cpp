@@ -1,6 +1,6 @@
 // splice(): bridge a channel stream and a local socket both ways.
 // clang-format off
-#include "quiet_asio.hpp"  // first: see quiet_asio.hpp
+#include "cordon/quiet_asio.hpp"  // first: see that header
 // clang-format on
 
 #include <array>

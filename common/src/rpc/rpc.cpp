@@ -1,5 +1,5 @@
 // clang-format off
-#include "../channel/quiet_asio.hpp"  // first: see quiet_asio.hpp
+#include "cordon/quiet_asio.hpp"  // first: see that header
 // clang-format on
 
 #include "cordon/rpc/rpc.hpp"

@@ -1,8 +1,8 @@
 #pragma once
-// GCC 12 false positive inside Asio's scheduler (see common/src/channel/quiet_asio.hpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+// clang-format off
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive inside Asio
+// clang-format on
+
 // Helpers shared by the channel tests: socketpairs, running an io_context until a
 // condition holds, a raw peer that speaks frames by hand (for malformed input).
 #include <fcntl.h>
