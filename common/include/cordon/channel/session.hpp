@@ -108,7 +108,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
     // Incoming opens. The handler gets a pending stream: it is accepted (ACCEPT sent) by
     // Stream::accept() or implicitly by the first read/write/shutdown_send; reset() refuses
-    // it with a reason the opener sees. Without a handler every open is refused.
+    // it with a reason the opener sees. A handler that drops the stream without accepting
+    // it gets it refused. Without a handler every open is refused.
     virtual void set_stream_handler(StreamHandler handler) = 0;
     // Called once, when the session ends for good (see docs/PROTOCOL.md): host on transport
     // EOF/error, GOAWAY, protocol error, keepalive timeout, version mismatch; guest only on
