@@ -282,7 +282,7 @@ private:
                 for (const auto& m : v.members)
                     if (m.first == key) throw ParseError("duplicate object key \"" + key + "\"", key_at);
             }
-            v.members.emplace_back(std::move(key), std::move(member));
+            v.members.push_back(Member{std::move(key), std::move(member)});
             skip_ws();
             if (pos_ >= s_.size()) fail("unexpected end of JSON input in object");
             if (s_[pos_] == ',') {

@@ -886,7 +886,14 @@ std::string denial_body(const Decision& d) {
 
 // ---------------------------------------------------------------- Policy
 
-Policy::Policy(PolicyConfig config) : cfg_(std::move(config)) {}
+Policy::Policy(PolicyConfig config) : cfg_(std::move(config)) {
+    // The socket we bind into allowlisted containers is a Docker socket too: a rewritten
+    // body must pass the same policy again (found by fuzz_policy).
+    if (!cfg_.container_socket_path.empty() &&
+        std::find(cfg_.docker_sockets.begin(), cfg_.docker_sockets.end(), cfg_.container_socket_path) ==
+            cfg_.docker_sockets.end())
+        cfg_.docker_sockets.push_back(cfg_.container_socket_path);
+}
 
 void Policy::set_isolation(bool on) {
     if (!on && cfg_.locked)

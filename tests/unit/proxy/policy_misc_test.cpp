@@ -184,3 +184,23 @@ TEST(Audit, RingKeepsNewestAndFileGetsEveryLine) {
 }
 
 }  // namespace
+
+namespace {
+// Found by fuzz_policy: the socket an allowlisted container gets must itself count as
+// a Docker socket, or the rewritten body would fail its own policy.
+TEST_F(PolicyMisc, RewrittenSocketBodyPassesThePolicyAgain) {
+    auto cfg = cordon::testing::test_config(root_);
+    cfg.container_socket_path = "/run/cordon/docker-containers.sock";
+    Policy p(cfg);
+    RequestInfo req{"POST", "/containers/create", "", Role::host};
+    auto head = p.check_head(req);
+    Lookups l;
+    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}};
+    l.images["sha256:" + std::string(64, 'a')] = l.images["allowed:latest"];
+    auto d = p.check_body(req, head, R"({"Image":"allowed:latest","HostConfig":{"Binds":["/var/run/docker.sock:/s"]}})", &l);
+    ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
+    ASSERT_TRUE(d.rewritten_body);
+    auto again = p.check_body(req, head, *d.rewritten_body, &l);
+    EXPECT_EQ(again.verdict, Verdict::allow) << again.rule << ": " << again.message;
+}
+}  // namespace

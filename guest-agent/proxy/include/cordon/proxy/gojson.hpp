@@ -21,12 +21,14 @@ namespace cordon::gojson {
 
 enum class Type { null, boolean, number, string, array, object };
 
+struct Member;
+
 struct Value {
     Type type = Type::null;
     bool boolean = false;
     std::string text;  // decoded string, or the number's literal text
     std::vector<Value> items;
-    std::vector<std::pair<std::string, Value>> members;  // in source order
+    std::vector<Member> members;  // in source order
     std::size_t begin = 0;  // byte span of the value in the source
     std::size_t end = 0;
 
@@ -36,6 +38,12 @@ struct Value {
     bool is_string() const { return type == Type::string; }
     bool is_bool() const { return type == Type::boolean; }
     bool is_number() const { return type == Type::number; }
+};
+
+// An object member (named like std::pair's fields; binds as `auto& [key, value]`).
+struct Member {
+    std::string first;
+    Value second;
 };
 
 class ParseError : public std::runtime_error {
