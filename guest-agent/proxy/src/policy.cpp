@@ -1070,11 +1070,17 @@ Decision Policy::check_head(const RequestInfo& req) const {
             }
         }
         auto segs = split_segments(p);
+        static const std::vector<std::vector<std::string>> patterns = [] {
+            std::vector<std::vector<std::string>> out;
+            for (const auto& r : kRoutes) out.push_back(split_segments(std::string("/") + r.pattern));
+            return out;
+        }();
         const RouteDef* hit = nullptr;
-        for (const auto& r : kRoutes) {
+        for (std::size_t ri = 0; ri < std::size(kRoutes); ++ri) {
+            const auto& r = kRoutes[ri];
             if (req.method != r.method) continue;
             std::vector<std::string> params;
-            if (match_segments(split_segments(std::string("/") + r.pattern), 0, segs, 0, params)) {
+            if (match_segments(patterns[ri], 0, segs, 0, params)) {
                 hit = &r;
                 d.route.params = std::move(params);
                 break;

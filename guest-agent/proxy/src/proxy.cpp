@@ -85,6 +85,7 @@ struct PolicyProxy::Core {
     std::list<std::weak_ptr<Session>> sessions;
     std::uint64_t next_id = 0;
     bool stopped = false;
+    std::unique_ptr<asio::steady_timer> flush_timer;
 };
 
 namespace {
@@ -310,25 +311,27 @@ struct Session : std::enable_shared_from_this<Session> {
     awaitable<bool> pump(const http::RequestHead& h) {
         error_code ec;
         if (h.chunked) {
+            // Decodes from cbuf first, then straight from each read (no extra copy); bytes
+            // after the body's end belong to the next request and go back to cbuf.
             http::ChunkedDecoder dec;
             std::vector<std::string_view> spans;
             std::vector<asio::const_buffer> bufs;
             std::vector<std::string> sizes;
+            std::string leftover = std::move(cbuf);
+            cbuf.clear();
+            std::string_view input = leftover;
             while (true) {
                 spans.clear();
-                std::size_t used = dec.feed(cbuf, spans);
+                std::size_t used = dec.feed(input, spans);
                 bufs.clear();
                 sizes.clear();
-                sizes.reserve(spans.size());
-                for (auto s : spans) {
-                    if (s.empty()) continue;
-                    sizes.push_back(fmt::format("{:x}\r\n", s.size()));
-                }
+                for (auto sp : spans)
+                    if (!sp.empty()) sizes.push_back(fmt::format("{:x}\r\n", sp.size()));
                 std::size_t k = 0;
-                for (auto s : spans) {
-                    if (s.empty()) continue;
+                for (auto sp : spans) {
+                    if (sp.empty()) continue;
                     bufs.push_back(asio::buffer(sizes[k++]));
-                    bufs.push_back(asio::buffer(s.data(), s.size()));
+                    bufs.push_back(asio::buffer(sp.data(), sp.size()));
                     bufs.push_back(asio::buffer("\r\n", 2));
                 }
                 if (dec.done()) bufs.push_back(asio::buffer("0\r\n\r\n", 5));
@@ -336,13 +339,17 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_await asio::async_write(upstream, bufs, asio::redirect_error(use_awaitable, ec));
                     if (ec) co_return false;
                 }
-                cbuf.erase(0, used);
-                if (dec.done()) co_return true;
+                if (dec.done()) {
+                    cbuf.append(input.substr(used));
+                    co_return true;
+                }
                 if (dec.failed()) {
                     log::info(kComponent, "connection {}: bad chunked body: {}", id, dec.error());
                     co_return false;
                 }
-                if (!co_await fill(client, cbuf, cscratch)) co_return false;
+                std::size_t n = co_await client.async_read_some(asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
+                if (ec) co_return false;
+                input = std::string_view(cscratch.data(), n);
             }
         }
         std::uint64_t rem = h.content_length.value_or(0);
@@ -587,6 +594,8 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_return;
                 }
                 upstream_open = true;
+                // Larger send buffers let a 256 KiB read go out in one write (streaming).
+                upstream.set_option(asio::socket_base::send_buffer_size(1 << 20), ec);
             }
             bool want_upgrade = d.route.upgrade && h.upgrade;
             http::Framing fr = http::Framing::none;
@@ -634,6 +643,7 @@ awaitable<void> accept_loop(std::shared_ptr<PolicyProxy::Core> core, stream::acc
             continue;
         }
         ++core->stats.connections;
+        s.set_option(asio::socket_base::send_buffer_size(1 << 20), ec);
         auto session = std::make_shared<Session>(core, std::move(s), role);
         core->sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
         core->sessions.push_back(session);
@@ -669,11 +679,21 @@ PolicyConfig with_sockets(PolicyConfig c, const ProxyOptions& o) {
     return c;
 }
 
+// Audit entries of allowed requests are batched; push them out every 200 ms.
+awaitable<void> flush_loop(std::shared_ptr<PolicyProxy::Core> core) {
+    while (!core->stopped) {
+        core->flush_timer->expires_after(std::chrono::milliseconds(200));
+        error_code ec;
+        co_await core->flush_timer->async_wait(asio::redirect_error(use_awaitable, ec));
+        core->audit.flush();
+    }
+}
+
 }  // namespace
 
 PolicyProxy::PolicyProxy(asio::io_context& io, std::string listen_path, std::string upstream_path,
                          PolicyConfig config, AuditSink& audit)
-    : PolicyProxy(io, ProxyOptions{std::move(listen_path), std::move(upstream_path), {}, 0660, 64 * 1024, 64 * 1024},
+    : PolicyProxy(io, ProxyOptions{std::move(listen_path), std::move(upstream_path), {}, 0660, 64 * 1024, 256 * 1024},
                   std::move(config), audit) {}
 
 PolicyProxy::PolicyProxy(asio::io_context& io, ProxyOptions options, PolicyConfig config, AuditSink& audit) {
@@ -695,6 +715,8 @@ void PolicyProxy::start() {
         core_->bound_paths.push_back(path);
         asio::co_spawn(core_->io, accept_loop(core_, core_->acceptors.back().get(), role), asio::detached);
     }
+    core_->flush_timer = std::make_unique<asio::steady_timer>(core_->io);
+    asio::co_spawn(core_->io, flush_loop(core_), asio::detached);
     log::info(kComponent, "serving the Docker API on {} -> {} (isolation {})", core_->opt.listen_path,
               core_->opt.upstream_path, core_->policy.config().isolation ? "on" : "off");
 }
@@ -704,6 +726,8 @@ void PolicyProxy::stop() {
     core_->stopped = true;
     error_code ec;
     for (auto& a : core_->acceptors) a->close(ec);
+    if (core_->flush_timer) core_->flush_timer->cancel();
+    core_->audit.flush();
     for (const auto& p : core_->bound_paths) ::unlink(p.c_str());
     core_->bound_paths.clear();
     for (auto& w : core_->sessions)

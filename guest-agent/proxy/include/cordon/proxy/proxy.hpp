@@ -20,7 +20,7 @@ struct ProxyOptions {
     std::string container_listen_path;  // optional: socket bound into allowlisted containers
     mode_t listen_mode = 0660;
     std::size_t max_head = 64 * 1024;
-    std::size_t io_buffer = 64 * 1024;
+    std::size_t io_buffer = 256 * 1024;  // per direction and connection
 };
 
 struct ProxyStats {
