@@ -44,7 +44,8 @@ int connect_to(const std::string& path) {
 bool write_all(int fd, const char* p, std::size_t n) {
     while (n) {
         ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) return false;
+        if (w <= 0)
+            return false;
         p += w;
         n -= static_cast<std::size_t>(w);
     }
@@ -57,20 +58,25 @@ long long read_response(int fd, std::string& buf, bool keep_body = false) {
     char tmp[65536];
     while ((e = buf.find("\r\n\r\n")) == std::string::npos) {
         ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-        if (n <= 0) return -1;
+        if (n <= 0)
+            return -1;
         buf.append(tmp, static_cast<std::size_t>(n));
     }
     auto p = buf.find("Content-Length: ");
     long long len = p != std::string::npos && p < e ? std::stoll(buf.substr(p + 16)) : 0;
     buf.erase(0, e + 4);
     long long have = std::min<long long>(len, static_cast<long long>(buf.size()));
-    if (!keep_body) buf.erase(0, static_cast<std::size_t>(have));
+    if (!keep_body)
+        buf.erase(0, static_cast<std::size_t>(have));
     long long rem = len - have;
     static thread_local std::vector<char> big(1 << 20);
     while (rem > 0) {
-        ssize_t n = ::recv(fd, big.data(), std::min<long long>(rem, static_cast<long long>(big.size())), 0);
-        if (n <= 0) return -1;
-        if (keep_body) buf.append(big.data(), static_cast<std::size_t>(n));
+        ssize_t n =
+            ::recv(fd, big.data(), std::min<long long>(rem, static_cast<long long>(big.size())), 0);
+        if (n <= 0)
+            return -1;
+        if (keep_body)
+            buf.append(big.data(), static_cast<std::size_t>(n));
         rem -= n;
     }
     return len;
@@ -79,57 +85,66 @@ long long read_response(int fd, std::string& buf, bool keep_body = false) {
 // ---------------------------------------------------------------- stub dockerd
 
 class Stub {
-public:
+  public:
     explicit Stub(std::string path) : path_(std::move(path)) {
         ::unlink(path_.c_str());
         fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un a{};
         a.sun_family = AF_UNIX;
         std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 128) != 0) {
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+            ::listen(fd_, 128) != 0) {
             std::perror("stub listen");
             std::exit(1);
         }
         std::thread([this] {
             while (true) {
                 int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-                if (c < 0) return;
+                if (c < 0)
+                    return;
                 std::thread([c] { serve(c); }).detach();
             }
         }).detach();
     }
 
-private:
+  private:
     static void serve(int fd) {
-        static const std::string ping = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nOK";
+        static const std::string ping =
+            "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: text/plain; "
+            "charset=utf-8\r\nContent-Length: 2\r\n\r\nOK";
         std::string buf;
         std::vector<char> tmp(1 << 20);
         auto more = [&] {
             ssize_t n = ::recv(fd, tmp.data(), tmp.size(), 0);
-            if (n <= 0) return false;
+            if (n <= 0)
+                return false;
             buf.append(tmp.data(), static_cast<std::size_t>(n));
             return true;
         };
         while (true) {
             std::size_t e;
             while ((e = buf.find("\r\n\r\n")) == std::string::npos)
-                if (!more()) goto out;
+                if (!more())
+                    goto out;
             {
                 std::string head = buf.substr(0, e);
                 buf.erase(0, e + 4);
                 if (head.find("/_ping") != std::string::npos) {
-                    if (!write_all(fd, ping.data(), ping.size())) goto out;
+                    if (!write_all(fd, ping.data(), ping.size()))
+                        goto out;
                 } else if (head.find("/images/load") != std::string::npos) {
                     std::uint64_t total = 0;  // chunked body, discarded
                     while (true) {
                         std::size_t le;
                         while ((le = buf.find("\r\n")) == std::string::npos)
-                            if (!more()) goto out;
+                            if (!more())
+                                goto out;
                         std::uint64_t n = std::stoull(buf.substr(0, le), nullptr, 16);
                         buf.erase(0, le + 2);
                         if (n == 0) {
                             while (buf.size() < 2)
-                                if (!more()) goto out;
+                                if (!more())
+                                    goto out;
                             buf.erase(0, 2);
                             break;
                         }
@@ -137,8 +152,10 @@ private:
                         total += n - 2;
                         while (n) {
                             if (buf.empty()) {
-                                ssize_t r = ::recv(fd, tmp.data(), std::min<std::uint64_t>(n, tmp.size()), 0);
-                                if (r <= 0) goto out;
+                                ssize_t r = ::recv(fd, tmp.data(),
+                                                   std::min<std::uint64_t>(n, tmp.size()), 0);
+                                if (r <= 0)
+                                    goto out;
                                 n -= static_cast<std::uint64_t>(r);
                                 continue;
                             }
@@ -148,23 +165,29 @@ private:
                         }
                     }
                     std::string body = "{\"bytes\":" + std::to_string(total) + "}";
-                    std::string r = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                    std::to_string(body.size()) + "\r\n\r\n" + body;
-                    if (!write_all(fd, r.data(), r.size())) goto out;
+                    std::string r =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body;
+                    if (!write_all(fd, r.data(), r.size()))
+                        goto out;
                 } else if (auto p = head.find("bytes="); p != std::string::npos) {
                     std::uint64_t n = std::stoull(head.substr(p + 6));
-                    std::string r = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: " +
-                                    std::to_string(n) + "\r\n\r\n";
-                    if (!write_all(fd, r.data(), r.size())) goto out;
+                    std::string r =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: " +
+                        std::to_string(n) + "\r\n\r\n";
+                    if (!write_all(fd, r.data(), r.size()))
+                        goto out;
                     static const std::vector<char> block(1 << 20, 'D');
                     while (n) {
                         std::size_t k = std::min<std::uint64_t>(n, block.size());
-                        if (!write_all(fd, block.data(), k)) goto out;
+                        if (!write_all(fd, block.data(), k))
+                            goto out;
                         n -= k;
                     }
                 } else {
                     const std::string r = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-                    if (!write_all(fd, r.data(), r.size())) goto out;
+                    if (!write_all(fd, r.data(), r.size()))
+                        goto out;
                 }
             }
         }
@@ -187,7 +210,8 @@ PingResult ping(const std::string& sock, int clients, double seconds) {
     std::atomic<long> errors{0};
     auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
     std::vector<std::thread> ts;
-    const std::string req = "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: bench-proxy\r\n\r\n";
+    const std::string req =
+        "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: bench-proxy\r\n\r\n";
     for (int i = 0; i < clients; ++i)
         ts.emplace_back([&, i] {
             int fd = connect_to(sock);
@@ -203,7 +227,8 @@ PingResult ping(const std::string& sock, int clients, double seconds) {
                     buf.clear();
                     continue;
                 }
-                mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+                mine.push_back(
+                    std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
             }
             ::close(fd);
         });
@@ -213,7 +238,8 @@ PingResult ping(const std::string& sock, int clients, double seconds) {
     std::sort(all.begin(), all.end());
     PingResult r;
     r.errors = errors;
-    if (all.empty()) return r;
+    if (all.empty())
+        return r;
     r.rps = static_cast<double>(all.size()) / seconds;
     r.p50 = all[all.size() / 2];
     r.p99 = all[all.size() * 99 / 100];
@@ -224,12 +250,15 @@ double upload(const std::string& sock, std::uint64_t bytes) {
     int fd = connect_to(sock);
     std::vector<char> chunk(1 << 20, 'U');
     auto t0 = Clock::now();
-    std::string head = "POST /v1.41/images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
-                       "Transfer-Encoding: chunked\r\n\r\n";
+    std::string head =
+        "POST /v1.41/images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: "
+        "application/x-tar\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
     write_all(fd, head.data(), head.size());
     char line[32];
     for (std::uint64_t sent = 0; sent < bytes; sent += chunk.size()) {
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - sent));
+        std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - sent));
         int l = std::snprintf(line, sizeof line, "%zx\r\n", n);
         write_all(fd, line, static_cast<std::size_t>(l));
         write_all(fd, chunk.data(), n);
@@ -250,7 +279,8 @@ double upload(const std::string& sock, std::uint64_t bytes) {
 double download(const std::string& sock, std::uint64_t bytes) {
     int fd = connect_to(sock);
     auto t0 = Clock::now();
-    std::string req = "GET /v1.41/images/get?names=x&bytes=" + std::to_string(bytes) + " HTTP/1.1\r\nHost: docker\r\n\r\n";
+    std::string req = "GET /v1.41/images/get?names=x&bytes=" + std::to_string(bytes) +
+                      " HTTP/1.1\r\nHost: docker\r\n\r\n";
     write_all(fd, req.data(), req.size());
     std::string buf;
     long long got = read_response(fd, buf);
@@ -294,24 +324,31 @@ int main(int argc, char** argv) {
     proxy.start();
     std::thread io_thread([&] { io.run(); });
 
-    std::printf("bench-proxy: %d clients, %.0fs per run, %llu-byte bodies; isolation on, audit file on\n", clients,
-                seconds, static_cast<unsigned long long>(bytes));
+    std::printf(
+        "bench-proxy: %d clients, %.0fs per run, %llu-byte bodies; isolation on, audit file on\n",
+        clients, seconds, static_cast<unsigned long long>(bytes));
     ping(stub_sock, clients, 0.5);
     ping(proxy_sock, clients, 0.5);  // warm-up
     auto d = ping(stub_sock, clients, seconds);
     auto p = ping(proxy_sock, clients, seconds);
-    std::printf("ping direct: rps=%.0f p50_us=%.1f p99_us=%.1f errors=%ld\n", d.rps, d.p50, d.p99, d.errors);
-    std::printf("ping proxy:  rps=%.0f p50_us=%.1f p99_us=%.1f errors=%ld\n", p.rps, p.p50, p.p99, p.errors);
-    std::printf("ping: proxy adds %+.1f us at p50 (%.2fx), %+.1f us at p99; rps ratio %.2f\n", p.p50 - d.p50,
-                p.p50 / d.p50, p.p99 - d.p99, p.rps / d.rps);
+    std::printf("ping direct: rps=%.0f p50_us=%.1f p99_us=%.1f errors=%ld\n", d.rps, d.p50, d.p99,
+                d.errors);
+    std::printf("ping proxy:  rps=%.0f p50_us=%.1f p99_us=%.1f errors=%ld\n", p.rps, p.p50, p.p99,
+                p.errors);
+    std::printf("ping: proxy adds %+.1f us at p50 (%.2fx), %+.1f us at p99; rps ratio %.2f\n",
+                p.p50 - d.p50, p.p50 / d.p50, p.p99 - d.p99, p.rps / d.rps);
     auto d1 = ping(stub_sock, 1, seconds);
     auto p1 = ping(proxy_sock, 1, seconds);
-    std::printf("ping 1 client: direct p50_us=%.1f p99_us=%.1f, proxy p50_us=%.1f p99_us=%.1f: adds %+.1f us at p50\n",
-                d1.p50, d1.p99, p1.p50, p1.p99, p1.p50 - d1.p50);
+    std::printf(
+        "ping 1 client: direct p50_us=%.1f p99_us=%.1f, proxy p50_us=%.1f p99_us=%.1f: adds %+.1f "
+        "us at p50\n",
+        d1.p50, d1.p99, p1.p50, p1.p99, p1.p50 - d1.p50);
     double ud = upload(stub_sock, bytes), up = upload(proxy_sock, bytes);
-    std::printf("upload (chunked) direct: %.0f MB/s, proxy: %.0f MB/s, ratio %.2f\n", ud, up, up / ud);
+    std::printf("upload (chunked) direct: %.0f MB/s, proxy: %.0f MB/s, ratio %.2f\n", ud, up,
+                up / ud);
     double dd = download(stub_sock, bytes), dp = download(proxy_sock, bytes);
-    std::printf("download (Content-Length) direct: %.0f MB/s, proxy: %.0f MB/s, ratio %.2f\n", dd, dp, dp / dd);
+    std::printf("download (Content-Length) direct: %.0f MB/s, proxy: %.0f MB/s, ratio %.2f\n", dd,
+                dp, dp / dd);
 
     boost::asio::post(io, [&] {
         proxy.stop();

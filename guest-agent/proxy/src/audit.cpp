@@ -24,10 +24,10 @@ std::string utc_now_rfc3339() {
 }
 
 nlohmann::json AuditEntry::to_json() const {
-    return nlohmann::json{{"seq", seq},       {"time", time},         {"connection", connection},
-                          {"role", role},     {"method", method},     {"target", target},
-                          {"operation", operation}, {"decision", decision}, {"rule", rule},
-                          {"message", message}};
+    return nlohmann::json{
+        {"seq", seq},       {"time", time},      {"connection", connection}, {"role", role},
+        {"method", method}, {"target", target},  {"operation", operation},   {"decision", decision},
+        {"rule", rule},     {"message", message}};
 }
 
 namespace {
@@ -48,7 +48,8 @@ void append_json_string(std::string& out, std::string_view s) {
             // keep valid UTF-8, replace anything else (targets are client-controlled)
             std::size_t w = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
             bool ok = w != 0 && c < 0xF5 && i + w <= s.size();
-            for (std::size_t k = 1; ok && k < w; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+            for (std::size_t k = 1; ok && k < w; ++k)
+                ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
             if (ok) {
                 out.append(s.substr(i, w));
                 i += w;
@@ -71,8 +72,9 @@ std::string AuditEntry::to_json_line() const {
     append_json_string(o, time);
     o += ",\"connection\":" + std::to_string(connection);
     const std::pair<const char*, const std::string*> fields[] = {
-        {"role", &role}, {"method", &method}, {"target", &target}, {"operation", &operation},
-        {"decision", &decision}, {"rule", &rule}, {"message", &message}};
+        {"role", &role},           {"method", &method},     {"target", &target},
+        {"operation", &operation}, {"decision", &decision}, {"rule", &rule},
+        {"message", &message}};
     for (const auto& [k, v] : fields) {
         o += ",\"";
         o += k;
@@ -83,14 +85,18 @@ std::string AuditEntry::to_json_line() const {
     return o;
 }
 
-AuditLog::~AuditLog() { flush(); }
+AuditLog::~AuditLog() {
+    flush();
+}
 
 void AuditLog::flush() {
-    if (!fd_ || pending_.empty()) return;
+    if (!fd_ || pending_.empty())
+        return;
     // One write(2) per batch with O_APPEND: lines never interleave or tear.
     ssize_t n = ::write(fd_.get(), pending_.data(), pending_.size());
     if (n != static_cast<ssize_t>(pending_.size())) {
-        if (write_errors_++ == 0) log::error("audit", "cannot append to {}: {}", path_, errno_string(errno));
+        if (write_errors_++ == 0)
+            log::error("audit", "cannot append to {}: {}", path_, errno_string(errno));
     }
     pending_.clear();
 }
@@ -99,18 +105,24 @@ AuditLog::AuditLog(std::size_t capacity, std::string file_path)
     : capacity_(capacity == 0 ? 1 : capacity), path_(std::move(file_path)) {
     if (!path_.empty()) {
         fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-        if (!fd_) throw_errno("cannot open the audit log", path_, "check the folder exists and is writable by root");
+        if (!fd_)
+            throw_errno("cannot open the audit log", path_,
+                        "check the folder exists and is writable by root");
     }
 }
 
 void AuditLog::record(AuditEntry e) {
     e.seq = ++seq_;
-    if (e.time.empty()) e.time = utc_now_rfc3339();
-    if (e.target.size() > 1024) e.target.resize(1024);
-    if (e.decision == "deny") ++denied_;
+    if (e.time.empty())
+        e.time = utc_now_rfc3339();
+    if (e.target.size() > 1024)
+        e.target.resize(1024);
+    if (e.decision == "deny")
+        ++denied_;
     if (fd_) {
         pending_ += e.to_json_line();
-        if (e.decision != "allow" || pending_.size() > 32 * 1024) flush();
+        if (e.decision != "allow" || pending_.size() > 32 * 1024)
+            flush();
     }
     ring_.push_back(std::move(e));
     while (ring_.size() > capacity_) ring_.pop_front();

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
     std::string listen, upstream, container_listen, isolation, admin, audit_path, level = "info";
     app.add_option("--listen", listen, "socket to serve the Docker API on")->required();
     app.add_option("--upstream", upstream, "dockerd's socket")->required();
-    app.add_option("--container-listen", container_listen, "socket bound into allowlisted containers");
+    app.add_option("--container-listen", container_listen,
+                   "socket bound into allowlisted containers");
     app.add_option("--isolation", isolation, "on|off (default: on, or the admin setting)")
         ->check(CLI::IsMember({"on", "off"}));
     app.add_option("--admin", admin, "admin settings JSON file (see docs/POLICY.md)");
@@ -34,14 +35,17 @@ int main(int argc, char** argv) {
         cordon::policy::PolicyConfig cfg;
         if (!admin.empty()) {
             std::ifstream in(admin);
-            if (!in) cordon::throw_errno("cannot read the admin settings", admin);
+            if (!in)
+                cordon::throw_errno("cannot read the admin settings", admin);
             std::stringstream ss;
             ss << in.rdbuf();
             cfg = cordon::policy::load_admin_config(ss.str(), cfg);
         }
         cordon::policy::Policy check(cfg);
-        if (isolation == "off") check.set_isolation(false);  // throws when locked
-        if (!isolation.empty()) cfg.isolation = isolation == "on";
+        if (isolation == "off")
+            check.set_isolation(false);  // throws when locked
+        if (!isolation.empty())
+            cfg.isolation = isolation == "on";
         cordon::policy::AuditLog audit(1000, audit_path);
         boost::asio::io_context io;
         cordon::policy::ProxyOptions opt;
@@ -57,7 +61,8 @@ int main(int argc, char** argv) {
         });
         io.run();
         auto st = proxy.stats();
-        cordon::log::info("policy-proxy", "stopped: {} connections, {} requests, {} refused, {} tunnels",
+        cordon::log::info("policy-proxy",
+                          "stopped: {} connections, {} requests, {} refused, {} tunnels",
                           st.connections, st.requests, st.denied, st.tunnels);
         return 0;
     } catch (const cordon::Error& e) {

@@ -17,7 +17,9 @@ namespace cordon::policy {
 using gojson::Type;
 using gojson::Value;
 
-const char* role_name(Role r) { return r == Role::host ? "host" : "container"; }
+const char* role_name(Role r) {
+    return r == Role::host ? "host" : "container";
+}
 
 namespace {
 
@@ -125,7 +127,8 @@ struct GroupDeny {
     const char* what;
 };
 const GroupDeny kGroupDenies[] = {
-    {"plugins", "plugin", "plugins run with host privileges: installing, enabling or configuring them"},
+    {"plugins", "plugin",
+     "plugins run with host privileges: installing, enabling or configuring them"},
     {"swarm", "swarm", "swarm mode (services and tasks bypass container checks)"},
     {"services", "swarm", "swarm services (their specs carry privileges and mounts)"},
     {"nodes", "swarm", "swarm nodes"},
@@ -140,7 +143,8 @@ std::vector<std::string> split_segments(std::string_view path) {
     std::size_t i = 1;  // path starts with '/'
     while (i <= path.size()) {
         auto j = path.find('/', i);
-        if (j == std::string_view::npos) j = path.size();
+        if (j == std::string_view::npos)
+            j = path.size();
         out.emplace_back(path.substr(i, j - i));
         i = j + 1;
     }
@@ -150,12 +154,15 @@ std::vector<std::string> split_segments(std::string_view path) {
 bool match_segments(const std::vector<std::string>& pat, std::size_t pi,
                     const std::vector<std::string>& seg, std::size_t si,
                     std::vector<std::string>& params) {
-    if (pi == pat.size()) return si == seg.size();
-    if (si >= seg.size()) return false;
+    if (pi == pat.size())
+        return si == seg.size();
+    if (si >= seg.size())
+        return false;
     const auto& p = pat[pi];
     if (p == "{}") {
         params.push_back(seg[si]);
-        if (match_segments(pat, pi + 1, seg, si + 1, params)) return true;
+        if (match_segments(pat, pi + 1, seg, si + 1, params))
+            return true;
         params.pop_back();
         return false;
     }
@@ -165,12 +172,14 @@ bool match_segments(const std::vector<std::string>& pat, std::size_t pi,
             std::string joined;
             for (std::size_t k = si; k < si + n; ++k) joined += (k > si ? "/" : "") + seg[k];
             params.push_back(joined);
-            if (match_segments(pat, pi + 1, seg, si + n, params)) return true;
+            if (match_segments(pat, pi + 1, seg, si + n, params))
+                return true;
             params.pop_back();
         }
         return false;
     }
-    if (p != seg[si]) return false;
+    if (p != seg[si])
+        return false;
     return match_segments(pat, pi + 1, seg, si + 1, params);
 }
 
@@ -181,7 +190,8 @@ bool match_segments(const std::vector<std::string>& pat, std::size_t pi,
 // (merging objects), which a last-wins reading could misjudge.
 const Value* field(const Value& obj, std::string_view name) {
     auto hits = gojson::lookup(obj, name);
-    if (hits.empty()) return nullptr;
+    if (hits.empty())
+        return nullptr;
     if (hits.size() > 1)
         deny("json.duplicate-key",
              "the request body names the field \"" + std::string(name) +
@@ -191,49 +201,60 @@ const Value* field(const Value& obj, std::string_view name) {
 
 // Refuses members that match none of `known` and are not zero values: dockerd 20.10
 // ignores unknown fields, but a newer daemon might not, and we cannot judge them.
-void check_unknown(const Value& obj, std::initializer_list<std::initializer_list<const char*>> known,
+void check_unknown(const Value& obj,
+                   std::initializer_list<std::initializer_list<const char*>> known,
                    const std::string& where) {
     for (const auto& [key, val] : obj.members) {
         bool hit = false;
         for (const auto& list : known)
             for (const char* k : list)
-                if (gojson::key_matches_field(key, k)) hit = true;
+                if (gojson::key_matches_field(key, k))
+                    hit = true;
         if (!hit && !gojson::is_zero(val))
-            deny("json.unknown-field", "the field \"" + key + "\" in " + where +
-                                           " is not understood by the policy");
+            deny("json.unknown-field",
+                 "the field \"" + key + "\" in " + where + " is not understood by the policy");
     }
 }
 
 [[noreturn]] void bad_type(const std::string& name, const char* want) {
-    deny("json.type", "the field \"" + name + "\" must be " + want +
-                          " (dockerd would refuse this request too)");
+    deny("json.type",
+         "the field \"" + name + "\" must be " + want + " (dockerd would refuse this request too)");
 }
 
 std::string get_string(const Value* v, const std::string& name) {
-    if (!v || v->is_null()) return {};
-    if (!v->is_string()) bad_type(name, "a string");
+    if (!v || v->is_null())
+        return {};
+    if (!v->is_string())
+        bad_type(name, "a string");
     return v->text;
 }
 
 bool get_bool(const Value* v, const std::string& name) {
-    if (!v || v->is_null()) return false;
-    if (!v->is_bool()) bad_type(name, "true or false");
+    if (!v || v->is_null())
+        return false;
+    if (!v->is_bool())
+        bad_type(name, "true or false");
     return v->boolean;
 }
 
 const Value* get_object(const Value* v, const std::string& name) {
-    if (!v || v->is_null()) return nullptr;
-    if (!v->is_object()) bad_type(name, "an object");
+    if (!v || v->is_null())
+        return nullptr;
+    if (!v->is_object())
+        bad_type(name, "an object");
     return v;
 }
 
 // []string (null allowed). Returns the elements' values.
 std::vector<const Value*> get_string_array(const Value* v, const std::string& name) {
     std::vector<const Value*> out;
-    if (!v || v->is_null()) return out;
-    if (!v->is_array()) bad_type(name, "an array of strings");
+    if (!v || v->is_null())
+        return out;
+    if (!v->is_array())
+        bad_type(name, "an array of strings");
     for (const auto& item : v->items) {
-        if (!item.is_string()) bad_type(name, "an array of strings");
+        if (!item.is_string())
+            bad_type(name, "an array of strings");
         out.push_back(&item);
     }
     return out;
@@ -242,7 +263,8 @@ std::vector<const Value*> get_string_array(const Value* v, const std::string& na
 // strslice.StrSlice: a string or an array of strings.
 std::vector<std::string> get_strslice(const Value* v, const std::string& name) {
     std::vector<std::string> out;
-    if (!v || v->is_null()) return out;
+    if (!v || v->is_null())
+        return out;
     if (v->is_string()) {
         out.push_back(v->text);
         return out;
@@ -255,52 +277,92 @@ bool number_negative(const Value* v) {
     return v && v->is_number() && v->text.size() > 1 && v->text[0] == '-' && !gojson::is_zero(*v);
 }
 
-bool number_nonzero(const Value* v) { return v && v->is_number() && !gojson::is_zero(*v); }
+bool number_nonzero(const Value* v) {
+    return v && v->is_number() && !gojson::is_zero(*v);
+}
 
 // ---------------------------------------------------------------- field lists (moby 20.10)
 
 const std::initializer_list<const char*> kConfigFields = {
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-    "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
-    "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
-    "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell"};
+    "Hostname",     "Domainname",   "User",        "AttachStdin",     "AttachStdout",
+    "AttachStderr", "ExposedPorts", "Tty",         "OpenStdin",       "StdinOnce",
+    "Env",          "Cmd",          "Healthcheck", "ArgsEscaped",     "Image",
+    "Volumes",      "WorkingDir",   "Entrypoint",  "NetworkDisabled", "MacAddress",
+    "OnBuild",      "Labels",       "StopSignal",  "StopTimeout",     "Shell"};
 
-const std::initializer_list<const char*> kResourcesFields = {
-    "CpuShares", "Memory", "NanoCpus", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
-    "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-    "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
-    "CpusetMems", "Devices", "DeviceCgroupRules", "DeviceRequests", "KernelMemory",
-    "KernelMemoryTCP", "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable",
-    "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"};
+const std::initializer_list<const char*> kResourcesFields = {"CpuShares",
+                                                             "Memory",
+                                                             "NanoCpus",
+                                                             "CgroupParent",
+                                                             "BlkioWeight",
+                                                             "BlkioWeightDevice",
+                                                             "BlkioDeviceReadBps",
+                                                             "BlkioDeviceWriteBps",
+                                                             "BlkioDeviceReadIOps",
+                                                             "BlkioDeviceWriteIOps",
+                                                             "CpuPeriod",
+                                                             "CpuQuota",
+                                                             "CpuRealtimePeriod",
+                                                             "CpuRealtimeRuntime",
+                                                             "CpusetCpus",
+                                                             "CpusetMems",
+                                                             "Devices",
+                                                             "DeviceCgroupRules",
+                                                             "DeviceRequests",
+                                                             "KernelMemory",
+                                                             "KernelMemoryTCP",
+                                                             "MemoryReservation",
+                                                             "MemorySwap",
+                                                             "MemorySwappiness",
+                                                             "OomKillDisable",
+                                                             "PidsLimit",
+                                                             "Ulimits",
+                                                             "CpuCount",
+                                                             "CpuPercent",
+                                                             "IOMaximumIOps",
+                                                             "IOMaximumBandwidth"};
 
 const std::initializer_list<const char*> kHostConfigFields = {
-    "Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings", "RestartPolicy",
-    "AutoRemove", "VolumeDriver", "VolumesFrom", "CapAdd", "CapDrop", "Capabilities",
-    "CgroupnsMode", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode",
-    "Cgroup", "Links", "OomScoreAdj", "PidMode", "Privileged", "PublishAllPorts",
-    "ReadonlyRootfs", "SecurityOpt", "StorageOpt", "Tmpfs", "UTSMode", "UsernsMode", "ShmSize",
-    "Sysctls", "Runtime", "ConsoleSize", "Isolation", "Mounts", "MaskedPaths", "ReadonlyPaths",
-    "Init"};
+    "Binds",          "ContainerIDFile", "LogConfig",    "NetworkMode",   "PortBindings",
+    "RestartPolicy",  "AutoRemove",      "VolumeDriver", "VolumesFrom",   "CapAdd",
+    "CapDrop",        "Capabilities",    "CgroupnsMode", "Dns",           "DnsOptions",
+    "DnsSearch",      "ExtraHosts",      "GroupAdd",     "IpcMode",       "Cgroup",
+    "Links",          "OomScoreAdj",     "PidMode",      "Privileged",    "PublishAllPorts",
+    "ReadonlyRootfs", "SecurityOpt",     "StorageOpt",   "Tmpfs",         "UTSMode",
+    "UsernsMode",     "ShmSize",         "Sysctls",      "Runtime",       "ConsoleSize",
+    "Isolation",      "Mounts",          "MaskedPaths",  "ReadonlyPaths", "Init"};
 
-const std::initializer_list<const char*> kEndpointFields = {
-    "IPAMConfig", "Links", "Aliases", "NetworkID", "EndpointID", "Gateway", "IPAddress",
-    "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress",
-    "DriverOpts"};
+const std::initializer_list<const char*> kEndpointFields = {"IPAMConfig",
+                                                            "Links",
+                                                            "Aliases",
+                                                            "NetworkID",
+                                                            "EndpointID",
+                                                            "Gateway",
+                                                            "IPAddress",
+                                                            "IPPrefixLen",
+                                                            "IPv6Gateway",
+                                                            "GlobalIPv6Address",
+                                                            "GlobalIPv6PrefixLen",
+                                                            "MacAddress",
+                                                            "DriverOpts"};
 
 const std::set<std::string> kDefaultCaps = {
-    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
-    "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"};
+    "CHOWN",   "DAC_OVERRIDE", "FSETID",           "FOWNER",
+    "MKNOD",   "NET_RAW",      "SETGID",           "SETUID",
+    "SETFCAP", "SETPCAP",      "NET_BIND_SERVICE", "SYS_CHROOT",
+    "KILL",    "AUDIT_WRITE"};
 
-const char* const kDefaultMasked[] = {"/proc/asound",    "/proc/acpi",      "/proc/kcore",
-                                      "/proc/keys",      "/proc/latency_stats", "/proc/timer_list",
-                                      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-                                      "/sys/firmware"};
+const char* const kDefaultMasked[] = {
+    "/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware"};
 const char* const kDefaultReadonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                         "/proc/sysrq-trigger"};
 
 std::string lower_ascii(std::string s) {
     for (auto& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c + 32);
     return s;
 }
 
@@ -322,11 +384,14 @@ struct Checker {
     void cap(const std::string& raw, const std::string& where) {
         for (char c : raw)
             if (static_cast<unsigned char>(c) >= 0x80)
-                deny("capabilities", "the capability \"" + raw + "\" in " + where + " is not ASCII");
+                deny("capabilities",
+                     "the capability \"" + raw + "\" in " + where + " is not ASCII");
         std::string up = raw;
         for (auto& c : up)
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-        if (up.rfind("CAP_", 0) == 0) up = up.substr(4);
+            if (c >= 'a' && c <= 'z')
+                c = static_cast<char>(c - 32);
+        if (up.rfind("CAP_", 0) == 0)
+            up = up.substr(4);
         if (!kDefaultCaps.count(up))
             deny("capabilities", "adding the capability " + up + " (" + where +
                                      ") goes beyond Docker's default set");
@@ -335,20 +400,26 @@ struct Checker {
     void ns_mode(const Value* v, const char* name, const char* rule, bool allow_container,
                  std::initializer_list<const char*> allowed) {
         std::string s = get_string(v, name);
-        if (s.empty()) return;
+        if (s.empty())
+            return;
         for (const char* a : allowed)
-            if (s == a) return;
-        if (allow_container && s.rfind("container:", 0) == 0 && s.size() > 10) return;
+            if (s == a)
+                return;
+        if (allow_container && s.rfind("container:", 0) == 0 && s.size() > 10)
+            return;
         if (s == "host")
-            deny(rule, std::string(name) + "=host would share the VM's namespace with the container");
+            deny(rule,
+                 std::string(name) + "=host would share the VM's namespace with the container");
         deny(rule, std::string(name) + "=\"" + s + "\" is not an allowed mode");
     }
 
     void network_name(const std::string& name, const std::string& where) {
         if (name == "host")
             deny("namespace.network", where + " joins the VM's network namespace (host)");
-        if (name.empty() || name == "bridge" || name == "default" || name == "none") return;
-        if (name.rfind("container:", 0) == 0) return;
+        if (name.empty() || name == "bridge" || name == "default" || name == "none")
+            return;
+        if (name.rfind("container:", 0) == 0)
+            return;
         // A user-defined name (or an ID, or an ID prefix): ask dockerd what it is.
         if (!lookups || !lookups->networks.count(name)) {
             missing.push_back({LookupRequest::Kind::network, name});
@@ -365,10 +436,12 @@ struct Checker {
         // readings of "a/../b" can differ when "a" is a symlink, so only clean paths pass.
         bool clean = !src.empty() && src[0] == '/' && (src == "/" || src.back() != '/');
         for (std::size_t i = 0; clean && i < src.size(); ++i) {
-            if (src[i] != '/') continue;
+            if (src[i] != '/')
+                continue;
             auto j = src.find('/', i + 1);
             std::string seg = src.substr(i + 1, (j == std::string::npos ? src.size() : j) - i - 1);
-            if ((seg.empty() && src != "/") || seg == "." || seg == "..") clean = false;
+            if ((seg.empty() && src != "/") || seg == "." || seg == "..")
+                clean = false;
         }
         if (!clean)
             deny("bind-mount.syntax", "the bind source " + src + " (" + where +
@@ -390,7 +463,8 @@ struct Checker {
     void propagation(const std::string& p, const std::string& where) {
         if (p == "shared" || p == "rshared")
             deny("bind-mount.propagation",
-                 where + " asks for " + p + " mount propagation (container mounts would reach the VM)");
+                 where + " asks for " + p +
+                     " mount propagation (container mounts would reach the VM)");
     }
 
     void bind_string(const Value& v) {
@@ -400,11 +474,14 @@ struct Checker {
         while (true) {
             auto j = s.find(':', i);
             parts.push_back(s.substr(i, j == std::string::npos ? std::string::npos : j - i));
-            if (j == std::string::npos) break;
+            if (j == std::string::npos)
+                break;
             i = j + 1;
         }
-        if (parts.size() > 3) deny("bind-mount.syntax", "the bind \"" + s + "\" has too many ':' fields");
-        if (parts.size() == 1) return;  // anonymous volume at a container path
+        if (parts.size() > 3)
+            deny("bind-mount.syntax", "the bind \"" + s + "\" has too many ':' fields");
+        if (parts.size() == 1)
+            return;  // anonymous volume at a container path
         if (parts.size() == 3) {
             std::size_t k = 0;
             const std::string& mode = parts[2];
@@ -412,11 +489,13 @@ struct Checker {
                 auto e = mode.find(',', k);
                 propagation(mode.substr(k, e == std::string::npos ? std::string::npos : e - k),
                             "the bind \"" + s + "\"");
-                if (e == std::string::npos) break;
+                if (e == std::string::npos)
+                    break;
                 k = e + 1;
             }
         }
-        if (parts[0].empty() || parts[0][0] != '/') return;  // a named volume
+        if (parts[0].empty() || parts[0][0] != '/')
+            return;  // a named volume
         std::string repl = bind_source(parts[0], "Binds", true);
         if (!repl.empty()) {
             std::string out = repl + s.substr(parts[0].size());
@@ -425,11 +504,13 @@ struct Checker {
     }
 
     void local_driver_opts(const Value* opts, const std::string& where) {
-        if (!get_object(opts, where)) return;
+        if (!get_object(opts, where))
+            return;
         std::string type, o, device;
         const Value* device_v = nullptr;
         for (const auto& [k, v] : opts->members) {
-            if (!v.is_string() && !v.is_null()) bad_type(where + "." + k, "a string");
+            if (!v.is_string() && !v.is_null())
+                bad_type(where + "." + k, "a string");
             if (k == "type")
                 type = v.text;
             else if (k == "o")
@@ -445,8 +526,10 @@ struct Checker {
         while (i <= o.size()) {
             auto j = o.find(',', i);
             std::string opt = o.substr(i, j == std::string::npos ? std::string::npos : j - i);
-            if (opt == "bind" || opt == "rbind") bind = true;
-            if (j == std::string::npos) break;
+            if (opt == "bind" || opt == "rbind")
+                bind = true;
+            if (j == std::string::npos)
+                break;
             i = j + 1;
         }
         (void)device_v;
@@ -463,9 +546,11 @@ struct Checker {
 
     void mount(const Value& m, std::size_t index) {
         std::string where = "Mounts[" + std::to_string(index) + "]";
-        if (!m.is_object()) bad_type(where, "an object");
-        check_unknown(m, {{"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions",
-                           "VolumeOptions", "TmpfsOptions"}},
+        if (!m.is_object())
+            bad_type(where, "an object");
+        check_unknown(m,
+                      {{"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions",
+                        "VolumeOptions", "TmpfsOptions"}},
                       where);
         std::string type = get_string(field(m, "Type"), where + ".Type");
         const Value* src = field(m, "Source");
@@ -482,41 +567,49 @@ struct Checker {
                 if (!drv.empty() && drv != "local")
                     deny("volume.driver", "the volume driver \"" + drv + "\" (" + where +
                                               ") is a plugin, which is not allowed");
-                local_driver_opts(field(*dc, "Options"), where + ".VolumeOptions.DriverConfig.Options");
+                local_driver_opts(field(*dc, "Options"),
+                                  where + ".VolumeOptions.DriverConfig.Options");
             }
         }
         if (type == "bind") {
             if (source.empty() || source[0] != '/')
                 deny("bind-mount.syntax", where + " is a bind mount without an absolute Source");
             std::string repl = bind_source(source, where, true);
-            if (!repl.empty()) replacements.push_back({src->begin, src->end, gojson::quote(repl)});
+            if (!repl.empty())
+                replacements.push_back({src->begin, src->end, gojson::quote(repl)});
         } else if (type == "volume" || type == "tmpfs") {
         } else {
-            deny("mount.type", where + " has the mount type \"" + type + "\", which is not allowed");
+            deny("mount.type",
+                 where + " has the mount type \"" + type + "\", which is not allowed");
         }
     }
 
     void resources(const Value& hc, const std::string& where) {
         if (!get_string(field(hc, "CgroupParent"), "CgroupParent").empty())
-            deny("cgroup-parent", "CgroupParent would place the container outside its cgroup (" + where + ")");
+            deny("cgroup-parent",
+                 "CgroupParent would place the container outside its cgroup (" + where + ")");
         auto nonempty = [&](const char* name, const char* rule, const char* what) {
             const Value* v = field(hc, name);
-            if (v && !v->is_null() && !v->is_array()) bad_type(name, "an array");
+            if (v && !v->is_null() && !v->is_array())
+                bad_type(name, "an array");
             if (v && v->is_array() && !v->items.empty())
                 deny(rule, std::string(what) + " (" + where + "." + name + ")");
         };
         nonempty("Devices", "devices", "VM devices cannot be passed into containers");
         nonempty("DeviceCgroupRules", "devices", "device cgroup rules would open VM devices");
         nonempty("DeviceRequests", "devices", "device requests (GPUs) need host driver hooks");
-        if (number_nonzero(field(hc, "CpuRealtimePeriod")) || number_nonzero(field(hc, "CpuRealtimeRuntime")))
+        if (number_nonzero(field(hc, "CpuRealtimePeriod")) ||
+            number_nonzero(field(hc, "CpuRealtimeRuntime")))
             deny("realtime", "real-time CPU scheduling can starve the VM (" + where + ")");
         if (get_bool(field(hc, "OomKillDisable"), "OomKillDisable"))
-            deny("oom", "OomKillDisable lets a container freeze the VM under memory pressure (" + where + ")");
+            deny("oom", "OomKillDisable lets a container freeze the VM under memory pressure (" +
+                            where + ")");
     }
 
     void host_config(const Value* hcv) {
         const Value* hc = get_object(hcv, "HostConfig");
-        if (!hc) return;
+        if (!hc)
+            return;
         check_unknown(*hc, {kHostConfigFields, kResourcesFields}, "HostConfig");
         // Touch every known field once so duplicates are refused even where the value
         // itself is harmless.
@@ -527,12 +620,14 @@ struct Checker {
             deny("privileged", "privileged containers would have full access to the VM");
         for (const auto* b : get_string_array(field(*hc, "Binds"), "Binds")) bind_string(*b);
         if (const Value* mounts = field(*hc, "Mounts"); mounts && !mounts->is_null()) {
-            if (!mounts->is_array()) bad_type("Mounts", "an array");
+            if (!mounts->is_array())
+                bad_type("Mounts", "an array");
             for (std::size_t i = 0; i < mounts->items.size(); ++i) mount(mounts->items[i], i);
         }
         std::string vd = get_string(field(*hc, "VolumeDriver"), "VolumeDriver");
         if (!vd.empty() && vd != "local")
-            deny("volume.driver", "the volume driver \"" + vd + "\" is a plugin, which is not allowed");
+            deny("volume.driver",
+                 "the volume driver \"" + vd + "\" is a plugin, which is not allowed");
 
         ns_mode(field(*hc, "PidMode"), "PidMode", "namespace.pid", true, {});
         ns_mode(field(*hc, "IpcMode"), "IpcMode", "namespace.ipc", true,
@@ -555,7 +650,8 @@ struct Checker {
         if (!rt.empty() && rt != "runc")
             deny("runtime", "the runtime \"" + rt + "\" replaces the default runc");
         std::string iso = get_string(field(*hc, "Isolation"), "Isolation");
-        if (!iso.empty() && iso != "default") deny("isolation-mode", "Isolation=\"" + iso + "\" is not allowed");
+        if (!iso.empty() && iso != "default")
+            deny("isolation-mode", "Isolation=\"" + iso + "\" is not allowed");
 
         if (const Value* sc = get_object(field(*hc, "Sysctls"), "Sysctls"))
             for (const auto& [k, v] : sc->members) sysctl(k);
@@ -565,14 +661,16 @@ struct Checker {
 
         if (const Value* so = get_object(field(*hc, "StorageOpt"), "StorageOpt"))
             for (const auto& [k, v] : so->members)
-                if (k != "size") deny("storage-opt", "the storage option \"" + k + "\" is not allowed");
+                if (k != "size")
+                    deny("storage-opt", "the storage option \"" + k + "\" is not allowed");
 
         if (const Value* lc = get_object(field(*hc, "LogConfig"), "LogConfig")) {
             check_unknown(*lc, {{"Type", "Config"}}, "LogConfig");
             std::string t = get_string(field(*lc, "Type"), "LogConfig.Type");
             if (!t.empty() && t != "json-file" && t != "local" && t != "none")
-                deny("log-driver", "the log driver \"" + t +
-                                       "\" makes dockerd connect to sockets or hosts on the container's behalf");
+                deny("log-driver",
+                     "the log driver \"" + t +
+                         "\" makes dockerd connect to sockets or hosts on the container's behalf");
         }
 
         paths_superset(field(*hc, "MaskedPaths"), "MaskedPaths", std::begin(kDefaultMasked),
@@ -584,10 +682,12 @@ struct Checker {
 
     template <typename It>
     void paths_superset(const Value* v, const char* name, It first, It last) {
-        if (!v || v->is_null()) return;
+        if (!v || v->is_null())
+            return;
         auto got = get_string_array(v, name);
         for (It it = first; it != last; ++it) {
-            bool found = std::any_of(got.begin(), got.end(), [&](const Value* g) { return g->text == *it; });
+            bool found =
+                std::any_of(got.begin(), got.end(), [&](const Value* g) { return g->text == *it; });
             if (!found)
                 deny("masked-paths", std::string(name) + " leaves out " + *it +
                                          ", which would unmask part of the VM's /proc or /sys");
@@ -604,33 +704,42 @@ struct Checker {
         } else {
             key = opt;
         }
-        if (key == "no-new-privileges") return;
-        if (key == "apparmor" && val == "docker-default") return;
-        if (key == "seccomp" && val == "builtin") return;
+        if (key == "no-new-privileges")
+            return;
+        if (key == "apparmor" && val == "docker-default")
+            return;
+        if (key == "seccomp" && val == "builtin")
+            return;
         if (key == "seccomp" || key == "apparmor") {
             if (val == "unconfined")
-                deny("security-opt", key + "=unconfined removes the container's " + key + " confinement");
+                deny("security-opt",
+                     key + "=unconfined removes the container's " + key + " confinement");
             deny("security-opt", "a custom " + key + " profile could loosen the default one");
         }
-        deny("security-opt", "the security option \"" + opt + "\" would loosen the container's confinement");
+        deny("security-opt",
+             "the security option \"" + opt + "\" would loosen the container's confinement");
     }
 
     void sysctl(const std::string& raw) {
         std::string k = raw;
         std::replace(k.begin(), k.end(), '/', '.');
-        static const std::set<std::string> ipc = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
-                                                  "kernel.sem",    "kernel.shmall", "kernel.shmmax",
-                                                  "kernel.shmmni", "kernel.shm_rmid_forced"};
-        if (k.rfind("net.", 0) == 0 || k.rfind("fs.mqueue.", 0) == 0 || ipc.count(k)) return;
-        deny("sysctl", "the sysctl \"" + raw + "\" is not namespaced: it would change the VM kernel");
+        static const std::set<std::string> ipc = {
+            "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+            "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+        if (k.rfind("net.", 0) == 0 || k.rfind("fs.mqueue.", 0) == 0 || ipc.count(k))
+            return;
+        deny("sysctl",
+             "the sysctl \"" + raw + "\" is not namespaced: it would change the VM kernel");
     }
 
     void networking_config(const Value* v) {
         const Value* nc = get_object(v, "NetworkingConfig");
-        if (!nc) return;
+        if (!nc)
+            return;
         check_unknown(*nc, {{"EndpointsConfig"}}, "NetworkingConfig");
         const Value* ec = get_object(field(*nc, "EndpointsConfig"), "EndpointsConfig");
-        if (!ec) return;
+        if (!ec)
+            return;
         for (const auto& [name, settings] : ec->members) {
             network_name(name, "NetworkingConfig.EndpointsConfig");
             endpoint_settings(&settings, "EndpointsConfig[" + name + "]");
@@ -639,25 +748,27 @@ struct Checker {
 
     void endpoint_settings(const Value* v, const std::string& where) {
         const Value* es = get_object(v, where);
-        if (!es) return;
+        if (!es)
+            return;
         check_unknown(*es, {kEndpointFields}, where);
-        if (const Value* d = get_object(field(*es, "DriverOpts"), where + ".DriverOpts"); d && !d->members.empty())
+        if (const Value* d = get_object(field(*es, "DriverOpts"), where + ".DriverOpts");
+            d && !d->members.empty())
             deny("network.driver-opts", "endpoint driver options (" + where + ") are not allowed");
     }
 
-    std::string image_ref(const Value& top) {
-        return get_string(field(top, "Image"), "Image");
-    }
+    std::string image_ref(const Value& top) { return get_string(field(top, "Image"), "Image"); }
 
     void container_create(const Value& top, Decision& d) {
-        check_unknown(top, {kConfigFields, {"HostConfig", "NetworkingConfig"}}, "the container config");
+        check_unknown(top, {kConfigFields, {"HostConfig", "NetworkingConfig"}},
+                      "the container config");
         for (const char* f : kConfigFields) field(top, f);
         host_config(field(top, "HostConfig"));
         networking_config(field(top, "NetworkingConfig"));
         if (socket_mount) {
             const Value* img = field(top, "Image");
             std::string name = image_ref(top);
-            if (name.empty()) deny("bind-mount.docker-socket", "mounting the Docker socket needs an image");
+            if (name.empty())
+                deny("bind-mount.docker-socket", "mounting the Docker socket needs an image");
             if (!lookups || !lookups->images.count(name)) {
                 missing.push_back({LookupRequest::Kind::image, name});
                 return;
@@ -670,8 +781,10 @@ struct Checker {
             }
             if (!policy.image_allowed_for_socket(info))
                 deny("bind-mount.docker-socket",
-                     "mounting the Docker socket is allowed only for images on the admin's allowlist (matched by "
-                     "digest); " + name + " (" + info.id + ") is not on it");
+                     "mounting the Docker socket is allowed only for images on the admin's "
+                     "allowlist (matched by "
+                     "digest); " +
+                         name + " (" + info.id + ") is not on it");
             // Pin the checked image: a tag moved after the lookup cannot swap it.
             replacements.push_back({img->begin, img->end, gojson::quote(info.id)});
         }
@@ -684,8 +797,9 @@ struct Checker {
     }
 
     void exec_create(const Value& top) {
-        check_unknown(top, {{"User", "Privileged", "Tty", "AttachStdin", "AttachStderr", "AttachStdout",
-                             "Detach", "DetachKeys", "Env", "WorkingDir", "Cmd"}},
+        check_unknown(top,
+                      {{"User", "Privileged", "Tty", "AttachStdin", "AttachStderr", "AttachStdout",
+                        "Detach", "DetachKeys", "Env", "WorkingDir", "Cmd"}},
                       "the exec config");
         if (get_bool(field(top, "Privileged"), "Privileged"))
             deny("privileged-exec", "a privileged exec would run with full access to the VM");
@@ -703,38 +817,49 @@ struct Checker {
         check_unknown(top, {{"Name", "Driver", "DriverOpts", "Labels"}}, "the volume");
         std::string drv = get_string(field(top, "Driver"), "Driver");
         if (!drv.empty() && drv != "local")
-            deny("volume.driver", "the volume driver \"" + drv + "\" is a plugin, which is not allowed");
+            deny("volume.driver",
+                 "the volume driver \"" + drv + "\" is a plugin, which is not allowed");
         local_driver_opts(field(top, "DriverOpts"), "DriverOpts");
     }
 
     void network_create(const Value& top) {
-        check_unknown(top, {{"Name", "CheckDuplicate", "Driver", "Scope", "EnableIPv6", "IPAM", "Internal",
-                             "Attachable", "Ingress", "ConfigOnly", "ConfigFrom", "Options", "Labels"}},
-                      "the network");
+        check_unknown(
+            top,
+            {{"Name", "CheckDuplicate", "Driver", "Scope", "EnableIPv6", "IPAM", "Internal",
+              "Attachable", "Ingress", "ConfigOnly", "ConfigFrom", "Options", "Labels"}},
+            "the network");
         std::string drv = get_string(field(top, "Driver"), "Driver");
         if (!drv.empty() && drv != "bridge")
-            deny("network.driver", "the network driver \"" + drv + "\" is not allowed (only bridge networks)");
+            deny("network.driver",
+                 "the network driver \"" + drv + "\" is not allowed (only bridge networks)");
         std::string scope = get_string(field(top, "Scope"), "Scope");
-        if (!scope.empty() && scope != "local") deny("network.scope", "the network scope \"" + scope + "\" is not allowed");
-        if (get_bool(field(top, "Ingress"), "Ingress")) deny("swarm", "ingress networks belong to swarm mode");
+        if (!scope.empty() && scope != "local")
+            deny("network.scope", "the network scope \"" + scope + "\" is not allowed");
+        if (get_bool(field(top, "Ingress"), "Ingress"))
+            deny("swarm", "ingress networks belong to swarm mode");
         const Value* config_from = field(top, "ConfigFrom");
-        if (get_bool(field(top, "ConfigOnly"), "ConfigOnly") || (config_from && !gojson::is_zero(*config_from)))
+        if (get_bool(field(top, "ConfigOnly"), "ConfigOnly") ||
+            (config_from && !gojson::is_zero(*config_from)))
             deny("network.config", "config-only networks are not allowed");
         if (const Value* ipam = get_object(field(top, "IPAM"), "IPAM")) {
             check_unknown(*ipam, {{"Driver", "Options", "Config"}}, "IPAM");
             std::string id = get_string(field(*ipam, "Driver"), "IPAM.Driver");
-            if (!id.empty() && id != "default") deny("network.ipam", "the IPAM driver \"" + id + "\" is a plugin");
+            if (!id.empty() && id != "default")
+                deny("network.ipam", "the IPAM driver \"" + id + "\" is a plugin");
             const Value* io = get_object(field(*ipam, "Options"), "IPAM.Options");
-            if (io && !io->members.empty()) deny("network.ipam", "IPAM options are not allowed");
+            if (io && !io->members.empty())
+                deny("network.ipam", "IPAM options are not allowed");
         }
-        static const std::set<std::string> ok = {
-            "com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade",
-            "com.docker.network.bridge.host_binding_ipv4", "com.docker.network.driver.mtu"};
+        static const std::set<std::string> ok = {"com.docker.network.bridge.enable_icc",
+                                                 "com.docker.network.bridge.enable_ip_masquerade",
+                                                 "com.docker.network.bridge.host_binding_ipv4",
+                                                 "com.docker.network.driver.mtu"};
         if (const Value* opts = get_object(field(top, "Options"), "Options"))
             for (const auto& [k, v] : opts->members)
                 if (!ok.count(k))
                     deny("network.options", "the network option \"" + k +
-                                                "\" is not allowed (e.g. a bridge name could take over a VM interface)");
+                                                "\" is not allowed (e.g. a bridge name could take "
+                                                "over a VM interface)");
     }
 
     void network_connect(const Value& top, const std::string& network) {
@@ -751,14 +876,19 @@ struct Checker {
 };
 
 bool path_within(const std::string& p, const std::string& dir) {
-    if (dir == "/") return true;
-    return p == dir || (p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/');
+    if (dir == "/")
+        return true;
+    return p == dir ||
+           (p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/');
 }
 
 int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -767,9 +897,11 @@ bool unescape(std::string_view in, bool plus_is_space, std::string& out) {
     for (std::size_t i = 0; i < in.size(); ++i) {
         char c = in[i];
         if (c == '%') {
-            if (i + 2 >= in.size()) return false;
+            if (i + 2 >= in.size())
+                return false;
             int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
-            if (h < 0 || l < 0) return false;
+            if (h < 0 || l < 0)
+                return false;
             out.push_back(static_cast<char>(h * 16 + l));
             i += 2;
         } else if (c == '+' && plus_is_space) {
@@ -784,7 +916,8 @@ bool unescape(std::string_view in, bool plus_is_space, std::string& out) {
 bool is_form(const std::string& content_type) {
     std::string ct = lower_ascii(content_type);
     auto semi = ct.find(';');
-    if (semi != std::string::npos) ct = ct.substr(0, semi);
+    if (semi != std::string::npos)
+        ct = ct.substr(0, semi);
     while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.pop_back();
     while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.erase(0, 1);
     return ct == "application/x-www-form-urlencoded" || ct == "multipart/form-data";
@@ -792,16 +925,19 @@ bool is_form(const std::string& content_type) {
 
 void check_build_query(const std::multimap<std::string, std::string>& q) {
     static const std::set<std::string> known = {
-        "dockerfile", "t", "extrahosts", "remote", "q", "nocache", "cachefrom", "pull", "rm",
-        "forcerm", "memory", "memswap", "cpushares", "cpusetcpus", "cpuperiod", "cpuquota",
-        "buildargs", "shmsize", "squash", "labels", "networkmode", "platform", "target",
-        "outputs", "version", "session", "buildid", "isolation", "ulimits", "cgroupparent"};
+        "dockerfile", "t",          "extrahosts",  "remote",    "q",         "nocache",
+        "cachefrom",  "pull",       "rm",          "forcerm",   "memory",    "memswap",
+        "cpushares",  "cpusetcpus", "cpuperiod",   "cpuquota",  "buildargs", "shmsize",
+        "squash",     "labels",     "networkmode", "platform",  "target",    "outputs",
+        "version",    "session",    "buildid",     "isolation", "ulimits",   "cgroupparent"};
     for (const auto& [k, v] : q) {
         if (!known.count(k))
-            deny("build.query", "the build parameter \"" + k + "\" is not understood by the policy");
+            deny("build.query",
+                 "the build parameter \"" + k + "\" is not understood by the policy");
         if (k == "networkmode") {
             if (v == "host")
-                deny("build.network", "builds with networkmode=host would use the VM's network namespace");
+                deny("build.network",
+                     "builds with networkmode=host would use the VM's network namespace");
             if (v.rfind("container:", 0) == 0)
                 deny("build.network", "builds may not join another container's network");
         }
@@ -853,14 +989,17 @@ bool normalize_path(std::string_view raw, std::string& out, std::string& why) {
     return true;
 }
 
-bool parse_query(std::string_view raw, std::multimap<std::string, std::string>& out, std::string& why) {
+bool parse_query(std::string_view raw, std::multimap<std::string, std::string>& out,
+                 std::string& why) {
     std::size_t i = 0;
     while (i < raw.size()) {
         auto j = raw.find('&', i);
-        if (j == std::string_view::npos) j = raw.size();
+        if (j == std::string_view::npos)
+            j = raw.size();
         std::string_view pair = raw.substr(i, j - i);
         i = j + 1;
-        if (pair.empty()) continue;
+        if (pair.empty())
+            continue;
         if (pair.find(';') != std::string_view::npos) {
             why = "the query holds a ';' separator";
             return false;
@@ -868,7 +1007,8 @@ bool parse_query(std::string_view raw, std::multimap<std::string, std::string>& 
         auto eq = pair.find('=');
         std::string k, v;
         if (!unescape(pair.substr(0, eq), true, k) ||
-            !unescape(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true, v)) {
+            !unescape(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true,
+                      v)) {
             why = "the query holds an invalid percent-escape";
             return false;
         }
@@ -890,8 +1030,8 @@ Policy::Policy(PolicyConfig config) : cfg_(std::move(config)) {
     // The socket we bind into allowlisted containers is a Docker socket too: a rewritten
     // body must pass the same policy again (found by fuzz_policy).
     if (!cfg_.container_socket_path.empty() &&
-        std::find(cfg_.docker_sockets.begin(), cfg_.docker_sockets.end(), cfg_.container_socket_path) ==
-            cfg_.docker_sockets.end())
+        std::find(cfg_.docker_sockets.begin(), cfg_.docker_sockets.end(),
+                  cfg_.container_socket_path) == cfg_.docker_sockets.end())
         cfg_.docker_sockets.push_back(cfg_.container_socket_path);
 }
 
@@ -905,15 +1045,18 @@ void Policy::set_isolation(bool on) {
 std::string Policy::resolve(const std::string& path) const {
     std::string root = cfg_.fs_root;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
-    if (root == "/") root.clear();
+    if (root == "/")
+        root.clear();
     std::vector<std::string> todo;  // components still to walk, in reverse order
     auto push_path = [&](const std::string& p) {
         std::vector<std::string> parts;
         std::size_t i = 0;
         while (i <= p.size()) {
             auto j = p.find('/', i);
-            if (j == std::string::npos) j = p.size();
-            if (j > i) parts.push_back(p.substr(i, j - i));
+            if (j == std::string::npos)
+                j = p.size();
+            if (j > i)
+                parts.push_back(p.substr(i, j - i));
             i = j + 1;
         }
         for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(*it);
@@ -925,13 +1068,16 @@ std::string Policy::resolve(const std::string& path) const {
     while (!todo.empty()) {
         std::string c = todo.back();
         todo.pop_back();
-        if (c == ".") continue;
+        if (c == ".")
+            continue;
         if (c == "..") {
-            if (!done.empty()) done.pop_back();
+            if (!done.empty())
+                done.pop_back();
             continue;
         }
         done.push_back(c);
-        if (missing) continue;
+        if (missing)
+            continue;
         std::string cur;
         for (const auto& d : done) cur += "/" + d;
         struct stat st {};
@@ -940,13 +1086,16 @@ std::string Policy::resolve(const std::string& path) const {
             continue;
         }
         if (S_ISLNK(st.st_mode)) {
-            if (++links > 40) throw Error("too many symbolic links", path, "");
+            if (++links > 40)
+                throw Error("too many symbolic links", path, "");
             std::string target(4096, '\0');
             ssize_t n = ::readlink((root + cur).c_str(), target.data(), target.size());
-            if (n < 0) throw_errno("cannot read a symbolic link", root + cur);
+            if (n < 0)
+                throw_errno("cannot read a symbolic link", root + cur);
             target.resize(static_cast<std::size_t>(n));
             done.pop_back();
-            if (!target.empty() && target[0] == '/') done.clear();
+            if (!target.empty() && target[0] == '/')
+                done.clear();
             push_path(target);
         }
     }
@@ -965,10 +1114,13 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
     }
     std::string root = cfg_.fs_root;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
-    if (root == "/") root.clear();
+    if (root == "/")
+        root.clear();
     auto same_file = [&](const std::string& a, const std::string& b) {
-        struct stat sa {}, sb {};
-        if (::stat((root + a).c_str(), &sa) != 0 || ::stat((root + b).c_str(), &sb) != 0) return false;
+        struct stat sa {
+        }, sb{};
+        if (::stat((root + a).c_str(), &sa) != 0 || ::stat((root + b).c_str(), &sb) != 0)
+            return false;
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     };
     std::string via = resolved != path ? " (it resolves to " + resolved + ")" : "";
@@ -990,12 +1142,14 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
     // The path itself and each existing ancestor, compared by inode too, so that a bind
     // mount of a sensitive folder elsewhere in the VM is recognised.
     std::vector<std::string> chain;
-    for (std::string p = resolved; p.size() > 1; p = p.substr(0, std::max<std::size_t>(1, p.rfind('/'))))
+    for (std::string p = resolved; p.size() > 1;
+         p = p.substr(0, std::max<std::size_t>(1, p.rfind('/'))))
         chain.push_back(p);
     for (const auto& s : cfg_.sensitive_paths) {
         std::string rs = resolve(s);
         if (path_within(rs, resolved) || path_within(resolved, rs)) {
-            why = (path_within(resolved, rs) ? "it is inside the sensitive VM path " : "it contains the sensitive VM path ") +
+            why = (path_within(resolved, rs) ? "it is inside the sensitive VM path "
+                                             : "it contains the sensitive VM path ") +
                   s + via;
             return PathClass::sensitive;
         }
@@ -1009,10 +1163,12 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
 }
 
 bool Policy::command_allowed(Role role, const std::string& op) const {
-    if (role != Role::container) return true;
+    if (role != Role::container)
+        return true;
     bool listed = false;
     for (const auto& c : cfg_.command_list.commands) {
-        if (c == "*" || c == op) listed = true;
+        if (c == "*" || c == op)
+            listed = true;
         if (c.size() > 2 && c.compare(c.size() - 2, 2, ".*") == 0 &&
             op.compare(0, c.size() - 1, c, 0, c.size() - 1) == 0)
             listed = true;
@@ -1027,13 +1183,16 @@ bool Policy::image_allowed_for_socket(const ImageInfo& image) const {
     };
     for (const auto& entry : cfg_.socket_image_allowlist) {
         if (entry.rfind("sha256:", 0) == 0) {
-            if (image.id == entry) return true;
+            if (image.id == entry)
+                return true;
             continue;
         }
         std::string want = digest_of(entry);
-        if (want.empty()) continue;
+        if (want.empty())
+            continue;
         for (const auto& rd : image.repo_digests)
-            if (digest_of(rd) == want) return true;
+            if (digest_of(rd) == want)
+                return true;
     }
     return false;
 }
@@ -1043,23 +1202,28 @@ Decision Policy::check_head(const RequestInfo& req) const {
     try {
         auto qpos = req.target.find('?');
         std::string raw_path = req.target.substr(0, qpos);
-        std::string raw_query = qpos == std::string::npos ? std::string() : req.target.substr(qpos + 1);
+        std::string raw_query =
+            qpos == std::string::npos ? std::string() : req.target.substr(qpos + 1);
         std::string why;
-        if (!normalize_path(raw_path, d.route.path, why)) deny("http.path", why);
-        if (!parse_query(raw_query, d.route.query, why)) deny("http.query", why);
+        if (!normalize_path(raw_path, d.route.path, why))
+            deny("http.path", why);
+        if (!parse_query(raw_query, d.route.query, why))
+            deny("http.query", why);
         // API version prefix: /v1.41/...
         std::string& p = d.route.path;
         if (p.size() > 2 && p[1] == 'v' && p[2] >= '0' && p[2] <= '9') {
             auto slash = p.find('/', 1);
             std::string ver = p.substr(2, (slash == std::string::npos ? p.size() : slash) - 2);
-            bool digits_dots = std::all_of(ver.begin(), ver.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+            bool digits_dots = std::all_of(
+                ver.begin(), ver.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
             if (digits_dots) {
                 d.route.api_version = ver;
                 p = slash == std::string::npos ? "/" : p.substr(slash);
                 if (cfg_.isolation) {
                     int minor = -1;
                     if (ver.size() >= 3 && ver.size() <= 4 && ver.compare(0, 2, "1.") == 0 &&
-                        std::all_of(ver.begin() + 2, ver.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                        std::all_of(ver.begin() + 2, ver.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; }) &&
                         ver[2] != '0')
                         minor = std::stoi(ver.substr(2));
                     if (minor < cfg_.min_api_minor || minor > cfg_.max_api_minor)
@@ -1072,13 +1236,15 @@ Decision Policy::check_head(const RequestInfo& req) const {
         auto segs = split_segments(p);
         static const std::vector<std::vector<std::string>> patterns = [] {
             std::vector<std::vector<std::string>> out;
-            for (const auto& r : kRoutes) out.push_back(split_segments(std::string("/") + r.pattern));
+            for (const auto& r : kRoutes)
+                out.push_back(split_segments(std::string("/") + r.pattern));
             return out;
         }();
         const RouteDef* hit = nullptr;
         for (std::size_t ri = 0; ri < std::size(kRoutes); ++ri) {
             const auto& r = kRoutes[ri];
-            if (req.method != r.method) continue;
+            if (req.method != r.method)
+                continue;
             std::vector<std::string> params;
             if (match_segments(patterns[ri], 0, segs, 0, params)) {
                 hit = &r;
@@ -1107,11 +1273,14 @@ Decision Policy::check_head(const RequestInfo& req) const {
             for (const auto& g : kGroupDenies)
                 if (!segs.empty() && segs[0] == g.prefix)
                     deny(g.rule, std::string(g.what) + " (" + req.method + " " + p + ")");
-            deny("endpoint", "the endpoint " + req.method + " " + p + " is not on the policy's allowlist");
+            deny("endpoint",
+                 "the endpoint " + req.method + " " + p + " is not on the policy's allowlist");
         }
         if (is_form(req.content_type))
-            deny("http.form", "form-encoded bodies are refused: dockerd would read parameters from them");
-        if (d.route.operation == "image.build") check_build_query(d.route.query);
+            deny("http.form",
+                 "form-encoded bodies are refused: dockerd would read parameters from them");
+        if (d.route.operation == "image.build")
+            check_build_query(d.route.query);
         d.verdict = hit->body == BodyMode::inspect ? Verdict::inspect : Verdict::allow;
         d.rule = "allow";
     } catch (const Denied& x) {
@@ -1128,24 +1297,31 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
     d.route = head.route;
     d.verdict = Verdict::allow;
     d.rule = "allow";
-    if (!cfg_.isolation) return d;
+    if (!cfg_.isolation)
+        return d;
     try {
         if (body.size() > cfg_.max_inspect_body)
-            deny("body-size", "the request body is larger than the " + std::to_string(cfg_.max_inspect_body) +
+            deny("body-size", "the request body is larger than the " +
+                                  std::to_string(cfg_.max_inspect_body) +
                                   "-byte limit for bodies the policy must read");
         Value top;
         // CVE-2024-41110: a missing or empty body is judged as the empty object.
-        bool blank = std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+        bool blank = std::all_of(body.begin(), body.end(), [](char c) {
+            return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+        });
         try {
             top = gojson::parse(blank ? std::string_view("{}") : body);
         } catch (const gojson::ParseError& e) {
             if (std::string_view(e.what()).rfind("duplicate", 0) == 0)
-                deny("json.duplicate-key", std::string("the request body repeats a key: ") + e.what());
+                deny("json.duplicate-key",
+                     std::string("the request body repeats a key: ") + e.what());
             deny("json.syntax", std::string("the request body is not valid JSON: ") + e.what());
         }
-        if (top.is_null()) top = gojson::parse("{}");
+        if (top.is_null())
+            top = gojson::parse("{}");
         const std::string& op = d.route.operation;
-        if (!top.is_object()) deny("json.type", "the request body must be a JSON object");
+        if (!top.is_object())
+            deny("json.type", "the request body must be a JSON object");
         Checker c{*this, cfg_, lookups, {}, {}, false};
         if (op == "container.create") {
             c.container_create(top, d);
@@ -1165,11 +1341,14 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
             c.commit(top);
         } else if (op == "container.start") {
             if (!gojson::is_zero(top))
-                deny("start-body", "starting a container with a configuration body is refused (HostConfig belongs to create)");
+                deny("start-body",
+                     "starting a container with a configuration body is refused (HostConfig "
+                     "belongs to create)");
         } else {
             deny("endpoint", "no body check exists for " + op);
         }
-        if (d.verdict == Verdict::not_found) return d;
+        if (d.verdict == Verdict::not_found)
+            return d;
         if (!c.missing.empty()) {
             d.verdict = Verdict::need_lookup;
             d.lookups = std::move(c.missing);
@@ -1204,9 +1383,11 @@ PolicyConfig load_admin_config(std::string_view text, PolicyConfig cfg) {
     } catch (const std::exception& e) {
         throw Error("the admin settings are not valid JSON", e.what(), "fix the JSON syntax");
     }
-    if (!j.is_object()) throw Error("the admin settings must be a JSON object", "admin settings", "");
+    if (!j.is_object())
+        throw Error("the admin settings must be a JSON object", "admin settings", "");
     auto need = [](bool ok, const std::string& key, const char* what) {
-        if (!ok) throw Error("bad admin setting", key, std::string("it must be ") + what);
+        if (!ok)
+            throw Error("bad admin setting", key, std::string("it must be ") + what);
     };
     for (auto& [key, val] : j.items()) {
         if (key == "isolation") {
@@ -1230,15 +1411,19 @@ PolicyConfig load_admin_config(std::string_view text, PolicyConfig cfg) {
                 bool digest = at != std::string::npos && at > 0 && s.size() - at == 72;
                 if (!id && !digest)
                     throw Error("bad admin setting: an image must be named by digest", s,
-                                "write \"sha256:<image id>\" or \"<repository>@sha256:<digest>\" (a tag can be moved)");
+                                "write \"sha256:<image id>\" or \"<repository>@sha256:<digest>\" "
+                                "(a tag can be moved)");
                 cfg.socket_image_allowlist.push_back(s);
             }
         } else if (key == "commandList") {
-            need(val.is_object(), key, "an object {\"type\": \"allow\"|\"deny\", \"commands\": [...]}");
+            need(val.is_object(), key,
+                 "an object {\"type\": \"allow\"|\"deny\", \"commands\": [...]}");
             for (auto& [k, v] : val.items()) {
                 if (k == "type") {
-                    need(v.is_string() && (v == "allow" || v == "deny"), "commandList.type", "\"allow\" or \"deny\"");
-                    cfg.command_list.type = v == "allow" ? CommandList::Type::allow : CommandList::Type::deny;
+                    need(v.is_string() && (v == "allow" || v == "deny"), "commandList.type",
+                         "\"allow\" or \"deny\"");
+                    cfg.command_list.type =
+                        v == "allow" ? CommandList::Type::allow : CommandList::Type::deny;
                 } else if (k == "commands") {
                     need(v.is_array(), "commandList.commands", "an array of operation names");
                     for (auto& c : v) {
@@ -1246,12 +1431,14 @@ PolicyConfig load_admin_config(std::string_view text, PolicyConfig cfg) {
                         cfg.command_list.commands.push_back(c.get<std::string>());
                     }
                 } else {
-                    throw Error("unknown admin setting", "commandList." + k, "known keys: type, commands");
+                    throw Error("unknown admin setting", "commandList." + k,
+                                "known keys: type, commands");
                 }
             }
         } else {
-            throw Error("unknown admin setting", key,
-                        "known keys: isolation, locked, maxInspectBody, socketMountImages, commandList");
+            throw Error(
+                "unknown admin setting", key,
+                "known keys: isolation, locked, maxInspectBody, socketMountImages, commandList");
         }
     }
     if (cfg.locked && !cfg.isolation)

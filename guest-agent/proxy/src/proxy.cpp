@@ -58,8 +58,8 @@ std::string pct_encode_path(std::string_view s) {
     std::string o;
     for (char ch : s) {
         auto c = static_cast<unsigned char>(ch);
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-            c == '_' || c == '~' || c == '/' || c == ':' || c == '@') {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || c == '/' || c == ':' || c == '@') {
             o.push_back(ch);
         } else {
             o.push_back('%');
@@ -134,15 +134,18 @@ struct Session : std::enable_shared_from_this<Session> {
 
     awaitable<bool> fill(stream::socket& s, std::string& buf, std::vector<char>& scratch) {
         error_code ec;
-        std::size_t n = co_await s.async_read_some(asio::buffer(scratch), asio::redirect_error(use_awaitable, ec));
-        if (ec) co_return false;
+        std::size_t n = co_await s.async_read_some(asio::buffer(scratch),
+                                                   asio::redirect_error(use_awaitable, ec));
+        if (ec)
+            co_return false;
         buf.append(scratch.data(), n);
         co_return true;
     }
 
     awaitable<bool> send(stream::socket& s, std::string_view data) {
         error_code ec;
-        co_await asio::async_write(s, asio::buffer(data.data(), data.size()), asio::redirect_error(use_awaitable, ec));
+        co_await asio::async_write(s, asio::buffer(data.data(), data.size()),
+                                   asio::redirect_error(use_awaitable, ec));
         co_return !ec;
     }
 
@@ -152,7 +155,8 @@ struct Session : std::enable_shared_from_this<Session> {
         co_await send(client, response);
         error_code ec;
         client.shutdown(stream::socket::shutdown_send, ec);
-        if (!drain) co_return;
+        if (!drain)
+            co_return;
         asio::steady_timer t(client.get_executor());
         t.expires_after(std::chrono::seconds(1));
         t.async_wait([self = shared_from_this()](error_code e) {
@@ -163,8 +167,10 @@ struct Session : std::enable_shared_from_this<Session> {
         });
         std::size_t total = 0;
         while (total < (4u << 20)) {
-            std::size_t n = co_await client.async_read_some(asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
-            if (ec) break;
+            std::size_t n = co_await client.async_read_some(
+                asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
+            if (ec)
+                break;
             total += n;
         }
         t.cancel();
@@ -173,8 +179,10 @@ struct Session : std::enable_shared_from_this<Session> {
     awaitable<void> refuse(const http::RequestHead& h, const Decision& d, bool body_pending) {
         ++core->stats.denied;
         audit(h, d, "deny");
-        log::info(kComponent, "refused {} {} ({}): {}", h.method, h.target.substr(0, 200), d.rule, d.message);
-        co_await answer_and_close(http::json_response(403, "Forbidden", denial_body(d), true), body_pending);
+        log::info(kComponent, "refused {} {} ({}): {}", h.method, h.target.substr(0, 200), d.rule,
+                  d.message);
+        co_await answer_and_close(http::json_response(403, "Forbidden", denial_body(d), true),
+                                  body_pending);
     }
 
     awaitable<void> bad_request(int status, const std::string& why, const http::RequestHead& h) {
@@ -197,14 +205,17 @@ struct Session : std::enable_shared_from_this<Session> {
     awaitable<BodyRead> read_body(const http::RequestHead& h, std::string& out, std::size_t max) {
         if (h.content_length) {
             std::uint64_t n = *h.content_length;
-            if (n > max) co_return BodyRead::too_big;
+            if (n > max)
+                co_return BodyRead::too_big;
             while (cbuf.size() < n)
-                if (!co_await fill(client, cbuf, cscratch)) co_return BodyRead::eof;
+                if (!co_await fill(client, cbuf, cscratch))
+                    co_return BodyRead::eof;
             out.assign(cbuf, 0, static_cast<std::size_t>(n));
             cbuf.erase(0, static_cast<std::size_t>(n));
             co_return BodyRead::ok;
         }
-        if (!h.chunked) co_return BodyRead::ok;
+        if (!h.chunked)
+            co_return BodyRead::ok;
         http::ChunkedDecoder dec;
         std::vector<std::string_view> spans;
         while (true) {
@@ -212,10 +223,14 @@ struct Session : std::enable_shared_from_this<Session> {
             std::size_t used = dec.feed(cbuf, spans);
             for (auto s : spans) out.append(s);
             cbuf.erase(0, used);
-            if (out.size() > max) co_return BodyRead::too_big;
-            if (dec.failed()) co_return BodyRead::bad;
-            if (dec.done()) co_return BodyRead::ok;
-            if (!co_await fill(client, cbuf, cscratch)) co_return BodyRead::eof;
+            if (out.size() > max)
+                co_return BodyRead::too_big;
+            if (dec.failed())
+                co_return BodyRead::bad;
+            if (dec.done())
+                co_return BodyRead::ok;
+            if (!co_await fill(client, cbuf, cscratch))
+                co_return BodyRead::eof;
         }
     }
 
@@ -223,30 +238,38 @@ struct Session : std::enable_shared_from_this<Session> {
     awaitable<bool> upstream_get(const std::string& path, int& status, std::string& body) {
         stream::socket s(core->io);
         error_code ec;
-        co_await s.async_connect(stream::endpoint(core->opt.upstream_path), asio::redirect_error(use_awaitable, ec));
-        if (ec) co_return false;
+        co_await s.async_connect(stream::endpoint(core->opt.upstream_path),
+                                 asio::redirect_error(use_awaitable, ec));
+        if (ec)
+            co_return false;
         std::string req = "GET " + path + " HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
-        if (!co_await send(s, req)) co_return false;
+        if (!co_await send(s, req))
+            co_return false;
         std::string buf;
         std::vector<char> scratch(16384);
         while (buf.size() < (8u << 20)) {
-            std::size_t n = co_await s.async_read_some(asio::buffer(scratch), asio::redirect_error(use_awaitable, ec));
-            if (ec) break;
+            std::size_t n = co_await s.async_read_some(asio::buffer(scratch),
+                                                       asio::redirect_error(use_awaitable, ec));
+            if (ec)
+                break;
             buf.append(scratch.data(), n);
         }
         http::ResponseHead rh;
         std::string err;
-        if (http::parse_response_head(buf, rh, err) != http::Parse::done) co_return false;
+        if (http::parse_response_head(buf, rh, err) != http::Parse::done)
+            co_return false;
         status = rh.status;
         std::string_view rest = std::string_view(buf).substr(rh.size);
         if (rh.chunked) {
             http::ChunkedDecoder dec(true);
             std::vector<std::string_view> spans;
             dec.feed(rest, spans);
-            if (!dec.done()) co_return false;
+            if (!dec.done())
+                co_return false;
             for (auto sp : spans) body.append(sp);
         } else if (rh.content_length) {
-            if (rest.size() < *rh.content_length) co_return false;
+            if (rest.size() < *rh.content_length)
+                co_return false;
             body.assign(rest.substr(0, static_cast<std::size_t>(*rh.content_length)));
         } else {
             body.assign(rest);
@@ -261,8 +284,10 @@ struct Session : std::enable_shared_from_this<Session> {
                                      : "/v1.41/networks/" + pct_encode_path(r.name);
             int status = 0;
             std::string body;
-            if (!co_await upstream_get(path, status, body)) co_return false;
-            if (status != 200 && status != 404) co_return false;
+            if (!co_await upstream_get(path, status, body))
+                co_return false;
+            if (status != 200 && status != 404)
+                co_return false;
             gojson::Value v;
             if (status == 200) {
                 try {
@@ -275,7 +300,8 @@ struct Session : std::enable_shared_from_this<Session> {
             }
             auto str = [&](const char* name) -> std::string {
                 for (const auto& [k, val] : v.members)
-                    if (k == name && val.is_string()) return val.text;
+                    if (k == name && val.is_string())
+                        return val.text;
                 return {};
             };
             if (image) {
@@ -285,8 +311,10 @@ struct Session : std::enable_shared_from_this<Session> {
                 for (const auto& [k, val] : v.members)
                     if (k == "RepoDigests" && val.is_array())
                         for (const auto& item : val.items)
-                            if (item.is_string()) info.repo_digests.push_back(item.text);
-                if (info.found && info.id.empty()) co_return false;
+                            if (item.is_string())
+                                info.repo_digests.push_back(item.text);
+                if (info.found && info.id.empty())
+                    co_return false;
                 out.images[r.name] = std::move(info);
             } else {
                 NetworkInfo info;
@@ -300,10 +328,12 @@ struct Session : std::enable_shared_from_this<Session> {
         co_return true;
     }
 
-    static awaitable<void> pump_body(std::shared_ptr<Session> self, http::RequestHead h, std::shared_ptr<Join> join) {
+    static awaitable<void> pump_body(std::shared_ptr<Session> self, http::RequestHead h,
+                                     std::shared_ptr<Join> join) {
         bool ok = co_await self->pump(h);
         self->pump_ok = ok;
-        if (!ok) self->close_all();
+        if (!ok)
+            self->close_all();
         join->finish();
     }
 
@@ -326,18 +356,23 @@ struct Session : std::enable_shared_from_this<Session> {
                 bufs.clear();
                 sizes.clear();
                 for (auto sp : spans)
-                    if (!sp.empty()) sizes.push_back(fmt::format("{:x}\r\n", sp.size()));
+                    if (!sp.empty())
+                        sizes.push_back(fmt::format("{:x}\r\n", sp.size()));
                 std::size_t k = 0;
                 for (auto sp : spans) {
-                    if (sp.empty()) continue;
+                    if (sp.empty())
+                        continue;
                     bufs.push_back(asio::buffer(sizes[k++]));
                     bufs.push_back(asio::buffer(sp.data(), sp.size()));
                     bufs.push_back(asio::buffer("\r\n", 2));
                 }
-                if (dec.done()) bufs.push_back(asio::buffer("0\r\n\r\n", 5));
+                if (dec.done())
+                    bufs.push_back(asio::buffer("0\r\n\r\n", 5));
                 if (!bufs.empty()) {
-                    co_await asio::async_write(upstream, bufs, asio::redirect_error(use_awaitable, ec));
-                    if (ec) co_return false;
+                    co_await asio::async_write(upstream, bufs,
+                                               asio::redirect_error(use_awaitable, ec));
+                    if (ec)
+                        co_return false;
                 }
                 if (dec.done()) {
                     cbuf.append(input.substr(used));
@@ -347,30 +382,37 @@ struct Session : std::enable_shared_from_this<Session> {
                     log::info(kComponent, "connection {}: bad chunked body: {}", id, dec.error());
                     co_return false;
                 }
-                std::size_t n = co_await client.async_read_some(asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
-                if (ec) co_return false;
+                std::size_t n = co_await client.async_read_some(
+                    asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
+                if (ec)
+                    co_return false;
                 input = std::string_view(cscratch.data(), n);
             }
         }
         std::uint64_t rem = h.content_length.value_or(0);
         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(rem, cbuf.size()));
         if (take) {
-            if (!co_await send(upstream, std::string_view(cbuf).substr(0, take))) co_return false;
+            if (!co_await send(upstream, std::string_view(cbuf).substr(0, take)))
+                co_return false;
             cbuf.erase(0, take);
             rem -= take;
         }
         while (rem) {
-            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(rem, cscratch.size()));
-            std::size_t n = co_await client.async_read_some(asio::buffer(cscratch.data(), want),
-                                                            asio::redirect_error(use_awaitable, ec));
-            if (ec) co_return false;
-            if (!co_await send(upstream, std::string_view(cscratch.data(), n))) co_return false;
+            std::size_t want =
+                static_cast<std::size_t>(std::min<std::uint64_t>(rem, cscratch.size()));
+            std::size_t n = co_await client.async_read_some(
+                asio::buffer(cscratch.data(), want), asio::redirect_error(use_awaitable, ec));
+            if (ec)
+                co_return false;
+            if (!co_await send(upstream, std::string_view(cscratch.data(), n)))
+                co_return false;
             rem -= n;
         }
         co_return true;
     }
 
-    static awaitable<void> pipe_half(std::shared_ptr<Session> self, bool to_upstream, std::shared_ptr<Join> join) {
+    static awaitable<void> pipe_half(std::shared_ptr<Session> self, bool to_upstream,
+                                     std::shared_ptr<Join> join) {
         co_await self->pipe(to_upstream);
         join->finish();
     }
@@ -386,12 +428,16 @@ struct Session : std::enable_shared_from_this<Session> {
         if (!pending.empty()) {
             bool ok = co_await send(to, pending);
             pending.clear();
-            if (!ok) co_return;
+            if (!ok)
+                co_return;
         }
         while (true) {
-            std::size_t n = co_await from.async_read_some(asio::buffer(scratch), asio::redirect_error(use_awaitable, ec));
-            if (ec) break;
-            if (!co_await send(to, std::string_view(scratch.data(), n))) break;
+            std::size_t n = co_await from.async_read_some(asio::buffer(scratch),
+                                                          asio::redirect_error(use_awaitable, ec));
+            if (ec)
+                break;
+            if (!co_await send(to, std::string_view(scratch.data(), n)))
+                break;
         }
         to.shutdown(stream::socket::shutdown_send, ec);
     }
@@ -399,7 +445,8 @@ struct Session : std::enable_shared_from_this<Session> {
     awaitable<void> tunnel() {
         ++core->stats.tunnels;
         auto join = std::make_shared<Join>(client.get_executor());
-        asio::co_spawn(client.get_executor(), pipe_half(shared_from_this(), true, join), asio::detached);
+        asio::co_spawn(client.get_executor(), pipe_half(shared_from_this(), true, join),
+                       asio::detached);
         co_await pipe(false);
         co_await join->wait();
     }
@@ -411,38 +458,47 @@ struct Session : std::enable_shared_from_this<Session> {
             std::string err;
             while (true) {
                 auto st = http::parse_response_head(ubuf, rh, err);
-                if (st == http::Parse::done) break;
+                if (st == http::Parse::done)
+                    break;
                 if (st == http::Parse::error) {
                     log::warn(kComponent, "connection {}: {}", id, err);
                     co_return Outcome::close;
                 }
                 if (!co_await fill(upstream, ubuf, uscratch)) {
                     if (ubuf.empty())
-                        co_await send(client, http::json_response(502, "Bad Gateway",
-                                                                  R"({"message":"cordon: dockerd closed the connection"})"
-                                                                  "\n",
-                                                                  true));
+                        co_await send(client,
+                                      http::json_response(
+                                          502, "Bad Gateway",
+                                          R"({"message":"cordon: dockerd closed the connection"})"
+                                          "\n",
+                                          true));
                     co_return Outcome::close;
                 }
             }
             if (rh.status == 101) {
                 if (!want_upgrade) {
-                    log::warn(kComponent, "connection {}: dockerd answered 101 to a request that may not upgrade", id);
+                    log::warn(
+                        kComponent,
+                        "connection {}: dockerd answered 101 to a request that may not upgrade",
+                        id);
                     co_return Outcome::close;
                 }
-                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size))) co_return Outcome::close;
+                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size)))
+                    co_return Outcome::close;
                 ubuf.erase(0, rh.size);
                 co_await tunnel();
                 co_return Outcome::tunneled;
             }
             if (rh.status >= 100 && rh.status < 200) {
-                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size))) co_return Outcome::close;
+                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size)))
+                    co_return Outcome::close;
                 ubuf.erase(0, rh.size);
                 continue;
             }
             Outcome done = rh.close ? Outcome::close : Outcome::next;
             if (req.method == "HEAD" || rh.status == 204 || rh.status == 304) {
-                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size))) co_return Outcome::close;
+                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size)))
+                    co_return Outcome::close;
                 ubuf.erase(0, rh.size);
                 co_return done;
             }
@@ -450,44 +506,59 @@ struct Session : std::enable_shared_from_this<Session> {
                 http::ChunkedDecoder dec(true);
                 std::vector<std::string_view> spans;
                 std::size_t used = dec.feed(std::string_view(ubuf).substr(rh.size), spans);
-                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size + used))) co_return Outcome::close;
+                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size + used)))
+                    co_return Outcome::close;
                 ubuf.erase(0, rh.size + used);
                 while (!dec.done()) {
-                    if (dec.failed()) co_return Outcome::close;
-                    std::size_t n = co_await upstream.async_read_some(asio::buffer(uscratch),
-                                                                      asio::redirect_error(use_awaitable, ec));
-                    if (ec) co_return Outcome::close;
+                    if (dec.failed())
+                        co_return Outcome::close;
+                    std::size_t n = co_await upstream.async_read_some(
+                        asio::buffer(uscratch), asio::redirect_error(use_awaitable, ec));
+                    if (ec)
+                        co_return Outcome::close;
                     spans.clear();
                     std::string_view got(uscratch.data(), n);
                     used = dec.feed(got, spans);
-                    if (!co_await send(client, got.substr(0, used))) co_return Outcome::close;
-                    if (used < n) ubuf.append(got.substr(used));
+                    if (!co_await send(client, got.substr(0, used)))
+                        co_return Outcome::close;
+                    if (used < n)
+                        ubuf.append(got.substr(used));
                 }
                 co_return done;
             }
             if (rh.content_length) {
                 std::uint64_t rem = *rh.content_length;
-                std::size_t avail = static_cast<std::size_t>(std::min<std::uint64_t>(rem, ubuf.size() - rh.size));
-                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size + avail))) co_return Outcome::close;
+                std::size_t avail =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(rem, ubuf.size() - rh.size));
+                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size + avail)))
+                    co_return Outcome::close;
                 ubuf.erase(0, rh.size + avail);
                 rem -= avail;
                 while (rem) {
-                    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(rem, uscratch.size()));
-                    std::size_t n = co_await upstream.async_read_some(asio::buffer(uscratch.data(), want),
-                                                                      asio::redirect_error(use_awaitable, ec));
-                    if (ec) co_return Outcome::close;
-                    if (!co_await send(client, std::string_view(uscratch.data(), n))) co_return Outcome::close;
+                    std::size_t want =
+                        static_cast<std::size_t>(std::min<std::uint64_t>(rem, uscratch.size()));
+                    std::size_t n =
+                        co_await upstream.async_read_some(asio::buffer(uscratch.data(), want),
+                                                          asio::redirect_error(use_awaitable, ec));
+                    if (ec)
+                        co_return Outcome::close;
+                    if (!co_await send(client, std::string_view(uscratch.data(), n)))
+                        co_return Outcome::close;
                     rem -= n;
                 }
                 co_return done;
             }
             // No framing: the body runs until dockerd closes.
-            if (!co_await send(client, ubuf)) co_return Outcome::close;
+            if (!co_await send(client, ubuf))
+                co_return Outcome::close;
             ubuf.clear();
             while (true) {
-                std::size_t n = co_await upstream.async_read_some(asio::buffer(uscratch), asio::redirect_error(use_awaitable, ec));
-                if (ec) break;
-                if (!co_await send(client, std::string_view(uscratch.data(), n))) break;
+                std::size_t n = co_await upstream.async_read_some(
+                    asio::buffer(uscratch), asio::redirect_error(use_awaitable, ec));
+                if (ec)
+                    break;
+                if (!co_await send(client, std::string_view(uscratch.data(), n)))
+                    break;
             }
             co_return Outcome::close;
         }
@@ -511,12 +582,14 @@ struct Session : std::enable_shared_from_this<Session> {
             std::string err;
             while (true) {
                 auto st = http::parse_request_head(cbuf, h, err, limits);
-                if (st == http::Parse::done) break;
+                if (st == http::Parse::done)
+                    break;
                 if (st == http::Parse::error) {
                     co_await bad_request(h.error_status, err, h);
                     co_return;
                 }
-                if (!co_await fill(client, cbuf, cscratch)) co_return;
+                if (!co_await fill(client, cbuf, cscratch))
+                    co_return;
             }
             cbuf.erase(0, h.size);
             ++core->stats.requests;
@@ -539,7 +612,8 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_await refuse(h, too_big, true);
                     co_return;
                 }
-                if (h.expect_continue && h.has_body() && !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n"))
+                if (h.expect_continue && h.has_body() &&
+                    !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n"))
                     co_return;
                 auto r = co_await read_body(h, body, max);
                 if (r == BodyRead::too_big) {
@@ -550,7 +624,8 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_await bad_request(400, "malformed chunked body", h);
                     co_return;
                 }
-                if (r == BodyRead::eof) co_return;
+                if (r == BodyRead::eof)
+                    co_return;
                 Decision head = d;
                 d = pol.check_body(ri, head, body, nullptr);
                 if (d.verdict == Verdict::need_lookup) {
@@ -560,7 +635,8 @@ struct Session : std::enable_shared_from_this<Session> {
                     } else {
                         d.verdict = Verdict::deny;
                         d.rule = "lookup";
-                        d.message = "cannot ask dockerd about " + d.lookups.front().name + " to check the request";
+                        d.message = "cannot ask dockerd about " + d.lookups.front().name +
+                                    " to check the request";
                     }
                 }
                 if (d.verdict == Verdict::not_found) {
@@ -570,7 +646,9 @@ struct Session : std::enable_shared_from_this<Session> {
                     nlohmann::json j;
                     j["message"] = "No such image: " + d.image;
                     bool close = !h.keep_alive;
-                    if (!co_await send(client, http::json_response(404, "Not Found", j.dump() + "\n", close)) || close)
+                    if (!co_await send(client, http::json_response(404, "Not Found",
+                                                                   j.dump() + "\n", close)) ||
+                        close)
                         co_return;
                     continue;
                 }
@@ -578,7 +656,8 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_await refuse(h, d, false);
                     co_return;
                 }
-                if (d.rewritten_body) body = std::move(*d.rewritten_body);
+                if (d.rewritten_body)
+                    body = std::move(*d.rewritten_body);
                 buffered = true;
             }
             audit(h, d, "allow");
@@ -587,10 +666,13 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_await upstream.async_connect(stream::endpoint(core->opt.upstream_path),
                                                 asio::redirect_error(use_awaitable, ec));
                 if (ec) {
-                    log::error(kComponent, "cannot reach dockerd at {}: {}", core->opt.upstream_path, ec.message());
+                    log::error(kComponent, "cannot reach dockerd at {}: {}",
+                               core->opt.upstream_path, ec.message());
                     nlohmann::json j;
-                    j["message"] = "cordon: cannot reach dockerd (" + ec.message() + "); is the engine running?";
-                    co_await answer_and_close(http::json_response(502, "Bad Gateway", j.dump() + "\n", true), false);
+                    j["message"] = "cordon: cannot reach dockerd (" + ec.message() +
+                                   "); is the engine running?";
+                    co_await answer_and_close(
+                        http::json_response(502, "Bad Gateway", j.dump() + "\n", true), false);
                     co_return;
                 }
                 upstream_open = true;
@@ -601,7 +683,8 @@ struct Session : std::enable_shared_from_this<Session> {
             http::Framing fr = http::Framing::none;
             std::uint64_t len = 0;
             if (buffered) {
-                if (!body.empty() || h.content_length || h.chunked) fr = http::Framing::length;
+                if (!body.empty() || h.content_length || h.chunked)
+                    fr = http::Framing::length;
                 len = body.size();
             } else if (h.chunked) {
                 fr = http::Framing::chunked;
@@ -613,32 +696,41 @@ struct Session : std::enable_shared_from_this<Session> {
             std::shared_ptr<Join> pump_join;
             if (buffered) {
                 out += body;
-                if (!co_await send(upstream, out)) co_return;
+                if (!co_await send(upstream, out))
+                    co_return;
             } else {
-                if (!co_await send(upstream, out)) co_return;
+                if (!co_await send(upstream, out))
+                    co_return;
                 if (h.has_body()) {
-                    if (h.expect_continue && !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n")) co_return;
+                    if (h.expect_continue &&
+                        !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n"))
+                        co_return;
                     pump_ok = true;
                     pump_join = std::make_shared<Join>(client.get_executor());
-                    asio::co_spawn(client.get_executor(), pump_body(shared_from_this(), h, pump_join), asio::detached);
+                    asio::co_spawn(client.get_executor(),
+                                   pump_body(shared_from_this(), h, pump_join), asio::detached);
                 }
             }
             Outcome o = co_await relay_response(h, want_upgrade && !pump_join);
             if (pump_join) {
-                if (o != Outcome::next) close_all();
+                if (o != Outcome::next)
+                    close_all();
                 co_await pump_join->wait();
             }
-            if (o != Outcome::next || !pump_ok || h.close) co_return;
+            if (o != Outcome::next || !pump_ok || h.close)
+                co_return;
         }
     }
 };
 
-awaitable<void> accept_loop(std::shared_ptr<PolicyProxy::Core> core, stream::acceptor* acc, Role role) {
+awaitable<void> accept_loop(std::shared_ptr<PolicyProxy::Core> core, stream::acceptor* acc,
+                            Role role) {
     while (!core->stopped) {
         error_code ec;
         stream::socket s = co_await acc->async_accept(asio::redirect_error(use_awaitable, ec));
         if (ec) {
-            if (core->stopped || ec == asio::error::operation_aborted) co_return;
+            if (core->stopped || ec == asio::error::operation_aborted)
+                co_return;
             log::warn(kComponent, "accept failed: {}", ec.message());
             continue;
         }
@@ -651,31 +743,38 @@ awaitable<void> accept_loop(std::shared_ptr<PolicyProxy::Core> core, stream::acc
     }
 }
 
-std::unique_ptr<stream::acceptor> listen_on(asio::io_context& io, const std::string& path, mode_t mode) {
+std::unique_ptr<stream::acceptor> listen_on(asio::io_context& io, const std::string& path,
+                                            mode_t mode) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
-            throw Error("cannot listen for Docker clients: a file that is not a socket is in the way", path,
-                        "remove it or choose another --listen path");
+            throw Error(
+                "cannot listen for Docker clients: a file that is not a socket is in the way", path,
+                "remove it or choose another --listen path");
         ::unlink(path.c_str());
     }
     auto acc = std::make_unique<stream::acceptor>(io);
     error_code ec;
     acc->open(stream(), ec);
-    if (!ec) acc->bind(stream::endpoint(path), ec);
+    if (!ec)
+        acc->bind(stream::endpoint(path), ec);
     if (ec)
         throw Error("cannot listen for Docker clients: " + ec.message(), path,
                     "check that the folder exists and is writable");
-    if (::chmod(path.c_str(), mode) != 0) throw_errno("cannot set the socket's permissions", path);
+    if (::chmod(path.c_str(), mode) != 0)
+        throw_errno("cannot set the socket's permissions", path);
     acc->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw Error("cannot listen for Docker clients: " + ec.message(), path, "");
+    if (ec)
+        throw Error("cannot listen for Docker clients: " + ec.message(), path, "");
     return acc;
 }
 
 PolicyConfig with_sockets(PolicyConfig c, const ProxyOptions& o) {
     for (const auto* p : {&o.listen_path, &o.upstream_path, &o.container_listen_path})
-        if (!p->empty()) c.docker_sockets.push_back(*p);
-    c.container_socket_path = o.container_listen_path.empty() ? o.listen_path : o.container_listen_path;
+        if (!p->empty())
+            c.docker_sockets.push_back(*p);
+    c.container_socket_path =
+        o.container_listen_path.empty() ? o.listen_path : o.container_listen_path;
     return c;
 }
 
@@ -693,10 +792,14 @@ awaitable<void> flush_loop(std::shared_ptr<PolicyProxy::Core> core) {
 
 PolicyProxy::PolicyProxy(asio::io_context& io, std::string listen_path, std::string upstream_path,
                          PolicyConfig config, AuditSink& audit)
-    : PolicyProxy(io, ProxyOptions{std::move(listen_path), std::move(upstream_path), {}, 0660, 64 * 1024, 256 * 1024},
-                  std::move(config), audit) {}
+    : PolicyProxy(
+          io,
+          ProxyOptions{
+              std::move(listen_path), std::move(upstream_path), {}, 0660, 64 * 1024, 256 * 1024},
+          std::move(config), audit) {}
 
-PolicyProxy::PolicyProxy(asio::io_context& io, ProxyOptions options, PolicyConfig config, AuditSink& audit) {
+PolicyProxy::PolicyProxy(asio::io_context& io, ProxyOptions options, PolicyConfig config,
+                         AuditSink& audit) {
     if (options.listen_path.empty() || options.upstream_path.empty())
         throw Error("the policy proxy needs a listen path and an upstream path", "PolicyProxy",
                     "pass --listen and --upstream");
@@ -704,39 +807,53 @@ PolicyProxy::PolicyProxy(asio::io_context& io, ProxyOptions options, PolicyConfi
     core_ = std::make_shared<Core>(io, std::move(options), std::move(cfg), audit);
 }
 
-PolicyProxy::~PolicyProxy() { stop(); }
+PolicyProxy::~PolicyProxy() {
+    stop();
+}
 
 void PolicyProxy::start() {
     core_->stopped = false;
     std::vector<std::pair<std::string, Role>> paths = {{core_->opt.listen_path, Role::host}};
-    if (!core_->opt.container_listen_path.empty()) paths.emplace_back(core_->opt.container_listen_path, Role::container);
+    if (!core_->opt.container_listen_path.empty())
+        paths.emplace_back(core_->opt.container_listen_path, Role::container);
     for (const auto& [path, role] : paths) {
         core_->acceptors.push_back(listen_on(core_->io, path, core_->opt.listen_mode));
         core_->bound_paths.push_back(path);
-        asio::co_spawn(core_->io, accept_loop(core_, core_->acceptors.back().get(), role), asio::detached);
+        asio::co_spawn(core_->io, accept_loop(core_, core_->acceptors.back().get(), role),
+                       asio::detached);
     }
     core_->flush_timer = std::make_unique<asio::steady_timer>(core_->io);
     asio::co_spawn(core_->io, flush_loop(core_), asio::detached);
-    log::info(kComponent, "serving the Docker API on {} -> {} (isolation {})", core_->opt.listen_path,
-              core_->opt.upstream_path, core_->policy.config().isolation ? "on" : "off");
+    log::info(kComponent, "serving the Docker API on {} -> {} (isolation {})",
+              core_->opt.listen_path, core_->opt.upstream_path,
+              core_->policy.config().isolation ? "on" : "off");
 }
 
 void PolicyProxy::stop() {
-    if (!core_ || core_->stopped) return;
+    if (!core_ || core_->stopped)
+        return;
     core_->stopped = true;
     error_code ec;
     for (auto& a : core_->acceptors) a->close(ec);
-    if (core_->flush_timer) core_->flush_timer->cancel();
+    if (core_->flush_timer)
+        core_->flush_timer->cancel();
     core_->audit.flush();
     for (const auto& p : core_->bound_paths) ::unlink(p.c_str());
     core_->bound_paths.clear();
     for (auto& w : core_->sessions)
-        if (auto s = w.lock()) s->close_all();
+        if (auto s = w.lock())
+            s->close_all();
     core_->sessions.clear();
 }
 
-const Policy& PolicyProxy::policy() const { return core_->policy; }
-void PolicyProxy::set_isolation(bool on) { core_->policy.set_isolation(on); }
-ProxyStats PolicyProxy::stats() const { return core_->stats; }
+const Policy& PolicyProxy::policy() const {
+    return core_->policy;
+}
+void PolicyProxy::set_isolation(bool on) {
+    core_->policy.set_isolation(on);
+}
+ProxyStats PolicyProxy::stats() const {
+    return core_->stats;
+}
 
 }  // namespace cordon::policy

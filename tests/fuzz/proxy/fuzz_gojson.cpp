@@ -8,14 +8,17 @@
 namespace {
 void walk(const cordon::gojson::Value& v) {
     using cordon::gojson::Type;
-    if (v.end < v.begin) std::abort();
+    if (v.end < v.begin)
+        std::abort();
     if (v.type == Type::string) {
         auto again = cordon::gojson::parse(cordon::gojson::quote(v.text));
-        if (again.text != v.text) std::abort();
+        if (again.text != v.text)
+            std::abort();
     }
     for (const auto& i : v.items) walk(i);
     for (const auto& [k, m] : v.members) {
-        if (!cordon::gojson::key_matches_field(k, k)) std::abort();
+        if (!cordon::gojson::key_matches_field(k, k))
+            std::abort();
         (void)cordon::gojson::lookup(v, k);
         walk(m);
     }

@@ -4,6 +4,8 @@
 // reuse these scenarios against the real dockerd by pointing a client at the agent's
 // socket: every test below only speaks HTTP on a socket path.
 #pragma GCC diagnostic ignored "-Wnull-dereference"  // Boost.Asio false positive, see proxy.cpp
+#include "cordon/proxy/proxy.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,7 +21,6 @@
 #include <thread>
 
 #include "cordon/error.hpp"
-#include "cordon/proxy/proxy.hpp"
 #include "stub_dockerd.hpp"
 
 namespace {
@@ -36,7 +37,7 @@ struct Response {
 };
 
 class Client {
-public:
+  public:
     explicit Client(const std::string& path, int timeout_s = 10) {
         fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un a{};
@@ -52,7 +53,8 @@ public:
         std::size_t off = 0;
         while (off < s.size()) {
             ssize_t n = ::send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) return false;
+            if (n <= 0)
+                return false;
             off += static_cast<std::size_t>(n);
         }
         return true;
@@ -61,20 +63,23 @@ public:
     bool more() {
         char tmp[65536];
         ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-        if (n <= 0) return false;
+        if (n <= 0)
+            return false;
         buf_.append(tmp, static_cast<std::size_t>(n));
         return true;
     }
     // Reads exactly n raw bytes (for tunnels).
     std::string raw(std::size_t n) {
         while (buf_.size() < n)
-            if (!more()) break;
+            if (!more())
+                break;
         std::string out = buf_.substr(0, n);
         buf_.erase(0, out.size());
         return out;
     }
     bool eof() {
-        if (!buf_.empty()) return false;
+        if (!buf_.empty())
+            return false;
         return !more() && buf_.empty();
     }
     // Reads one response; `head_only` stops after the head (streaming tests).
@@ -82,12 +87,14 @@ public:
         Response r;
         std::size_t e;
         while ((e = buf_.find("\r\n\r\n")) == std::string::npos)
-            if (!more()) return r;
+            if (!more())
+                return r;
         r.head = buf_.substr(0, e + 4);
         buf_.erase(0, e + 4);
         r.status = std::stoi(r.head.substr(9, 3));
         r.ok = true;
-        if (head_only || r.status == 101 || r.status == 100) return r;
+        if (head_only || r.status == 101 || r.status == 100)
+            return r;
         std::string lh = r.head;
         for (auto& c : lh) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (lh.find("transfer-encoding: chunked") != std::string::npos) {
@@ -95,7 +102,8 @@ public:
         } else if (auto p = lh.find("content-length: "); p != std::string::npos) {
             std::size_t n = std::stoul(lh.substr(p + 16));
             while (buf_.size() < n)
-                if (!more()) break;
+                if (!more())
+                    break;
             r.body = buf_.substr(0, n);
             buf_.erase(0, r.body.size());
         }
@@ -107,23 +115,26 @@ public:
         while (out.size() < n) {
             std::size_t le;
             while ((le = buf_.find("\r\n")) == std::string::npos)
-                if (!more()) return out;
+                if (!more())
+                    return out;
             std::size_t size = std::stoul(buf_.substr(0, le), nullptr, 16);
             if (size == 0) {
                 while (buf_.size() < le + 4)
-                    if (!more()) return out;
+                    if (!more())
+                        return out;
                 buf_.erase(0, le + 4);
                 return out;
             }
             while (buf_.size() < le + 2 + size + 2)
-                if (!more()) return out;
+                if (!more())
+                    return out;
             out += buf_.substr(le + 2, size);
             buf_.erase(0, le + 2 + size + 2);
         }
         return out;
     }
 
-private:
+  private:
     int fd_ = -1;
     bool connected_ = false;
     std::string buf_;
@@ -132,7 +143,8 @@ private:
 std::string req(const std::string& method, const std::string& target, const std::string& body = {},
                 const std::string& extra = {}) {
     std::string s = method + " " + target + " HTTP/1.1\r\nHost: docker\r\n" + extra;
-    if (!body.empty() || method == "POST") s += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!body.empty() || method == "POST")
+        s += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     return s + "\r\n" + body;
 }
 
@@ -140,10 +152,11 @@ const std::string kPrivileged = R"({"Image":"alpine","HostConfig":{"Privileged":
 const std::string kPlain = R"({"Image":"alpine","HostConfig":{"Binds":["/srv/data:/data"]}})";
 
 class ProxyTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
-        dir_ = fs::temp_directory_path() / ("cordon-proxy-" + std::to_string(::getpid()) + "-" +
-                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ = fs::temp_directory_path() /
+               ("cordon-proxy-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
         stub_ = std::make_unique<StubDockerd>(upstream());
@@ -169,7 +182,8 @@ protected:
         thread_ = std::thread([this] { io_.run(); });
     }
     void stop() {
-        if (!thread_.joinable()) return;
+        if (!thread_.joinable())
+            return;
         boost::asio::post(io_, [this] {
             proxy_->stop();
             io_.stop();
@@ -206,7 +220,8 @@ TEST_F(ProxyTest, PingAndKeepAlive) {
 TEST_F(ProxyTest, PipelinedPrivilegedCreateBehindPingIsRefused) {
     start();
     Client c(listen());
-    ASSERT_TRUE(c.send(req("GET", "/_ping") + req("POST", "/v1.41/containers/create", kPrivileged)));
+    ASSERT_TRUE(
+        c.send(req("GET", "/_ping") + req("POST", "/v1.41/containers/create", kPrivileged)));
     auto r1 = c.read();
     auto r2 = c.read();
     EXPECT_EQ(r1.status, 200);
@@ -224,7 +239,8 @@ TEST_F(ProxyTest, PipelinedPrivilegedCreateBehindPingIsRefused) {
 TEST_F(ProxyTest, PipelinedAllowedRequestsAreAllForwardedInOrder) {
     start();
     Client c(listen());
-    ASSERT_TRUE(c.send(req("GET", "/_ping") + req("POST", "/v1.41/containers/create", kPlain) + req("GET", "/_ping")));
+    ASSERT_TRUE(c.send(req("GET", "/_ping") + req("POST", "/v1.41/containers/create", kPlain) +
+                       req("GET", "/_ping")));
     EXPECT_EQ(c.read().status, 200);
     auto r = c.read();
     EXPECT_EQ(r.status, 201);
@@ -246,25 +262,56 @@ TEST_F(ProxyTest, SmugglingAttemptsAreRefusedBeforeReachingDockerd) {
     const std::string body = kPrivileged;
     const std::string cl = std::to_string(body.size());
     std::vector<Smuggle> cases = {
-        {"cl_and_te", "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + body, 400},
-        {"duplicate_cl", "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: " + cl + "\r\nContent-Length: " + cl + "\r\n\r\n" + body, 400},
-        {"cl_with_sign", "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: +" + cl + "\r\n\r\n" + body, 400},
-        {"obs_fold", "GET /_ping HTTP/1.1\r\nHost: d\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\n\r\n", 400},
+        {"cl_and_te",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 4\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n0\r\n\r\n" +
+             body,
+         400},
+        {"duplicate_cl",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: " + cl +
+             "\r\nContent-Length: " + cl + "\r\n\r\n" + body,
+         400},
+        {"cl_with_sign",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: +" + cl + "\r\n\r\n" +
+             body,
+         400},
+        {"obs_fold",
+         "GET /_ping HTTP/1.1\r\nHost: d\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\n\r\n", 400},
         {"bare_lf", "GET /_ping HTTP/1.1\nHost: d\n\n", 400},
-        {"space_before_colon", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
-        {"te_not_chunked", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 501},
-        {"te_xchunked", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: xchunked\r\n\r\n", 501},
-        {"bad_chunk_size", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + body + "\r\n0\r\n\r\n", 400},
-        {"chunk_size_overflow", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000a\r\nx\r\n", 400},
-        {"chunk_missing_crlf", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", 400},
-        {"chunk_trailer", "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Privileged: 1\r\n\r\n", 400},
+        {"space_before_colon",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
+        {"te_not_chunked",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked, "
+         "identity\r\n\r\n",
+         501},
+        {"te_xchunked",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: xchunked\r\n\r\n", 501},
+        {"bad_chunk_size",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" +
+             body + "\r\n0\r\n\r\n",
+         400},
+        {"chunk_size_overflow",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n1000000000000000a\r\nx\r\n",
+         400},
+        {"chunk_missing_crlf",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+         400},
+        {"chunk_trailer",
+         "POST /containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Privileged: 1\r\n\r\n",
+         400},
         {"http09_or_2", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
         {"no_host", "GET /_ping HTTP/1.1\r\n\r\n", 400},
         {"two_hosts", "GET /_ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-        {"nul_in_header", std::string("GET /_ping HTTP/1.1\r\nHost: d\r\nX: a\0b\r\n\r\n", 40), 400},
+        {"nul_in_header", std::string("GET /_ping HTTP/1.1\r\nHost: d\r\nX: a\0b\r\n\r\n", 40),
+         400},
         {"double_space_request_line", "GET  /_ping HTTP/1.1\r\nHost: d\r\n\r\n", 400},
-        {"head_too_large", "GET /_ping HTTP/1.1\r\nHost: d\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431},
-        {"te_in_http10", "POST /containers/create HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {"head_too_large",
+         "GET /_ping HTTP/1.1\r\nHost: d\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431},
+        {"te_in_http10",
+         "POST /containers/create HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
     };
     for (const auto& sm : cases) {
         Client c(listen());
@@ -274,7 +321,8 @@ TEST_F(ProxyTest, SmugglingAttemptsAreRefusedBeforeReachingDockerd) {
         EXPECT_EQ(r.status, sm.status) << sm.name << ": " << r.head;
         EXPECT_TRUE(c.eof()) << sm.name;
     }
-    for (const auto& got : stub_->received()) ADD_FAILURE() << "dockerd received " << got.method << " " << got.target;
+    for (const auto& got : stub_->received())
+        ADD_FAILURE() << "dockerd received " << got.method << " " << got.target;
     auto log = audit_entries();
     EXPECT_EQ(log.size(), cases.size());
     for (const auto& e : log) EXPECT_EQ(e.decision, "error");
@@ -284,14 +332,19 @@ TEST_F(ProxyTest, ChunkedBodiesAreCheckedAcrossChunkBoundaries) {
     start();
     {
         Client c(listen());
-        c.send("POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"
-               "14\r\n{\"HostConfig\":{\"Priv\r\ne\r\nileged\":true}}\r\n0\r\n\r\n");
+        c.send(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n"
+            "14\r\n{\"HostConfig\":{\"Priv\r\ne\r\nileged\":true}}\r\n0\r\n\r\n");
         auto r = c.read();
         EXPECT_EQ(r.status, 403) << r.body;
     }
     {
-        Client c(listen());  // zero-length chunked create: checked as {} and forwarded with Content-Length: 0
-        c.send("POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        Client c(listen());  // zero-length chunked create: checked as {} and forwarded with
+                             // Content-Length: 0
+        c.send(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n0\r\n\r\n");
         auto r = c.read();
         EXPECT_EQ(r.status, 201);
     }
@@ -306,7 +359,8 @@ TEST_F(ProxyTest, EmptyBodyCannotHideTheNextRequest) {
     start();
     Client c(listen());
     // Content-Length: 0 then JSON: the JSON is the next "request" and is malformed HTTP.
-    c.send("POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n" + kPrivileged + "\r\n\r\n");
+    c.send("POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n" +
+           kPrivileged + "\r\n\r\n");
     EXPECT_EQ(c.read().status, 201);
     EXPECT_EQ(c.read().status, 400);
     auto got = stub_->received();
@@ -326,7 +380,9 @@ TEST_F(ProxyTest, BodiesOverTheLimitAreRefusedNotPassedOn) {
     }
     {
         Client c(listen());
-        std::string s = "POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n";
+        std::string s =
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n";
         for (std::size_t off = 0; off < big.size(); off += 60000) {
             std::string part = big.substr(off, 60000);
             char line[32];
@@ -360,7 +416,9 @@ TEST_F(ProxyTest, LargeChunkedResponseIsStreamedNotBuffered) {
 TEST_F(ProxyTest, LargeUploadIsStreamedNotBuffered) {
     start();
     Client c(listen(), 20);
-    c.send("POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.send(
+        "POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nContent-Type: "
+        "application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n");
     std::string chunk(1 << 20, 'T');
     for (int i = 0; i < 3; ++i) c.send("100000\r\n" + chunk + "\r\n");
     // dockerd must see the first 3 MiB while the client still holds the rest back.
@@ -378,7 +436,8 @@ TEST_F(ProxyTest, LargeUploadIsStreamedNotBuffered) {
 TEST_F(ProxyTest, UpgradeBecomesATunnelOnlyAfter101) {
     start();
     Client c(listen());
-    c.send(req("POST", "/v1.41/containers/c1/attach?stream=1&stdin=1&stdout=1", "", "Connection: Upgrade\r\nUpgrade: tcp\r\n"));
+    c.send(req("POST", "/v1.41/containers/c1/attach?stream=1&stdin=1&stdout=1", "",
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n"));
     auto r = c.read();
     ASSERT_EQ(r.status, 101);
     c.send("hello ");
@@ -397,7 +456,8 @@ TEST_F(ProxyTest, FakeUpgradeWithout101IsNotATunnel) {
     start();
     Client c(listen());
     // dockerd answers 200 (no 101): what follows must still be parsed and checked.
-    c.send(req("POST", "/v1.41/containers/no101/attach?stream=1", "", "Connection: Upgrade\r\nUpgrade: tcp\r\n") +
+    c.send(req("POST", "/v1.41/containers/no101/attach?stream=1", "",
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n") +
            req("POST", "/v1.41/containers/create", kPrivileged));
     EXPECT_EQ(c.read().status, 200);
     auto r = c.read();
@@ -421,7 +481,8 @@ TEST_F(ProxyTest, SocketMountAllowlistIsMatchedByDigestAndRewritten) {
     cfg.socket_image_allowlist = {"sha256:" + std::string(64, 'a')};
     start(cfg);
     auto body = [&](const std::string& image) {
-        return R"({"Image":")" + image + R"(","HostConfig":{"Binds":[")" + upstream() + R"(:/var/run/docker.sock"]}})";
+        return R"({"Image":")" + image + R"(","HostConfig":{"Binds":[")" + upstream() +
+               R"(:/var/run/docker.sock"]}})";
     };
     {
         Client c(listen());
@@ -429,7 +490,8 @@ TEST_F(ProxyTest, SocketMountAllowlistIsMatchedByDigestAndRewritten) {
         auto r = c.read();
         EXPECT_EQ(r.status, 201) << r.body;
         // dockerd got the container-facing socket, never its own, and the pinned image
-        EXPECT_NE(r.body.find(container_listen() + ":/var/run/docker.sock"), std::string::npos) << r.body;
+        EXPECT_NE(r.body.find(container_listen() + ":/var/run/docker.sock"), std::string::npos)
+            << r.body;
         EXPECT_NE(r.body.find("sha256:" + std::string(64, 'a')), std::string::npos) << r.body;
     }
     {
@@ -448,7 +510,8 @@ TEST_F(ProxyTest, SocketMountAllowlistIsMatchedByDigestAndRewritten) {
     }
     EXPECT_TRUE(stub_->saw("/images/allowed:1/json"));
     int creates = 0;
-    for (const auto& g : stub_->received()) creates += g.target.find("/containers/create") != std::string::npos;
+    for (const auto& g : stub_->received())
+        creates += g.target.find("/containers/create") != std::string::npos;
     EXPECT_EQ(creates, 1);
 }
 
@@ -474,7 +537,9 @@ TEST_F(ProxyTest, IsolationOffForwardsButStillParsesStrictly) {
     c.send(req("POST", "/v1.41/containers/create", kPrivileged));
     EXPECT_EQ(c.read().status, 201);
     Client d(listen());
-    d.send("POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}");
+    d.send(
+        "POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 2\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n{}");
     EXPECT_EQ(d.read().status, 400);
 }
 
@@ -482,8 +547,10 @@ TEST_F(ProxyTest, ExpectContinueHttp10AndUpstreamDown) {
     start();
     {
         Client c(listen());
-        c.send("POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nExpect: 100-continue\r\nContent-Length: " +
-               std::to_string(kPlain.size()) + "\r\n\r\n");
+        c.send(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nExpect: "
+            "100-continue\r\nContent-Length: " +
+            std::to_string(kPlain.size()) + "\r\n\r\n");
         EXPECT_EQ(c.read().status, 100);
         c.send(kPlain);
         EXPECT_EQ(c.read().status, 201);

@@ -21,7 +21,7 @@ struct Received {
 };
 
 class StubDockerd {
-public:
+  public:
     explicit StubDockerd(std::string path);
     ~StubDockerd();
     StubDockerd(const StubDockerd&) = delete;
@@ -35,7 +35,7 @@ public:
     std::atomic<std::uint64_t> upload_bytes{0};
     std::atomic<bool> upload_done{false};
 
-private:
+  private:
     void serve(int fd);
     void serve_connection(int fd);
     std::string path_;

@@ -12,9 +12,12 @@ TEST(GoJsonFold, KeysMatchFieldsLikeEncodingJson) {
     EXPECT_TRUE(key_matches_field("Binds", "Binds"));
     EXPECT_TRUE(key_matches_field("binds", "Binds"));
     EXPECT_TRUE(key_matches_field("BINDS", "Binds"));
-    EXPECT_TRUE(key_matches_field("Bind\xC5\xBF", "Binds"));            // U+017F long s
+    EXPECT_TRUE(key_matches_field("Bind\xC5\xBF", "Binds"));                  // U+017F long s
     EXPECT_TRUE(key_matches_field("Networ\xE2\x84\xAAMode", "NetworkMode"));  // U+212A Kelvin
-    EXPECT_TRUE(key_matches_field("\xE2\x84\xAA" "ernelMemory", "KernelMemory"));
+    EXPECT_TRUE(
+        key_matches_field("\xE2\x84\xAA"
+                          "ernelMemory",
+                          "KernelMemory"));
     EXPECT_FALSE(key_matches_field("Bind\xC5\xBF", "Bindx"));
     EXPECT_FALSE(key_matches_field("\xC4\xB0mage", "Image"));  // U+0130 does not simple-fold to i
     EXPECT_FALSE(key_matches_field("\xC4\xB1mage", "Image"));  // U+0131 neither
@@ -22,7 +25,10 @@ TEST(GoJsonFold, KeysMatchFieldsLikeEncodingJson) {
     EXPECT_FALSE(key_matches_field("Binds ", "Binds"));
     EXPECT_FALSE(key_matches_field("IPv4Addres", "IPv4Address"));
     EXPECT_TRUE(key_matches_field("ipv4address", "IPv4Address"));
-    EXPECT_FALSE(key_matches_field("IPv\x14" "Address", "IPv4Address"));
+    EXPECT_FALSE(
+        key_matches_field("IPv\x14"
+                          "Address",
+                          "IPv4Address"));
 }
 
 TEST(GoJsonFold, EscapedKeysAreDecodedBeforeMatching) {
@@ -42,27 +48,36 @@ TEST(GoJsonFold, FoldedDuplicatesAreAllReported) {
 TEST(GoJsonStrings, SurrogatesLikeGo) {
     EXPECT_EQ(parse(R"("\ud83d\ude00")").text, "\xF0\x9F\x98\x80");
     EXPECT_EQ(parse(R"("\ud800")").text, "\xEF\xBF\xBD");
-    EXPECT_EQ(parse(R"("\ud800\u0041")").text, "\xEF\xBF\xBD" "A");
+    EXPECT_EQ(parse(R"("\ud800\u0041")").text,
+              "\xEF\xBF\xBD"
+              "A");
     EXPECT_EQ(parse(R"("\udc00\ud800")").text, "\xEF\xBF\xBD\xEF\xBF\xBD");
     EXPECT_EQ(parse(R"("\u00e9\/\b\f\n\r\t\"\\")").text, "\xC3\xA9/\b\f\n\r\t\"\\");
 }
 
 TEST(GoJsonStrings, InvalidUtf8BecomesReplacementPerByte) {
-    EXPECT_EQ(parse("\"a\xFF" "b\"").text, "a\xEF\xBF\xBD" "b");
-    EXPECT_EQ(parse("\"\xED\xA0\x80\"").text, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // encoded surrogate
-    EXPECT_EQ(parse("\"\xC0\xAF\"").text, "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
-    EXPECT_EQ(parse("\"\xE2\x82\"").text, "\xEF\xBF\xBD\xEF\xBF\xBD");                  // truncated
-    EXPECT_EQ(parse("\"\xF4\x90\x80\x80\"").text.size(), 12u);                          // > U+10FFFF
-    EXPECT_EQ(parse("\"\xE2\x82\xAC\"").text, "\xE2\x82\xAC");                          // valid stays
+    EXPECT_EQ(parse("\"a\xFF"
+                    "b\"")
+                  .text,
+              "a\xEF\xBF\xBD"
+              "b");
+    EXPECT_EQ(parse("\"\xED\xA0\x80\"").text,
+              "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");                  // encoded surrogate
+    EXPECT_EQ(parse("\"\xC0\xAF\"").text, "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+    EXPECT_EQ(parse("\"\xE2\x82\"").text, "\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated
+    EXPECT_EQ(parse("\"\xF4\x90\x80\x80\"").text.size(), 12u);          // > U+10FFFF
+    EXPECT_EQ(parse("\"\xE2\x82\xAC\"").text, "\xE2\x82\xAC");          // valid stays
     // an invalid byte in a key cannot fold onto a field name
     auto v = parse("{\"Privileged\xFF\":true}");
     EXPECT_TRUE(lookup(v, "Privileged").empty());
 }
 
 TEST(GoJsonGrammar, StrictLikeGosScanner) {
-    for (const char* bad : {"01", "-", "1.", ".5", "1e", "+1", "0x10", "tru", "True", "nul", "NaN",
-                            "[1,]", "{\"a\":1,}", "{a:1}", "'a'", "\"\\x\"", "\"\\u12\"", "\"a\tb\"",
-                            "\"a\nb\"", "\f{}", "{} {}", "{}x", "[", "{\"a\"}", "", "   "}) {
+    for (const char* bad :
+         {"01",  "-",       "1.",        ".5",       "1e",       "+1",         "0x10",
+          "tru", "True",    "nul",       "NaN",      "[1,]",     "{\"a\":1,}", "{a:1}",
+          "'a'", "\"\\x\"", "\"\\u12\"", "\"a\tb\"", "\"a\nb\"", "\f{}",       "{} {}",
+          "{}x", "[",       "{\"a\"}",   "",         "   "}) {
         EXPECT_THROW(parse(bad), ParseError) << bad;
     }
     for (const char* good : {"0", "-0", "1.5e+3", "-12.25E-2", "true", "null", " {} \n", "[[],{}]",

@@ -15,7 +15,7 @@ namespace {
 using namespace cordon::policy;
 
 class PolicyMisc : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { root_ = cordon::testing::make_vm_tree(); }
     void TearDown() override { std::filesystem::remove_all(root_); }
     std::string root_;
@@ -44,8 +44,10 @@ TEST_F(PolicyMisc, AllowlistedSocketMountIsRewrittenToTheLockedDownSocketAndPinn
     auto hc = cordon::gojson::lookup(v, "HostConfig")[0];
     EXPECT_EQ(cordon::gojson::lookup(*hc, "Binds")[0]->items[0].text,
               "/run/cordon/docker-containers.sock:/var/run/docker.sock:ro");
-    EXPECT_EQ(cordon::gojson::lookup(*cordon::gojson::lookup(*hc, "Mounts")[0]->items.data(), "Source")[0]->text,
-              "/run/cordon/docker-containers.sock");
+    EXPECT_EQ(
+        cordon::gojson::lookup(*cordon::gojson::lookup(*hc, "Mounts")[0]->items.data(), "Source")[0]
+            ->text,
+        "/run/cordon/docker-containers.sock");
     EXPECT_EQ(cordon::gojson::lookup(v, "Image")[0]->text, "sha256:" + std::string(64, 'a'));
 }
 
@@ -57,7 +59,8 @@ TEST_F(PolicyMisc, SymlinkedBindSourceIsRewrittenToItsResolvedPath) {
     auto d = p.check_body(req, head, R"({"Image":"a","HostConfig":{"Binds":["/tmp/proj:/src"]}})");
     ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
     ASSERT_TRUE(d.rewritten_body);
-    EXPECT_NE(d.rewritten_body->find(R"("/home/user/project:/src")"), std::string::npos) << *d.rewritten_body;
+    EXPECT_NE(d.rewritten_body->find(R"("/home/user/project:/src")"), std::string::npos)
+        << *d.rewritten_body;
 }
 
 TEST_F(PolicyMisc, ResolveFollowsAbsoluteAndRelativeLinksInsideTheRoot) {
@@ -80,12 +83,14 @@ TEST_F(PolicyMisc, SymlinkLoopIsRefusedNotHung) {
 }
 
 TEST(PolicyAdmin, LoadsSettingsAndRefusesNameOnlyImages) {
-    auto cfg = load_admin_config(R"({"isolation":true,"locked":true,"socketMountImages":["docker/compose@sha256:)" +
-                                 std::string(64, 'e') + R"("],"commandList":{"type":"deny","commands":["image.push"]}})");
+    auto cfg = load_admin_config(
+        R"({"isolation":true,"locked":true,"socketMountImages":["docker/compose@sha256:)" +
+        std::string(64, 'e') + R"("],"commandList":{"type":"deny","commands":["image.push"]}})");
     EXPECT_TRUE(cfg.locked);
     EXPECT_EQ(cfg.socket_image_allowlist.size(), 1u);
     EXPECT_EQ(cfg.command_list.type, CommandList::Type::deny);
-    EXPECT_THROW(load_admin_config(R"({"socketMountImages":["docker/compose:latest"]})"), cordon::Error);
+    EXPECT_THROW(load_admin_config(R"({"socketMountImages":["docker/compose:latest"]})"),
+                 cordon::Error);
     EXPECT_THROW(load_admin_config(R"({"isolaton":true})"), cordon::Error);
     EXPECT_THROW(load_admin_config(R"({"locked":true,"isolation":false})"), cordon::Error);
     EXPECT_THROW(load_admin_config("{"), cordon::Error);
@@ -149,7 +154,8 @@ TEST(PolicyHttp, DenialBodyIsDockerStyle) {
 }
 
 TEST(Audit, RingKeepsNewestAndFileGetsEveryLine) {
-    std::string path = std::filesystem::temp_directory_path() / ("cordon-audit-" + std::to_string(::getpid()) + ".jsonl");
+    std::string path = std::filesystem::temp_directory_path() /
+                       ("cordon-audit-" + std::to_string(::getpid()) + ".jsonl");
     std::filesystem::remove(path);
     {
         AuditLog log(3, path);
@@ -197,7 +203,9 @@ TEST_F(PolicyMisc, RewrittenSocketBodyPassesThePolicyAgain) {
     Lookups l;
     l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}};
     l.images["sha256:" + std::string(64, 'a')] = l.images["allowed:latest"];
-    auto d = p.check_body(req, head, R"({"Image":"allowed:latest","HostConfig":{"Binds":["/var/run/docker.sock:/s"]}})", &l);
+    auto d = p.check_body(
+        req, head,
+        R"({"Image":"allowed:latest","HostConfig":{"Binds":["/var/run/docker.sock:/s"]}})", &l);
     ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
     ASSERT_TRUE(d.rewritten_body);
     auto again = p.check_body(req, head, *d.rewritten_body, &l);

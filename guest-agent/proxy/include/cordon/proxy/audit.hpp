@@ -30,7 +30,7 @@ struct AuditEntry {
 
 // Where decisions go. The proxy calls record() on its io_context thread.
 class AuditSink {
-public:
+  public:
     virtual ~AuditSink() = default;
     virtual void record(AuditEntry entry) = 0;
     // Pushes buffered entries to durable storage (the proxy calls it periodically).
@@ -38,7 +38,7 @@ public:
 };
 
 class AuditLog : public AuditSink {
-public:
+  public:
     // file_path empty: memory only. Throws cordon::Error if the file cannot be opened.
     // Lines of allowed requests are batched (written at 32 KiB, at the next denial, at
     // flush() and on destruction); a denial is written at once with everything before it.
@@ -56,7 +56,7 @@ public:
     std::uint64_t denied() const { return denied_; }
     std::uint64_t write_errors() const { return write_errors_; }
 
-private:
+  private:
     std::size_t capacity_;
     std::string path_;
     UniqueFd fd_;

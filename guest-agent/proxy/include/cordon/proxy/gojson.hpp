@@ -29,7 +29,7 @@ struct Value {
     std::string text;  // decoded string, or the number's literal text
     std::vector<Value> items;
     std::vector<Member> members;  // in source order
-    std::size_t begin = 0;  // byte span of the value in the source
+    std::size_t begin = 0;        // byte span of the value in the source
     std::size_t end = 0;
 
     bool is_null() const { return type == Type::null; }
@@ -47,12 +47,12 @@ struct Member {
 };
 
 class ParseError : public std::runtime_error {
-public:
+  public:
     ParseError(const std::string& what, std::size_t offset)
         : std::runtime_error(what + " at byte " + std::to_string(offset)), offset_(offset) {}
     std::size_t offset() const { return offset_; }
 
-private:
+  private:
     std::size_t offset_;
 };
 

@@ -45,7 +45,8 @@ struct RequestHead {
 
 // Parses a request head at the start of `buf`. On error sets `err` (for a person) and
 // out.error_status (400, 417, 431, 501, 505).
-Parse parse_request_head(std::string_view buf, RequestHead& out, std::string& err, const Limits& limits = {});
+Parse parse_request_head(std::string_view buf, RequestHead& out, std::string& err,
+                         const Limits& limits = {});
 
 struct ResponseHead {
     int status = 0;
@@ -57,12 +58,13 @@ struct ResponseHead {
     std::size_t size = 0;
 };
 
-Parse parse_response_head(std::string_view buf, ResponseHead& out, std::string& err, const Limits& limits = {});
+Parse parse_response_head(std::string_view buf, ResponseHead& out, std::string& err,
+                          const Limits& limits = {});
 
 // Incremental chunked-body decoder (RFC 9112 section 7.1), strict: 1-16 hex digits,
 // CRLF everywhere, extensions ignored, trailers refused unless allowed.
 class ChunkedDecoder {
-public:
+  public:
     explicit ChunkedDecoder(bool allow_trailers = false) : allow_trailers_(allow_trailers) {}
     // Consumes bytes from `in` (stopping at the end of the body); appends the payload
     // spans (pointing into `in`) to `data`. Returns the bytes consumed.
@@ -72,8 +74,21 @@ public:
     const std::string& error() const { return error_; }
     std::uint64_t total() const { return total_; }
 
-private:
-    enum class State { size, ext, size_lf, data, data_cr, data_lf, trailer_start, trailer, trailer_lf, final_lf, done, failed };
+  private:
+    enum class State {
+        size,
+        ext,
+        size_lf,
+        data,
+        data_cr,
+        data_lf,
+        trailer_start,
+        trailer,
+        trailer_lf,
+        final_lf,
+        done,
+        failed
+    };
     bool fail(const char* why);
     State state_ = State::size;
     bool allow_trailers_;
@@ -87,7 +102,8 @@ enum class Framing { none, length, chunked };
 
 // The head forwarded to dockerd: the request line as received, the client's headers minus
 // hop-by-hop and framing ones, then our own framing and Connection headers.
-std::string serialize_request_head(const RequestHead& h, Framing framing, std::uint64_t length, bool upgrade);
+std::string serialize_request_head(const RequestHead& h, Framing framing, std::uint64_t length,
+                                   bool upgrade);
 
 // A complete response with a JSON body (403 refusals, 400s, 404 lookups).
 std::string json_response(int status, std::string_view reason, std::string_view body, bool close);

@@ -41,10 +41,20 @@ struct PolicyConfig {
     std::vector<std::string> docker_sockets = {"/var/run/docker.sock", "/run/docker.sock",
                                                "/run/containerd/containerd.sock"};
     // Directories a container may not bind (nor any parent of them, nor anything inside).
-    std::vector<std::string> sensitive_paths = {
-        "/proc", "/sys", "/dev", "/etc", "/run", "/var/run", "/var/lib/docker",
-        "/var/lib/containerd", "/var/lib/cordon", "/boot", "/lib/modules",
-        "/usr/lib/modules", "/root", "/run/cordon"};
+    std::vector<std::string> sensitive_paths = {"/proc",
+                                                "/sys",
+                                                "/dev",
+                                                "/etc",
+                                                "/run",
+                                                "/var/run",
+                                                "/var/lib/docker",
+                                                "/var/lib/containerd",
+                                                "/var/lib/cordon",
+                                                "/boot",
+                                                "/lib/modules",
+                                                "/usr/lib/modules",
+                                                "/root",
+                                                "/run/cordon"};
     // The socket an allowlisted container gets bound in place of whatever Docker socket
     // path it asked for (the proxy's container-facing socket).
     std::string container_socket_path = "/run/cordon/docker.sock";
@@ -85,9 +95,9 @@ struct LookupRequest {
 enum class BodyMode { none, stream, inspect };
 
 enum class Verdict {
-    allow,       // forward (with rewritten_body if set)
-    deny,        // answer 403
-    inspect,     // buffer the body (up to max_inspect_body) and call check_body
+    allow,        // forward (with rewritten_body if set)
+    deny,         // answer 403
+    inspect,      // buffer the body (up to max_inspect_body) and call check_body
     need_lookup,  // ask dockerd about images/networks, then call check_body again
     not_found,    // answer 404 "No such image" (the docker CLI then pulls and retries)
 };
@@ -109,7 +119,7 @@ struct Decision {
     Route route;
     std::optional<std::string> rewritten_body;
     std::vector<LookupRequest> lookups;  // for need_lookup
-    std::string image;                    // for not_found
+    std::string image;                   // for not_found
 };
 
 struct RequestInfo {
@@ -120,7 +130,7 @@ struct RequestInfo {
 };
 
 class Policy {
-public:
+  public:
     explicit Policy(PolicyConfig config);
 
     const PolicyConfig& config() const { return cfg_; }
@@ -146,7 +156,7 @@ public:
     bool command_allowed(Role role, const std::string& operation) const;
     bool image_allowed_for_socket(const ImageInfo& image) const;
 
-private:
+  private:
     PolicyConfig cfg_;
 };
 

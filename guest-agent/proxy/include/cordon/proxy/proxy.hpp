@@ -32,11 +32,12 @@ struct ProxyStats {
 };
 
 class PolicyProxy {
-public:
+  public:
     // The audit sink must outlive every use of the io_context that runs this proxy.
     PolicyProxy(boost::asio::io_context& io, std::string listen_path, std::string upstream_path,
                 PolicyConfig config, AuditSink& audit);
-    PolicyProxy(boost::asio::io_context& io, ProxyOptions options, PolicyConfig config, AuditSink& audit);
+    PolicyProxy(boost::asio::io_context& io, ProxyOptions options, PolicyConfig config,
+                AuditSink& audit);
     ~PolicyProxy();
     PolicyProxy(const PolicyProxy&) = delete;
     PolicyProxy& operator=(const PolicyProxy&) = delete;
@@ -54,7 +55,7 @@ public:
 
     struct Core;
 
-private:
+  private:
     std::shared_ptr<Core> core_;
 };
 
