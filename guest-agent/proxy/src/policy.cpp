@@ -1124,6 +1124,10 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     };
     std::string via = resolved != path ? " (it resolves to " + resolved + ")" : "";
+    if (resolved == "/") {
+        why = "it is the VM's root filesystem" + via;
+        return PathClass::sensitive;
+    }
     for (const auto& sock : cfg_.docker_sockets) {
         std::string rs = resolve(sock);
         if (resolved == rs || same_file(resolved, rs)) {
@@ -1134,10 +1138,6 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
             why = "it contains the Docker socket " + sock + via;
             return PathClass::sensitive;
         }
-    }
-    if (resolved == "/") {
-        why = "it is the VM's root filesystem" + via;
-        return PathClass::sensitive;
     }
     // The path itself and each existing ancestor, compared by inode too, so that a bind
     // mount of a sensitive folder elsewhere in the VM is recognised.

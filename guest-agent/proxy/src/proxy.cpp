@@ -245,34 +245,56 @@ struct Session : std::enable_shared_from_this<Session> {
         std::string req = "GET " + path + " HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
         if (!co_await send(s, req))
             co_return false;
+        // Read by the response's framing (dockerd may keep the connection open), at
+        // most 8 MiB, and give up after 10 seconds.
+        asio::steady_timer deadline(s.get_executor());
+        deadline.expires_after(std::chrono::seconds(10));
+        deadline.async_wait([&s](error_code e) {
+            if (!e) {
+                error_code ig;
+                s.close(ig);
+            }
+        });
+        struct Cancel {
+            asio::steady_timer& t;
+            ~Cancel() { t.cancel(); }
+        } cancel{deadline};
         std::string buf;
         std::vector<char> scratch(16384);
-        while (buf.size() < (8u << 20)) {
-            std::size_t n = co_await s.async_read_some(asio::buffer(scratch),
-                                                       asio::redirect_error(use_awaitable, ec));
-            if (ec)
-                break;
-            buf.append(scratch.data(), n);
-        }
         http::ResponseHead rh;
         std::string err;
-        if (http::parse_response_head(buf, rh, err) != http::Parse::done)
-            co_return false;
+        while (true) {
+            auto st = http::parse_response_head(buf, rh, err);
+            if (st == http::Parse::done) break;
+            if (st == http::Parse::error) co_return false;
+            if (!co_await fill(s, buf, scratch)) co_return false;
+        }
         status = rh.status;
-        std::string_view rest = std::string_view(buf).substr(rh.size);
+        buf.erase(0, rh.size);
         if (rh.chunked) {
             http::ChunkedDecoder dec(true);
             std::vector<std::string_view> spans;
-            dec.feed(rest, spans);
-            if (!dec.done())
-                co_return false;
-            for (auto sp : spans) body.append(sp);
+            std::string_view in = buf;
+            while (true) {
+                spans.clear();
+                std::size_t used = dec.feed(in, spans);
+                for (auto sp : spans) body.append(sp);
+                if (dec.done()) break;
+                if (dec.failed() || body.size() > (8u << 20)) co_return false;
+                (void)used;
+                buf.clear();
+                if (!co_await fill(s, buf, scratch)) co_return false;
+                in = buf;
+            }
         } else if (rh.content_length) {
-            if (rest.size() < *rh.content_length)
-                co_return false;
-            body.assign(rest.substr(0, static_cast<std::size_t>(*rh.content_length)));
+            if (*rh.content_length > (8u << 20)) co_return false;
+            while (buf.size() < *rh.content_length)
+                if (!co_await fill(s, buf, scratch)) co_return false;
+            body.assign(buf, 0, static_cast<std::size_t>(*rh.content_length));
         } else {
-            body.assign(rest);
+            while (buf.size() < (8u << 20) && co_await fill(s, buf, scratch)) {
+            }
+            body = std::move(buf);
         }
         co_return true;
     }

@@ -608,3 +608,79 @@ TEST_F(ProxyTest, StaleSocketIsReplacedAndAFileInTheWayIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+// The real docker CLI against the proxy: refusals must come back as messages the CLI
+// prints. The same table is the e2e check for the VM: set CORDON_E2E_DOCKER_HOST to the
+// agent's socket (unix://...) and the commands run against the real dockerd instead.
+struct CliCase {
+    const char* args;
+    const char* rule;
+};
+
+std::string find_docker() {
+    for (const char* p : {"/usr/local/bin/docker", "/usr/bin/docker"})
+        if (::access(p, X_OK) == 0) return p;
+    return {};
+}
+
+std::string run_cli(const std::string& docker, const std::string& host, const std::string& args) {
+    std::string cmd = "DOCKER_HOST='" + host + "' DOCKER_CONFIG=/nonexistent-cordon-docker-config timeout 30 " +
+                      docker + " " + args + " 2>&1";
+    std::string out;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        ::pclose(f);
+    }
+    return out;
+}
+
+TEST_F(ProxyTest, RealDockerCliPrintsTheRefusals) {
+    std::string docker = find_docker();
+    if (docker.empty()) GTEST_SKIP() << "no docker CLI on this machine";
+    const char* e2e = std::getenv("CORDON_E2E_DOCKER_HOST");
+    std::string host = e2e ? e2e : "unix://" + listen();
+    if (!e2e) start();
+    const CliCase cases[] = {
+        {"run --rm --privileged busybox true", "privileged"},
+        {"run --rm -v /:/host busybox true", "bind-mount.sensitive"},
+        {"run --rm -v /etc:/e:ro busybox true", "bind-mount.sensitive"},
+        {"run --rm --mount type=bind,source=/proc,target=/p busybox true", "bind-mount.sensitive"},
+        {"run --rm --pid host busybox true", "namespace.pid"},
+        {"run --rm --ipc host busybox true", "namespace.ipc"},
+        {"run --rm --uts host busybox true", "namespace.uts"},
+        {"run --rm --userns host busybox true", "namespace.user"},
+        {"run --rm --network host busybox true", "namespace.network"},
+        {"run --rm --cap-add sys_admin busybox true", "capabilities"},
+        {"run --rm --cap-add ALL busybox true", "capabilities"},
+        {"run --rm --security-opt seccomp=unconfined busybox true", "security-opt"},
+        {"run --rm --security-opt apparmor=unconfined busybox true", "security-opt"},
+        // the CLI turns systempaths=unconfined into empty MaskedPaths/ReadonlyPaths
+        {"run --rm --security-opt systempaths=unconfined busybox true", "masked-paths"},
+        {"run --rm --device-cgroup-rule 'b *:* rwm' busybox true", "devices"},
+        {"run --rm --oom-kill-disable -m 64m busybox true", "oom"},
+        {"run --rm --oom-score-adj -900 busybox true", "oom"},
+        {"run --rm --cgroup-parent /system.slice busybox true", "cgroup-parent"},
+        {"run --rm --runtime evil busybox true", "runtime"},
+        {"run --rm --log-driver syslog busybox true", "log-driver"},
+        {"volume create -o o=bind -o device=/etc -o type=none cordon-v1", "bind-mount.sensitive"},
+        {"network create -d macvlan cordon-m1", "network.driver"},
+        {"plugin install --grant-all-permissions vieux/sshfs", "plugin"},
+        {"swarm init", "swarm"},
+        {"service create busybox", "swarm"},
+    };
+    for (const auto& c : cases) {
+        std::string out = run_cli(docker, host, c.args);
+        EXPECT_NE(out.find(std::string("[rule ") + c.rule), std::string::npos) << "docker " << c.args << "\n" << out;
+        EXPECT_NE(out.find("enhanced container isolation is on"), std::string::npos) << "docker " << c.args;
+    }
+    if (!e2e) {
+        EXPECT_FALSE(stub_->saw("/containers/create"));
+        EXPECT_FALSE(stub_->saw("/volumes/create"));
+    }
+}
+
+}  // namespace
