@@ -90,7 +90,7 @@ struct PolicyProxy::Core {
 
 namespace {
 
-enum class Outcome { next, close, tunneled };
+enum class Outcome { next, close, tunneled, upstream_gone };
 enum class BodyRead { ok, too_big, bad, eof };
 
 struct Session : std::enable_shared_from_this<Session> {
@@ -265,9 +265,12 @@ struct Session : std::enable_shared_from_this<Session> {
         std::string err;
         while (true) {
             auto st = http::parse_response_head(buf, rh, err);
-            if (st == http::Parse::done) break;
-            if (st == http::Parse::error) co_return false;
-            if (!co_await fill(s, buf, scratch)) co_return false;
+            if (st == http::Parse::done)
+                break;
+            if (st == http::Parse::error)
+                co_return false;
+            if (!co_await fill(s, buf, scratch))
+                co_return false;
         }
         status = rh.status;
         buf.erase(0, rh.size);
@@ -279,17 +282,22 @@ struct Session : std::enable_shared_from_this<Session> {
                 spans.clear();
                 std::size_t used = dec.feed(in, spans);
                 for (auto sp : spans) body.append(sp);
-                if (dec.done()) break;
-                if (dec.failed() || body.size() > (8u << 20)) co_return false;
+                if (dec.done())
+                    break;
+                if (dec.failed() || body.size() > (8u << 20))
+                    co_return false;
                 (void)used;
                 buf.clear();
-                if (!co_await fill(s, buf, scratch)) co_return false;
+                if (!co_await fill(s, buf, scratch))
+                    co_return false;
                 in = buf;
             }
         } else if (rh.content_length) {
-            if (*rh.content_length > (8u << 20)) co_return false;
+            if (*rh.content_length > (8u << 20))
+                co_return false;
             while (buf.size() < *rh.content_length)
-                if (!co_await fill(s, buf, scratch)) co_return false;
+                if (!co_await fill(s, buf, scratch))
+                    co_return false;
             body.assign(buf, 0, static_cast<std::size_t>(*rh.content_length));
         } else {
             while (buf.size() < (8u << 20) && co_await fill(s, buf, scratch)) {
@@ -475,6 +483,7 @@ struct Session : std::enable_shared_from_this<Session> {
 
     awaitable<Outcome> relay_response(const http::RequestHead& req, bool want_upgrade) {
         error_code ec;
+        bool interim_sent = false;
         while (true) {
             http::ResponseHead rh;
             std::string err;
@@ -487,13 +496,9 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_return Outcome::close;
                 }
                 if (!co_await fill(upstream, ubuf, uscratch)) {
-                    if (ubuf.empty())
-                        co_await send(client,
-                                      http::json_response(
-                                          502, "Bad Gateway",
-                                          R"({"message":"cordon: dockerd closed the connection"})"
-                                          "\n",
-                                          true));
+                    // Nothing of the answer arrived: the caller may retry on a new connection.
+                    if (ubuf.empty() && !interim_sent)
+                        co_return Outcome::upstream_gone;
                     co_return Outcome::close;
                 }
             }
@@ -512,6 +517,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_return Outcome::tunneled;
             }
             if (rh.status >= 100 && rh.status < 200) {
+                interim_sent = true;
                 if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size)))
                     co_return Outcome::close;
                 ubuf.erase(0, rh.size);
@@ -584,6 +590,30 @@ struct Session : std::enable_shared_from_this<Session> {
             }
             co_return Outcome::close;
         }
+    }
+
+    // (Re)connects to dockerd; on failure answers 502 and returns false.
+    awaitable<bool> connect_upstream() {
+        error_code ec;
+        upstream.close(ec);
+        ubuf.clear();
+        upstream_open = false;
+        co_await upstream.async_connect(stream::endpoint(core->opt.upstream_path),
+                                        asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            log::error(kComponent, "cannot reach dockerd at {}: {}", core->opt.upstream_path,
+                       ec.message());
+            nlohmann::json j;
+            j["message"] =
+                "cordon: cannot reach dockerd (" + ec.message() + "); is the engine running?";
+            co_await answer_and_close(
+                http::json_response(502, "Bad Gateway", j.dump() + "\n", true), false);
+            co_return false;
+        }
+        upstream_open = true;
+        // Larger send buffers let a 256 KiB read go out in one write (streaming).
+        upstream.set_option(asio::socket_base::send_buffer_size(1 << 20), ec);
+        co_return true;
     }
 
     static awaitable<void> run(std::shared_ptr<Session> self) {
@@ -683,24 +713,9 @@ struct Session : std::enable_shared_from_this<Session> {
                 buffered = true;
             }
             audit(h, d, "allow");
-            if (!upstream_open) {
-                error_code ec;
-                co_await upstream.async_connect(stream::endpoint(core->opt.upstream_path),
-                                                asio::redirect_error(use_awaitable, ec));
-                if (ec) {
-                    log::error(kComponent, "cannot reach dockerd at {}: {}",
-                               core->opt.upstream_path, ec.message());
-                    nlohmann::json j;
-                    j["message"] = "cordon: cannot reach dockerd (" + ec.message() +
-                                   "); is the engine running?";
-                    co_await answer_and_close(
-                        http::json_response(502, "Bad Gateway", j.dump() + "\n", true), false);
-                    co_return;
-                }
-                upstream_open = true;
-                // Larger send buffers let a 256 KiB read go out in one write (streaming).
-                upstream.set_option(asio::socket_base::send_buffer_size(1 << 20), ec);
-            }
+            bool reused = upstream_open;
+            if (!upstream_open && !co_await connect_upstream())
+                co_return;
             bool want_upgrade = d.route.upgrade && h.upgrade;
             http::Framing fr = http::Framing::none;
             std::uint64_t len = 0;
@@ -715,15 +730,23 @@ struct Session : std::enable_shared_from_this<Session> {
                 len = *h.content_length;
             }
             std::string out = http::serialize_request_head(h, fr, len, want_upgrade);
-            std::shared_ptr<Join> pump_join;
-            if (buffered) {
+            if (buffered)
                 out += body;
-                if (!co_await send(upstream, out))
+            // A request whose body we hold (or that has none) is resent once on a fresh
+            // connection when a kept-alive one to dockerd turns out dead (dockerd restarted).
+            bool retryable = buffered || !h.has_body();
+            std::shared_ptr<Join> pump_join;
+            Outcome o = Outcome::close;
+            for (int attempt = 0;; ++attempt) {
+                bool may_retry = reused && retryable && attempt == 0;
+                if (!co_await send(upstream, out)) {
+                    if (may_retry && co_await connect_upstream()) {
+                        reused = false;
+                        continue;
+                    }
                     co_return;
-            } else {
-                if (!co_await send(upstream, out))
-                    co_return;
-                if (h.has_body()) {
+                }
+                if (!buffered && h.has_body()) {
                     if (h.expect_continue &&
                         !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n"))
                         co_return;
@@ -732,8 +755,25 @@ struct Session : std::enable_shared_from_this<Session> {
                     asio::co_spawn(client.get_executor(),
                                    pump_body(shared_from_this(), h, pump_join), asio::detached);
                 }
+                o = co_await relay_response(h, want_upgrade && !pump_join);
+                if (o == Outcome::upstream_gone && may_retry) {
+                    log::info(kComponent,
+                              "connection {}: dockerd dropped a kept-alive connection; retrying",
+                              id);
+                    if (!co_await connect_upstream())
+                        co_return;
+                    reused = false;
+                    continue;
+                }
+                if (o == Outcome::upstream_gone)
+                    co_await send(
+                        client,
+                        http::json_response(502, "Bad Gateway",
+                                            R"({"message":"cordon: dockerd closed the connection"})"
+                                            "\n",
+                                            true));
+                break;
             }
-            Outcome o = co_await relay_response(h, want_upgrade && !pump_join);
             if (pump_join) {
                 if (o != Outcome::next)
                     close_all();

@@ -621,13 +621,15 @@ struct CliCase {
 
 std::string find_docker() {
     for (const char* p : {"/usr/local/bin/docker", "/usr/bin/docker"})
-        if (::access(p, X_OK) == 0) return p;
+        if (::access(p, X_OK) == 0)
+            return p;
     return {};
 }
 
 std::string run_cli(const std::string& docker, const std::string& host, const std::string& args) {
-    std::string cmd = "DOCKER_HOST='" + host + "' DOCKER_CONFIG=/nonexistent-cordon-docker-config timeout 30 " +
-                      docker + " " + args + " 2>&1";
+    std::string cmd = "DOCKER_HOST='" + host +
+                      "' DOCKER_CONFIG=/nonexistent-cordon-docker-config timeout 30 " + docker +
+                      " " + args + " 2>&1";
     std::string out;
     if (FILE* f = ::popen(cmd.c_str(), "r")) {
         char buf[4096];
@@ -640,10 +642,12 @@ std::string run_cli(const std::string& docker, const std::string& host, const st
 
 TEST_F(ProxyTest, RealDockerCliPrintsTheRefusals) {
     std::string docker = find_docker();
-    if (docker.empty()) GTEST_SKIP() << "no docker CLI on this machine";
+    if (docker.empty())
+        GTEST_SKIP() << "no docker CLI on this machine";
     const char* e2e = std::getenv("CORDON_E2E_DOCKER_HOST");
     std::string host = e2e ? e2e : "unix://" + listen();
-    if (!e2e) start();
+    if (!e2e)
+        start();
     const CliCase cases[] = {
         {"run --rm --privileged busybox true", "privileged"},
         {"run --rm -v /:/host busybox true", "bind-mount.sensitive"},
@@ -674,13 +678,36 @@ TEST_F(ProxyTest, RealDockerCliPrintsTheRefusals) {
     };
     for (const auto& c : cases) {
         std::string out = run_cli(docker, host, c.args);
-        EXPECT_NE(out.find(std::string("[rule ") + c.rule), std::string::npos) << "docker " << c.args << "\n" << out;
-        EXPECT_NE(out.find("enhanced container isolation is on"), std::string::npos) << "docker " << c.args;
+        EXPECT_NE(out.find(std::string("[rule ") + c.rule), std::string::npos)
+            << "docker " << c.args << "\n"
+            << out;
+        EXPECT_NE(out.find("enhanced container isolation is on"), std::string::npos)
+            << "docker " << c.args;
     }
     if (!e2e) {
         EXPECT_FALSE(stub_->saw("/containers/create"));
         EXPECT_FALSE(stub_->saw("/volumes/create"));
     }
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(ProxyTest, DockerdRestartIsTransparentToAKeptAliveClient) {
+    start();
+    Client c(listen());
+    c.send(req("GET", "/_ping"));
+    EXPECT_EQ(c.read().status, 200);
+    stub_.reset();  // dockerd restarts: the proxy's kept-alive upstream connection dies
+    stub_ = std::make_unique<StubDockerd>(upstream());
+    c.send(req("POST", "/v1.41/containers/create", kPlain));
+    auto r = c.read();
+    EXPECT_EQ(r.status, 201);
+    EXPECT_EQ(r.body, kPlain);
+    c.send(req("GET", "/_ping"));
+    EXPECT_EQ(c.read().status, 200);
+    EXPECT_EQ(stub_->received().size(), 2u);
 }
 
 }  // namespace
