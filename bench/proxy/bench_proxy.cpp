@@ -315,7 +315,7 @@ int main(int argc, char** argv) {
 
     std::filesystem::remove(dir + "/audit.jsonl");
     cordon::policy::AuditLog audit(1000, dir + "/audit.jsonl");
-    boost::asio::io_context io;
+    boost::asio::io_context io(1);  // one thread runs it (as in the guest agent)
     cordon::policy::ProxyOptions opt;
     opt.listen_path = proxy_sock;
     opt.upstream_path = stub_sock;
