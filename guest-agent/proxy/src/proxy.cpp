@@ -90,6 +90,23 @@ struct PolicyProxy::Core {
 
 namespace {
 
+// A read buffer left uninitialised: the kernel commits its pages only as reads fill
+// them, so an idle or ping-only connection costs a page, not 256 KiB.
+class Scratch {
+  public:
+    explicit Scratch(std::size_t n) : p_(new char[n]), n_(n) {}
+    char* data() { return p_.get(); }
+    std::size_t size() const { return n_; }
+
+  private:
+    std::unique_ptr<char[]> p_;
+    std::size_t n_;
+};
+
+inline asio::mutable_buffer buf_of(Scratch& s) {
+    return asio::buffer(s.data(), s.size());
+}
+
 enum class Outcome { next, close, tunneled, upstream_gone };
 enum class BodyRead { ok, too_big, bad, eof };
 
@@ -110,7 +127,7 @@ struct Session : std::enable_shared_from_this<Session> {
     Role role;
     std::uint64_t id;
     std::string cbuf, ubuf;
-    std::vector<char> cscratch, uscratch;
+    Scratch cscratch, uscratch;
     bool pump_ok = true;
 
     void close_all() {
@@ -132,10 +149,10 @@ struct Session : std::enable_shared_from_this<Session> {
         core->audit.record(std::move(e));
     }
 
-    awaitable<bool> fill(stream::socket& s, std::string& buf, std::vector<char>& scratch) {
+    awaitable<bool> fill(stream::socket& s, std::string& buf, Scratch& scratch) {
         error_code ec;
-        std::size_t n = co_await s.async_read_some(asio::buffer(scratch),
-                                                   asio::redirect_error(use_awaitable, ec));
+        std::size_t n =
+            co_await s.async_read_some(buf_of(scratch), asio::redirect_error(use_awaitable, ec));
         if (ec)
             co_return false;
         buf.append(scratch.data(), n);
@@ -168,7 +185,7 @@ struct Session : std::enable_shared_from_this<Session> {
         std::size_t total = 0;
         while (total < (4u << 20)) {
             std::size_t n = co_await client.async_read_some(
-                asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
+                buf_of(cscratch), asio::redirect_error(use_awaitable, ec));
             if (ec)
                 break;
             total += n;
@@ -260,7 +277,7 @@ struct Session : std::enable_shared_from_this<Session> {
             ~Cancel() { t.cancel(); }
         } cancel{deadline};
         std::string buf;
-        std::vector<char> scratch(16384);
+        Scratch scratch(16384);
         http::ResponseHead rh;
         std::string err;
         while (true) {
@@ -413,7 +430,7 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_return false;
                 }
                 std::size_t n = co_await client.async_read_some(
-                    asio::buffer(cscratch), asio::redirect_error(use_awaitable, ec));
+                    buf_of(cscratch), asio::redirect_error(use_awaitable, ec));
                 if (ec)
                     co_return false;
                 input = std::string_view(cscratch.data(), n);
@@ -453,7 +470,7 @@ struct Session : std::enable_shared_from_this<Session> {
         stream::socket& from = to_upstream ? client : upstream;
         stream::socket& to = to_upstream ? upstream : client;
         std::string& pending = to_upstream ? cbuf : ubuf;
-        std::vector<char>& scratch = to_upstream ? cscratch : uscratch;
+        Scratch& scratch = to_upstream ? cscratch : uscratch;
         error_code ec;
         if (!pending.empty()) {
             bool ok = co_await send(to, pending);
@@ -462,7 +479,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_return;
         }
         while (true) {
-            std::size_t n = co_await from.async_read_some(asio::buffer(scratch),
+            std::size_t n = co_await from.async_read_some(buf_of(scratch),
                                                           asio::redirect_error(use_awaitable, ec));
             if (ec)
                 break;
@@ -541,7 +558,7 @@ struct Session : std::enable_shared_from_this<Session> {
                     if (dec.failed())
                         co_return Outcome::close;
                     std::size_t n = co_await upstream.async_read_some(
-                        asio::buffer(uscratch), asio::redirect_error(use_awaitable, ec));
+                        buf_of(uscratch), asio::redirect_error(use_awaitable, ec));
                     if (ec)
                         co_return Outcome::close;
                     spans.clear();
@@ -582,7 +599,7 @@ struct Session : std::enable_shared_from_this<Session> {
             ubuf.clear();
             while (true) {
                 std::size_t n = co_await upstream.async_read_some(
-                    asio::buffer(uscratch), asio::redirect_error(use_awaitable, ec));
+                    buf_of(uscratch), asio::redirect_error(use_awaitable, ec));
                 if (ec)
                     break;
                 if (!co_await send(client, std::string_view(uscratch.data(), n)))
