@@ -1,7 +1,4 @@
-// GCC 12 + Boost 1.74: Asio's scheduler trips a false -Wnull-dereference after inlining.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
 #include "host_agent.hpp"
 
 #include <signal.h>

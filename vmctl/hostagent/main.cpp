@@ -1,8 +1,6 @@
 // cordon-hostagent: the per-VM host agent (see host_agent.hpp). Started detached by
 // `vmctl start`, stopped with SIGTERM by `vmctl stop`. Logs to stderr.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
 #include <signal.h>
 
 #include <cstring>
