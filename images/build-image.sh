@@ -3,7 +3,7 @@
 # a compressed read-only root (squashfs on a virtio disk) under a tmpfs overlay, and
 # manifest.json with the exact package versions and sha256s.
 #
-# usage: build-image.sh --cache DIR --out DIR [--agent PATH] [--compressor zstd|lz4|xz|gzip]
+# usage: build-image.sh --cache DIR --out DIR [--agent PATH] [--compressor lz4|zstd|xz|gzip] [--version V]
 #
 # Needs (host): apt-get, dpkg-deb, readelf (binutils), mksquashfs (squashfs-tools), cpio,
 # sha256sum. No loop devices, no mounts: everything is built in plain folders.
@@ -12,13 +12,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache="" out="" agent="" compressor=${CORDON_IMAGE_COMPRESSOR:-lz4}
+cache="" out="" agent="" version=${CORDON_VERSION:-0.1.0} compressor=${CORDON_IMAGE_COMPRESSOR:-lz4}
 while [ $# -gt 0 ]; do
   case "$1" in
     --cache) cache=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --agent) agent=$2; shift 2 ;;
     --compressor) compressor=$2; shift 2 ;;
+    --version) version=$2; shift 2 ;;
     *) echo "build-image: unknown argument '$1' (see the usage line at the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +31,8 @@ done
 if [ -n "$agent" ] && [ ! -x "$agent" ]; then die "the guest agent '$agent' does not exist or is not executable"; fi
 case "$compressor" in zstd|lz4|xz|gzip) ;; *) die "unknown --compressor '$compressor' (zstd, lz4, xz or gzip)";; esac
 
+# The kernel command line the VM must boot with (virtio disks found by serial, see README).
+CMDLINE="console=ttyS0 quiet panic=-1"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export LC_ALL=C
 
@@ -41,6 +44,7 @@ KERNEL_META=linux-image-cloud-amd64
 PACKAGES=(
   busybox-static                       # the userland: sh, mount, modprobe, udhcpc, init...
   libc6 libgcc-s1                      # the C library for the dynamic binaries
+  libstdc++6 libfmt9                   # the guest agent (C++, fmt)
   docker.io libdevmapper1.02.1 libsystemd0 libselinux1 libudev1 libpcre2-8-0
   libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1
   containerd runc libseccomp2
@@ -140,7 +144,7 @@ ln -sf runc "$root/usr/sbin/docker-runc"
 done
 
 if [ -n "$agent" ]; then
-  install -m 0755 "$agent" "$root/usr/sbin/cordon-guest-agent"
+  install -s -m 0755 "$agent" "$root/usr/sbin/cordon-guest-agent"   # -s: no debug info in the VM
 fi
 
 # Shared libraries: the closure of DT_NEEDED over every dynamic binary we kept.
@@ -225,7 +229,10 @@ printf 'NAME="Cordon guest"\nID=cordon\nID_LIKE=debian\nVERSION_ID="1"\nPRETTY_N
 install -m 0644 "$here/rootfs/daemon.json" "$root/etc/docker/daemon.json"
 mkdir -p "$root/etc/containerd" "$root/var/lib/containerd"
 install -m 0644 "$here/rootfs/containerd.toml" "$root/etc/containerd/config.toml"
-install -m 0644 "$here/rootfs/inittab" "$root/etc/inittab"
+# Until the policy proxy lands, "docker" streams go straight to dockerd's own socket.
+agent_cmd="/usr/sbin/cordon-guest-agent --docker-socket /run/cordon/dockerd.sock"
+[ -n "$agent" ] || agent_cmd=/etc/cordon/agent   # no agent built: a placeholder that says so
+sed "s|@AGENT@|$agent_cmd|" "$here/rootfs/inittab" > "$root/etc/inittab"
 install -m 0755 "$here/rootfs/rc" "$root/etc/cordon/rc"
 install -m 0755 "$here/rootfs/udhcpc.script" "$root/etc/cordon/udhcpc.script"
 install -m 0755 "$here/rootfs/poweroff" "$root/etc/cordon/poweroff"
@@ -268,8 +275,17 @@ json_file() {  # name path
 {
   echo '{'
   echo '  "format": 1,'
+  echo "  \"version\": \"$version\","
+  echo '  "kernel": "vmlinuz",'
+  echo '  "initrd": "initramfs.img",'
+  echo "  \"cmdline\": \"$CMDLINE\","
+  echo '  "rootfs": "rootfs.squashfs",'
+  echo '  "rootfs_format": "raw",'
+  echo '  "root_disk_serial": "cordon-root",'
+  echo '  "data_disk_serial": "cordon-data",'
+  echo '  "channel_port": "org.cordon.channel.0",'
   echo "  \"debian\": \"12\","
-  echo "  \"kernel\": \"$kver\","
+  echo "  \"kernel_release\": \"$kver\","
   echo "  \"squashfs_compressor\": \"$compressor\","
   echo "  \"source_date_epoch\": $SOURCE_DATE_EPOCH,"
   echo "  \"root_bytes_uncompressed\": $(du -sb "$root" | cut -f1),"
