@@ -31,6 +31,10 @@ using cordon::harness::json;
 
 namespace {
 
+double num(const json& j, const char* key) {
+    return j.contains(key) && j[key].is_number() ? j[key].get<double>() : -1.0;
+}
+
 double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -187,8 +191,8 @@ int main(int argc, char** argv) {
             dockerd.push_back(c.dockerd);
             std::printf("run %d: floor %.2f s (guest %.2f s) | agent %.2f s, dockerd %.2f s | guest: init %.2f, "
                         "init->agent %.2f, agent->dockerd %.2f\n",
-                        i, f.wall, f.guest, c.agent, c.dockerd, c.boot.value("kernel_to_init_s", 0.0),
-                        c.boot.value("init_to_agent_s", 0.0), c.boot.value("agent_to_dockerd_s", 0.0));
+                        i, f.wall, f.guest, c.agent, c.dockerd, num(c.boot, "kernel_to_init_s"),
+                        num(c.boot, "init_to_agent_s"), num(c.boot, "agent_to_dockerd_s"));
             std::fflush(stdout);
         }
         const double fl = median(floor_wall), ag = median(agent), dk = median(dockerd);

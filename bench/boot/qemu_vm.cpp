@@ -256,6 +256,18 @@ std::string QemuVm::docker_get(const std::string& path, std::chrono::millisecond
     return response.substr(0, response.find("\r\n"));
 }
 
+json QemuVm::wait_data_disk(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    json last;
+    while (Clock::now() < deadline) {
+        last = call("info", json::object(), 30s);
+        const std::string st = last["data_disk"].value("state", "");
+        if (st != "checking" && st != "unknown") return last;
+        run_until([] { return false; }, Clock::now() + 100ms);
+    }
+    throw Error("the data disk was never reported; last info: " + last.dump(), "data disk");
+}
+
 json QemuVm::wait_engine_ready(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     json last;

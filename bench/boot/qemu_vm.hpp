@@ -53,6 +53,8 @@ public:
     // cordon::Error (stream refused/reset, timeout).
     std::string docker_get(const std::string& path,
                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    // Polls `info` until the init has reported on the data disk; returns that info.
+    json wait_data_disk(std::chrono::milliseconds timeout);
     // Polls `info` until engine.ready (or throws with the last info on timeout).
     json wait_engine_ready(std::chrono::milliseconds timeout);
 

@@ -46,6 +46,7 @@ Agent::Agent(asio::io_context& io, AgentOptions options)
       rpc_(io, "rpc"),
       port_timer_(io),
       probe_timer_(io),
+      disk_timer_(io),
       signals_(io, SIGTERM, SIGINT),
       alive_(std::make_shared<bool>(true)) {}
 
@@ -75,7 +76,37 @@ void Agent::start() {
         begin_shutdown(false);
     });
 
-    disk_ = guest::read_data_disk(opts_.run_dir + "/data-disk");
+    wait_for_data_disk();
+}
+
+// The init checks and mounts the data disk in the background while the agent already
+// answers; its report (/run/cordon/data-disk) decides whether the engine can run.
+void Agent::wait_for_data_disk() {
+    const std::string path = opts_.run_dir + "/data-disk";
+    if (::access(path.c_str(), F_OK) != 0) {
+        if (disk_wait_started_ == std::chrono::steady_clock::time_point{}) {
+            disk_wait_started_ = std::chrono::steady_clock::now();
+        }
+        if (std::chrono::steady_clock::now() - disk_wait_started_ > opts_.data_disk_timeout) {
+            disk_.state = "error";
+            disk_.message = "the init did not report on the data disk within " +
+                            std::to_string(opts_.data_disk_timeout.count()) + " ms (" + path +
+                            " is missing); see the console log";
+            log::error(kComponent, "{}", disk_.message);
+            if (opts_.engine) setup_engine();
+            return;
+        }
+        disk_.state = "checking";
+        disk_.message = "the init is checking the data disk";
+        engine_state_ = "waiting";
+        engine_message_ = "waiting for the data disk";
+        disk_timer_.expires_after(20ms);
+        disk_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+            if (*alive && !ec) wait_for_data_disk();
+        });
+        return;
+    }
+    disk_ = guest::read_data_disk(path);
     if (disk_.ok()) {
         try {
             boot_count_ = guest::bump_counter(opts_.state_dir + "/boot-count");
@@ -86,9 +117,7 @@ void Agent::start() {
     } else {
         log::error(kComponent, "data disk {}: {}", disk_.state, disk_.message);
     }
-    if (opts_.engine) asio::post(io_, [this, alive = alive_] {
-        if (*alive) setup_engine();
-    });
+    if (opts_.engine) setup_engine();
 }
 
 void Agent::setup_engine() {
@@ -106,8 +135,8 @@ void Agent::setup_engine() {
     guest::ServiceSpec dockerd;
     dockerd.name = "dockerd";
     dockerd.argv = {opts_.dockerd};
-    // The network job of the init (DHCP, netfilter modules) and containerd come first.
-    dockerd.wait_for = {opts_.run_dir + "/network", "/run/containerd/containerd.sock"};
+    // The init's module job (bridge, veth) and containerd come first; DHCP need not.
+    dockerd.wait_for = {opts_.run_dir + "/modules-ready", "/run/containerd/containerd.sock"};
     dockerd.wait_poll = 20ms;
     dockerd.stop_timeout = 15s;
     supervisor_.add(dockerd);
@@ -278,6 +307,9 @@ json Agent::info() {
     if (!state_error_.empty()) j["state_error"] = state_error_;
     json net = json::object();
     for (const auto& [k, v] : guest::read_key_values(opts_.run_dir + "/network")) net[k] = v;
+    json fw = json::object();
+    for (const auto& [k, v] : guest::read_key_values(opts_.run_dir + "/firewall")) fw[k] = v;
+    net["firewall"] = fw;
     j["network"] = net;
     j["engine"] = {{"state", engine_state_},
                    {"ready", dockerd_ready_},
@@ -305,6 +337,7 @@ void Agent::begin_shutdown(bool power_off) {
     shutting_down_ = true;
     probe_timer_.cancel();
     port_timer_.cancel();
+    disk_timer_.cancel();
     auto opts = guest::default_shutdown_options();
     if (!power_off) {
         opts.unmount.clear();

@@ -26,6 +26,8 @@ struct AgentOptions {
     bool power_off = true;    // shutdown ends with reboot(RB_POWER_OFF)
     std::string containerd = "containerd";
     std::string dockerd = "dockerd";
+    // How long to wait for the init's data disk report (mkfs of a big disk takes a while).
+    std::chrono::milliseconds data_disk_timeout{300'000};
 };
 
 class Agent {
@@ -36,6 +38,7 @@ public:
 
 private:
     void record_boot_time(const std::string& name);
+    void wait_for_data_disk();
     void setup_engine();
     void probe_dockerd();
     void open_port();
@@ -52,6 +55,8 @@ private:
     std::shared_ptr<channel::Session> session_;
     boost::asio::steady_timer port_timer_;
     boost::asio::steady_timer probe_timer_;
+    boost::asio::steady_timer disk_timer_;
+    std::chrono::steady_clock::time_point disk_wait_started_{};
     boost::asio::signal_set signals_;
     guest::DataDiskState disk_;
     std::optional<std::uint64_t> boot_count_;

@@ -44,11 +44,13 @@ protected:
         c.data_disk = std::move(disk);
         return c;
     }
-    // Boots, connects (the agent must answer within `answer`), returns info.
+    // Boots, connects (the agent must answer within `answer`), returns info once the init
+    // has reported on the data disk (it checks it in the background).
     json boot(QemuVm& vm, std::chrono::seconds answer = 120s) {
         vm.start();
         vm.connect(answer);
-        return vm.call("info");
+        EXPECT_EQ(vm.call("ping")["pong"], true);
+        return vm.wait_data_disk(300s);
     }
     void shutdown_cleanly(QemuVm& vm) {
         auto r = vm.call("shutdown");
@@ -97,7 +99,9 @@ TEST_F(ImageBoot, BootsServesDockerShutsDownAndKeepsTheDataDisk) {
         ASSERT_TRUE(services.count("containerd") && services.count("dockerd")) << info.dump(2);
         EXPECT_EQ(services["dockerd"]["state"], "running");
         EXPECT_EQ(services["dockerd"]["restarts"], 0);
+        info = vm.call("info");
         EXPECT_EQ(info["network"]["state"], "up") << info.dump(2);
+        EXPECT_EQ(info["network"]["firewall"]["state"], "ok") << info.dump(2);
 
         auto logs = vm.call("logs", {{"service", "dockerd"}});
         ASSERT_TRUE(logs["lines"].is_array());
