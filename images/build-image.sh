@@ -3,7 +3,7 @@
 # a compressed read-only root (squashfs on a virtio disk) under a tmpfs overlay, and
 # manifest.json with the exact package versions and sha256s.
 #
-# usage: build-image.sh --cache DIR --out DIR [--agent PATH] [--compressor lz4|zstd|xz|gzip] [--version V]
+# usage: build-image.sh --cache DIR --out DIR [--agent PATH] [--compressor lz4|zstd|xz|gzip|none] [--version V]
 #
 # Needs (host): apt-get, dpkg-deb, readelf (binutils), mksquashfs (squashfs-tools), cpio,
 # sha256sum. No loop devices, no mounts: everything is built in plain folders.
@@ -29,7 +29,7 @@ for tool in apt-get apt-cache dpkg-deb readelf mksquashfs cpio sha256sum; do
   command -v "$tool" >/dev/null || die "'$tool' is missing on the build host: run scripts/bootstrap (squashfs-tools, cpio, binutils, dpkg-dev)"
 done
 if [ -n "$agent" ] && [ ! -x "$agent" ]; then die "the guest agent '$agent' does not exist or is not executable"; fi
-case "$compressor" in zstd|lz4|xz|gzip) ;; *) die "unknown --compressor '$compressor' (zstd, lz4, xz or gzip)";; esac
+case "$compressor" in zstd|lz4|xz|gzip|none) ;; *) die "unknown --compressor '$compressor' (lz4, zstd, xz, gzip or none)";; esac
 
 # The kernel command line the VM must boot with (virtio disks found by serial, see README).
 CMDLINE="console=ttyS0 quiet panic=-1"
@@ -262,6 +262,7 @@ cp "$stage/boot/vmlinuz-$kver" "$out/vmlinuz"
 (cd "$ird" && find . | sort | cpio -o -H newc -R 0:0 --reproducible --quiet) > "$out/initramfs.img"
 comp_opts=(-comp "$compressor")
 [ "$compressor" = zstd ] && comp_opts+=(-Xcompression-level 15)
+[ "$compressor" = none ] && comp_opts=(-noI -noD -noF -noX)
 mksquashfs "$root" "$out/rootfs.squashfs" "${comp_opts[@]}" -b 256K -noappend -quiet \
   -no-progress -no-xattrs \
   -processors 2 >/dev/null

@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 
 #include "agent.hpp"
@@ -29,6 +30,14 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     opts.engine = !no_engine;
+    {
+        // cordon.noengine on the kernel command line: debugging without containerd/dockerd.
+        std::ifstream cmdline("/proc/cmdline");
+        std::string word;
+        while (cmdline >> word) {
+            if (word == "cordon.noengine") opts.engine = false;
+        }
+    }
     opts.power_off = !no_power_off;
     cordon::log::Level l;
     if (!cordon::log::parse_level(level, l)) {
