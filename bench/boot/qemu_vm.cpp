@@ -5,6 +5,7 @@
 #include "qemu_vm.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -15,6 +16,11 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/write.hpp>
 
 #include "cordon/error.hpp"
 #include "cordon/rpc/codec.hpp"
@@ -279,6 +285,99 @@ json QemuVm::wait_engine_ready(std::chrono::milliseconds timeout) {
         run_until([] { return false; }, Clock::now() + 200ms);
     }
     throw Error("dockerd did not become ready; last info: " + last.dump(), "engine");
+}
+
+void QemuVm::serve_docker_socket(const std::string& path) {
+    using local = boost::asio::local::stream_protocol;
+    fs::remove(path);
+    auto acceptor = std::make_shared<local::acceptor>(io_, local::endpoint(path));
+    docker_acceptor_ = acceptor;
+    auto accept_next = std::make_shared<std::function<void()>>();
+    std::weak_ptr<local::acceptor> weak = acceptor;
+    *accept_next = [this, weak, accept_next] {
+        auto a = weak.lock();
+        if (!a) return;
+        a->async_accept([this, weak, accept_next](boost::system::error_code ec, local::socket sock) {
+            if (ec || !weak.lock()) return;
+            auto sp = std::make_shared<local::socket>(std::move(sock));
+            if (session_) {
+                session_->open("docker", [sp](boost::system::error_code oec, std::shared_ptr<channel::Stream> st) {
+                    if (oec || !st) return;  // sp closes: the client sees EOF
+                    channel::splice(st, std::move(*sp));
+                });
+            }
+            (*accept_next)();
+        });
+    };
+    (*accept_next)();
+}
+
+int QemuVm::serve_http_on_loopback(const std::string& body) {
+    using tcp = boost::asio::ip::tcp;
+    auto acceptor = std::make_shared<tcp::acceptor>(io_, tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
+    http_acceptor_ = acceptor;
+    auto reply = std::make_shared<std::string>("HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                                               "\r\nConnection: close\r\n\r\n" + body);
+    auto accept_next = std::make_shared<std::function<void()>>();
+    std::weak_ptr<tcp::acceptor> weak = acceptor;
+    *accept_next = [weak, reply, accept_next] {
+        auto a = weak.lock();
+        if (!a) return;
+        a->async_accept([weak, reply, accept_next](boost::system::error_code ec, tcp::socket sock) {
+            if (ec || !weak.lock()) return;
+            auto sp = std::make_shared<tcp::socket>(std::move(sock));
+            auto buf = std::make_shared<std::array<char, 2048>>();
+            sp->async_read_some(boost::asio::buffer(*buf), [sp, buf, reply](boost::system::error_code, std::size_t) {
+                boost::asio::async_write(*sp, boost::asio::buffer(*reply),
+                                         [sp, reply](boost::system::error_code, std::size_t) {
+                                             boost::system::error_code ignored;
+                                             sp->shutdown(tcp::socket::shutdown_both, ignored);
+                                         });
+            });
+            (*accept_next)();
+        });
+    };
+    (*accept_next)();
+    return acceptor->local_endpoint().port();
+}
+
+QemuVm::CommandResult QemuVm::run_host_command(const std::vector<std::string>& argv,
+                                               std::chrono::milliseconds timeout) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("cannot create a pipe", argv.empty() ? "" : argv[0]);
+    UniqueFd wr(fds[1]);
+    auto rd = std::make_shared<boost::asio::posix::stream_descriptor>(io_, fds[0]);
+    guest::SpawnOptions o;
+    o.argv = argv;
+    o.output_fd = wr.get();
+    auto child = guest::ChildProcess::spawn(o);
+    wr.reset();
+    CommandResult r;
+    auto buf = std::make_shared<std::array<char, 4096>>();
+    bool eof = false;
+    std::function<void()> read_more = [&] {
+        rd->async_read_some(boost::asio::buffer(*buf), [&, buf, rd](boost::system::error_code ec, std::size_t n) {
+            r.output.append(buf->data(), n);
+            if (ec) {
+                eof = true;
+                return;
+            }
+            read_more();
+        });
+    };
+    read_more();
+    const auto deadline = Clock::now() + timeout;
+    const bool done = run_until([&] { return child.try_reap() && eof; }, deadline);
+    if (!done) {
+        child.signal(SIGKILL);
+        child.wait();
+        rd->close();
+        io_.poll();
+        r.status = -1;
+        return r;
+    }
+    r.status = child.wait_status();
+    return r;
 }
 
 std::optional<int> QemuVm::wait_exit(std::chrono::milliseconds timeout) {

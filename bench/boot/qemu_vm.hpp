@@ -58,6 +58,19 @@ public:
     // Polls `info` until engine.ready (or throws with the last info on timeout).
     json wait_engine_ready(std::chrono::milliseconds timeout);
 
+    // Serves a unix socket on the host at `path`; each connection is spliced to a new
+    // "docker" stream, as the host agent does (for the real docker CLI).
+    void serve_docker_socket(const std::string& path);
+    // Serves one fixed HTTP answer (`body`) on 127.0.0.1; returns the port. Inside the VM
+    // (QEMU user networking) the host's loopback is 10.0.2.2.
+    int serve_http_on_loopback(const std::string& body);
+    struct CommandResult {
+        int status = -1;  // wait status; -1 on timeout (the command was killed)
+        std::string output;
+    };
+    // Runs a host command while the channel keeps serving (stdout+stderr captured).
+    CommandResult run_host_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
     // Waits for QEMU to exit; returns its wait status, or nullopt on timeout.
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     std::string console() const;  // the serial console log so far
@@ -75,6 +88,8 @@ private:
     std::shared_ptr<channel::Stream> rpc_stream_;
     rpc::LineDecoder decoder_;
     std::uint64_t next_id_ = 1;
+    std::shared_ptr<void> docker_acceptor_;
+    std::shared_ptr<void> http_acceptor_;
 };
 
 // Makes a blank (sparse, all zeros) raw disk of `bytes`.

@@ -61,6 +61,21 @@ protected:
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
             << "QEMU ended with wait status " << *status;
     }
+    static std::string docker_cli() {
+        const char* e = std::getenv("CORDON_DOCKER_CLI");
+        if (e && *e) return e;
+        return fs::exists("/usr/local/bin/docker") ? "/usr/local/bin/docker" : "/usr/bin/docker";
+    }
+    // A one-file image: the host's static busybox.
+    std::string make_busybox_tar() const {
+        const std::string root = work_ + "/bb-root";
+        fs::create_directories(root + "/bin");
+        fs::copy_file("/bin/busybox", root + "/bin/busybox", fs::copy_options::overwrite_existing);
+        const std::string tar = work_ + "/busybox.tar";
+        const std::string cmd = "tar -C " + root + " -cf " + tar + " .";
+        EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+        return tar;
+    }
     std::string image_;
     std::string work_;
 };
@@ -102,6 +117,33 @@ TEST_F(ImageBoot, BootsServesDockerShutsDownAndKeepsTheDataDisk) {
         info = vm.call("info");
         EXPECT_EQ(info["network"]["state"], "up") << info.dump(2);
         EXPECT_EQ(info["network"]["firewall"]["state"], "ok") << info.dump(2);
+
+        // The real docker CLI through a host socket bridged to "docker" streams: import a
+        // busybox image (no registry here), run a container (runc, pivot_root on the overlay
+        // root), and reach the host from inside it (bridge network, NAT by the static firewall).
+        if (fs::exists(docker_cli())) {
+            const std::string sock = work_ + "/docker.sock";
+            vm.serve_docker_socket(sock);
+            const std::string host = "unix://" + sock;
+            const std::string tar = make_busybox_tar();
+            auto imp = vm.run_host_command({docker_cli(), "-H", host, "import", tar, "cordon-test/busybox:1"}, 180s);
+            ASSERT_EQ(imp.status, 0) << imp.output;
+            auto run = vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "cordon-test/busybox:1",
+                                            "/bin/busybox", "echo", "hello-from-a-container"},
+                                           180s);
+            ASSERT_EQ(run.status, 0) << run.output;
+            EXPECT_NE(run.output.find("hello-from-a-container"), std::string::npos) << run.output;
+            const int port = vm.serve_http_on_loopback("cordon-net-ok");
+            auto net = vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "cordon-test/busybox:1",
+                                            "/bin/busybox", "wget", "-q", "-O", "-",
+                                            "http://10.0.2.2:" + std::to_string(port) + "/"},
+                                           180s);
+            EXPECT_EQ(net.status, 0) << net.output;
+            EXPECT_NE(net.output.find("cordon-net-ok"), std::string::npos)
+                << "a container could not reach the host through the VM's NAT:\n" << net.output;
+        } else {
+            std::cerr << "no docker CLI at " << docker_cli() << ": container checks skipped\n";
+        }
 
         auto logs = vm.call("logs", {{"service", "dockerd"}});
         ASSERT_TRUE(logs["lines"].is_array());
