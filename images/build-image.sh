@@ -175,7 +175,7 @@ cp -L "$stage/lib64/ld-linux-x86-64.so.2" "$root/lib64/ld-linux-x86-64.so.2"
 ln -sf ../lib64/ld-linux-x86-64.so.2 "$root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 
 # Kernel modules (only these and their dependencies).
-MODULES_INITRAMFS=(virtio_pci virtio_blk squashfs overlay)
+MODULES_INITRAMFS=(virtio_pci virtio_blk squashfs overlay virtio_console)
 MODULES_ROOT=(
   virtio_console virtio_net virtio_rng                       # channel, network, entropy
   overlay bridge br_netfilter veth                           # docker's bridge network

@@ -11,6 +11,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "cordon/error.hpp"
 #include "cordon/guest/http_ping.hpp"
@@ -129,6 +130,8 @@ void Agent::setup_engine() {
     guest::ServiceSpec containerd;
     containerd.name = "containerd";
     containerd.argv = {opts_.containerd, "--config", "/etc/containerd/config.toml"};
+    containerd.wait_for = {opts_.run_dir + "/system-ready"};  // cgroup2 is mounted
+    containerd.wait_poll = 20ms;
     containerd.stop_timeout = 10s;
     supervisor_.add(containerd);
 
@@ -175,9 +178,27 @@ void Agent::probe_dockerd() {
     });
 }
 
+// /dev/virtio-ports/NAME is a udev convention; without udev (or before the init linked it)
+// find the port whose sysfs name is NAME and open /dev/vportXpY directly.
+static std::string resolve_port(const std::string& path) {
+    if (::access(path.c_str(), F_OK) == 0) return path;
+    const std::filesystem::path p(path);
+    if (p.parent_path() != "/dev/virtio-ports") return path;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/sys/class/virtio-ports", ec)) {
+        std::ifstream in(entry.path() / "name");
+        std::string name;
+        if (std::getline(in, name) && name == p.filename().string()) {
+            return "/dev/" + entry.path().filename().string();
+        }
+    }
+    return path;
+}
+
 void Agent::open_port() {
     if (shutting_down_) return;
-    const int fd = ::open(opts_.port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    const std::string port = resolve_port(opts_.port);
+    const int fd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         if (!port_missing_logged_) {
             log::warn(kComponent, "cannot open the channel port {}: {} (retrying)", opts_.port, errno_string(errno));
@@ -212,7 +233,7 @@ void Agent::open_port() {
             log::info(kComponent, "host connected ({}, protocol {})", peer.agent_version, peer.version);
         }
     });
-    log::info(kComponent, "serving the channel on {}", opts_.port);
+    log::info(kComponent, "serving the channel on {} ({})", opts_.port, port);
 }
 
 void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service) {
