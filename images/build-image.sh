@@ -229,8 +229,8 @@ printf 'NAME="Cordon guest"\nID=cordon\nID_LIKE=debian\nVERSION_ID="1"\nPRETTY_N
 install -m 0644 "$here/rootfs/daemon.json" "$root/etc/docker/daemon.json"
 mkdir -p "$root/etc/containerd" "$root/var/lib/containerd"
 install -m 0644 "$here/rootfs/containerd.toml" "$root/etc/containerd/config.toml"
-# Until the policy proxy lands, "docker" streams go straight to dockerd's own socket.
-agent_cmd="/usr/sbin/cordon-guest-agent --docker-socket /run/cordon/dockerd.sock"
+# The agent serves the policy proxy on /run/cordon/docker.sock (its default).
+agent_cmd="/usr/sbin/cordon-guest-agent"
 [ -n "$agent" ] || agent_cmd=/etc/cordon/agent   # no agent built: a placeholder that says so
 sed "s|@AGENT@|$agent_cmd|" "$here/rootfs/inittab" > "$root/etc/inittab"
 install -m 0755 "$here/rootfs/rc" "$root/etc/cordon/rc"

@@ -1,7 +1,4 @@
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 false positive inside Boost 1.74 Asio's scheduler after inlining.
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
 #include "agent.hpp"
 
 #include <fcntl.h>
@@ -152,6 +149,26 @@ void Agent::setup_engine() {
     });
     engine_state_ = "starting";
     supervisor_.start_all();
+    if (opts_.proxy) start_proxy();
+}
+
+// The locked-down Docker socket (guest-agent/proxy) on the agent's io_context: "docker"
+// streams reach it; it alone talks to dockerd's socket.
+void Agent::start_proxy() {
+    try {
+        audit_ = std::make_unique<policy::AuditLog>(1000, opts_.state_dir + "/audit.log");
+        policy::ProxyOptions po;
+        po.listen_path = opts_.docker_socket;
+        po.upstream_path = opts_.dockerd_socket;
+        po.listen_mode = 0600;
+        proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, policy::PolicyConfig{}, *audit_);
+        proxy_->start();
+        log::info(kComponent, "policy proxy on {} -> {}", opts_.docker_socket, opts_.dockerd_socket);
+    } catch (const std::exception& e) {
+        proxy_.reset();
+        proxy_error_ = e.what();
+        log::error(kComponent, "cannot start the policy proxy: {}", proxy_error_);
+    }
 }
 
 void Agent::probe_dockerd() {
@@ -349,6 +366,16 @@ json Agent::info() {
                             {"waiting_for", s.waiting_for}});
     }
     j["services"] = services;
+    json px = {{"enabled", opts_.proxy}, {"running", proxy_ != nullptr}, {"socket", opts_.docker_socket}};
+    if (!proxy_error_.empty()) px["error"] = proxy_error_;
+    if (proxy_) {
+        const auto st = proxy_->stats();
+        px["isolation"] = proxy_->policy().config().isolation;
+        px["connections"] = st.connections;
+        px["requests"] = st.requests;
+        px["denied"] = st.denied;
+    }
+    j["proxy"] = px;
     j["shutting_down"] = shutting_down_;
     return j;
 }
@@ -381,6 +408,8 @@ void Agent::begin_shutdown(bool power_off) {
             port_timer_.async_wait([real](boost::system::error_code) { real(); });
         };
     }
+    if (proxy_) proxy_->stop();
+    if (audit_) audit_->flush();
     guest::shutdown_system(supervisor_, std::move(opts));
 }
 

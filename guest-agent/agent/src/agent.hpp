@@ -12,6 +12,8 @@
 #include "cordon/channel/session.hpp"
 #include "cordon/guest/supervisor.hpp"
 #include "cordon/guest/system_info.hpp"
+#include "cordon/proxy/audit.hpp"
+#include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
 
 namespace cordon::agent {
@@ -19,6 +21,7 @@ namespace cordon::agent {
 struct AgentOptions {
     std::string port = "/dev/virtio-ports/org.cordon.channel.0";
     std::string docker_socket = "/run/cordon/docker.sock";  // what "docker" streams reach
+    bool proxy = true;  // serve the policy proxy on docker_socket (upstream: dockerd_socket)
     std::string dockerd_socket = "/run/cordon/dockerd.sock";  // dockerd's own socket (probe)
     std::string run_dir = "/run/cordon";
     std::string state_dir = "/var/lib/cordon";
@@ -40,6 +43,7 @@ private:
     void record_boot_time(const std::string& name);
     void wait_for_data_disk();
     void setup_engine();
+    void start_proxy();
     void probe_dockerd();
     void open_port();
     void on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service);
@@ -67,6 +71,9 @@ private:
     bool dockerd_ready_ = false;
     bool shutting_down_ = false;
     bool port_missing_logged_ = false;
+    std::unique_ptr<policy::AuditLog> audit_;
+    std::unique_ptr<policy::PolicyProxy> proxy_;
+    std::string proxy_error_;
     std::shared_ptr<bool> alive_;
 };
 

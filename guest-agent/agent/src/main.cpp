@@ -26,10 +26,14 @@ int main(int argc, char** argv) {
     app.add_option("--containerd", opts.containerd, "containerd program")->capture_default_str();
     app.add_option("--dockerd", opts.dockerd, "dockerd program")->capture_default_str();
     app.add_flag("--no-engine", no_engine, "do not start containerd and dockerd");
+    bool no_proxy = false;
+    app.add_flag("--no-proxy", no_proxy,
+                 "do not serve the policy proxy (\"docker\" streams then go to --docker-socket as is)");
     app.add_flag("--no-power-off", no_power_off, "shutdown stops the services but does not power off");
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     opts.engine = !no_engine;
+    opts.proxy = !no_proxy;
     {
         // cordon.noengine on the kernel command line: debugging without containerd/dockerd.
         std::ifstream cmdline("/proc/cmdline");
