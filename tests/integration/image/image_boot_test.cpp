@@ -141,6 +141,15 @@ TEST_F(ImageBoot, BootsServesDockerShutsDownAndKeepsTheDataDisk) {
             EXPECT_EQ(net.status, 0) << net.output;
             EXPECT_NE(net.output.find("cordon-net-ok"), std::string::npos)
                 << "a container could not reach the host through the VM's NAT:\n" << net.output;
+            // Everything went through the policy proxy, which refuses what breaks isolation.
+            auto priv = vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "--privileged",
+                                             "cordon-test/busybox:1", "/bin/busybox", "true"},
+                                            180s);
+            EXPECT_NE(priv.status, 0) << "a privileged container was allowed:\n" << priv.output;
+            auto pinfo = vm.call("info")["proxy"];
+            EXPECT_TRUE(pinfo.value("running", false)) << pinfo.dump();
+            EXPECT_GE(pinfo.value("requests", 0), 4) << pinfo.dump();
+            EXPECT_GE(pinfo.value("denied", 0), 1) << pinfo.dump();
         } else {
             std::cerr << "no docker CLI at " << docker_cli() << ": container checks skipped\n";
         }
