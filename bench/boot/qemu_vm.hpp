@@ -26,8 +26,8 @@ std::string image_missing(const std::string& dir);
 
 struct VmConfig {
     std::string image_dir;
-    std::string work_dir;                 // sockets and console log go here
-    std::optional<std::string> data_disk; // raw image attached with serial cordon-data
+    std::string work_dir;                  // sockets and console log go here
+    std::optional<std::string> data_disk;  // raw image attached with serial cordon-data
     std::string accel = "tcg";
     int memory_mib = 1024;
     int cpus = 2;
@@ -35,18 +35,19 @@ struct VmConfig {
 };
 
 class QemuVm {
-public:
+  public:
     explicit QemuVm(VmConfig config);
     ~QemuVm();  // kills QEMU if it still runs
     QemuVm(const QemuVm&) = delete;
     QemuVm& operator=(const QemuVm&) = delete;
 
-    void start();                        // spawns QEMU; start_time() is now
+    void start();  // spawns QEMU; start_time() is now
     Clock::time_point start_time() const { return t0_; }
 
     // Connects to the channel socket and completes the handshake. Throws cordon::Error on timeout.
     void connect(std::chrono::milliseconds timeout);
-    // One RPC on the "rpc" stream. Throws rpc::CallError on an error reply, cordon::Error on timeout.
+    // One RPC on the "rpc" stream. Throws rpc::CallError on an error reply, cordon::Error on
+    // timeout.
     json call(const std::string& method, const json& params = json::object(),
               std::chrono::milliseconds timeout = std::chrono::seconds(30));
     // GET /_ping through a new "docker" stream; returns the HTTP status line, or throws
@@ -69,14 +70,15 @@ public:
         std::string output;
     };
     // Runs a host command while the channel keeps serving (stdout+stderr captured).
-    CommandResult run_host_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+    CommandResult run_host_command(const std::vector<std::string>& argv,
+                                   std::chrono::milliseconds timeout);
 
     // Waits for QEMU to exit; returns its wait status, or nullopt on timeout.
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     std::string console() const;  // the serial console log so far
     int pid() const { return qemu_.pid(); }
 
-private:
+  private:
     bool run_until(const std::function<bool()>& done, Clock::time_point deadline);
     VmConfig cfg_;
     std::string socket_path_;

@@ -1,4 +1,3 @@
-#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
 #include "agent.hpp"
 
 #include <fcntl.h>
@@ -14,6 +13,7 @@
 #include "cordon/guest/http_ping.hpp"
 #include "cordon/guest/shutdown.hpp"
 #include "cordon/log.hpp"
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
 
 namespace cordon::agent {
 
@@ -45,16 +45,20 @@ Agent::Agent(asio::io_context& io, AgentOptions options)
       port_timer_(io),
       probe_timer_(io),
       disk_timer_(io),
+      shutdown_timer_(io),
       signals_(io, SIGTERM, SIGINT),
       alive_(std::make_shared<bool>(true)) {}
 
-Agent::~Agent() { *alive_ = false; }
+Agent::~Agent() {
+    *alive_ = false;
+}
 
 void Agent::record_boot_time(const std::string& name) {
     const std::string path = opts_.run_dir + "/boot-times";
     try {
         for (const auto& [n, t] : guest::read_boot_times(path)) {
-            if (n == name) return;  // first occurrence only (the agent may be restarted)
+            if (n == name)
+                return;  // first occurrence only (the agent may be restarted)
         }
         guest::append_boot_time(path, name, uptime_or_zero());
     } catch (const std::exception& e) {
@@ -69,7 +73,8 @@ void Agent::start() {
     open_port();  // first: the host must get answers as early as possible
 
     signals_.async_wait([this, alive = alive_](boost::system::error_code ec, int sig) {
-        if (!*alive || ec) return;
+        if (!*alive || ec)
+            return;
         log::info(kComponent, "signal {}: stopping the services", sig);
         begin_shutdown(false);
     });
@@ -91,7 +96,8 @@ void Agent::wait_for_data_disk() {
                             std::to_string(opts_.data_disk_timeout.count()) + " ms (" + path +
                             " is missing); see the console log";
             log::error(kComponent, "{}", disk_.message);
-            if (opts_.engine) setup_engine();
+            if (opts_.engine)
+                setup_engine();
             return;
         }
         disk_.state = "checking";
@@ -100,7 +106,8 @@ void Agent::wait_for_data_disk() {
         engine_message_ = "waiting for the data disk";
         disk_timer_.expires_after(20ms);
         disk_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
-            if (*alive && !ec) wait_for_data_disk();
+            if (*alive && !ec)
+                wait_for_data_disk();
         });
         return;
     }
@@ -115,13 +122,15 @@ void Agent::wait_for_data_disk() {
     } else {
         log::error(kComponent, "data disk {}: {}", disk_.state, disk_.message);
     }
-    if (opts_.engine) setup_engine();
+    if (opts_.engine)
+        setup_engine();
 }
 
 void Agent::setup_engine() {
     if (!disk_.ok()) {
         engine_state_ = "unavailable";
-        engine_message_ = "containers cannot run: the data disk is " + disk_.state + ": " + disk_.message;
+        engine_message_ =
+            "containers cannot run: the data disk is " + disk_.state + ": " + disk_.message;
         return;
     }
     guest::ServiceSpec containerd;
@@ -142,14 +151,16 @@ void Agent::setup_engine() {
     supervisor_.add(dockerd);
 
     supervisor_.set_start_hook([this](const std::string& name, int) {
-        if (name != "dockerd") return;
+        if (name != "dockerd")
+            return;
         dockerd_ready_ = false;
         engine_state_ = "starting";
         probe_dockerd();
     });
     engine_state_ = "starting";
     supervisor_.start_all();
-    if (opts_.proxy) start_proxy();
+    if (opts_.proxy)
+        start_proxy();
 }
 
 // The locked-down Docker socket (guest-agent/proxy) on the agent's io_context: "docker"
@@ -163,7 +174,8 @@ void Agent::start_proxy() {
         po.listen_mode = 0600;
         proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, policy::PolicyConfig{}, *audit_);
         proxy_->start();
-        log::info(kComponent, "policy proxy on {} -> {}", opts_.docker_socket, opts_.dockerd_socket);
+        log::info(kComponent, "policy proxy on {} -> {}", opts_.docker_socket,
+                  opts_.dockerd_socket);
     } catch (const std::exception& e) {
         proxy_.reset();
         proxy_error_ = e.what();
@@ -174,33 +186,41 @@ void Agent::start_proxy() {
 void Agent::probe_dockerd() {
     probe_timer_.expires_after(50ms);
     probe_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
-        if (!*alive || ec || shutting_down_) return;
-        guest::async_http_ping(io_, opts_.dockerd_socket, 2s, [this, alive](bool ok, const std::string& detail) {
-            if (!*alive || shutting_down_) return;
-            last_probe_ = detail;
-            if (!ok) {
-                if (supervisor_.status("dockerd").state == guest::ServiceState::running) probe_dockerd();
-                return;
-            }
-            dockerd_ready_ = true;
-            engine_state_ = "ready";
-            engine_message_.clear();
-            // dockerd creates its socket 0660 root:root ("group": "root"); only root may use it.
-            if (::chmod(opts_.dockerd_socket.c_str(), 0600) != 0) {
-                log::warn(kComponent, "cannot chmod {} 0600: {}", opts_.dockerd_socket, errno_string(errno));
-            }
-            record_boot_time("dockerd-ready");
-            log::info(kComponent, "dockerd is ready");
-        });
+        if (!*alive || ec || shutting_down_)
+            return;
+        guest::async_http_ping(
+            io_, opts_.dockerd_socket, 2s, [this, alive](bool ok, const std::string& detail) {
+                if (!*alive || shutting_down_)
+                    return;
+                last_probe_ = detail;
+                if (!ok) {
+                    if (supervisor_.status("dockerd").state == guest::ServiceState::running)
+                        probe_dockerd();
+                    return;
+                }
+                dockerd_ready_ = true;
+                engine_state_ = "ready";
+                engine_message_.clear();
+                // dockerd creates its socket 0660 root:root ("group": "root"); only root may use
+                // it.
+                if (::chmod(opts_.dockerd_socket.c_str(), 0600) != 0) {
+                    log::warn(kComponent, "cannot chmod {} 0600: {}", opts_.dockerd_socket,
+                              errno_string(errno));
+                }
+                record_boot_time("dockerd-ready");
+                log::info(kComponent, "dockerd is ready");
+            });
     });
 }
 
 // /dev/virtio-ports/NAME is a udev convention; without udev (or before the init linked it)
 // find the port whose sysfs name is NAME and open /dev/vportXpY directly.
 static std::string resolve_port(const std::string& path) {
-    if (::access(path.c_str(), F_OK) == 0) return path;
+    if (::access(path.c_str(), F_OK) == 0)
+        return path;
     const std::filesystem::path p(path);
-    if (p.parent_path() != "/dev/virtio-ports") return path;
+    if (p.parent_path() != "/dev/virtio-ports")
+        return path;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/sys/class/virtio-ports", ec)) {
         std::ifstream in(entry.path() / "name");
@@ -213,17 +233,20 @@ static std::string resolve_port(const std::string& path) {
 }
 
 void Agent::open_port() {
-    if (shutting_down_) return;
+    if (shutting_down_)
+        return;
     const std::string port = resolve_port(opts_.port);
     const int fd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         if (!port_missing_logged_) {
-            log::warn(kComponent, "cannot open the channel port {}: {} (retrying)", opts_.port, errno_string(errno));
+            log::warn(kComponent, "cannot open the channel port {}: {} (retrying)", opts_.port,
+                      errno_string(errno));
             port_missing_logged_ = true;
         }
         port_timer_.expires_after(100ms);
         port_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
-            if (*alive && !ec) open_port();
+            if (*alive && !ec)
+                open_port();
         });
         return;
     }
@@ -232,22 +255,28 @@ void Agent::open_port() {
     so.agent_version = "cordon-guest-agent " + version_;
     so.log_component = "channel";
     session_ = channel::Session::create(io_, UniqueFd(fd), so);
-    session_->set_stream_handler([this, alive = alive_](std::shared_ptr<channel::Stream> s, const std::string& svc) {
-        if (*alive) on_stream(std::move(s), svc);
-    });
-    session_->set_close_handler([this, alive = alive_](boost::system::error_code, const std::string& reason) {
-        if (!*alive || shutting_down_) return;
-        log::warn(kComponent, "channel ended: {}; reopening the port", reason);
-        port_timer_.expires_after(500ms);
-        port_timer_.async_wait([this, alive](boost::system::error_code ec) {
-            if (*alive && !ec) open_port();
+    session_->set_stream_handler(
+        [this, alive = alive_](std::shared_ptr<channel::Stream> s, const std::string& svc) {
+            if (*alive)
+                on_stream(std::move(s), svc);
         });
-    });
+    session_->set_close_handler(
+        [this, alive = alive_](boost::system::error_code, const std::string& reason) {
+            if (!*alive || shutting_down_)
+                return;
+            log::warn(kComponent, "channel ended: {}; reopening the port", reason);
+            port_timer_.expires_after(500ms);
+            port_timer_.async_wait([this, alive](boost::system::error_code ec) {
+                if (*alive && !ec)
+                    open_port();
+            });
+        });
     session_->start([](boost::system::error_code ec, const channel::PeerInfo& peer) {
         if (ec) {
             log::warn(kComponent, "handshake with the host failed: {}", ec.message());
         } else {
-            log::info(kComponent, "host connected ({}, protocol {})", peer.agent_version, peer.version);
+            log::info(kComponent, "host connected ({}, protocol {})", peer.agent_version,
+                      peer.version);
         }
     });
     log::info(kComponent, "serving the channel on {} ({})", opts_.port, port);
@@ -263,8 +292,9 @@ void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string
         sock->async_connect(asio::local::stream_protocol::endpoint(opts_.docker_socket),
                             [this, sock, stream](boost::system::error_code ec) {
                                 if (ec) {
-                                    stream->reset("cannot reach the Docker socket " + opts_.docker_socket + ": " +
-                                                  ec.message() + " (engine " + engine_state_ + ")");
+                                    stream->reset("cannot reach the Docker socket " +
+                                                  opts_.docker_socket + ": " + ec.message() +
+                                                  " (engine " + engine_state_ + ")");
                                     return;
                                 }
                                 channel::splice(stream, std::move(*sock));
@@ -281,25 +311,30 @@ void Agent::register_methods() {
     rpc_.register_method("info", [this](const json&, rpc::Call&) { return info(); });
     rpc_.register_method("logs", [this](const json& params, rpc::Call&) {
         if (!params.is_object() || !params.contains("service") || !params["service"].is_string()) {
-            throw rpc::CallError(rpc::code::invalid_params, "logs needs {\"service\": NAME}", "logs",
-                                 "services: containerd, dockerd");
+            throw rpc::CallError(rpc::code::invalid_params, "logs needs {\"service\": NAME}",
+                                 "logs", "services: containerd, dockerd");
         }
         const std::string name = params["service"].get<std::string>();
         std::size_t lines = 0;
         if (params.contains("lines")) {
             if (!params["lines"].is_number_unsigned()) {
-                throw rpc::CallError(rpc::code::invalid_params, "\"lines\" must be a non-negative integer", "logs");
+                throw rpc::CallError(rpc::code::invalid_params,
+                                     "\"lines\" must be a non-negative integer", "logs");
             }
             lines = params["lines"].get<std::size_t>();
         }
         return json{{"service", name}, {"lines", supervisor_.logs(name, lines)}};
     });
     rpc_.register_method("shutdown", [this](const json& params, rpc::Call&) {
-        const bool power_off = opts_.power_off && !(params.is_object() && params.value("power_off", true) == false);
-        if (shutting_down_) return json{{"shutting_down", true}, {"already", true}};
-        // Answer first; the sequence runs on the next turns of the loop.
-        asio::post(io_, [this, power_off, alive = alive_] {
-            if (*alive) begin_shutdown(power_off);
+        const bool power_off =
+            opts_.power_off && !(params.is_object() && params.value("power_off", true) == false);
+        if (shutting_down_)
+            return json{{"shutting_down", true}, {"already", true}};
+        // Answer first: the sequence starts once the reply has had time to leave (stopping
+        // the services may take no time at all, and power-off closes the channel).
+        shutdown_timer_.expires_after(200ms);
+        shutdown_timer_.async_wait([this, power_off, alive = alive_](boost::system::error_code ec) {
+            if (*alive && !ec) begin_shutdown(power_off);
         });
         return json{{"shutting_down", true}, {"power_off", power_off}};
     });
@@ -317,7 +352,9 @@ json Agent::info() {
     j["uptime_s"] = uptime_or_zero();
     try {
         auto m = guest::read_memory();
-        j["memory"] = {{"total_kib", m.total_kib}, {"available_kib", m.available_kib}, {"free_kib", m.free_kib}};
+        j["memory"] = {{"total_kib", m.total_kib},
+                       {"available_kib", m.available_kib},
+                       {"free_kib", m.free_kib}};
     } catch (const std::exception& e) {
         j["memory"] = {{"error", e.what()}};
     }
@@ -327,9 +364,12 @@ json Agent::info() {
     std::optional<double> init, agent, dockerd;
     for (const auto& [name, t] : times) {
         steps.push_back({{"step", name}, {"uptime_s", t}});
-        if (name == "init-start" && !init) init = t;
-        if (name == "agent-start" && !agent) agent = t;
-        if (name == "dockerd-ready" && !dockerd) dockerd = t;
+        if (name == "init-start" && !init)
+            init = t;
+        if (name == "agent-start" && !agent)
+            agent = t;
+        if (name == "dockerd-ready" && !dockerd)
+            dockerd = t;
     }
     json boot = {{"steps", steps}};
     boot["kernel_to_init_s"] = init ? json(*init) : json(nullptr);
@@ -342,7 +382,8 @@ json Agent::info() {
                       {"formatted_this_boot", disk_.formatted},
                       {"message", disk_.message}};
     j["boot_count"] = boot_count_ ? json(*boot_count_) : json(nullptr);
-    if (!state_error_.empty()) j["state_error"] = state_error_;
+    if (!state_error_.empty())
+        j["state_error"] = state_error_;
     json net = json::object();
     for (const auto& [k, v] : guest::read_key_values(opts_.run_dir + "/network")) net[k] = v;
     json fw = json::object();
@@ -366,8 +407,10 @@ json Agent::info() {
                             {"waiting_for", s.waiting_for}});
     }
     j["services"] = services;
-    json px = {{"enabled", opts_.proxy}, {"running", proxy_ != nullptr}, {"socket", opts_.docker_socket}};
-    if (!proxy_error_.empty()) px["error"] = proxy_error_;
+    json px = {
+        {"enabled", opts_.proxy}, {"running", proxy_ != nullptr}, {"socket", opts_.docker_socket}};
+    if (!proxy_error_.empty())
+        px["error"] = proxy_error_;
     if (proxy_) {
         const auto st = proxy_->stats();
         px["isolation"] = proxy_->policy().config().isolation;
@@ -381,7 +424,8 @@ json Agent::info() {
 }
 
 void Agent::begin_shutdown(bool power_off) {
-    if (shutting_down_) return;
+    if (shutting_down_)
+        return;
     shutting_down_ = true;
     probe_timer_.cancel();
     port_timer_.cancel();
@@ -390,8 +434,10 @@ void Agent::begin_shutdown(bool power_off) {
     if (!power_off) {
         opts.unmount.clear();
         opts.power_off = [this, alive = alive_] {
-            if (!*alive) return;
-            if (session_) session_->close("the guest agent is stopping");
+            if (!*alive)
+                return;
+            if (session_)
+                session_->close("the guest agent is stopping");
             signals_.cancel();
             io_.stop();
         };
@@ -402,14 +448,17 @@ void Agent::begin_shutdown(bool power_off) {
                 real();
                 return;
             }
-            if (session_) session_->close("the VM is powering off");
+            if (session_)
+                session_->close("the VM is powering off");
             // Give the transport a moment to flush the last replies and the GOAWAY.
             port_timer_.expires_after(300ms);
             port_timer_.async_wait([real](boost::system::error_code) { real(); });
         };
     }
-    if (proxy_) proxy_->stop();
-    if (audit_) audit_->flush();
+    if (proxy_)
+        proxy_->stop();
+    if (audit_)
+        audit_->flush();
     guest::shutdown_system(supervisor_, std::move(opts));
 }
 

@@ -25,8 +25,8 @@ struct AgentOptions {
     std::string dockerd_socket = "/run/cordon/dockerd.sock";  // dockerd's own socket (probe)
     std::string run_dir = "/run/cordon";
     std::string state_dir = "/var/lib/cordon";
-    bool engine = true;       // supervise containerd + dockerd
-    bool power_off = true;    // shutdown ends with reboot(RB_POWER_OFF)
+    bool engine = true;     // supervise containerd + dockerd
+    bool power_off = true;  // shutdown ends with reboot(RB_POWER_OFF)
     std::string containerd = "containerd";
     std::string dockerd = "dockerd";
     // How long to wait for the init's data disk report (mkfs of a big disk takes a while).
@@ -34,12 +34,12 @@ struct AgentOptions {
 };
 
 class Agent {
-public:
+  public:
     Agent(boost::asio::io_context& io, AgentOptions options);
     ~Agent();
     void start();
 
-private:
+  private:
     void record_boot_time(const std::string& name);
     void wait_for_data_disk();
     void setup_engine();
@@ -60,6 +60,7 @@ private:
     boost::asio::steady_timer port_timer_;
     boost::asio::steady_timer probe_timer_;
     boost::asio::steady_timer disk_timer_;
+    boost::asio::steady_timer shutdown_timer_;
     std::chrono::steady_clock::time_point disk_wait_started_{};
     boost::asio::signal_set signals_;
     guest::DataDiskState disk_;

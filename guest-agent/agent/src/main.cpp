@@ -18,18 +18,23 @@ int main(int argc, char** argv) {
     app.add_option("--docker-socket", opts.docker_socket,
                    "unix socket that \"docker\" streams are connected to (the policy proxy)")
         ->capture_default_str();
-    app.add_option("--dockerd-socket", opts.dockerd_socket, "dockerd's own socket (readiness probe)")
+    app.add_option("--dockerd-socket", opts.dockerd_socket,
+                   "dockerd's own socket (readiness probe)")
         ->capture_default_str();
-    app.add_option("--run-dir", opts.run_dir, "runtime state written by the init (boot-times, data-disk)")
+    app.add_option("--run-dir", opts.run_dir,
+                   "runtime state written by the init (boot-times, data-disk)")
         ->capture_default_str();
-    app.add_option("--state-dir", opts.state_dir, "persistent state on the data disk")->capture_default_str();
+    app.add_option("--state-dir", opts.state_dir, "persistent state on the data disk")
+        ->capture_default_str();
     app.add_option("--containerd", opts.containerd, "containerd program")->capture_default_str();
     app.add_option("--dockerd", opts.dockerd, "dockerd program")->capture_default_str();
     app.add_flag("--no-engine", no_engine, "do not start containerd and dockerd");
     bool no_proxy = false;
-    app.add_flag("--no-proxy", no_proxy,
-                 "do not serve the policy proxy (\"docker\" streams then go to --docker-socket as is)");
-    app.add_flag("--no-power-off", no_power_off, "shutdown stops the services but does not power off");
+    app.add_flag(
+        "--no-proxy", no_proxy,
+        "do not serve the policy proxy (\"docker\" streams then go to --docker-socket as is)");
+    app.add_flag("--no-power-off", no_power_off,
+                 "shutdown stops the services but does not power off");
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     opts.engine = !no_engine;
@@ -39,7 +44,8 @@ int main(int argc, char** argv) {
         std::ifstream cmdline("/proc/cmdline");
         std::string word;
         while (cmdline >> word) {
-            if (word == "cordon.noengine") opts.engine = false;
+            if (word == "cordon.noengine")
+                opts.engine = false;
         }
     }
     opts.power_off = !no_power_off;

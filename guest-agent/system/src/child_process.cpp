@@ -17,7 +17,8 @@ extern char** environ;
 namespace cordon::guest {
 
 std::string describe_wait_status(int status) {
-    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFEXITED(status))
+        return "exited with status " + std::to_string(WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {
         const int sig = WTERMSIG(status);
         const char* name = strsignal(sig);
@@ -35,9 +36,11 @@ std::vector<std::string> merged_environment(const std::vector<std::string>& extr
         const auto name = entry.substr(0, entry.find('=') + 1);
         bool replaced = false;
         for (const auto& x : extra) {
-            if (x.compare(0, name.size(), name) == 0) replaced = true;
+            if (x.compare(0, name.size(), name) == 0)
+                replaced = true;
         }
-        if (!replaced) env.push_back(std::move(entry));
+        if (!replaced)
+            env.push_back(std::move(entry));
     }
     env.insert(env.end(), extra.begin(), extra.end());
     return env;
@@ -61,29 +64,34 @@ ChildProcess ChildProcess::spawn(const SpawnOptions& options) {
 
     // The exec error (if any) comes back through a close-on-exec pipe.
     int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) throw_errno("cannot create a pipe", options.argv[0]);
+    if (pipe2(errpipe, O_CLOEXEC) != 0)
+        throw_errno("cannot create a pipe", options.argv[0]);
     UniqueFd err_read(errpipe[0]);
     UniqueFd err_write(errpipe[1]);
 
     int devnull = -1;
     if (options.output_fd < 0) {
         devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0) throw_errno("cannot open /dev/null", options.argv[0]);
+        if (devnull < 0)
+            throw_errno("cannot open /dev/null", options.argv[0]);
     }
     UniqueFd devnull_fd(devnull);
     const int out = options.output_fd >= 0 ? options.output_fd : devnull;
     const bool search_path = options.argv[0].find('/') == std::string::npos;
 
     const pid_t pid = ::fork();
-    if (pid < 0) throw_errno("cannot fork", options.argv[0]);
+    if (pid < 0)
+        throw_errno("cannot fork", options.argv[0]);
     if (pid == 0) {
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, nullptr);
         ::signal(SIGPIPE, SIG_DFL);
-        if (options.new_session) setsid();
+        if (options.new_session)
+            setsid();
         const int in = devnull >= 0 ? devnull : ::open("/dev/null", O_RDONLY);
-        if (in >= 0) dup2(in, 0);
+        if (in >= 0)
+            dup2(in, 0);
         dup2(out, 1);
         dup2(out, 2);
         if (search_path) {
@@ -130,7 +138,9 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
     return *this;
 }
 
-ChildProcess::~ChildProcess() { kill_and_reap(); }
+ChildProcess::~ChildProcess() {
+    kill_and_reap();
+}
 
 void ChildProcess::kill_and_reap() noexcept {
     if (pid_ > 0 && !reaped_) {
@@ -143,20 +153,25 @@ void ChildProcess::kill_and_reap() noexcept {
 
 UniqueFd ChildProcess::open_pidfd() const {
     const long fd = ::syscall(SYS_pidfd_open, pid_, 0);
-    if (fd < 0) throw_errno("cannot open a pidfd", "pid " + std::to_string(pid_), "needs Linux 5.3 or later");
+    if (fd < 0)
+        throw_errno("cannot open a pidfd", "pid " + std::to_string(pid_),
+                    "needs Linux 5.3 or later");
     const int ifd = static_cast<int>(fd);
     ::fcntl(ifd, F_SETFD, FD_CLOEXEC);
     return UniqueFd(ifd);
 }
 
 bool ChildProcess::signal(int sig, bool group) const noexcept {
-    if (pid_ <= 0 || reaped_) return false;
+    if (pid_ <= 0 || reaped_)
+        return false;
     return ::kill(group && group_leader_ ? -pid_ : pid_, sig) == 0;
 }
 
 bool ChildProcess::try_reap() noexcept {
-    if (pid_ <= 0) return false;
-    if (reaped_) return true;
+    if (pid_ <= 0)
+        return false;
+    if (reaped_)
+        return true;
     int status = 0;
     pid_t r;
     do {
@@ -172,14 +187,16 @@ bool ChildProcess::try_reap() noexcept {
 }
 
 int ChildProcess::wait() noexcept {
-    if (pid_ <= 0 || reaped_) return status_;
+    if (pid_ <= 0 || reaped_)
+        return status_;
     int status = 0;
     pid_t r;
     do {
         r = ::waitpid(pid_, &status, 0);
     } while (r < 0 && errno == EINTR);
     reaped_ = true;
-    if (r == pid_) status_ = status;
+    if (r == pid_)
+        status_ = status;
     return status_;
 }
 

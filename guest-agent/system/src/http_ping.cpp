@@ -1,5 +1,3 @@
-#include "quiet_asio.hpp"  // first: silences a GCC 12 false positive in Asio
-
 #include "cordon/guest/http_ping.hpp"
 
 #include <array>
@@ -9,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
+
+#include "cordon/quiet_asio.hpp"  // GCC 12 false positive in Asio (see the header)
 
 namespace cordon::guest {
 
@@ -25,7 +25,8 @@ struct PingState {
     std::array<char, 512> buf{};
     std::function<void(bool, const std::string&)> done;
     void finish(bool ok, const std::string& detail) {
-        if (!done) return;
+        if (!done)
+            return;
         auto d = std::move(done);
         done = nullptr;
         timer.cancel();
@@ -34,22 +35,23 @@ struct PingState {
         d(ok, detail);
     }
     void read(std::shared_ptr<PingState> self) {
-        socket.async_read_some(asio::buffer(buf), [self](boost::system::error_code ec, std::size_t n) {
-            self->response.append(self->buf.data(), n);
-            const auto eol = self->response.find("\r\n");
-            if (eol != std::string::npos || ec || self->response.size() > 4096) {
-                const std::string status = self->response.substr(0, eol);
-                if (status.empty()) {
-                    self->finish(false, ec ? ec.message() : "empty reply");
+        socket.async_read_some(
+            asio::buffer(buf), [self](boost::system::error_code ec, std::size_t n) {
+                self->response.append(self->buf.data(), n);
+                const auto eol = self->response.find("\r\n");
+                if (eol != std::string::npos || ec || self->response.size() > 4096) {
+                    const std::string status = self->response.substr(0, eol);
+                    if (status.empty()) {
+                        self->finish(false, ec ? ec.message() : "empty reply");
+                        return;
+                    }
+                    const bool ok = status.rfind("HTTP/1.", 0) == 0 && status.size() >= 12 &&
+                                    status.compare(9, 3, "200") == 0;
+                    self->finish(ok, status);
                     return;
                 }
-                const bool ok = status.rfind("HTTP/1.", 0) == 0 && status.size() >= 12 &&
-                                status.compare(9, 3, "200") == 0;
-                self->finish(ok, status);
-                return;
-            }
-            self->read(self);
-        });
+                self->read(self);
+            });
     }
 };
 }  // namespace
@@ -61,9 +63,11 @@ void async_http_ping(asio::io_context& io, const std::string& socket_path,
     st->done = std::move(done);
     st->timer.expires_after(timeout);
     st->timer.async_wait([st](boost::system::error_code ec) {
-        if (!ec) st->finish(false, "no answer within the timeout");
+        if (!ec)
+            st->finish(false, "no answer within the timeout");
     });
-    st->socket.async_connect(local::endpoint(socket_path), [st, socket_path](boost::system::error_code ec) {
+    st->socket.async_connect(local::endpoint(socket_path), [st, socket_path](
+                                                               boost::system::error_code ec) {
         if (ec) {
             st->finish(false, "cannot connect to " + socket_path + ": " + ec.message());
             return;

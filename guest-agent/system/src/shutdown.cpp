@@ -1,5 +1,3 @@
-#include "quiet_asio.hpp"  // first: silences a GCC 12 false positive in Asio
-
 #include "cordon/guest/shutdown.hpp"
 
 #include <sys/mount.h>
@@ -11,6 +9,7 @@
 
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
+#include "cordon/quiet_asio.hpp"  // GCC 12 false positive in Asio (see the header)
 
 namespace cordon::guest {
 
@@ -19,7 +18,8 @@ ShutdownOptions default_shutdown_options() {
     o.unmount = {"/var/lib/docker", "/var/lib/containerd", "/var/lib/cordon", "/data"};
     o.sync = [] { ::sync(); };
     o.unmount_one = [](const std::string& path) -> std::string {
-        if (::umount2(path.c_str(), 0) == 0 || errno == EINVAL || errno == ENOENT) return {};
+        if (::umount2(path.c_str(), 0) == 0 || errno == EINVAL || errno == ENOENT)
+            return {};
         const std::string why = errno_string(errno);
         // Still busy: at least make it consistent on disk.
         if (::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0) {
@@ -41,18 +41,22 @@ void shutdown_system(Supervisor& supervisor, ShutdownOptions options,
     log::info("shutdown", "stopping services");
     supervisor.stop_all([opts, report = std::move(report)] {
         std::vector<std::string> problems;
-        if (opts->sync) opts->sync();
+        if (opts->sync)
+            opts->sync();
         for (const auto& path : opts->unmount) {
-            if (!opts->unmount_one) break;
+            if (!opts->unmount_one)
+                break;
             std::string err = opts->unmount_one(path);
             if (!err.empty()) {
                 log::warn("shutdown", "{}", err);
                 problems.push_back(std::move(err));
             }
         }
-        if (report) report(problems);
+        if (report)
+            report(problems);
         log::info("shutdown", "powering off");
-        if (opts->power_off) opts->power_off();
+        if (opts->power_off)
+            opts->power_off();
     });
 }
 

@@ -1,5 +1,3 @@
-#include "quiet_asio.hpp"  // first: silences a GCC 12 false positive in Asio
-
 #include "cordon/guest/supervisor.hpp"
 
 #include <fcntl.h>
@@ -8,8 +6,8 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 
@@ -17,6 +15,7 @@
 #include "cordon/guest/child_process.hpp"
 #include "cordon/guest/log_ring.hpp"
 #include "cordon/log.hpp"
+#include "cordon/quiet_asio.hpp"  // GCC 12 false positive in Asio (see the header)
 
 namespace cordon::guest {
 
@@ -26,12 +25,18 @@ using Clock = std::chrono::steady_clock;
 
 const char* to_string(ServiceState state) noexcept {
     switch (state) {
-        case ServiceState::idle: return "idle";
-        case ServiceState::waiting: return "waiting";
-        case ServiceState::running: return "running";
-        case ServiceState::backoff: return "backoff";
-        case ServiceState::stopping: return "stopping";
-        case ServiceState::stopped: return "stopped";
+        case ServiceState::idle:
+            return "idle";
+        case ServiceState::waiting:
+            return "waiting";
+        case ServiceState::running:
+            return "running";
+        case ServiceState::backoff:
+            return "backoff";
+        case ServiceState::stopping:
+            return "stopping";
+        case ServiceState::stopped:
+            return "stopped";
     }
     return "?";
 }
@@ -74,9 +79,12 @@ Supervisor::~Supervisor() {
 }
 
 void Supervisor::add(ServiceSpec spec) {
-    if (spec.name.empty()) throw Error("cannot add a service", "(no name)", "give every service a name");
-    if (spec.argv.empty()) throw Error("cannot add a service without a command line", spec.name);
-    if (has(spec.name)) throw Error("a service with this name already exists", spec.name);
+    if (spec.name.empty())
+        throw Error("cannot add a service", "(no name)", "give every service a name");
+    if (spec.argv.empty())
+        throw Error("cannot add a service without a command line", spec.name);
+    if (has(spec.name))
+        throw Error("a service with this name already exists", spec.name);
     services_.push_back(std::make_unique<Service>(io_, std::move(spec)));
 }
 
@@ -87,7 +95,8 @@ bool Supervisor::has(const std::string& name) const {
 
 Supervisor::Service& Supervisor::find(const std::string& name) const {
     for (auto& s : services_) {
-        if (s->spec.name == name) return *s;
+        if (s->spec.name == name)
+            return *s;
     }
     std::string known;
     for (auto& s : services_) known += (known.empty() ? "" : ", ") + s->spec.name;
@@ -100,11 +109,14 @@ std::vector<std::string> Supervisor::names() const {
     return out;
 }
 
-void Supervisor::set_start_hook(StartHook hook) { start_hook_ = std::move(hook); }
+void Supervisor::set_start_hook(StartHook hook) {
+    start_hook_ = std::move(hook);
+}
 
 void Supervisor::start(const std::string& name) {
     Service& s = find(name);
-    if (stopping_all_) return;
+    if (stopping_all_)
+        return;
     if (s.state == ServiceState::running || s.state == ServiceState::waiting ||
         s.state == ServiceState::stopping || s.state == ServiceState::backoff) {
         return;
@@ -118,7 +130,8 @@ void Supervisor::start_all() {
 }
 
 void Supervisor::launch(Service& s) {
-    if (stopping_all_ || s.state == ServiceState::stopping) return;
+    if (stopping_all_ || s.state == ServiceState::stopping)
+        return;
     // Wait for the paths the service needs (a socket, a state file...).
     for (const auto& path : s.spec.wait_for) {
         std::error_code ec;
@@ -130,8 +143,10 @@ void Supervisor::launch(Service& s) {
             s.waiting_for = path;
             s.timer.expires_after(s.spec.wait_poll);
             s.timer.async_wait([this, &s, alive = alive_](boost::system::error_code ec2) {
-                if (!*alive || ec2) return;
-                if (s.state == ServiceState::waiting) launch(s);
+                if (!*alive || ec2)
+                    return;
+                if (s.state == ServiceState::waiting)
+                    launch(s);
             });
             return;
         }
@@ -152,7 +167,8 @@ void Supervisor::launch(Service& s) {
     opts.output_fd = write_end.get();
     try {
         s.child = ChildProcess::spawn(opts);
-        s.pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, s.child.open_pidfd().release());
+        s.pidfd =
+            std::make_unique<asio::posix::stream_descriptor>(io_, s.child.open_pidfd().release());
     } catch (const std::exception& e) {
         s.child = ChildProcess();
         s.last_error = e.what();
@@ -171,22 +187,29 @@ void Supervisor::launch(Service& s) {
     on_output(s);
     s.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
                         [this, &s, alive = alive_](boost::system::error_code ec) {
-                            if (!*alive || ec) return;
+                            if (!*alive || ec)
+                                return;
                             on_exit(s);
                         });
-    if (start_hook_) start_hook_(s.spec.name, s.child.pid());
+    if (start_hook_)
+        start_hook_(s.spec.name, s.child.pid());
 }
 
 void Supervisor::on_output(Service& s) {
-    if (!s.output) return;
+    if (!s.output)
+        return;
     s.output->async_read_some(
-        asio::buffer(s.buf), [this, &s, alive = alive_](boost::system::error_code ec, std::size_t n) {
-            if (!*alive || !s.output) return;
+        asio::buffer(s.buf),
+        [this, &s, alive = alive_](boost::system::error_code ec, std::size_t n) {
+            if (!*alive || !s.output)
+                return;
             std::vector<std::string> lines;
-            if (n > 0) s.splitter.feed(std::string_view(s.buf.data(), n), lines);
+            if (n > 0)
+                s.splitter.feed(std::string_view(s.buf.data(), n), lines);
             if (ec) {
                 std::string rest;
-                if (s.splitter.flush(rest)) lines.push_back(std::move(rest));
+                if (s.splitter.flush(rest))
+                    lines.push_back(std::move(rest));
             }
             for (auto& l : lines) s.ring.push(std::move(l));
             if (ec) {
@@ -203,7 +226,8 @@ void Supervisor::on_exit(Service& s) {
         // A spurious wake-up: wait again.
         s.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
                             [this, &s, alive = alive_](boost::system::error_code ec) {
-                                if (!*alive || ec) return;
+                                if (!*alive || ec)
+                                    return;
                                 on_exit(s);
                             });
         return;
@@ -223,7 +247,8 @@ void Supervisor::on_exit(Service& s) {
     }
     log::warn(component_, "{}: {} after {} ms", s.spec.name, s.last_exit,
               std::chrono::duration_cast<milliseconds>(ran).count());
-    if (ran >= s.spec.stable_after) s.consecutive_failures = 0;
+    if (ran >= s.spec.stable_after)
+        s.consecutive_failures = 0;
     schedule_restart(s);
 }
 
@@ -233,15 +258,18 @@ void Supervisor::schedule_restart(Service& s) {
         return;
     }
     auto delay = s.spec.backoff_initial;
-    for (std::uint64_t i = 0; i < s.consecutive_failures && delay < s.spec.backoff_max; ++i) delay *= 2;
+    for (std::uint64_t i = 0; i < s.consecutive_failures && delay < s.spec.backoff_max; ++i)
+        delay *= 2;
     delay = std::min(delay, s.spec.backoff_max);
     ++s.consecutive_failures;
     s.state = ServiceState::backoff;
     s.next_start = Clock::now() + delay;
     s.timer.expires_after(delay);
     s.timer.async_wait([this, &s, alive = alive_](boost::system::error_code ec) {
-        if (!*alive || ec) return;
-        if (s.state == ServiceState::backoff) launch(s);
+        if (!*alive || ec)
+            return;
+        if (s.state == ServiceState::backoff)
+            launch(s);
     });
 }
 
@@ -250,18 +278,22 @@ void Supervisor::stop(const std::string& name, std::function<void()> done) {
     s.timer.cancel();
     if (s.state != ServiceState::running && s.state != ServiceState::stopping) {
         s.state = ServiceState::stopped;
-        if (done) asio::post(io_, std::move(done));
+        if (done)
+            asio::post(io_, std::move(done));
         return;
     }
-    if (done) s.on_stopped.push_back(std::move(done));
-    if (s.state == ServiceState::stopping) return;
+    if (done)
+        s.on_stopped.push_back(std::move(done));
+    if (s.state == ServiceState::stopping)
+        return;
     s.state = ServiceState::stopping;
     log::info(component_, "{}: stopping (SIGTERM, SIGKILL after {} ms)", s.spec.name,
               s.spec.stop_timeout.count());
     s.child.signal(SIGTERM);
     s.kill_timer.expires_after(s.spec.stop_timeout);
     s.kill_timer.async_wait([this, &s, alive = alive_](boost::system::error_code ec) {
-        if (!*alive || ec || s.state != ServiceState::stopping) return;
+        if (!*alive || ec || s.state != ServiceState::stopping)
+            return;
         log::warn(component_, "{}: did not stop within {} ms: SIGKILL", s.spec.name,
                   s.spec.stop_timeout.count());
         s.ring.push("[supervisor] no exit after SIGTERM: SIGKILL");
@@ -277,12 +309,14 @@ void Supervisor::stop_all(std::function<void()> done) {
 
 void Supervisor::stop_next(std::size_t index, std::function<void()> done) {
     if (index == 0) {
-        if (done) asio::post(io_, std::move(done));
+        if (done)
+            asio::post(io_, std::move(done));
         return;
     }
     const std::string name = services_[index - 1]->spec.name;
     stop(name, [this, index, done = std::move(done), alive = alive_]() mutable {
-        if (!*alive) return;
+        if (!*alive)
+            return;
         stop_next(index - 1, std::move(done));
     });
 }
@@ -298,14 +332,15 @@ ServiceStatus Supervisor::status(const std::string& name) const {
     ServiceStatus st;
     st.name = s.spec.name;
     st.state = s.state;
-    if (s.state == ServiceState::running || s.state == ServiceState::stopping) st.pid = s.child.pid();
+    if (s.state == ServiceState::running || s.state == ServiceState::stopping)
+        st.pid = s.child.pid();
     st.starts = s.starts;
     st.restarts = s.starts > 0 ? s.starts - 1 : 0;
     st.last_exit = s.last_exit;
     st.last_error = s.last_error;
     if (s.state == ServiceState::backoff) {
-        st.next_start_in = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(
-                                                         s.next_start - Clock::now()));
+        st.next_start_in = std::max(
+            milliseconds(0), std::chrono::duration_cast<milliseconds>(s.next_start - Clock::now()));
     }
     st.waiting_for = s.waiting_for;
     return st;

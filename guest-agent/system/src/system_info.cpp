@@ -17,20 +17,23 @@ namespace cordon::guest {
 
 KernelInfo read_kernel() {
     utsname u{};
-    if (::uname(&u) != 0) throw_errno("uname failed");
+    if (::uname(&u) != 0)
+        throw_errno("uname failed");
     return {u.release, u.version, u.machine};
 }
 
 double read_uptime(const std::string& path) {
     std::ifstream in(path);
     double up = 0;
-    if (!(in >> up)) throw Error("cannot read the uptime", path, "is /proc mounted?");
+    if (!(in >> up))
+        throw Error("cannot read the uptime", path, "is /proc mounted?");
     return up;
 }
 
 MemoryInfo read_memory(const std::string& path) {
     std::ifstream in(path);
-    if (!in) throw Error("cannot read memory information", path, "is /proc mounted?");
+    if (!in)
+        throw Error("cannot read memory information", path, "is /proc mounted?");
     MemoryInfo m;
     bool total = false;
     std::string key;
@@ -39,7 +42,8 @@ MemoryInfo read_memory(const std::string& path) {
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream ls(line);
-        if (!(ls >> key >> value)) continue;
+        if (!(ls >> key >> value))
+            continue;
         if (key == "MemTotal:") {
             m.total_kib = value;
             total = true;
@@ -49,7 +53,8 @@ MemoryInfo read_memory(const std::string& path) {
             m.free_kib = value;
         }
     }
-    if (!total) throw Error("no MemTotal in the memory information", path);
+    if (!total)
+        throw Error("no MemTotal in the memory information", path);
     return m;
 }
 
@@ -61,7 +66,8 @@ BootTimes read_boot_times(const std::string& path) {
         std::istringstream ls(line);
         std::string name;
         double t = 0;
-        if (ls >> name >> t) out.emplace_back(name, t);
+        if (ls >> name >> t)
+            out.emplace_back(name, t);
     }
     return out;
 }
@@ -73,7 +79,8 @@ void append_boot_time(const std::string& path, const std::string& name, double s
         throw Error("boot timing name too long", name);
     }
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd) throw_errno("cannot open the boot timings", path);
+    if (!fd)
+        throw_errno("cannot open the boot timings", path);
     if (::write(fd.get(), line, static_cast<std::size_t>(n)) != n) {
         throw_errno("cannot write the boot timings", path);
     }
@@ -85,7 +92,8 @@ std::map<std::string, std::string> read_key_values(const std::string& path) {
     std::string line;
     while (std::getline(in, line)) {
         const auto eq = line.find('=');
-        if (eq == std::string::npos || eq == 0) continue;
+        if (eq == std::string::npos || eq == 0)
+            continue;
         kv[line.substr(0, eq)] = line.substr(eq + 1);
     }
     return kv;
@@ -98,11 +106,13 @@ DataDiskState read_data_disk(const std::string& path) {
         return d;
     }
     auto kv = read_key_values(path);
-    if (kv.count("state")) d.state = kv["state"];
+    if (kv.count("state"))
+        d.state = kv["state"];
     d.device = kv["device"];
     d.formatted = kv["formatted"] == "1";
     d.message = kv["message"];
-    if (d.state.empty()) d.state = "unknown";
+    if (d.state.empty())
+        d.state = "unknown";
     return d;
 }
 
@@ -127,13 +137,15 @@ std::uint64_t bump_counter(const std::string& path) {
     const std::string text = std::to_string(value) + "\n";
     {
         UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (!fd) throw_errno("cannot write the counter", tmp);
+        if (!fd)
+            throw_errno("cannot write the counter", tmp);
         if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
             ::fsync(fd.get()) != 0) {
             throw_errno("cannot write the counter", tmp);
         }
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("cannot replace the counter", path);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+        throw_errno("cannot replace the counter", path);
     return value;
 }
 

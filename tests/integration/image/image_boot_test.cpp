@@ -2,12 +2,12 @@
 // channel: info, docker through the "docker" service, clean shutdown, persistence of the
 // data disk across boots, and a clear error (not a hang) for a missing or corrupt disk.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <random>
 
 #include "cordon/error.hpp"
@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 class ImageBoot : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         image_ = cordon::harness::image_dir();
         const std::string missing = cordon::harness::image_missing(image_);
@@ -34,8 +34,10 @@ protected:
         work_ = ::mkdtemp(tmpl.data());
     }
     void TearDown() override {
-        if (!work_.empty() && !HasFailure()) fs::remove_all(work_);
-        else if (!work_.empty()) std::cerr << "kept " << work_ << " (console.log, qemu.log)\n";
+        if (!work_.empty() && !HasFailure())
+            fs::remove_all(work_);
+        else if (!work_.empty())
+            std::cerr << "kept " << work_ << " (console.log, qemu.log)\n";
     }
     VmConfig config(std::optional<std::string> disk) const {
         VmConfig c;
@@ -56,14 +58,16 @@ protected:
         auto r = vm.call("shutdown");
         EXPECT_TRUE(r.value("shutting_down", false)) << r.dump();
         auto status = vm.wait_exit(90s);
-        ASSERT_TRUE(status.has_value()) << "QEMU did not exit within 90 s after shutdown; console:\n"
-                                        << vm.console();
+        ASSERT_TRUE(status.has_value())
+            << "QEMU did not exit within 90 s after shutdown; console:\n"
+            << vm.console();
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
             << "QEMU ended with wait status " << *status;
     }
     static std::string docker_cli() {
         const char* e = std::getenv("CORDON_DOCKER_CLI");
-        if (e && *e) return e;
+        if (e && *e)
+            return e;
         return fs::exists("/usr/local/bin/docker") ? "/usr/local/bin/docker" : "/usr/bin/docker";
     }
     // A one-file image: the host's static busybox.
@@ -96,7 +100,8 @@ TEST_F(ImageBoot, BootsServesDockerShutsDownAndKeepsTheDataDisk) {
         EXPECT_GT(info["uptime_s"].get<double>(), 0.0);
         EXPECT_EQ(info["agent_version"], manifest["version"]);
         EXPECT_EQ(info["data_disk"]["state"], "ok") << info.dump(2);
-        EXPECT_TRUE(info["data_disk"]["formatted_this_boot"].get<bool>()) << "a blank disk is formatted on first boot";
+        EXPECT_TRUE(info["data_disk"]["formatted_this_boot"].get<bool>())
+            << "a blank disk is formatted on first boot";
         EXPECT_EQ(info["boot_count"], 1);
         ASSERT_TRUE(info["boot"]["kernel_to_init_s"].is_number()) << info.dump(2);
         ASSERT_TRUE(info["boot"]["init_to_agent_s"].is_number()) << info.dump(2);
@@ -126,25 +131,29 @@ TEST_F(ImageBoot, BootsServesDockerShutsDownAndKeepsTheDataDisk) {
             vm.serve_docker_socket(sock);
             const std::string host = "unix://" + sock;
             const std::string tar = make_busybox_tar();
-            auto imp = vm.run_host_command({docker_cli(), "-H", host, "import", tar, "cordon-test/busybox:1"}, 180s);
+            auto imp = vm.run_host_command(
+                {docker_cli(), "-H", host, "import", tar, "cordon-test/busybox:1"}, 180s);
             ASSERT_EQ(imp.status, 0) << imp.output;
-            auto run = vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "cordon-test/busybox:1",
-                                            "/bin/busybox", "echo", "hello-from-a-container"},
-                                           180s);
+            auto run = vm.run_host_command(
+                {docker_cli(), "-H", host, "run", "--rm", "cordon-test/busybox:1", "/bin/busybox",
+                 "echo", "hello-from-a-container"},
+                180s);
             ASSERT_EQ(run.status, 0) << run.output;
             EXPECT_NE(run.output.find("hello-from-a-container"), std::string::npos) << run.output;
             const int port = vm.serve_http_on_loopback("cordon-net-ok");
-            auto net = vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "cordon-test/busybox:1",
-                                            "/bin/busybox", "wget", "-q", "-O", "-",
-                                            "http://10.0.2.2:" + std::to_string(port) + "/"},
-                                           180s);
+            auto net = vm.run_host_command(
+                {docker_cli(), "-H", host, "run", "--rm", "cordon-test/busybox:1", "/bin/busybox",
+                 "wget", "-q", "-O", "-", "http://10.0.2.2:" + std::to_string(port) + "/"},
+                180s);
             EXPECT_EQ(net.status, 0) << net.output;
             EXPECT_NE(net.output.find("cordon-net-ok"), std::string::npos)
-                << "a container could not reach the host through the VM's NAT:\n" << net.output;
+                << "a container could not reach the host through the VM's NAT:\n"
+                << net.output;
             // Everything went through the policy proxy, which refuses what breaks isolation.
-            auto priv = vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "--privileged",
-                                             "cordon-test/busybox:1", "/bin/busybox", "true"},
-                                            180s);
+            auto priv =
+                vm.run_host_command({docker_cli(), "-H", host, "run", "--rm", "--privileged",
+                                     "cordon-test/busybox:1", "/bin/busybox", "true"},
+                                    180s);
             EXPECT_NE(priv.status, 0) << "a privileged container was allowed:\n" << priv.output;
             auto pinfo = vm.call("info")["proxy"];
             EXPECT_TRUE(pinfo.value("running", false)) << pinfo.dump();
@@ -158,9 +167,12 @@ TEST_F(ImageBoot, BootsServesDockerShutsDownAndKeepsTheDataDisk) {
         ASSERT_TRUE(logs["lines"].is_array());
         bool api_listen = false;
         for (auto& l : logs["lines"]) {
-            if (l.get<std::string>().find("API listen on /run/cordon/dockerd.sock") != std::string::npos) api_listen = true;
+            if (l.get<std::string>().find("API listen on /run/cordon/dockerd.sock") !=
+                std::string::npos)
+                api_listen = true;
         }
-        EXPECT_TRUE(api_listen) << "dockerd must listen only on /run/cordon/dockerd.sock:\n" << logs.dump(2);
+        EXPECT_TRUE(api_listen) << "dockerd must listen only on /run/cordon/dockerd.sock:\n"
+                                << logs.dump(2);
         EXPECT_THROW(vm.call("logs", {{"service", "no-such-service"}}), cordon::Error);
         EXPECT_THROW(vm.call("no-such-method"), cordon::Error);
 
@@ -182,7 +194,8 @@ TEST_F(ImageBoot, MissingDataDiskIsAClearError) {
     QemuVm vm(config(std::nullopt));
     json info = boot(vm);
     EXPECT_EQ(info["data_disk"]["state"], "missing") << info.dump(2);
-    EXPECT_NE(info["data_disk"]["message"].get<std::string>().find("cordon-data"), std::string::npos);
+    EXPECT_NE(info["data_disk"]["message"].get<std::string>().find("cordon-data"),
+              std::string::npos);
     EXPECT_TRUE(info["boot_count"].is_null());
     EXPECT_EQ(info["engine"]["state"], "unavailable");
     EXPECT_NE(info["engine"]["message"].get<std::string>().find("data disk"), std::string::npos);
@@ -210,7 +223,8 @@ TEST_F(ImageBoot, CorruptDataDiskIsAClearErrorAndIsNotFormatted) {
     QemuVm vm(config(disk));
     json info = boot(vm);
     EXPECT_EQ(info["data_disk"]["state"], "corrupt") << info.dump(2);
-    EXPECT_NE(info["data_disk"]["message"].get<std::string>().find("refusing to format"), std::string::npos)
+    EXPECT_NE(info["data_disk"]["message"].get<std::string>().find("refusing to format"),
+              std::string::npos)
         << info.dump(2);
     EXPECT_EQ(info["engine"]["state"], "unavailable");
     shutdown_cleanly(vm);

@@ -1,10 +1,10 @@
+#include "cordon/guest/child_process.hpp"
+
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <gtest/gtest.h>
-
 #include "cordon/error.hpp"
-#include "cordon/guest/child_process.hpp"
 
 using cordon::guest::ChildProcess;
 using cordon::guest::describe_wait_status;
@@ -47,7 +47,8 @@ TEST(ChildProcess, MissingProgramIsAClearError) {
         ChildProcess::spawn(cmd({"/nonexistent/cordon-test-program"}));
         FAIL() << "spawn should have thrown";
     } catch (const cordon::Error& e) {
-        EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos)
+            << e.what();
         EXPECT_EQ(e.subject(), "/nonexistent/cordon-test-program");
     }
     EXPECT_THROW(ChildProcess::spawn(cmd({})), cordon::Error);

@@ -1,13 +1,14 @@
-#include "quiet_asio.hpp"  // first: silences a GCC 12 false positive in Asio
+#include "cordon/guest/http_ping.hpp"
+
+#include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <gtest/gtest.h>
 
-#include "cordon/guest/http_ping.hpp"
+#include "cordon/quiet_asio.hpp"  // GCC 12 false positive in Asio (see the header)
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -23,17 +24,22 @@ struct FakeServer {
     FakeServer(asio::io_context& io, const std::string& path, std::string reply_text)
         : acceptor(io, local::endpoint(path)), socket(io), reply(std::move(reply_text)) {
         acceptor.async_accept(socket, [this](boost::system::error_code ec) {
-            if (ec) return;
-            asio::async_read_until(socket, request, "\r\n\r\n", [this](boost::system::error_code ec2, std::size_t) {
-                if (ec2) return;
-                std::istream is(&request);
-                std::getline(is, first_line);
-                if (reply.empty()) return;  // never answer
-                asio::async_write(socket, asio::buffer(reply), [this](boost::system::error_code, std::size_t) {
-                    boost::system::error_code ignored;
-                    socket.shutdown(local::socket::shutdown_send, ignored);
+            if (ec)
+                return;
+            asio::async_read_until(
+                socket, request, "\r\n\r\n", [this](boost::system::error_code ec2, std::size_t) {
+                    if (ec2)
+                        return;
+                    std::istream is(&request);
+                    std::getline(is, first_line);
+                    if (reply.empty())
+                        return;  // never answer
+                    asio::async_write(socket, asio::buffer(reply),
+                                      [this](boost::system::error_code, std::size_t) {
+                                          boost::system::error_code ignored;
+                                          socket.shutdown(local::socket::shutdown_send, ignored);
+                                      });
                 });
-            });
         });
     }
     local::acceptor acceptor;

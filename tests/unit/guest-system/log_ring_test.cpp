@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "cordon/guest/log_ring.hpp"
+
+#include <gtest/gtest.h>
 
 using cordon::guest::LineSplitter;
 using cordon::guest::LogRing;

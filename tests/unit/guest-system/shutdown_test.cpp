@@ -1,9 +1,10 @@
-#include "quiet_asio.hpp"  // first: silences a GCC 12 false positive in Asio
+#include "cordon/guest/shutdown.hpp"
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "cordon/guest/shutdown.hpp"
+#include <boost/asio/io_context.hpp>
+
+#include "cordon/quiet_asio.hpp"  // GCC 12 false positive in Asio (see the header)
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -36,6 +37,7 @@ TEST(Shutdown, StopsServicesThenSyncsUnmountsAndPowersOff) {
     std::vector<std::string> problems;
     shutdown_system(sup, o, [&](const std::vector<std::string>& p) { problems = p; });
     ASSERT_TRUE(run_until(io, [&] { return !steps.empty() && steps.back() == "poweroff"; }));
-    EXPECT_EQ(steps, (std::vector<std::string>{"sync", "umount /var/lib/docker", "umount /data", "poweroff"}));
+    EXPECT_EQ(steps, (std::vector<std::string>{"sync", "umount /var/lib/docker", "umount /data",
+                                               "poweroff"}));
     EXPECT_EQ(problems, std::vector<std::string>{"cannot unmount /data (busy)"});
 }

@@ -1,15 +1,15 @@
-#include "quiet_asio.hpp"  // first: silences a GCC 12 false positive in Asio
+#include "cordon/guest/supervisor.hpp"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
-#include <boost/asio/io_context.hpp>
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <fstream>
-#include <gtest/gtest.h>
 
 #include "cordon/error.hpp"
-#include "cordon/guest/supervisor.hpp"
+#include "cordon/quiet_asio.hpp"  // GCC 12 false positive in Asio (see the header)
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -58,7 +58,8 @@ TEST(Supervisor, RestartsWithExponentialBackoff) {
         auto l = sup.logs("crash");
         return std::count(l.begin(), l.end(), "[supervisor] exited with status 1");
     };
-    ASSERT_TRUE(run_until(io, [&] { return exits() >= 5; }, 10s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return exits() >= 5; }, 10s));
     auto st = sup.status("crash");
     EXPECT_EQ(st.last_exit, "exited with status 1");
     std::ifstream in(stamps);
@@ -83,7 +84,8 @@ TEST(Supervisor, BackoffIsCappedAtTheMaximum) {
     s.backoff_max = 100ms;
     sup.add(s);
     sup.start("crash");
-    ASSERT_TRUE(run_until(io, [&] { return sup.status("crash").restarts >= 6; }, 5s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return sup.status("crash").restarts >= 6; }, 5s));
     EXPECT_LE(sup.status("crash").next_start_in, 100ms);
 }
 
@@ -113,7 +115,8 @@ TEST(Supervisor, WaitsForRequiredPaths) {
     s.wait_poll = 10ms;
     sup.add(s);
     sup.start("late");
-    run_until(io, [] { return false; }, 100ms);
+    run_until(
+        io, [] { return false; }, 100ms);
     EXPECT_EQ(sup.status("late").state, ServiceState::waiting);
     EXPECT_EQ(sup.status("late").waiting_for, flag);
     std::ofstream(flag) << "x";
@@ -125,8 +128,10 @@ TEST(Supervisor, StopsInReverseOrderWithSigtermThenSigkill) {
     const std::string order = tmp.file("order");
     boost::asio::io_context io;
     Supervisor sup(io);
-    sup.add(spec("first", "trap 'echo first >> " + order + "; exit 0' TERM; while :; do sleep 0.05; done"));
-    auto stubborn = spec("second", "trap 'echo second >> " + order + "' TERM; while :; do sleep 0.05; done");
+    sup.add(spec("first",
+                 "trap 'echo first >> " + order + "; exit 0' TERM; while :; do sleep 0.05; done"));
+    auto stubborn =
+        spec("second", "trap 'echo second >> " + order + "' TERM; while :; do sleep 0.05; done");
     stubborn.stop_timeout = 300ms;
     sup.add(stubborn);
     sup.start_all();
@@ -134,11 +139,13 @@ TEST(Supervisor, StopsInReverseOrderWithSigtermThenSigkill) {
         return sup.status("first").state == ServiceState::running &&
                sup.status("second").state == ServiceState::running;
     }));
-    run_until(io, [] { return false; }, 200ms);  // let the shells install their traps
+    run_until(
+        io, [] { return false; }, 200ms);  // let the shells install their traps
     bool done = false;
     const auto t0 = std::chrono::steady_clock::now();
     sup.stop_all([&] { done = true; });
-    ASSERT_TRUE(run_until(io, [&] { return done; }, 10s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return done; }, 10s));
     const auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_GE(took, 300ms);  // the stubborn one needed SIGKILL after its timeout
     EXPECT_EQ(sup.status("first").state, ServiceState::stopped);
@@ -150,7 +157,8 @@ TEST(Supervisor, StopsInReverseOrderWithSigtermThenSigkill) {
     EXPECT_EQ(a, "second");  // reverse order: second was asked first
     EXPECT_EQ(b, "first");
     // No restart after stop.
-    run_until(io, [] { return false; }, 200ms);
+    run_until(
+        io, [] { return false; }, 200ms);
     EXPECT_EQ(sup.status("first").state, ServiceState::stopped);
 }
 

@@ -1,8 +1,10 @@
-#include <fstream>
+#include "cordon/guest/system_info.hpp"
+
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "cordon/error.hpp"
-#include "cordon/guest/system_info.hpp"
 #include "test_util.hpp"
 
 using namespace cordon::guest;
@@ -19,7 +21,8 @@ TEST(SystemInfo, ReadsTheRealKernelUptimeAndMemory) {
 
 TEST(SystemInfo, ParsesMeminfoAndUptimeFiles) {
     TempDir tmp;
-    std::ofstream(tmp.file("meminfo")) << "MemTotal:        1000 kB\nMemFree:  200 kB\nMemAvailable:    600 kB\n";
+    std::ofstream(tmp.file("meminfo"))
+        << "MemTotal:        1000 kB\nMemFree:  200 kB\nMemAvailable:    600 kB\n";
     auto m = read_memory(tmp.file("meminfo"));
     EXPECT_EQ(m.total_kib, 1000u);
     EXPECT_EQ(m.free_kib, 200u);
@@ -53,13 +56,15 @@ TEST(SystemInfo, DataDiskStates) {
     EXPECT_FALSE(unknown.ok());
     EXPECT_NE(unknown.message.find("no data disk report"), std::string::npos);
 
-    std::ofstream(tmp.file("ok")) << "state=ok\ndevice=/dev/vdb\nformatted=1\nmessage=mounted on /data\n";
+    std::ofstream(tmp.file("ok"))
+        << "state=ok\ndevice=/dev/vdb\nformatted=1\nmessage=mounted on /data\n";
     auto ok = read_data_disk(tmp.file("ok"));
     EXPECT_TRUE(ok.ok());
     EXPECT_EQ(ok.device, "/dev/vdb");
     EXPECT_TRUE(ok.formatted);
 
-    std::ofstream(tmp.file("corrupt")) << "state=corrupt\ndevice=/dev/vdb\nformatted=0\nmessage=a=b: refusing\n";
+    std::ofstream(tmp.file("corrupt"))
+        << "state=corrupt\ndevice=/dev/vdb\nformatted=0\nmessage=a=b: refusing\n";
     auto bad = read_data_disk(tmp.file("corrupt"));
     EXPECT_EQ(bad.state, "corrupt");
     EXPECT_EQ(bad.message, "a=b: refusing");  // only the first '=' splits

@@ -14,14 +14,15 @@ inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& 
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (!done() && std::chrono::steady_clock::now() < end) {
         io.run_for(std::chrono::milliseconds(10));
-        if (io.stopped()) io.restart();
+        if (io.stopped())
+            io.restart();
     }
     return done();
 }
 
 // A fresh temporary folder, removed at the end of the test.
 class TempDir {
-public:
+  public:
     TempDir() {
         std::string tmpl = (std::filesystem::temp_directory_path() / "cordon-gs-XXXXXX").string();
         path_ = ::mkdtemp(tmpl.data());
@@ -33,7 +34,7 @@ public:
     std::string file(const std::string& name) const { return (path_ / name).string(); }
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -13,17 +13,19 @@
 namespace cordon::guest {
 
 struct SpawnOptions {
-    std::vector<std::string> argv;  // argv[0] is the program; a name without '/' is looked up in PATH
-    std::vector<std::string> env;   // "NAME=value" entries added to (or replacing in) the agent's environment
-    int output_fd = -1;             // becomes the child's stdout and stderr; -1: /dev/null
-    bool new_session = true;        // setsid(): the child leads its own process group
+    std::vector<std::string>
+        argv;  // argv[0] is the program; a name without '/' is looked up in PATH
+    std::vector<std::string>
+        env;             // "NAME=value" entries added to (or replacing in) the agent's environment
+    int output_fd = -1;  // becomes the child's stdout and stderr; -1: /dev/null
+    bool new_session = true;  // setsid(): the child leads its own process group
 };
 
 // "exited with status 3", "killed by signal 9 (Killed)".
 std::string describe_wait_status(int status);
 
 class ChildProcess {
-public:
+  public:
     // Throws cordon::Error when the program cannot be started (not found, not executable...),
     // with the errno of the failed exec.
     static ChildProcess spawn(const SpawnOptions& options);
@@ -52,7 +54,7 @@ public:
     // Blocks until the child exits; returns its wait status.
     int wait() noexcept;
 
-private:
+  private:
     void kill_and_reap() noexcept;
     pid_t pid_ = -1;
     bool group_leader_ = false;

@@ -11,7 +11,7 @@
 namespace cordon::guest {
 
 class LogRing {
-public:
+  public:
     explicit LogRing(std::size_t capacity = 1000);
 
     void push(std::string line);
@@ -22,7 +22,7 @@ public:
     // Lines ever pushed (so a reader can tell how many were dropped).
     std::uint64_t total() const noexcept { return total_; }
 
-private:
+  private:
     std::size_t capacity_;
     std::deque<std::string> lines_;
     std::uint64_t total_ = 0;
@@ -31,14 +31,14 @@ private:
 // Splits a byte stream into lines for a LogRing: '\n' ends a line, a trailing '\r' is
 // dropped, and a line longer than max_line is cut into pieces of max_line bytes.
 class LineSplitter {
-public:
+  public:
     explicit LineSplitter(std::size_t max_line = 4096) : max_line_(max_line) {}
     // Appends complete lines to `out`.
     void feed(std::string_view bytes, std::vector<std::string>& out);
     // The unterminated rest (at end of stream), if any.
     bool flush(std::string& out);
 
-private:
+  private:
     std::size_t max_line_;
     std::string partial_;
 };

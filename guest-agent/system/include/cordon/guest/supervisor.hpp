@@ -34,17 +34,17 @@ const char* to_string(ServiceState state) noexcept;
 struct ServiceStatus {
     std::string name;
     ServiceState state = ServiceState::idle;
-    int pid = 0;                       // while running/stopping
-    std::uint64_t starts = 0;          // successful spawns
-    std::uint64_t restarts = 0;        // starts after the first
-    std::string last_exit;             // "exited with status 1", empty if it never exited
-    std::string last_error;            // why the last spawn failed, if it did
+    int pid = 0;                                 // while running/stopping
+    std::uint64_t starts = 0;                    // successful spawns
+    std::uint64_t restarts = 0;                  // starts after the first
+    std::string last_exit;                       // "exited with status 1", empty if it never exited
+    std::string last_error;                      // why the last spawn failed, if it did
     std::chrono::milliseconds next_start_in{0};  // in backoff: delay before the next start
-    std::string waiting_for;           // in waiting: the first missing path
+    std::string waiting_for;                     // in waiting: the first missing path
 };
 
 class Supervisor {
-public:
+  public:
     using StartHook = std::function<void(const std::string& service, int pid)>;
 
     explicit Supervisor(boost::asio::io_context& io, std::string log_component = "supervisor");
@@ -73,7 +73,7 @@ public:
     std::vector<std::string> logs(const std::string& name, std::size_t max_lines = 0) const;
     std::vector<std::string> names() const;
 
-private:
+  private:
     struct Service;
     Service& find(const std::string& name) const;
     void launch(Service& s);
