@@ -77,8 +77,13 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "build-image: downloading ${#missing[@]} packages into $debs"
-  (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "${missing[@]}") \
-    || die "apt-get download failed for: ${missing[*]}"
+  if ! (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "${missing[@]}"); then
+    # Stale package lists name versions the archive no longer has: refresh once, retry.
+    echo "build-image: apt-get download failed; refreshing the package lists and retrying"
+    apt-get update -qq || die "apt-get update failed: is Debian's archive reachable?"
+    (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "${missing[@]}") \
+      || die "apt-get download failed for: ${missing[*]}"
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------
