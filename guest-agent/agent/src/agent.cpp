@@ -1,5 +1,12 @@
 #include "agent.hpp"
 
+#include <algorithm>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+
+#include "cordon/subprocess.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,9 +148,31 @@ void Agent::setup_engine() {
     containerd.stop_timeout = 10s;
     supervisor_.add(containerd);
 
+    engine::EnginePaths paths;
+    paths.dockerd_socket = opts_.dockerd_socket;
+    paths.state_dir = opts_.state_dir;
+    paths.daemon_json = opts_.run_dir + "/daemon.json";
+    engine_ = std::make_unique<EngineService>(io_, supervisor_, paths, [this](bool on) {
+        if (proxy_)
+            proxy_->set_isolation(on);
+    });
+    std::string cmdline;
+    {
+        std::ifstream in("/proc/cmdline");
+        std::getline(in, cmdline);
+    }
+    try {
+        engine_->prepare_boot(cmdline);
+    } catch (const std::exception& e) {
+        engine_state_ = "unavailable";
+        engine_message_ = std::string("cannot configure dockerd: ") + e.what();
+        log::error(kComponent, "{}", engine_message_);
+        return;
+    }
+
     guest::ServiceSpec dockerd;
     dockerd.name = "dockerd";
-    dockerd.argv = {opts_.dockerd};
+    dockerd.argv = {opts_.dockerd, "--config-file", engine_->daemon_json()};
     // The init's module job (bridge, veth) and containerd come first; DHCP need not.
     dockerd.wait_for = {opts_.run_dir + "/modules-ready", "/run/containerd/containerd.sock"};
     dockerd.wait_poll = 20ms;
@@ -173,6 +202,8 @@ void Agent::start_proxy() {
         po.upstream_path = opts_.dockerd_socket;
         po.listen_mode = 0600;
         proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, policy::PolicyConfig{}, *audit_);
+        if (engine_)
+            proxy_->set_isolation(engine_->isolation());
         proxy_->start();
         log::info(kComponent, "policy proxy on {} -> {}", opts_.docker_socket,
                   opts_.dockerd_socket);
@@ -309,6 +340,15 @@ void Agent::register_methods() {
         return json{{"pong", true}, {"agent_version", version_}, {"uptime_s", uptime_or_zero()}};
     });
     rpc_.register_method("info", [this](const json&, rpc::Call&) { return info(); });
+    rpc_.register_async_method("isolation", [this](std::shared_ptr<rpc::Call> call) {
+        if (!engine_) {
+            call->fail(rpc::RemoteError{"unavailable", "the container engine is not set up: " + engine_message_,
+                                        "'vmctl status' shows the data disk state"});
+            return;
+        }
+        engine_->handle_call(std::move(call));
+    });
+    rpc_.register_async_method("exec", [this](std::shared_ptr<rpc::Call> call) { exec(std::move(call)); });
     rpc_.register_method("logs", [this](const json& params, rpc::Call&) {
         if (!params.is_object() || !params.contains("service") || !params["service"].is_string()) {
             throw rpc::CallError(rpc::code::invalid_params, "logs needs {\"service\": NAME}",
@@ -421,6 +461,53 @@ json Agent::info() {
     j["proxy"] = px;
     j["shutting_down"] = shutting_down_;
     return j;
+}
+
+// Runs a command in the VM for debugging (vmctl exec): argv, not a shell line, so
+// nothing is re-parsed. Output is capped to stay within one RPC line.
+void Agent::exec(std::shared_ptr<rpc::Call> call) {
+    const json& params = call->params();
+    std::vector<std::string> argv;
+    if (params.is_object() && params.contains("argv") && params["argv"].is_array()) {
+        for (const auto& a : params["argv"]) {
+            if (!a.is_string()) {
+                argv.clear();
+                break;
+            }
+            argv.push_back(a.get<std::string>());
+        }
+    }
+    if (argv.empty()) {
+        call->fail(rpc::RemoteError{rpc::code::invalid_params, "exec needs {\"argv\": [\"program\", ...]}", ""});
+        return;
+    }
+    int timeout_s = 60;
+    if (params.contains("timeout_s") && params["timeout_s"].is_number_integer())
+        timeout_s = std::clamp(params["timeout_s"].get<int>(), 1, 3600);
+    std::thread([this, call, argv, timeout_s, alive = alive_] {
+        json result;
+        std::exception_ptr failure;
+        try {
+            auto r = cordon::run(argv, std::chrono::seconds(timeout_s));
+            constexpr std::size_t kCap = 256 * 1024;
+            auto cap = [](std::string s) {
+                if (s.size() > kCap) s.resize(kCap);
+                return s;
+            };
+            result = {{"exit_code", r.exit_code}, {"signal", r.signal}, {"timed_out", r.timed_out},
+                      {"stdout", cap(std::move(r.out))}, {"stderr", cap(std::move(r.err))}};
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        asio::post(io_, [call, result, failure, alive] {
+            if (!*alive)
+                return;
+            if (failure)
+                call->fail(failure);
+            else
+                call->reply(result);
+        });
+    }).detach();
 }
 
 void Agent::begin_shutdown(bool power_off) {

@@ -15,6 +15,7 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
+#include "engine_service.hpp"
 
 namespace cordon::agent {
 
@@ -48,6 +49,7 @@ class Agent {
     void open_port();
     void on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service);
     void register_methods();
+    void exec(std::shared_ptr<rpc::Call> call);
     rpc::json info();
     void begin_shutdown(bool power_off);
 
@@ -74,6 +76,7 @@ class Agent {
     bool port_missing_logged_ = false;
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
+    std::unique_ptr<EngineService> engine_;
     std::string proxy_error_;
     std::shared_ptr<bool> alive_;
 };

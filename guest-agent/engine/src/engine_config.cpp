@@ -2,20 +2,19 @@
 
 namespace cordon::engine {
 
-nlohmann::json make_daemon_config(bool isolation, const EnginePaths& paths, const RemapUser& user) {
-    nlohmann::json cfg = {
-        {"hosts", {"unix://" + paths.dockerd_socket}},
-        {"data-root", paths.docker_root},
-        {"containerd", paths.containerd_socket},
-        {"storage-driver", "overlay2"},
-        {"log-driver", "json-file"},
-        {"log-opts", {{"max-size", "10m"}, {"max-file", "3"}}},
-        // The socket's group: none but root. dockerd falls back to root:root 0660
-        // when the group does not exist, and the folder is 0700 root anyway.
-        {"group", "root"},
-        {"live-restore", false},
-    };
-    if (isolation) cfg["userns-remap"] = user.name + ":" + user.name;
+nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation, const EnginePaths& paths,
+                                  const RemapUser& user) {
+    nlohmann::json cfg = base.is_object() ? base : nlohmann::json::object();
+    cfg["hosts"] = {"unix://" + paths.dockerd_socket};
+    cfg["group"] = "root";
+    cfg["data-root"] = paths.docker_root;
+    cfg.erase("tls");
+    cfg.erase("tlsverify");
+    if (isolation) {
+        cfg["userns-remap"] = user.name + ":" + user.name;
+    } else {
+        cfg.erase("userns-remap");
+    }
     return cfg;
 }
 

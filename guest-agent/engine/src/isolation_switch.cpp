@@ -42,7 +42,15 @@ IdMapping IsolationSwitch::mapping_for(bool isolation) const {
 }
 
 void IsolationSwitch::write_daemon_config(bool isolation) const {
-    write_file_atomically(paths_.daemon_json, make_daemon_config(isolation, paths_, user_).dump(2) + "\n", 0644);
+    nlohmann::json base = nlohmann::json::object();
+    if (::access(paths_.base_daemon_json.c_str(), F_OK) == 0) {
+        base = nlohmann::json::parse(read_file(paths_.base_daemon_json), nullptr, false);
+        if (!base.is_object())
+            throw Error("the image's dockerd configuration is not a JSON object", paths_.base_daemon_json,
+                        "rebuild the VM image");
+    }
+    write_file_atomically(paths_.daemon_json, make_daemon_config(base, isolation, paths_, user_).dump(2) + "\n",
+                          0644);
 }
 
 std::vector<IsolationSwitch::MovedVolume> IsolationSwitch::move_volumes(bool from_isolation, bool to_isolation,

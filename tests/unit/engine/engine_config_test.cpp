@@ -5,18 +5,19 @@
 using namespace cordon::engine;
 
 TEST(DaemonConfig, IsolationOnRemapsToTheVmUser) {
-    auto cfg = make_daemon_config(true, EnginePaths{}, RemapUser{});
+    auto cfg = make_daemon_config(nlohmann::json::object(), true, EnginePaths{}, RemapUser{});
     EXPECT_EQ(cfg["userns-remap"], "cordon:cordon");
 }
 
 TEST(DaemonConfig, IsolationOffHasNoRemap) {
-    auto cfg = make_daemon_config(false, EnginePaths{}, RemapUser{});
+    auto cfg = make_daemon_config({{"userns-remap", "x"}, {"iptables", false}}, false, EnginePaths{}, RemapUser{});
     EXPECT_FALSE(cfg.contains("userns-remap"));
+    EXPECT_EQ(cfg["iptables"], false);  // the image's base settings are kept
 }
 
 TEST(DaemonConfig, ListensOnlyOnTheRootOnlyUnixSocketInBothModes) {
     for (bool iso : {true, false}) {
-        auto cfg = make_daemon_config(iso, EnginePaths{}, RemapUser{});
+        auto cfg = make_daemon_config({{"hosts", {"tcp://0.0.0.0:2375"}}, {"group", "docker"}}, iso, EnginePaths{}, RemapUser{});
         ASSERT_EQ(cfg["hosts"].size(), 1u);
         EXPECT_EQ(cfg["hosts"][0], "unix:///run/cordon/dockerd.sock");
         EXPECT_EQ(cfg["group"], "root");

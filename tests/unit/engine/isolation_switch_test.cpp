@@ -57,6 +57,7 @@ protected:
         root_ = ::mkdtemp(tmpl);
         paths_.docker_root = (root_ / "docker").string();
         paths_.daemon_json = (root_ / "daemon.json").string();
+        paths_.base_daemon_json = (root_ / "base-daemon.json").string();
         paths_.state_dir = root_.string();
         control_.daemon_json = paths_.daemon_json;
         fs::create_directories(root_ / "docker" / "volumes" / "data" / "_data");

@@ -12,7 +12,8 @@ struct EnginePaths {
     std::string docker_root = "/var/lib/docker";          // on the data disk
     std::string dockerd_socket = "/run/cordon/dockerd.sock";  // root-only folder (0700)
     std::string containerd_socket = "/run/containerd/containerd.sock";
-    std::string daemon_json = "/etc/docker/daemon.json";
+    std::string base_daemon_json = "/etc/docker/daemon.json";  // the image's (read-only root)
+    std::string daemon_json = "/run/cordon/daemon.json";       // what dockerd is started with
     std::string state_dir = "/var/lib/cordon";            // on the data disk
 };
 
@@ -23,9 +24,11 @@ struct RemapUser {
     IdRange gids{100000, 65536};
 };
 
-// dockerd's configuration. Isolation on adds "userns-remap"; either way dockerd
-// listens only on its unix socket (no TCP), and the socket's folder is root-only.
-nlohmann::json make_daemon_config(bool isolation, const EnginePaths& paths, const RemapUser& user);
+// dockerd's configuration: the image's base configuration with "userns-remap"
+// added (isolation on) or removed (off). Whatever the base says, dockerd listens
+// only on its unix socket in the root-only folder (no TCP) and its group is root.
+nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation,
+                                  const EnginePaths& paths, const RemapUser& user);
 
 // dockerd keeps a separate data root per mapping: with userns-remap it uses
 // "<root>/<uid>.<gid>" so that files owned by a remapped root never mix with
