@@ -30,3 +30,24 @@ TEST(DaemonConfig, DataRootPerMapping) {
     EXPECT_EQ(data_root_for(false, p, u), "/var/lib/docker");
     EXPECT_EQ(data_root_for(true, p, u), "/var/lib/docker/100000.100000");
 }
+
+#include "cordon/engine/isolation_rpc.hpp"
+#include "cordon/error.hpp"
+
+TEST(IsolationRpc, StatusShowsTheLockAndTheRange) {
+    auto j = isolation_status_json({false, 7}, {true, true, "/etc/cordon/admin-settings.json"}, RemapUser{}, "20.10.24");
+    EXPECT_EQ(j["enabled"], true);  // the lock wins
+    EXPECT_EQ(j["locked"], true);
+    EXPECT_EQ(j["locked_by"], "/etc/cordon/admin-settings.json");
+    EXPECT_EQ(j["uid_range"]["start"], 100000);
+    EXPECT_EQ(j["engine_version"], "20.10.24");
+}
+
+TEST(IsolationRpc, SwitchRequestNeedsABooleanEnabled) {
+    EXPECT_TRUE(parse_switch_request({{"enabled", true}}).enabled);
+    EXPECT_FALSE(parse_switch_request({{"enabled", true}}).confirmed);
+    EXPECT_TRUE(parse_switch_request({{"enabled", false}, {"confirmed", true}}).confirmed);
+    EXPECT_THROW(parse_switch_request(nlohmann::json::object()), cordon::Error);
+    EXPECT_THROW(parse_switch_request({{"enabled", "yes"}}), cordon::Error);
+    EXPECT_THROW(parse_switch_request(nlohmann::json::array()), cordon::Error);
+}
