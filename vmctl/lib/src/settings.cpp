@@ -343,6 +343,7 @@ Settings LayeredSettings::effective() const {
     s.connect_uri = get("connect_uri").value.get<std::string>();
     s.image_dir = get("image_dir").value.get<std::string>();
     s.isolation = get("isolation").value.get<bool>();
+    s.isolation_locked = get("isolation").locked;
     return s;
 }
 

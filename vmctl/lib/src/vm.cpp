@@ -176,6 +176,10 @@ StartResult Vm::start(const StartOptions& opt) {
     spec.kernel = image.kernel;
     spec.initrd = image.initrd;
     spec.cmdline = image.cmdline;
+    // The guest applies an administrator's isolation lock from its first moment,
+    // before dockerd starts and before any host agent connects.
+    if (settings_.isolation_locked)
+        spec.cmdline += settings_.isolation ? " cordon.isolation_lock=on" : " cordon.isolation_lock=off";
     spec.rootfs = image.rootfs;
     spec.rootfs_format = image.rootfs_format;
     spec.data_disk = paths_.data_disk;

@@ -28,6 +28,7 @@ struct Settings {
     Accelerator accelerator = Accelerator::automatic;
     std::string image_dir;  // empty: default_image_dir()
     bool isolation = true;
+    bool isolation_locked = false;  // the administrator locked `isolation` to its value
     std::string vm_name = "cordon";
 };
 
