@@ -1,0 +1,52 @@
+#include <deque>
+#include <fstream>
+
+#include "commands.hpp"
+
+namespace vmctl {
+
+using namespace cordon::host;
+using nlohmann::json;
+
+CLI::App* LogsCommand::add(CLI::App& parent) {
+    app_ = parent.add_subcommand("logs", "Show logs: console (the VM's serial console), agent or engine (from the guest)");
+    app_->add_option("source", source_, "agent, engine or console")->check(CLI::IsMember({"agent", "engine", "console"}))
+        ->required();
+    app_->add_option("-n,--tail", tail_, "Show only the last N lines (0: all)")->capture_default_str();
+    return app_;
+}
+
+int LogsCommand::run(Context& ctx) {
+    Vm vm = ctx.vm();
+    std::vector<std::string> lines;
+    if (source_ == "console") {
+        std::ifstream in(vm.paths().console_log);
+        if (!in) {
+            throw HostError(ErrorKind::vm_not_found, "no console log yet", vm.paths().console_log.string(),
+                            "the log appears when the VM starts (`vmctl start`)");
+        }
+        std::deque<std::string> keep;
+        for (std::string line; std::getline(in, line);) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            keep.push_back(std::move(line));
+            if (tail_ > 0 && keep.size() > static_cast<size_t>(tail_)) keep.pop_front();
+        }
+        lines.assign(keep.begin(), keep.end());
+    } else {
+        json r = vm.call_agent("logs", {{"source", source_}, {"lines", tail_}}, std::chrono::seconds(30));
+        if (r.is_object() && r.contains("lines") && r["lines"].is_array()) {
+            for (const auto& l : r["lines"]) lines.push_back(l.is_string() ? l.get<std::string>() : l.dump());
+        } else if (r.is_object() && r.contains("text") && r["text"].is_string()) {
+            std::stringstream ss(r["text"].get<std::string>());
+            for (std::string line; std::getline(ss, line);) lines.push_back(line);
+        } else {
+            lines.push_back(r.dump());
+        }
+    }
+    ctx.out().result({{"vm", vm.settings().vm_name}, {"source", source_}, {"lines", lines}}, [&](std::ostream& o) {
+        for (const auto& l : lines) o << l << "\n";
+    });
+    return Exit::ok;
+}
+
+}  // namespace vmctl

@@ -1,0 +1,57 @@
+#include "commands.hpp"
+
+namespace vmctl {
+
+using namespace cordon::host;
+using nlohmann::json;
+
+CLI::App* StatusCommand::add(CLI::App& parent) {
+    app_ = parent.add_subcommand("status", "Show the VM's state, its host agent, and the guest agent's info");
+    return app_;
+}
+
+int StatusCommand::run(Context& ctx) {
+    Vm vm = ctx.vm();
+    VmStatus s = vm.status();
+    const bool running = s.domain.state == DomainState::running;
+    json j{{"vm", s.name},
+           {"uri", s.uri},
+           {"defined", s.defined},
+           {"state", to_string(s.domain.state)},
+           {"reason", s.domain.reason},
+           {"running", running},
+           {"accelerator", s.domain_type == "kvm" ? "kvm" : s.defined ? "tcg" : ""},
+           {"host_agent", {{"alive", s.hostagent_alive}, {"pid", s.hostagent_pid}}},
+           {"guest_agent", {{"reachable", s.agent_reachable}, {"info", s.agent_info}, {"error", s.agent_error}}},
+           {"paths",
+            {{"state_dir", s.paths.state_dir.string()},
+             {"data_disk", s.paths.data_disk.string()},
+             {"console_log", s.paths.console_log.string()},
+             {"docker_socket", s.paths.docker_socket.string()},
+             {"control_socket", s.paths.control_socket.string()}}}};
+    ctx.out().result(j, [&](std::ostream& o) {
+        o << "VM:          " << s.name << " on " << s.uri << "\n";
+        if (!s.defined) {
+            o << "state:       not created (vmctl start creates it)\n";
+        } else {
+            o << "state:       " << to_string(s.domain.state) << " (" << s.domain.reason << ")\n";
+            o << "accelerator: " << (s.domain_type == "kvm" ? "KVM" : "TCG") << "\n";
+        }
+        o << "host agent:  " << (s.hostagent_alive ? "running (pid " + std::to_string(s.hostagent_pid) + ")" : "not running")
+          << "\n";
+        if (s.agent_reachable) {
+            o << "guest agent: answering\n";
+            if (s.agent_info.is_object()) {
+                for (auto it = s.agent_info.begin(); it != s.agent_info.end(); ++it) {
+                    o << "  " << it.key() << ": " << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
+                }
+            }
+        } else if (running) {
+            o << "guest agent: not answering (" << s.agent_error << ")\n";
+        }
+        o << "docker sock: " << s.paths.docker_socket.string() << "\n";
+    });
+    return Exit::ok;
+}
+
+}  // namespace vmctl

@@ -1,0 +1,95 @@
+#pragma once
+// The lifecycle of one Cordon VM: everything vmctl and the desktop app do with it.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "cordon/host/agent_client.hpp"
+#include "cordon/host/paths.hpp"
+#include "cordon/host/settings.hpp"
+#include "cordon/host/virt.hpp"
+
+namespace cordon::host {
+
+using Progress = std::function<void(const std::string& line)>;
+
+struct StartOptions {
+    std::chrono::seconds ready_timeout{600};  // until the guest agent answers ping
+    std::filesystem::path hostagent_exe;      // empty: find_hostagent()
+    Progress progress;
+};
+
+struct StartResult {
+    bool already_running = false;
+    bool kvm = false;
+    std::string accelerator_reason;
+    bool data_disk_created = false;
+    double seconds_to_ready = 0;  // from virDomainCreate until ping answered
+    nlohmann::json agent_info;    // the guest's `info` answer when it has one
+    bool agent_waited = false;    // false for a remote URI (no host agent)
+};
+
+struct StopOptions {
+    std::chrono::seconds agent_timeout{60};  // after the agent's shutdown RPC
+    std::chrono::seconds acpi_timeout{30};   // after virDomainShutdown
+    Progress progress;
+};
+
+struct StopResult {
+    bool was_running = false;
+    std::string method;  // "agent", "acpi", "destroy" or "none"
+    double seconds = 0;
+};
+
+struct VmStatus {
+    std::string name;
+    std::string uri;
+    bool defined = false;
+    DomainStatus domain;
+    std::string domain_type;  // "kvm" or "qemu"
+    bool hostagent_alive = false;
+    int hostagent_pid = 0;
+    bool agent_reachable = false;
+    nlohmann::json agent_info;
+    std::string agent_error;
+    VmPaths paths;
+};
+
+class Vm {
+public:
+    // The hypervisor must outlive the Vm.
+    Vm(Hypervisor& hypervisor, Settings settings, AgentConnector connector = connect_agent);
+
+    const Settings& settings() const { return settings_; }
+    const VmPaths& paths() const { return paths_; }
+    std::string uri() const;
+
+    StartResult start(const StartOptions& options);
+    StopResult stop(const StopOptions& options);
+    VmStatus status(std::chrono::milliseconds agent_timeout = std::chrono::seconds(3));
+    // Destroys and undefines the domain, stops the host agent, and removes the data
+    // disk and state folder when delete_data. Returns whether a domain existed.
+    bool remove(bool delete_data);
+
+    // One RPC to the guest agent. Throws HostError(vm_not_running) when the domain is
+    // not running, HostError(agent_unreachable) / HostError(rpc) otherwise.
+    nlohmann::json call_agent(const std::string& method, const nlohmann::json& params,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+private:
+    std::unique_ptr<Connection> connect();
+    // nullptr when not defined; throws when the domain exists but is not Cordon's.
+    std::unique_ptr<Domain> lookup(Connection& c);
+    void say(const Progress& p, const std::string& line);
+    bool wait_for_shutoff(Domain& d, std::chrono::seconds timeout);
+
+    Hypervisor& hv_;
+    Settings settings_;
+    VmPaths paths_;
+    AgentConnector connector_;
+};
+
+}  // namespace cordon::host

@@ -1,0 +1,154 @@
+#include "cordon/host/domain_xml.hpp"
+
+#include <libxml/xmlwriter.h>
+
+#include <memory>
+
+#include "cordon/error.hpp"
+
+namespace cordon::host {
+namespace {
+
+constexpr const char* kCordonXmlns = "https://cordon.dev/xmlns/vm/1";
+
+struct BufferFree {
+    void operator()(xmlBufferPtr b) const noexcept { xmlBufferFree(b); }
+};
+struct WriterFree {
+    void operator()(xmlTextWriterPtr w) const noexcept { xmlFreeTextWriter(w); }
+};
+
+const xmlChar* x(const char* s) { return reinterpret_cast<const xmlChar*>(s); }
+
+// A thin checked layer over xmlTextWriter: every call that fails throws.
+class Writer {
+public:
+    explicit Writer(xmlTextWriterPtr w) : w_(w) {}
+    void start(const char* name) { check(xmlTextWriterStartElement(w_, x(name)), name); }
+    void start_ns(const char* prefix, const char* name, const char* uri) {
+        check(xmlTextWriterStartElementNS(w_, x(prefix), x(name), x(uri)), name);
+    }
+    void end() { check(xmlTextWriterEndElement(w_), "end"); }
+    void attr(const char* name, const std::string& value) {
+        check(xmlTextWriterWriteAttribute(w_, x(name), x(value.c_str())), name);
+    }
+    void text(const std::string& value) { check(xmlTextWriterWriteString(w_, x(value.c_str())), "text"); }
+    // <name>value</name>
+    void element(const char* name, const std::string& value) {
+        start(name);
+        text(value);
+        end();
+    }
+    // <name a="v" .../>
+    void empty(const char* name, std::initializer_list<std::pair<const char*, std::string>> attrs) {
+        start(name);
+        for (const auto& [k, v] : attrs) attr(k, v);
+        end();
+    }
+
+private:
+    static void check(int rc, const char* what) {
+        if (rc < 0) throw cordon::Error(std::string("libxml2 failed to write the domain XML at ") + what);
+    }
+    xmlTextWriterPtr w_;
+};
+
+void disk(Writer& w, const std::string& format, const std::filesystem::path& path, const char* dev,
+          const char* serial, bool readonly) {
+    w.start("disk");
+    w.attr("type", "file");
+    w.attr("device", "disk");
+    w.empty("driver", {{"name", "qemu"}, {"type", format}, {"cache", readonly ? "none" : "writeback"}});
+    w.empty("source", {{"file", path.string()}});
+    w.empty("target", {{"dev", dev}, {"bus", "virtio"}});
+    w.element("serial", serial);
+    if (readonly) w.empty("readonly", {});
+    w.end();
+}
+
+}  // namespace
+
+std::string domain_xml(const DomainSpec& s) {
+    std::unique_ptr<xmlBuffer, BufferFree> buf(xmlBufferCreate());
+    if (!buf) throw cordon::Error("libxml2 cannot allocate a buffer for the domain XML");
+    std::unique_ptr<xmlTextWriter, WriterFree> writer(xmlNewTextWriterMemory(buf.get(), 0));
+    if (!writer) throw cordon::Error("libxml2 cannot create an XML writer");
+    xmlTextWriterSetIndent(writer.get(), 1);
+    xmlTextWriterSetIndentString(writer.get(), x("  "));
+    Writer w(writer.get());
+
+    w.start("domain");
+    w.attr("type", s.kvm ? "kvm" : "qemu");
+    w.element("name", s.name);
+    w.start("metadata");
+    // Marks the domain as Cordon's, so vmctl never touches a foreign domain of the same name.
+    w.start_ns("cordon", "vm", kCordonXmlns);
+    w.attr("version", "1");
+    w.end();
+    w.end();  // metadata
+    w.start("memory");
+    w.attr("unit", "MiB");
+    w.text(std::to_string(s.memory_mib));
+    w.end();
+    w.element("vcpu", std::to_string(s.vcpus));
+
+    w.start("os");
+    w.start("type");
+    w.attr("arch", "x86_64");
+    w.attr("machine", "q35");
+    w.text("hvm");
+    w.end();
+    w.element("kernel", s.kernel.string());
+    w.element("initrd", s.initrd.string());
+    w.element("cmdline", s.cmdline);
+    w.end();  // os
+
+    w.start("features");
+    w.empty("acpi", {});
+    w.empty("apic", {});
+    w.end();
+    if (s.kvm) w.empty("cpu", {{"mode", "host-passthrough"}});
+    w.empty("clock", {{"offset", "utc"}});
+    w.element("on_poweroff", "destroy");
+    w.element("on_reboot", "restart");
+    w.element("on_crash", "destroy");
+
+    w.start("devices");
+    if (s.rootfs) disk(w, s.rootfs_format, *s.rootfs, "vda", kRootDiskSerial, true);
+    disk(w, "qcow2", s.data_disk, s.rootfs ? "vdb" : "vda", kDataDiskSerial, false);
+
+    w.start("channel");
+    w.attr("type", "unix");
+    w.empty("source", {{"mode", "bind"}, {"path", s.channel_socket.string()}});
+    w.empty("target", {{"type", "virtio"}, {"name", kChannelName}});
+    w.end();
+
+    w.start("serial");
+    w.attr("type", "file");
+    w.empty("source", {{"path", s.console_log.string()}});
+    w.empty("target", {{"port", "0"}});
+    w.end();
+
+    w.start("interface");
+    w.attr("type", "user");
+    w.empty("model", {{"type", "virtio"}});
+    w.end();
+
+    w.start("rng");
+    w.attr("model", "virtio");
+    w.start("backend");
+    w.attr("model", "random");
+    w.text("/dev/urandom");
+    w.end();
+    w.end();
+
+    w.empty("memballoon", {{"model", "virtio"}});
+    w.end();  // devices
+    w.end();  // domain
+    if (xmlTextWriterEndDocument(writer.get()) < 0) throw cordon::Error("libxml2 cannot finish the domain XML");
+    writer.reset();  // flushes into buf
+    return std::string(reinterpret_cast<const char*>(xmlBufferContent(buf.get())),
+                       static_cast<size_t>(xmlBufferLength(buf.get())));
+}
+
+}  // namespace cordon::host

@@ -1,0 +1,169 @@
+#include "cordon/host/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "cordon/error.hpp"
+#include "cordon/unique_fd.hpp"
+
+namespace fs = std::filesystem;
+
+namespace cordon::host {
+namespace {
+
+std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> out;
+    for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
+// In a forked child: only async-signal-safe calls until exec.
+[[noreturn]] void exec_child(const std::vector<char*>& args) {
+    ::execvp(args[0], args.data());
+    const char msg[] = "cannot execute the program\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+}
+
+}  // namespace
+
+fs::path find_in_path(const std::string& name) {
+    if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? fs::path(name) : fs::path();
+    const char* path = std::getenv("PATH");
+    std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
+    std::string dir;
+    while (std::getline(ss, dir, ':')) {
+        if (dir.empty()) continue;
+        fs::path p = fs::path(dir) / name;
+        if (::access(p.c_str(), X_OK) == 0) return p;
+    }
+    return {};
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          size_t max_output) {
+    if (argv.empty()) throw cordon::Error("run_process: empty command");
+    if (find_in_path(argv[0]).empty()) {
+        throw cordon::Error("program not found", argv[0], "install it (scripts/bootstrap installs every dependency)");
+    }
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("cannot create a pipe");
+    UniqueFd rd(pipefd[0]), wr(pipefd[1]);
+    auto args = c_argv(argv);
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("cannot fork", argv[0]);
+    if (pid == 0) {
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, STDIN_FILENO);
+        ::dup2(wr.get(), STDOUT_FILENO);
+        ::dup2(wr.get(), STDERR_FILENO);
+        ::setpgid(0, 0);
+        exec_child(args);
+    }
+    wr.reset();
+    ProcessResult r;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool open = true;
+    while (open) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            r.timed_out = true;
+            ::kill(-pid, SIGKILL);
+            ::kill(pid, SIGKILL);
+            break;
+        }
+        pollfd p{rd.get(), POLLIN, 0};
+        int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+        if (n < 0 && errno != EINTR) break;
+        if (n <= 0) continue;
+        char buf[8192];
+        ssize_t got = ::read(rd.get(), buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            open = false;
+            break;
+        }
+        if (r.output.size() < max_output) r.output.append(buf, static_cast<size_t>(got));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) {
+        r.exit_code = r.timed_out ? -1 : WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        r.signal = WTERMSIG(status);
+    }
+    return r;
+}
+
+pid_t spawn_detached(const std::vector<std::string>& argv, const fs::path& log_file) {
+    if (argv.empty()) throw cordon::Error("spawn_detached: empty command");
+    UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!log) throw_errno("cannot open the log file", log_file.string());
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("cannot create a pipe");
+    UniqueFd rd(pipefd[0]), wr(pipefd[1]);
+    auto args = c_argv(argv);
+    pid_t child = ::fork();
+    if (child < 0) throw_errno("cannot fork", argv[0]);
+    if (child == 0) {
+        ::setsid();
+        pid_t grandchild = ::fork();
+        if (grandchild != 0) {
+            [[maybe_unused]] auto n = ::write(wr.get(), &grandchild, sizeof grandchild);
+            ::_exit(grandchild < 0 ? 1 : 0);
+        }
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, STDIN_FILENO);
+        ::dup2(log.get(), STDOUT_FILENO);
+        ::dup2(log.get(), STDERR_FILENO);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::signal(SIGHUP, SIG_IGN);  // detached from the terminal that started it
+        exec_child(args);
+    }
+    wr.reset();
+    pid_t pid = -1;
+    ssize_t n;
+    do {
+        n = ::read(rd.get(), &pid, sizeof pid);
+    } while (n < 0 && errno == EINTR);
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (n != sizeof pid || pid <= 0) throw cordon::Error("cannot start a detached process", argv[0]);
+    return pid;
+}
+
+bool process_alive(pid_t pid, const std::string& name) {
+    if (pid <= 0) return false;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    // pid (comm) state ...
+    auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return false;
+    if (close + 2 < line.size() && line[close + 2] == 'Z') return false;  // a zombie is dead
+    if (name.empty()) return true;
+    std::string comm = line.substr(open + 1, close - open - 1);
+    return comm == name.substr(0, 15);  // comm is cut at 15 characters
+}
+
+pid_t read_pid_file(const fs::path& file) {
+    std::ifstream in(file);
+    long long pid = 0;
+    if (!(in >> pid) || pid <= 0 || pid > 4194304) return 0;
+    return static_cast<pid_t>(pid);
+}
+
+}  // namespace cordon::host

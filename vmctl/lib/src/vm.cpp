@@ -1,0 +1,328 @@
+#include "cordon/host/vm.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "cordon/host/accel.hpp"
+#include "cordon/host/domain_xml.hpp"
+#include "cordon/host/host_error.hpp"
+#include "cordon/host/hostagent_control.hpp"
+#include "cordon/host/manifest.hpp"
+#include "cordon/host/process.hpp"
+#include "cordon/log.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace cordon::host {
+namespace {
+
+constexpr const char* kCordonMetadata = "https://cordon.dev/xmlns/vm/1";
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+bool file_exists(const fs::path& p) {
+    struct stat st{};
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+Vm::Vm(Hypervisor& hypervisor, Settings settings, AgentConnector connector)
+    : hv_(hypervisor), settings_(std::move(settings)), paths_(vm_paths(settings_.vm_name)),
+      connector_(std::move(connector)) {}
+
+std::string Vm::uri() const { return settings_.connect_uri.empty() ? default_uri() : settings_.connect_uri; }
+
+std::unique_ptr<Connection> Vm::connect() { return hv_.connect(uri()); }
+
+void Vm::say(const Progress& p, const std::string& line) {
+    log::debug("vm", "{}", line);
+    if (p) p(line);
+}
+
+std::unique_ptr<Domain> Vm::lookup(Connection& c) {
+    auto d = c.lookup(settings_.vm_name);
+    if (d && d->xml().find(kCordonMetadata) == std::string::npos) {
+        throw HostError(ErrorKind::usage, "a libvirt domain with this name exists and was not created by Cordon",
+                        settings_.vm_name + " on " + c.uri(),
+                        "Cordon leaves it alone: choose another name with `vmctl settings set vm_name NAME`");
+    }
+    return d;
+}
+
+bool Vm::wait_for_shutoff(Domain& d, std::chrono::seconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        if (!d.status().active()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return !d.status().active();
+}
+
+StartResult Vm::start(const StartOptions& opt) {
+    StartResult r;
+    auto conn = connect();
+    const bool local = conn->is_local();
+    say(opt.progress, "connected to " + conn->uri());
+    auto dom = lookup(*conn);
+    fs::path agent_exe = opt.hostagent_exe;
+    if (local && agent_exe.empty()) agent_exe = find_hostagent();
+
+    if (dom && dom->status().active()) {
+        r.already_running = true;
+        r.kvm = dom->xml().find("type='kvm'") != std::string::npos;
+        if (local && !hostagent_state(paths_).alive) {
+            say(opt.progress, "VM is running but its host agent is not: starting the host agent");
+            stop_hostagent(paths_);
+            start_hostagent(paths_, agent_exe);
+        }
+        return r;
+    }
+
+    const fs::path image_dir = settings_.image_dir.empty() ? default_image_dir() : fs::path(settings_.image_dir);
+    ImageManifest image = load_manifest(image_dir);
+    say(opt.progress, "image " + image.dir.string() + (image.version.empty() ? "" : " (" + image.version + ")"));
+
+    switch (settings_.accelerator) {
+        case Accelerator::kvm:
+            r.kvm = true;
+            r.accelerator_reason = "kvm (forced by the accelerator setting)";
+            break;
+        case Accelerator::tcg:
+            r.kvm = false;
+            r.accelerator_reason = "tcg (forced by the accelerator setting)";
+            break;
+        case Accelerator::automatic:
+            if (!local) {
+                r.kvm = conn->offers_kvm();
+                r.accelerator_reason = r.kvm ? "kvm (the remote libvirt offers it)" : "tcg (the remote libvirt offers no kvm)";
+            } else {
+                say(opt.progress, "probing whether KVM can boot this kernel");
+                KvmProbe probe = probe_kvm(image.kernel, paths_.kvm_probe_cache);
+                r.kvm = probe.usable;
+                r.accelerator_reason = std::string(r.kvm ? "kvm" : "tcg") + " (" + probe.detail +
+                                       (probe.cached ? ", cached" : "") + ")";
+            }
+            break;
+    }
+    say(opt.progress, "accelerator: " + r.accelerator_reason);
+
+    if (local) {
+        make_dirs(paths_.state_dir, 0755);
+        make_dirs(paths_.runtime_dir, 0700);
+        if (!file_exists(paths_.data_disk)) {
+            say(opt.progress, "creating the data disk " + paths_.data_disk.string() + " (" +
+                                  std::to_string(settings_.disk_gib) + " GiB, qcow2)");
+            ProcessResult p = run_process({"qemu-img", "create", "-q", "-f", "qcow2", paths_.data_disk.string(),
+                                           std::to_string(settings_.disk_gib) + "G"},
+                                          std::chrono::seconds(60));
+            if (p.exit_code != 0) {
+                ::unlink(paths_.data_disk.c_str());
+                throw HostError(ErrorKind::generic, "qemu-img cannot create the data disk: " + p.output,
+                                paths_.data_disk.string(), "check the free space and the permissions of the folder");
+            }
+            r.data_disk_created = true;
+        }
+        // A previous run's agent or a socket QEMU left behind would confuse the new run.
+        stop_hostagent(paths_);
+        ::unlink(paths_.channel_socket.c_str());
+    } else {
+        say(opt.progress, "remote libvirt: the data disk, image and sockets are paths on the remote host");
+    }
+
+    DomainSpec spec;
+    spec.name = settings_.vm_name;
+    spec.kvm = r.kvm;
+    spec.vcpus = settings_.cpus;
+    spec.memory_mib = settings_.memory_mib;
+    spec.kernel = image.kernel;
+    spec.initrd = image.initrd;
+    spec.cmdline = image.cmdline;
+    spec.rootfs = image.rootfs;
+    spec.rootfs_format = image.rootfs_format;
+    spec.data_disk = paths_.data_disk;
+    spec.channel_socket = paths_.channel_socket;
+    spec.console_log = paths_.console_log;
+    dom = conn->define(domain_xml(spec));
+    say(opt.progress, "defined the libvirt domain " + settings_.vm_name);
+
+    const auto t0 = Clock::now();
+    dom->create();
+    say(opt.progress, "VM started; booting");
+
+    if (!local) return r;
+    start_hostagent(paths_, agent_exe);
+    say(opt.progress, "host agent started; waiting for the guest agent");
+
+    r.agent_waited = true;
+    const auto deadline = t0 + opt.ready_timeout;
+    auto next_note = Clock::now() + std::chrono::seconds(10);
+    std::string last_error;
+    for (;;) {
+        DomainStatus st = dom->status();
+        if (!st.active()) {
+            throw HostError(ErrorKind::vm_not_running, "the VM stopped while booting: " + st.reason,
+                            settings_.vm_name, "read the console log with `vmctl logs console`");
+        }
+        try {
+            auto client = connector_(paths_.control_socket);
+            client->call("ping", json::object(), std::chrono::seconds(5));
+            r.seconds_to_ready = since(t0);
+            try {
+                r.agent_info = client->call("info", json::object(), std::chrono::seconds(10));
+            } catch (const HostError& e) {
+                log::debug("vm", "info after start: {}", e.what());
+            }
+            break;
+        } catch (const HostError& e) {
+            last_error = e.what();
+        }
+        if (Clock::now() >= deadline) {
+            throw HostError(ErrorKind::timeout,
+                            "the guest agent did not answer within " + std::to_string(opt.ready_timeout.count()) +
+                                " s (last error: " + last_error + ")",
+                            settings_.vm_name,
+                            "the VM keeps running: read `vmctl logs console`, then `vmctl stop` or wait and check "
+                            "`vmctl status`");
+        }
+        if (Clock::now() >= next_note) {
+            say(opt.progress, "still waiting for the guest agent (" + std::to_string(static_cast<int>(since(t0))) + " s)");
+            next_note += std::chrono::seconds(10);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    say(opt.progress, "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
+    return r;
+}
+
+StopResult Vm::stop(const StopOptions& opt) {
+    StopResult r;
+    auto conn = connect();
+    auto dom = lookup(*conn);
+    if (!dom) {
+        throw HostError(ErrorKind::vm_not_found, "no VM of this name is defined", settings_.vm_name + " on " + conn->uri(),
+                        "start it with `vmctl start`");
+    }
+    const auto t0 = Clock::now();
+    if (!dom->status().active()) {
+        r.method = "none";
+        if (conn->is_local()) stop_hostagent(paths_);
+        return r;
+    }
+    r.was_running = true;
+    bool off = false;
+    if (conn->is_local()) {
+        try {
+            say(opt.progress, "asking the guest agent to shut down");
+            auto client = connector_(paths_.control_socket);
+            client->call("shutdown", json::object(), std::chrono::seconds(10));
+            off = wait_for_shutoff(*dom, opt.agent_timeout);
+            if (off) r.method = "agent";
+            else say(opt.progress, "the guest did not power off within " + std::to_string(opt.agent_timeout.count()) + " s");
+        } catch (const HostError& e) {
+            say(opt.progress, std::string("the guest agent cannot shut down the VM: ") + e.what());
+        }
+    }
+    if (!off) {
+        say(opt.progress, "sending an ACPI shutdown");
+        try {
+            dom->shutdown();
+            off = wait_for_shutoff(*dom, opt.acpi_timeout);
+            if (off) r.method = "acpi";
+        } catch (const HostError& e) {
+            say(opt.progress, std::string("ACPI shutdown failed: ") + e.what());
+        }
+    }
+    if (!off) {
+        say(opt.progress, "the VM did not power off: destroying it");
+        dom->destroy();
+        r.method = "destroy";
+    }
+    if (conn->is_local()) stop_hostagent(paths_);
+    r.seconds = since(t0);
+    return r;
+}
+
+VmStatus Vm::status(std::chrono::milliseconds agent_timeout) {
+    VmStatus s;
+    s.name = settings_.vm_name;
+    s.uri = uri();
+    s.paths = paths_;
+    auto conn = connect();
+    s.uri = conn->uri();
+    auto dom = lookup(*conn);
+    s.defined = dom != nullptr;
+    if (dom) {
+        s.domain = dom->status();
+        s.domain_type = dom->xml().find("type='kvm'") != std::string::npos ? "kvm" : "qemu";
+    } else {
+        s.domain.state = DomainState::shutoff;
+        s.domain.reason = "not defined";
+    }
+    HostAgentState ha = hostagent_state(paths_);
+    s.hostagent_alive = ha.alive;
+    s.hostagent_pid = ha.pid;
+    if (s.domain.state == DomainState::running && ha.alive) {
+        try {
+            auto client = connector_(paths_.control_socket);
+            s.agent_info = client->call("info", json::object(), agent_timeout);
+            s.agent_reachable = true;
+        } catch (const HostError& e) {
+            s.agent_error = e.what();
+        }
+    } else if (s.domain.state == DomainState::running) {
+        s.agent_error = "the host agent is not running (`vmctl start` starts it again)";
+    }
+    return s;
+}
+
+bool Vm::remove(bool delete_data) {
+    auto conn = connect();
+    auto dom = lookup(*conn);
+    if (dom) {
+        if (dom->status().active()) dom->destroy();
+        dom->undefine();
+    }
+    if (conn->is_local()) {
+        stop_hostagent(paths_);
+        ::unlink(paths_.channel_socket.c_str());
+        std::error_code ec;
+        fs::remove(paths_.runtime_dir, ec);
+        if (delete_data) {
+            fs::remove(paths_.data_disk, ec);
+            if (ec) throw HostError(ErrorKind::generic, "cannot remove the data disk: " + ec.message(), paths_.data_disk.string());
+            fs::remove(paths_.console_log, ec);
+            fs::remove(paths_.hostagent_log, ec);
+            fs::remove(paths_.state_dir, ec);
+        }
+    }
+    return dom != nullptr;
+}
+
+json Vm::call_agent(const std::string& method, const json& params, std::chrono::milliseconds timeout) {
+    auto conn = connect();
+    auto dom = lookup(*conn);
+    if (!dom) {
+        throw HostError(ErrorKind::vm_not_found, "no VM of this name is defined", settings_.vm_name + " on " + conn->uri(),
+                        "start it with `vmctl start`");
+    }
+    if (dom->status().state != DomainState::running) {
+        throw HostError(ErrorKind::vm_not_running, "the VM is not running", settings_.vm_name,
+                        "start it with `vmctl start`");
+    }
+    if (!conn->is_local()) {
+        throw HostError(ErrorKind::agent_unreachable, "the guest agent is only reachable through a local libvirt",
+                        conn->uri(), "run vmctl on the host that runs the VM");
+    }
+    if (!hostagent_state(paths_).alive) {
+        throw HostError(ErrorKind::agent_unreachable, "the host agent is not running", paths_.control_socket.string(),
+                        "run `vmctl start` to start it again");
+    }
+    return connector_(paths_.control_socket)->call(method, params, timeout);
+}
+
+}  // namespace cordon::host
