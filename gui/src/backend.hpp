@@ -37,8 +37,11 @@ public:
 // connect_uri setting for this session without being saved.
 class HostBackend final : public Backend {
 public:
-    HostBackend(std::unique_ptr<host::Hypervisor> hypervisor, host::Settings settings,
-                std::string uri_override = {});
+    struct Options {
+        std::string uri_override;
+        std::chrono::seconds ready_timeout{600};  // until the guest agent answers after a start
+    };
+    HostBackend(std::unique_ptr<host::Hypervisor> hypervisor, host::Settings settings, Options options);
 
     host::VmStatus status() override;
     host::StartResult start(const host::Progress& progress) override;
@@ -56,7 +59,7 @@ private:
     std::unique_ptr<host::Hypervisor> hv_;
     mutable std::mutex mu_;
     host::Settings settings_;
-    std::string uri_override_;
+    Options options_;
 };
 
 }  // namespace cordon::gui

@@ -9,14 +9,13 @@ using host::ErrorKind;
 using host::HostError;
 
 HostBackend::HostBackend(std::unique_ptr<host::Hypervisor> hypervisor, host::Settings settings,
-                         std::string uri_override)
-    : hv_(std::move(hypervisor)), settings_(std::move(settings)),
-      uri_override_(std::move(uri_override)) {}
+                         Options options)
+    : hv_(std::move(hypervisor)), settings_(std::move(settings)), options_(std::move(options)) {}
 
 host::Settings HostBackend::current() const {
     std::lock_guard lock(mu_);
     host::Settings s = settings_;
-    if (!uri_override_.empty()) s.connect_uri = uri_override_;
+    if (!options_.uri_override.empty()) s.connect_uri = options_.uri_override;
     return s;
 }
 
@@ -36,6 +35,7 @@ host::StartResult HostBackend::start(const host::Progress& progress) {
     host::Vm vm(*hv_, current());
     host::StartOptions opt;
     opt.progress = progress;
+    opt.ready_timeout = options_.ready_timeout;
     return vm.start(opt);
 }
 

@@ -42,8 +42,10 @@ int main(int argc, char** argv) {
     cordon::log::set_level(level);
 
     auto* settings = new cordon::gui::SettingsStore(cordon::host::SettingsFiles::standard(), &app);
+    cordon::gui::HostBackend::Options options;
+    options.uri_override = cli.value(connectOpt).toStdString();
     auto backend = std::make_shared<cordon::gui::HostBackend>(cordon::host::make_libvirt(), settings->effective(),
-                                                              cli.value(connectOpt).toStdString());
+                                                              options);
     auto* vm = new cordon::gui::VmController(backend, &app);
     cordon::gui::MainWindow window(vm, settings);
     if (!cli.isSet(hiddenOpt) || !window.tray()) window.show();
