@@ -7,6 +7,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTimer>
@@ -29,10 +30,18 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
     audit_ = new AuditPage(vm_, tabs_);
     settingsPage_ = new SettingsPage(settings_, vm_, tabs_);
     logs_ = new LogsPage(vm_, tabs_);
-    tabs_->addTab(overview_, QStringLiteral("&Overview"));
+    // Form-like pages scroll rather than squash their wrapped text in a small window.
+    auto scrolled = [this](QWidget* page) {
+        auto* area = new QScrollArea(tabs_);
+        area->setWidget(page);
+        area->setWidgetResizable(true);
+        area->setFrameShape(QFrame::NoFrame);
+        return area;
+    };
+    tabs_->addTab(scrolled(overview_), QStringLiteral("&Overview"));
     tabs_->addTab(containers_, QStringLiteral("&Containers"));
     tabs_->addTab(audit_, QStringLiteral("&Audit"));
-    tabs_->addTab(settingsPage_, QStringLiteral("&Settings"));
+    tabs_->addTab(scrolled(settingsPage_), QStringLiteral("&Settings"));
     tabs_->addTab(logs_, QStringLiteral("&Logs"));
     setCentralWidget(tabs_);
 
@@ -62,7 +71,7 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
     QSettings qs;
     if (!restoreGeometry(qs.value(QStringLiteral("window/geometry")).toByteArray())) {
         const int em = fontMetrics().height();
-        resize(em * 52, em * 40);
+        resize(em * 58, em * 50);
     }
     restoreState(qs.value(QStringLiteral("window/state")).toByteArray());
     tabs_->setCurrentIndex(qs.value(QStringLiteral("window/page"), 0).toInt());

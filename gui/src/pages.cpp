@@ -173,11 +173,9 @@ OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* p
     isoToggle_->setObjectName(QStringLiteral("isolationToggle"));
     isoLay->addWidget(isoToggle_);
     isoLay->addWidget(wrapLabel(
-        QStringLiteral("With isolation on, root inside a container is an unprivileged user of the VM "
-                       "(a user-namespace mapping), so a container that breaks out lands as a nobody "
-                       "in the VM. Every Docker API request also passes Cordon's policy, which refuses "
-                       "privileged containers and host mounts. Switching stops running containers; "
-                       "images and named volumes move to the new mode."),
+        QStringLiteral("Root inside a container becomes an unprivileged VM user (user namespaces), so "
+                       "a container that breaks out lands as a nobody in the VM. Switching stops the "
+                       "running containers; images and named volumes move to the new mode."),
         iso, "isolationExplanation"));
     isoState_ = wrapLabel({}, iso, "isolationState");
     rootMap_ = wrapLabel({}, iso, "rootMapLabel");
@@ -287,6 +285,9 @@ void OverviewPage::update() {
                            (vm_->isolationError().hint.isEmpty() ? QString()
                                                                  : QStringLiteral(" (") + vm_->isolationError().hint +
                                                                        QStringLiteral(")")));
+    } else if (running) {
+        isoState_->setText(QStringLiteral("Unknown until the guest agent answers (setting: %1).")
+                               .arg(settingOn ? QStringLiteral("on") : QStringLiteral("off")));
     } else {
         isoState_->setText(QStringLiteral("Takes effect when the VM starts (setting: %1).")
                                .arg(settingOn ? QStringLiteral("on") : QStringLiteral("off")));
