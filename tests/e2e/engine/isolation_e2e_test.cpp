@@ -1,0 +1,141 @@
+// Root in a container maps to an unprivileged VM user with isolation on, and to
+// root with it off; the switch is live and images and volumes follow it.
+// A real VM under libvirt, the real docker CLI through the host agent and proxy.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cordon_e2e.hpp"
+
+using cordon::e2e::describe;
+using cordon::e2e::VmEnvironment;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// "0     100000      65536" -> "0 100000 65536"
+std::string squeeze(const std::string& s) {
+    std::string out;
+    bool space = false;
+    for (char c : trim(s)) {
+        if (c == ' ' || c == '\t') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+std::string uid_map(const VmEnvironment& vm) {
+    auto r = vm.docker({"run", "--rm", vm.test_image(), "cat", "/proc/self/uid_map"});
+    EXPECT_TRUE(r.ok()) << describe(r);
+    return squeeze(r.out);
+}
+
+void set_isolation(const VmEnvironment& vm, bool on) {
+    auto r = vm.vmctl({"isolation", on ? "on" : "off", "--yes"}, 600s);
+    ASSERT_TRUE(r.ok()) << describe(r);
+    auto st = vm.vmctl({"isolation", "status", "--json"}, 60s);
+    ASSERT_TRUE(st.ok()) << describe(st);
+    auto j = nlohmann::json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << st.out;
+    EXPECT_EQ(j.value("enabled", !on), on) << st.out;
+}
+
+}  // namespace
+
+class Isolation : public ::testing::Test {
+protected:
+    void SetUp() override {
+        CORDON_REQUIRE_VM();
+        VmEnvironment::get().ensure_test_image();
+    }
+};
+
+TEST_F(Isolation, StatusReportsTheVmUserAndRange) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    auto st = vm.vmctl({"isolation", "status", "--json"}, 60s);
+    ASSERT_TRUE(st.ok()) << describe(st);
+    auto j = nlohmann::json::parse(st.out);
+    EXPECT_EQ(j["user"], "cordon");
+    EXPECT_EQ(j["uid_range"]["start"], 100000);
+    EXPECT_EQ(j["uid_range"]["count"], 65536);
+    EXPECT_FALSE(j.value("engine_version", "").empty());
+    EXPECT_FALSE(j["locked"].get<bool>());
+}
+
+TEST_F(Isolation, RootMapsToTheVmUserWhenOnAndToRootWhenOff) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    EXPECT_EQ(uid_map(vm), "0 100000 65536");
+    set_isolation(vm, false);
+    EXPECT_EQ(uid_map(vm), "0 0 4294967295");
+    // Twice each way: images stay usable.
+    set_isolation(vm, true);
+    EXPECT_EQ(uid_map(vm), "0 100000 65536");
+}
+
+TEST_F(Isolation, FilesContainerRootWritesInAVolumeBelongToTheMappedUser) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    auto create = vm.docker({"volume", "create", "e2e-owner"});
+    ASSERT_TRUE(create.ok()) << describe(create);
+    auto w = vm.docker({"run", "--rm", "-v", "e2e-owner:/data", vm.test_image(), "sh", "-c", "echo hi > /data/f"});
+    ASSERT_TRUE(w.ok()) << describe(w);
+    auto st = vm.vm_exec("stat -c %u /var/lib/docker/100000.100000/volumes/e2e-owner/_data/f");
+    ASSERT_TRUE(st.ok()) << describe(st);
+    EXPECT_EQ(trim(st.out), "100000");
+    // Inside the container, the same file is root's.
+    auto in = vm.docker({"run", "--rm", "-v", "e2e-owner:/data", vm.test_image(), "stat", "-c", "%u", "/data/f"});
+    ASSERT_TRUE(in.ok()) << describe(in);
+    EXPECT_EQ(trim(in.out), "0");
+}
+
+TEST_F(Isolation, ARunningContainerNeedsConfirmationBeforeTheSwitch) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    auto run = vm.docker({"run", "-d", "--name", "e2e-sleeper", vm.test_image(), "sleep", "600"});
+    ASSERT_TRUE(run.ok()) << describe(run);
+    auto refused = vm.vmctl({"isolation", "off"}, 120s);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE((refused.out + refused.err).find("e2e-sleeper"), std::string::npos) << describe(refused);
+    EXPECT_EQ(squeeze(vm.docker({"inspect", "-f", "{{.State.Running}}", "e2e-sleeper"}).out), "true");
+    set_isolation(vm, false);  // with --yes: stops it
+    vm.docker({"rm", "-f", "e2e-sleeper"});
+    set_isolation(vm, true);
+}
+
+TEST_F(Isolation, VolumeDataFollowsTheSwitchAndSurvivesARestart) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    ASSERT_TRUE(vm.docker({"volume", "create", "e2e-keep"}).ok());
+    auto w = vm.docker({"run", "--rm", "-v", "e2e-keep:/data", vm.test_image(), "sh", "-c",
+                        "echo kept > /data/file && chmod 600 /data/file"});
+    ASSERT_TRUE(w.ok()) << describe(w);
+    set_isolation(vm, false);
+    auto r1 = vm.docker({"run", "--rm", "-v", "e2e-keep:/data", vm.test_image(), "cat", "/data/file"});
+    ASSERT_TRUE(r1.ok()) << describe(r1);
+    EXPECT_EQ(trim(r1.out), "kept");
+    set_isolation(vm, true);
+    auto restart = vm.vmctl({"restart"}, 900s);
+    ASSERT_TRUE(restart.ok()) << describe(restart);
+    auto r2 = vm.docker({"run", "--rm", "-v", "e2e-keep:/data", vm.test_image(), "cat", "/data/file"});
+    ASSERT_TRUE(r2.ok()) << describe(r2);
+    EXPECT_EQ(trim(r2.out), "kept");
+    EXPECT_EQ(uid_map(vm), "0 100000 65536");  // the choice persisted across the restart
+}
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
+    return RUN_ALL_TESTS();
+}

@@ -1,0 +1,118 @@
+#include "cordon_e2e.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace cordon::e2e {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string vmctl_path() { return CORDON_E2E_VMCTL; }
+std::string image_dir() { return CORDON_E2E_IMAGE_DIR; }
+
+std::string describe(const ProcessResult& r) {
+    std::string s = "exit " + std::to_string(r.exit_code);
+    if (r.signal) s += " signal " + std::to_string(r.signal);
+    if (r.timed_out) s += " (timed out)";
+    s += "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
+    return s;
+}
+
+namespace {
+VmEnvironment* g_env = nullptr;
+}
+
+VmEnvironment& VmEnvironment::get() { return *g_env; }
+
+void VmEnvironment::SetUp() {
+    g_env = this;
+    if (!fs::exists(fs::path(image_dir()) / "manifest.json")) {
+        skip_reason_ = "the VM image is not built (" + image_dir() + "/manifest.json is missing): build the cordon_image target";
+        return;
+    }
+    char tmpl[] = "/tmp/cordon-e2e-XXXXXX";
+    base_ = ::mkdtemp(tmpl);
+    // A short runtime path: unix socket paths are limited to 108 bytes.
+    env_ = {"CORDON_STATE_DIR=" + base_ + "/state", "CORDON_RUNTIME_DIR=" + base_ + "/run",
+            "CORDON_CACHE_DIR=" + base_ + "/cache", "CORDON_IMAGE_DIR=" + image_dir(),
+            "XDG_CONFIG_HOME=" + base_ + "/config", "CORDON_ADMIN_SETTINGS=" + base_ + "/admin-settings.json"};
+    // A unique VM name per run, so a leftover domain of a crashed run never collides.
+    const std::string name = "cordon-e2e-" + std::to_string(::getpid());
+    auto set = vmctl({"settings", "set", "vm_name", name}, 30s);
+    if (!set.ok()) {
+        ADD_FAILURE() << "vmctl settings set vm_name failed: " << describe(set);
+        return;
+    }
+    auto start = vmctl({"start"}, 600s);
+    if (!start.ok()) {
+        ADD_FAILURE() << "vmctl start failed: " << describe(start) << "\n--- console\n"
+                      << vmctl({"logs", "console"}, 30s).out;
+        return;
+    }
+    auto envr = vmctl({"docker-env"}, 30s);
+    const auto pos = envr.out.find("unix://");
+    if (!envr.ok() || pos == std::string::npos) {
+        ADD_FAILURE() << "vmctl docker-env gave no unix socket: " << describe(envr);
+        return;
+    }
+    docker_host_ = envr.out.substr(pos, envr.out.find_first_of("\"'\n", pos) - pos);
+    ready_ = true;
+}
+
+void VmEnvironment::TearDown() {
+    if (base_.empty()) return;
+    auto stop = vmctl({"stop"}, 300s);
+    if (!stop.ok()) ADD_FAILURE() << "vmctl stop failed: " << describe(stop);
+    auto del = vmctl({"delete", "--yes"}, 120s);
+    if (!del.ok()) ADD_FAILURE() << "vmctl delete failed: " << describe(del);
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+}
+
+ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args, std::chrono::seconds timeout) const {
+    std::vector<std::string> argv{vmctl_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SpawnOptions o;
+    o.env_overrides = env_;
+    return run(argv, timeout, o);
+}
+
+ProcessResult VmEnvironment::docker(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                                    const SpawnOptions& extra) const {
+    std::vector<std::string> argv{"docker"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SpawnOptions o = extra;
+    o.env_overrides.push_back("DOCKER_HOST=" + docker_host_);
+    o.env_overrides.push_back("DOCKER_CONFIG=" + base_ + "/docker-config");
+    return run(argv, timeout, o);
+}
+
+ProcessResult VmEnvironment::vm_exec(const std::string& shell_command) const {
+    return vmctl({"exec", "--", "sh", "-c", shell_command}, 120s);
+}
+
+void VmEnvironment::ensure_test_image() const {
+    if (docker({"image", "inspect", test_image_}, 60s).ok()) return;
+    // A root folder holding busybox and its applet links, as a tar stream for `docker import`.
+    const std::string root = base_ + "/busybox-root";
+    fs::create_directories(root + "/bin");
+    fs::create_directories(root + "/tmp");
+    fs::create_directories(root + "/data");
+    fs::copy_file("/bin/busybox", root + "/bin/busybox", fs::copy_options::overwrite_existing);
+    for (const char* applet : {"sh", "cat", "ls", "id", "stat", "touch", "echo", "sleep", "true", "wget",
+                               "httpd", "mkdir", "rm", "nc", "head", "seq", "date", "hostname", "grep"}) {
+        std::error_code ec;
+        fs::create_symlink("busybox", root + "/bin/" + applet, ec);
+    }
+    auto tar = run({"tar", "-C", root, "-cf", base_ + "/busybox.tar", "."}, 60s);
+    ASSERT_TRUE(tar.ok()) << describe(tar);
+    auto imp = docker({"import", "--change", "CMD [\"/bin/sh\"]", "--change", "ENV PATH=/bin",
+                       base_ + "/busybox.tar", test_image_},
+                      300s);
+    ASSERT_TRUE(imp.ok()) << "docker import failed: " << describe(imp);
+}
+
+}  // namespace cordon::e2e

@@ -1,0 +1,65 @@
+#pragma once
+// The e2e harness: one real VM per test binary, started with the real vmctl
+// (libvirt + QEMU under TCG here), reached with the real docker CLI through the
+// host agent's socket and the guest's policy proxy.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cordon/subprocess.hpp"
+
+namespace cordon::e2e {
+
+// Where the build put things (set by CMake through compile definitions).
+std::string vmctl_path();
+std::string image_dir();
+
+class VmEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override;
+    void TearDown() override;
+
+    static VmEnvironment& get();
+    bool ready() const { return ready_; }
+    const std::string& skip_reason() const { return skip_reason_; }
+
+    // Runs vmctl with the harness's environment (state, runtime and cache dirs).
+    ProcessResult vmctl(const std::vector<std::string>& args,
+                        std::chrono::seconds timeout = std::chrono::seconds(300)) const;
+    // Runs the docker CLI against the VM's docker.sock.
+    ProcessResult docker(const std::vector<std::string>& args,
+                         std::chrono::seconds timeout = std::chrono::seconds(180),
+                         const SpawnOptions& extra = {}) const;
+    // Runs a command inside the VM (vmctl exec) and returns its output.
+    ProcessResult vm_exec(const std::string& shell_command) const;
+
+    const std::string& docker_host() const { return docker_host_; }
+    // A busybox image built from the host's busybox-static (no registry here).
+    const std::string& test_image() const { return test_image_; }
+    // Imports the test image into the engine in force (after an isolation switch the
+    // image moves along, so this is only needed once).
+    void ensure_test_image() const;
+
+private:
+    std::vector<std::string> env_;
+    std::string base_;
+    std::string docker_host_;
+    std::string test_image_ = "cordon-test/busybox:1";
+    bool ready_ = false;
+    std::string skip_reason_;
+};
+
+// In each test: skips with the reason when the harness could not start a VM for a
+// reason outside the test's control (no image built), fails otherwise.
+#define CORDON_REQUIRE_VM()                                                            \
+    do {                                                                               \
+        auto& vm_env = ::cordon::e2e::VmEnvironment::get();                            \
+        if (!vm_env.skip_reason().empty()) GTEST_SKIP() << vm_env.skip_reason();       \
+        ASSERT_TRUE(vm_env.ready()) << "the VM did not start; see the harness output"; \
+    } while (0)
+
+std::string describe(const ProcessResult& r);
+
+}  // namespace cordon::e2e
