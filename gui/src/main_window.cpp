@@ -65,7 +65,10 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
         if (quitting_ && !vm_->busy()) qApp->quit();
     });
     connect(overview_, &OverviewPage::isolationRequested, this, &MainWindow::requestIsolation);
-    connect(settings_, &SettingsStore::changed, this, [this] { vm_->backend().setSettings(settings_->effective()); });
+    connect(settings_, &SettingsStore::changed, this, [this] {
+        vm_->backend().setSettings(settings_->effective());
+        vm_->refresh();
+    });
     connect(tabs_, &QTabWidget::currentChanged, this, &MainWindow::refreshCurrentPage);
 
     QSettings qs;

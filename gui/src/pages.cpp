@@ -270,7 +270,7 @@ void OverviewPage::update() {
     const bool switchable = running ? vm_->canSwitchIsolation() && iso.known : !busy;
     isoToggle_->setEnabled(!locked && switchable);
     if (locked) {
-        isoLock_->setText(QStringLiteral("Locked by your administrator: ") + settings_->lockReason("isolation"));
+        isoLock_->setText(QStringLiteral("Read-only: ") + settings_->lockReason("isolation"));
         isoToggle_->setToolTip(isoLock_->text());
     } else {
         isoLock_->clear();

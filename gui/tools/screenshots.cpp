@@ -7,6 +7,7 @@
 // Files are named <screen>@<scale>x.png.
 #include <QApplication>
 #include <QDir>
+#include <QPainter>
 #include <QPixmap>
 #include <QPushButton>
 #include <QTest>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "app_icon.hpp"
 #include "cordon/host/virt.hpp"
 #include "main_window.hpp"
 
@@ -122,6 +124,27 @@ int main(int argc, char** argv) {
         shoot(s.window.get(), "audit-agent-unreachable");
         s.vm->stop();
         s.wait([&] { return !s.vm->busy() && s.vm->stateText() == "Stopped"; }, 60000);
+    }
+    {  // The tray icon in each state, at 16, 22, 32 and 48 px (times the scale).
+        const int dpr = qRound(qApp->devicePixelRatio());
+        const QList<VmState> states{VmState::stopped, VmState::starting, VmState::running, VmState::unavailable};
+        const QList<int> sizes{16, 22, 32, 48};
+        QPixmap strip(dpr * (16 + 22 + 32 + 48 + 5 * 8), dpr * (states.size() * 56 + 8));
+        strip.fill(Qt::white);
+        QPainter p(&strip);
+        int y = 8 * dpr;
+        for (VmState st : states) {
+            int x = 8 * dpr;
+            for (int sz : sizes) {
+                p.drawPixmap(x, y, stateIcon(st).pixmap(sz * dpr, sz * dpr));
+                x += (sz + 8) * dpr;
+            }
+            y += 56 * dpr;
+        }
+        p.end();
+        const QString file = QStringLiteral("%1/tray-icons@%2x.png").arg(g_out).arg(dpr);
+        if (strip.save(file)) qInfo("wrote %s", qPrintable(file));
+        else ++g_failed;
     }
     std::error_code ec;
     fs::remove_all(tmp, ec);

@@ -4,6 +4,7 @@
 // stop it. Skips only when the VM image is not built.
 // CORDON_SCREENSHOT_DIR=<folder> also saves the running screens there.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <QCheckBox>
 #include <QMessageBox>
@@ -23,7 +24,7 @@ namespace {
 
 fs::path imageDir() {
     if (const char* d = std::getenv("CORDON_IMAGE_DIR"); d && *d) return d;
-    return cordon::host::default_image_dir();
+    return CORDON_GUI_E2E_IMAGE_DIR;
 }
 
 void shoot(MainWindow* w, const char* name) {
@@ -61,8 +62,11 @@ TEST(GuiE2E, StartSwitchIsolationSeeTheUidMapChangeStop) {
                      << " (build it with `cmake --build build --target cordon_image`, or set CORDON_IMAGE_DIR)";
     }
     auto dir = tempDir("e2e");
+#ifdef CORDON_GUI_E2E_HOSTAGENT
+    if (!std::getenv("CORDON_HOSTAGENT")) setenv("CORDON_HOSTAGENT", CORDON_GUI_E2E_HOSTAGENT, 1);
+#endif
     const char* accel = std::getenv("CORDON_E2E_ACCEL");
-    writeFile(dir / "user.json", json{{"vm_name", "cordon-gui-e2e"},
+    writeFile(dir / "user.json", json{{"vm_name", "cordon-gui-e2e-" + std::to_string(::getpid())},
                                       {"accelerator", accel ? accel : "tcg"},
                                       {"image_dir", image.string()}}
                                      .dump());
