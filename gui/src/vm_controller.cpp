@@ -68,6 +68,11 @@ VmController::VmController(std::shared_ptr<Backend> backend, QObject* parent)
     }
     poll_.setInterval(interval);
     connect(&poll_, &QTimer::timeout, this, &VmController::refresh);
+    if (!std::getenv("CORDON_GUI_NO_EVENTS")) {
+        events_ = std::make_unique<DomainEvents>([relay = relay_, this](const std::string& domain, bool lifecycle) {
+            relay->post([this, d = QString::fromStdString(domain), lifecycle] { onDomainEvent(d, lifecycle); });
+        });
+    }
     poll_.start();
     QMetaObject::invokeMethod(this, &VmController::refresh, Qt::QueuedConnection);
 }
@@ -80,6 +85,15 @@ VmController::~VmController() {
     }
     // Operations cannot be cancelled halfway (a VM half started is worse); wait for them.
     pool_.waitForDone();
+    events_.reset();  // after the workers: a poll may be connecting it
+}
+
+bool VmController::eventsActive() const { return events_ && events_->watching(backend_->uri()); }
+
+void VmController::onDomainEvent(const QString& domain, bool lifecycle) {
+    if (lifecycle && domain != QString::fromStdString(status_.name) && statusKnown_) return;
+    log::debug("gui", "libvirt event: {} {}", domain.toStdString(), lifecycle ? "lifecycle" : "connection closed");
+    refresh();
 }
 
 void VmController::setPollInterval(int ms) { poll_.setInterval(ms); }
@@ -190,11 +204,20 @@ void VmController::applyStatus(const host::VmStatus& st, const json& isoStatus,
 }
 
 void VmController::refresh() {
-    if (pollInFlight_) return;
+    if (pollInFlight_) {
+        refreshAgain_ = true;  // an event during a poll must not be lost
+        return;
+    }
     pollInFlight_ = true;
     run([this] {
         try {
             host::VmStatus st = backend_->status();
+            if (events_) {
+                const std::string uri = backend_->uri();
+                if (!events_->watching(uri) && !events_->watch(uri)) {
+                    log::debug("gui", "no libvirt events: {}", events_->error());
+                }
+            }
             json iso;
             ErrorInfo isoError;
             if (st.agent_reachable) {
@@ -207,6 +230,7 @@ void VmController::refresh() {
             post([this, st = std::move(st), iso = std::move(iso), isoError] {
                 pollInFlight_ = false;
                 applyStatus(st, iso, isoError);
+                if (std::exchange(refreshAgain_, false)) refresh();
             });
         } catch (...) {
             ErrorInfo e = ErrorInfo::fromCurrentException();
@@ -219,6 +243,7 @@ void VmController::refresh() {
                 // An operation's own error stays on screen until it is dismissed.
                 if (lastError_.empty() || errorFromStatus_) setError(e, true);
                 recomputeState();
+                if (std::exchange(refreshAgain_, false)) refresh();
             });
         }
     });

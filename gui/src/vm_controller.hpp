@@ -2,9 +2,10 @@
 // The VM as the window sees it. Every host-library call runs on a worker thread
 // (the controller's own QThreadPool); results and progress come back to the GUI
 // thread as queued calls, so the UI thread never blocks on libvirt, the agent or
-// docker.sock. libvirt offers no events through cordon_host yet, so the state is
-// refreshed by a slow poll (5 s by default, CORDON_GUI_POLL_MS overrides it) and
-// at once after every operation.
+// docker.sock. State changes arrive live from libvirt lifecycle events
+// (DomainEvents, straight from libvirt until cordon_host offers them); the guest
+// agent has no events, so its info (uptime, isolation) is polled slowly: every
+// 5 s (CORDON_GUI_POLL_MS overrides it), and at once after every operation.
 #include <QList>
 #include <QObject>
 #include <QString>
@@ -17,6 +18,7 @@
 
 #include "agent_data.hpp"
 #include "backend.hpp"
+#include "domain_events.hpp"
 #include "error_info.hpp"
 
 namespace cordon::gui {
@@ -65,6 +67,8 @@ public:
     int pollInterval() const { return poll_.interval(); }
     // Whether a worker call (operation or poll) is still in flight.
     bool idle() const;
+    // Whether libvirt lifecycle events for the VM's connection arrive.
+    bool eventsActive() const;
 
 public slots:
     void refresh();
@@ -109,6 +113,7 @@ private:
     void applyStatus(const host::VmStatus& st, const nlohmann::json& isoStatus,
                      const ErrorInfo& isoError);
     void recomputeState();
+    void onDomainEvent(const QString& domain, bool lifecycle);
 
     std::shared_ptr<Backend> backend_;
     std::shared_ptr<Relay> relay_;
@@ -116,6 +121,8 @@ private:
     QTimer poll_;
     int inFlight_ = 0;
     bool pollInFlight_ = false;
+    bool refreshAgain_ = false;
+    std::unique_ptr<DomainEvents> events_;
 
     VmState state_ = VmState::unknown;
     VmState domainState_ = VmState::unknown;  // from the last status
