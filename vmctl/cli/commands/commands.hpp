@@ -121,7 +121,10 @@ public:
 private:
     CLI::App* app_ = nullptr;
     std::string action_;
+    bool yes_ = false;
 };
+
+nlohmann::json admin_lock_param(cordon::host::LayeredSettings& s);
 
 class SettingsCommand final : public Command {
 public:

@@ -1,5 +1,5 @@
 #include "commands.hpp"
-#include "cordon/host/process.hpp"
+#include "cordon/subprocess.hpp"
 
 namespace vmctl {
 
@@ -30,24 +30,24 @@ int DockerContextCommand::run(Context& ctx) {
     auto docker = [&](std::vector<std::string> args) {
         args.insert(args.begin(), "docker");
         try {
-            return run_process(args, std::chrono::seconds(30));
+            return cordon::run(args, std::chrono::seconds(30));
         } catch (const cordon::Error& e) {
             throw HostError(ErrorKind::generic, "cannot run the docker CLI: " + e.failure(), "docker",
                             "install the docker CLI (scripts/bootstrap does)");
         }
     };
-    const bool exists = docker({"context", "inspect", name_}).exit_code == 0;
-    ProcessResult r = exists ? docker({"context", "update", name_, "--docker", endpoint})
+    const bool exists = docker({"context", "inspect", name_}).ok();
+    cordon::ProcessResult r = exists ? docker({"context", "update", name_, "--docker", endpoint})
                              : docker({"context", "create", name_, "--description", "Cordon VM " + vm.settings().vm_name,
                                        "--docker", endpoint});
-    if (r.exit_code != 0) {
-        throw HostError(ErrorKind::generic, "docker context " + std::string(exists ? "update" : "create") + " failed: " + r.output,
+    if (!r.ok()) {
+        throw HostError(ErrorKind::generic, "docker context " + std::string(exists ? "update" : "create") + " failed: " + r.err + r.out,
                         name_);
     }
     bool used = false;
     if (use_) {
-        ProcessResult u = docker({"context", "use", name_});
-        if (u.exit_code != 0) throw HostError(ErrorKind::generic, "docker context use failed: " + u.output, name_);
+        cordon::ProcessResult u = docker({"context", "use", name_});
+        if (!u.ok()) throw HostError(ErrorKind::generic, "docker context use failed: " + u.err + u.out, name_);
         used = true;
     }
     ctx.out().result({{"context", name_}, {"created", !exists}, {"docker_host", endpoint.substr(5)}, {"used", used}},

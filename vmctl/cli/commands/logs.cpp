@@ -9,8 +9,11 @@ using namespace cordon::host;
 using nlohmann::json;
 
 CLI::App* LogsCommand::add(CLI::App& parent) {
-    app_ = parent.add_subcommand("logs", "Show logs: console (the VM's serial console), agent or engine (from the guest)");
-    app_->add_option("source", source_, "agent, engine or console")->check(CLI::IsMember({"agent", "engine", "console"}))
+    app_ = parent.add_subcommand("logs",
+                                 "Show logs: console (the VM's serial console, read on the host), or from the guest "
+                                 "agent's supervisor: engine (= dockerd), dockerd, containerd, agent");
+    app_->add_option("source", source_, "console, engine, dockerd, containerd or agent")
+        ->check(CLI::IsMember({"console", "engine", "dockerd", "containerd", "agent"}))
         ->required();
     app_->add_option("-n,--tail", tail_, "Show only the last N lines (0: all)")->capture_default_str();
     return app_;
@@ -33,7 +36,8 @@ int LogsCommand::run(Context& ctx) {
         }
         lines.assign(keep.begin(), keep.end());
     } else {
-        json r = vm.call_agent("logs", {{"source", source_}, {"lines", tail_}}, std::chrono::seconds(30));
+        const std::string service = source_ == "engine" ? "dockerd" : source_;
+        json r = vm.call_agent("logs", {{"service", service}, {"lines", tail_ > 0 ? tail_ : 0}}, std::chrono::seconds(30));
         if (r.is_object() && r.contains("lines") && r["lines"].is_array()) {
             for (const auto& l : r["lines"]) lines.push_back(l.is_string() ? l.get<std::string>() : l.dump());
         } else if (r.is_object() && r.contains("text") && r["text"].is_string()) {

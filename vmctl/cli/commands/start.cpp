@@ -62,7 +62,9 @@ void StartCommand::enforce_locked_isolation(Context& ctx, Vm& vm, bool already_r
     const SettingValue& iso = ctx.settings().get("isolation");
     if (!iso.locked || already_running) return;
     try {
-        vm.call_agent("isolation", {{"enabled", iso.value.get<bool>()}}, std::chrono::seconds(60));
+        vm.call_agent("isolation",
+                      {{"enabled", iso.value.get<bool>()}, {"confirmed", true}, {"admin_lock", admin_lock_param(ctx.settings())}},
+                      std::chrono::seconds(600));
         ctx.out().progress("isolation " + on_off(iso.value.get<bool>()) + " (locked by the administrator)");
     } catch (const HostError& e) {
         ctx.out().warn(std::string("cannot apply the administrator's isolation setting: ") + e.what());

@@ -25,7 +25,7 @@ int VersionCommand::run(Context& ctx) {
         j["qemu"] = conn->hypervisor_version();
         try {
             json info = vm.call_agent("info", json::object(), std::chrono::seconds(3));
-            j["guest_agent"] = info.is_object() && info.contains("version") ? info["version"] : info;
+            j["guest_agent"] = info.is_object() && info.contains("agent_version") ? info["agent_version"] : info;
         } catch (const HostError& e) {
             j["guest_agent"] = nullptr;
         }

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cordon/host/paths.hpp"
-#include "cordon/host/process.hpp"
+#include "cordon/subprocess.hpp"
 #include "cordon/log.hpp"
 
 namespace fs = std::filesystem;
@@ -37,19 +37,20 @@ KvmProbe run_kvm_probe(const fs::path& qemu, const fs::path& kernel, std::chrono
         return r;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    ProcessResult p = run_process({qemu.string(), "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "256",
+    cordon::ProcessResult p = cordon::run({qemu.string(), "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "256",
                                    "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-serial",
                                    "stdio", "-no-reboot", "-kernel", kernel.string(), "-append",
                                    "console=ttyS0 panic=-1 root=/dev/cordon-kvm-probe loglevel=1"},
-                                  timeout, 256 * 1024);
+                                  timeout);
+    const std::string output = p.out + p.err;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (p.output.find("Kernel panic") != std::string::npos) {
+    if (output.find("Kernel panic") != std::string::npos) {
         r.usable = true;
         r.detail = fmt::format("KVM booted the kernel to its root-mount panic in {:.1f} s", r.seconds);
     } else if (p.timed_out) {
         r.detail = fmt::format("a KVM boot of the kernel did not get anywhere in {:.0f} s", r.seconds);
     } else {
-        std::string tail = p.output.size() > 300 ? p.output.substr(p.output.size() - 300) : p.output;
+        std::string tail = output.size() > 300 ? output.substr(output.size() - 300) : output;
         while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
         auto nl = tail.rfind('\n');
         if (nl != std::string::npos) tail = tail.substr(nl + 1);
@@ -59,7 +60,7 @@ KvmProbe run_kvm_probe(const fs::path& qemu, const fs::path& kernel, std::chrono
 }
 
 KvmProbe probe_kvm(const fs::path& kernel, const fs::path& cache_file, std::chrono::milliseconds timeout) {
-    fs::path qemu = find_in_path("qemu-system-x86_64");
+    fs::path qemu = cordon::find_program("qemu-system-x86_64");
     if (qemu.empty()) return {false, false, 0, "qemu-system-x86_64 is not installed"};
     const std::string key = cache_key(qemu, kernel);
     json cache = json::object();

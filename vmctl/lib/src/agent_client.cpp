@@ -15,7 +15,7 @@ public:
         try {
             return client_.call(method, params, timeout);
         } catch (const rpc::CallError& e) {
-            throw HostError(ErrorKind::rpc, "the guest agent refused '" + method + "': " + e.failure() + " [" +
+            throw HostError(e.code() == "confirmation_required" ? ErrorKind::confirmation_required : ErrorKind::rpc, "the guest agent refused '" + method + "': " + e.failure() + " [" +
                                                 e.code() + "]",
                             {}, e.hint());
         } catch (const cordon::Error& e) {

@@ -2,6 +2,8 @@
 
 #include <libxml/xmlwriter.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <memory>
 
 #include "cordon/error.hpp"
@@ -68,6 +70,41 @@ void disk(Writer& w, const std::string& format, const std::filesystem::path& pat
 
 }  // namespace
 
+std::string domain_fingerprint(const DomainSpec& s) {
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const std::string& v) {
+        for (unsigned char c : v) {
+            h ^= c;
+            h *= 1099511628211ull;
+        }
+        h ^= 0xff;  // field separator
+        h *= 1099511628211ull;
+    };
+    mix(s.name);
+    mix(s.kvm ? "kvm" : "qemu");
+    mix(std::to_string(s.vcpus));
+    mix(std::to_string(s.memory_mib));
+    mix(s.kernel.string());
+    mix(s.initrd.string());
+    mix(s.cmdline);
+    mix(s.rootfs ? s.rootfs->string() : std::string("-"));
+    mix(s.rootfs_format);
+    mix(s.data_disk.string());
+    mix(s.channel_socket.string());
+    mix(s.console_log.string());
+    mix("layout-1");  // bump when domain_xml() writes different XML for the same spec
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+std::string fingerprint_in_xml(const std::string& xml) {
+    const std::string key = "fingerprint=";
+    auto pos = xml.find(key);
+    if (pos == std::string::npos || pos + key.size() + 18 > xml.size()) return {};
+    return xml.substr(pos + key.size() + 1, 16);
+}
+
 std::string domain_xml(const DomainSpec& s) {
     std::unique_ptr<xmlBuffer, BufferFree> buf(xmlBufferCreate());
     if (!buf) throw cordon::Error("libxml2 cannot allocate a buffer for the domain XML");
@@ -80,10 +117,12 @@ std::string domain_xml(const DomainSpec& s) {
     w.start("domain");
     w.attr("type", s.kvm ? "kvm" : "qemu");
     w.element("name", s.name);
+    if (!s.uuid.empty()) w.element("uuid", s.uuid);
     w.start("metadata");
     // Marks the domain as Cordon's, so vmctl never touches a foreign domain of the same name.
     w.start_ns("cordon", "vm", kCordonXmlns);
     w.attr("version", "1");
+    w.attr("fingerprint", domain_fingerprint(s));
     w.end();
     w.end();  // metadata
     w.start("memory");

@@ -13,6 +13,7 @@
 
 #include "cordon/host/host_error.hpp"
 #include "cordon/host/process.hpp"
+#include "cordon/subprocess.hpp"
 #include "cordon/unique_fd.hpp"
 
 namespace fs = std::filesystem;
@@ -40,7 +41,7 @@ fs::path find_hostagent() {
             if (::access(p.c_str(), X_OK) == 0) return p;
         }
     }
-    fs::path p = find_in_path(kHostAgentName);
+    std::string p = cordon::find_program(kHostAgentName);
     if (!p.empty()) return p;
     throw HostError(ErrorKind::generic, "cannot find the host agent program", kHostAgentName,
                     "build it (cmake --build build --target cordon-hostagent) or set CORDON_HOSTAGENT");

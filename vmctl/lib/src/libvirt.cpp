@@ -86,6 +86,11 @@ public:
         const char* n = virDomainGetName(d_.get());
         return n ? n : "";
     }
+    std::string uuid() override {
+        char buf[VIR_UUID_STRING_BUFLEN] = {};
+        if (virDomainGetUUIDString(d_.get(), buf) < 0) fail("cannot read the UUID of the VM");
+        return buf;
+    }
     DomainStatus status() override {
         int state = 0, reason = 0;
         if (virDomainGetState(d_.get(), &state, &reason, 0) < 0) fail("cannot read the state of the VM");
@@ -189,7 +194,12 @@ public:
         if (!c) {
             const std::string detail = last_error();
             std::string hint;
-            if (uri.rfind("qemu:///system", 0) == 0) {
+            const bool no_daemon = detail.find("Failed to connect socket") != std::string::npos ||
+                                   detail.find("Connection refused") != std::string::npos;
+            if (no_daemon) {
+                hint = "libvirtd is not running (or not where the URI points): start it with `virtlogd -d && "
+                       "libvirtd -d` (as root), or `systemctl start libvirtd` on a machine with systemd";
+            } else if (uri.rfind("qemu:///system", 0) == 0) {
                 hint = "libvirtd is not running: start it with `virtlogd -d && libvirtd -d` (as root), or "
                        "`systemctl start libvirtd` on a machine with systemd";
             } else if (uri.rfind("qemu:///session", 0) == 0) {

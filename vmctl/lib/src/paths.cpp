@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "cordon/atomic_file.hpp"
 #include "cordon/host/host_error.hpp"
 #include "cordon/unique_fd.hpp"
 
@@ -117,31 +118,12 @@ void make_dirs(const fs::path& dir, unsigned mode) {
 void write_file_atomic(const fs::path& path, const std::string& content, unsigned mode) {
     fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
     make_dirs(dir, 0755);
-    std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-    UniqueFd fd(::mkstemp(tmpl.data()));
-    if (!fd) throw_errno("cannot create a temporary file beside", path.string());
-    const std::string tmp = tmpl;
-    auto fail = [&](const std::string& what) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        throw HostError(ErrorKind::generic, what + ": " + errno_string(err), path.string(),
+    try {
+        cordon::write_file_atomically(path.string(), content, static_cast<mode_t>(mode));
+    } catch (const cordon::Error& e) {
+        throw HostError(ErrorKind::generic, e.failure(), path.string(),
                         "check the free space and the permissions of " + dir.string());
-    };
-    if (::fchmod(fd.get(), mode) != 0) fail("cannot set the mode of the temporary file");
-    size_t off = 0;
-    while (off < content.size()) {
-        ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail("cannot write");
-        }
-        off += static_cast<size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) fail("cannot fsync");
-    if (::close(fd.release()) != 0) fail("cannot close");
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename the temporary file over");
-    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dfd) ::fsync(dfd.get());
 }
 
 std::string read_file(const fs::path& path) {

@@ -10,7 +10,7 @@
 #include "cordon/host/host_error.hpp"
 #include "cordon/host/hostagent_control.hpp"
 #include "cordon/host/manifest.hpp"
-#include "cordon/host/process.hpp"
+#include "cordon/subprocess.hpp"
 #include "cordon/log.hpp"
 
 namespace fs = std::filesystem;
@@ -117,12 +117,12 @@ StartResult Vm::start(const StartOptions& opt) {
         if (!file_exists(paths_.data_disk)) {
             say(opt.progress, "creating the data disk " + paths_.data_disk.string() + " (" +
                                   std::to_string(settings_.disk_gib) + " GiB, qcow2)");
-            ProcessResult p = run_process({"qemu-img", "create", "-q", "-f", "qcow2", paths_.data_disk.string(),
+            cordon::ProcessResult p = cordon::run({"qemu-img", "create", "-q", "-f", "qcow2", paths_.data_disk.string(),
                                            std::to_string(settings_.disk_gib) + "G"},
                                           std::chrono::seconds(60));
-            if (p.exit_code != 0) {
+            if (!p.ok()) {
                 ::unlink(paths_.data_disk.c_str());
-                throw HostError(ErrorKind::generic, "qemu-img cannot create the data disk: " + p.output,
+                throw HostError(ErrorKind::generic, "qemu-img cannot create the data disk: " + p.err + p.out,
                                 paths_.data_disk.string(), "check the free space and the permissions of the folder");
             }
             r.data_disk_created = true;
@@ -147,8 +147,14 @@ StartResult Vm::start(const StartOptions& opt) {
     spec.data_disk = paths_.data_disk;
     spec.channel_socket = paths_.channel_socket;
     spec.console_log = paths_.console_log;
-    dom = conn->define(domain_xml(spec));
-    say(opt.progress, "defined the libvirt domain " + settings_.vm_name);
+    // Defining is slow on some hosts (libvirtd re-probes QEMU): only when something changed.
+    if (dom && fingerprint_in_xml(dom->xml()) == domain_fingerprint(spec)) {
+        say(opt.progress, "the libvirt domain " + settings_.vm_name + " is up to date");
+    } else {
+        if (dom) spec.uuid = dom->uuid();
+        say(opt.progress, std::string(dom ? "redefining" : "defining") + " the libvirt domain " + settings_.vm_name);
+        dom = conn->define(domain_xml(spec));
+    }
 
     const auto t0 = Clock::now();
     dom->create();

@@ -12,6 +12,7 @@ inline constexpr const char* kRootDiskSerial = "cordon-root";
 
 struct DomainSpec {
     std::string name;
+    std::string uuid;  // keep the existing domain's UUID when redefining; empty: libvirt picks one
     bool kvm = false;  // type='kvm' with host-passthrough CPU, else type='qemu' (TCG)
     int vcpus = 2;
     int memory_mib = 2048;
@@ -25,7 +26,14 @@ struct DomainSpec {
     std::filesystem::path console_log;     // serial console log file
 };
 
-// Throws cordon::Error if libxml2 fails.
+// Throws cordon::Error if libxml2 fails. The Cordon metadata element carries a
+// fingerprint of the spec (domain_fingerprint) so an unchanged VM is not redefined.
 std::string domain_xml(const DomainSpec& spec);
+
+// A stable 64-bit FNV-1a fingerprint (16 hex digits) of everything in the spec but the UUID.
+std::string domain_fingerprint(const DomainSpec& spec);
+
+// The fingerprint stored in a domain's XML, or empty.
+std::string fingerprint_in_xml(const std::string& xml);
 
 }  // namespace cordon::host

@@ -23,6 +23,7 @@ class Domain {
 public:
     virtual ~Domain() = default;
     virtual std::string name() const = 0;
+    virtual std::string uuid() = 0;
     virtual DomainStatus status() = 0;
     virtual std::string xml() = 0;
     virtual void create() = 0;    // virDomainCreate

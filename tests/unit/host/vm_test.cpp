@@ -1,0 +1,314 @@
+// The lifecycle's error paths against a fake libvirt (the real one is in
+// tests/integration/host), and the real libvirt client on an unreachable URI.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "cordon/host/domain_xml.hpp"
+#include "cordon/host/host_error.hpp"
+#include "cordon/host/vm.hpp"
+#include "test_dir.hpp"
+
+using namespace cordon::host;
+using cordon::host::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+struct FakeWorld {
+    bool connect_fails = false;
+    bool define_fails = false;
+    bool create_fails = false;
+    bool exists = false;
+    std::string xml;
+    DomainStatus status{DomainState::shutoff, "never started"};
+    bool acpi_powers_off = false;
+    bool dies_while_booting = false;
+    int defines = 0, creates = 0, shutdowns = 0, destroys = 0, undefines = 0;
+};
+
+HostError libvirt_error(const std::string& what) { return HostError(ErrorKind::libvirt, what, "fake"); }
+
+class FakeDomain final : public Domain {
+public:
+    explicit FakeDomain(FakeWorld& w) : w_(w) {}
+    std::string name() const override { return "fake"; }
+    std::string uuid() override { return "a2af9b46-1916-485f-93f1-ccaf450f258e"; }
+    DomainStatus status() override { return w_.status; }
+    std::string xml() override { return w_.xml; }
+    void create() override {
+        ++w_.creates;
+        if (w_.create_fails) throw libvirt_error("create failed");
+        w_.status = w_.dies_while_booting ? DomainStatus{DomainState::shutoff, "crashed"}
+                                          : DomainStatus{DomainState::running, "booted"};
+    }
+    void shutdown() override {
+        ++w_.shutdowns;
+        if (w_.acpi_powers_off) w_.status = {DomainState::shutoff, "shut down by the guest"};
+    }
+    void destroy() override {
+        ++w_.destroys;
+        w_.status = {DomainState::shutoff, "destroyed"};
+    }
+    void undefine() override {
+        ++w_.undefines;
+        w_.exists = false;
+    }
+
+private:
+    FakeWorld& w_;
+};
+
+class FakeConnection final : public Connection {
+public:
+    explicit FakeConnection(FakeWorld& w) : w_(w) {}
+    std::string uri() const override { return "fake:///system"; }
+    bool is_local() const override { return true; }
+    std::unique_ptr<Domain> lookup(const std::string&) override {
+        return w_.exists ? std::make_unique<FakeDomain>(w_) : nullptr;
+    }
+    std::unique_ptr<Domain> define(const std::string& xml) override {
+        ++w_.defines;
+        if (w_.define_fails) throw libvirt_error("define refused");
+        w_.exists = true;
+        w_.xml = xml;
+        return std::make_unique<FakeDomain>(w_);
+    }
+    std::string daemon_version() override { return "9.0.0"; }
+    std::string hypervisor_version() override { return "7.2.0"; }
+    bool offers_kvm() override { return false; }
+
+private:
+    FakeWorld& w_;
+};
+
+class FakeHypervisor final : public Hypervisor {
+public:
+    explicit FakeHypervisor(FakeWorld& w) : w_(w) {}
+    std::unique_ptr<Connection> connect(const std::string& uri) override {
+        if (w_.connect_fails) throw HostError(ErrorKind::libvirt_unreachable, "cannot connect", uri, "start libvirtd");
+        return std::make_unique<FakeConnection>(w_);
+    }
+
+private:
+    FakeWorld& w_;
+};
+
+// A guest agent stand-in for the connector: answers from a function.
+class FakeAgent final : public AgentClient {
+public:
+    explicit FakeAgent(std::function<json(const std::string&)> f) : f_(std::move(f)) {}
+    json call(const std::string& method, const json&, std::chrono::milliseconds) override { return f_(method); }
+
+private:
+    std::function<json(const std::string&)> f_;
+};
+
+std::unique_ptr<AgentClient> unreachable(const std::filesystem::path& p) {
+    throw HostError(ErrorKind::agent_unreachable, "no agent", p.string());
+}
+
+class VmFake : public ::testing::Test {
+protected:
+    TempDir dir;
+    FakeWorld world;
+    FakeHypervisor hv{world};
+    Settings settings;
+    std::vector<std::string> agent_calls;
+
+    void SetUp() override {
+        ::setenv("CORDON_STATE_DIR", (dir / "state").c_str(), 1);
+        ::setenv("CORDON_RUNTIME_DIR", (dir / "run").c_str(), 1);
+        ::setenv("CORDON_CACHE_DIR", (dir / "cache").c_str(), 1);
+        dir.write("image/vmlinuz", "k");
+        dir.write("image/initrd.img", "i");
+        dir.write("image/manifest.json", R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0"})");
+        settings.image_dir = (dir / "image").string();
+        settings.accelerator = Accelerator::tcg;
+        settings.vm_name = "fake";
+        settings.disk_gib = 1;
+    }
+    // A defined domain Cordon made.
+    void define_existing(DomainState state) {
+        world.exists = true;
+        world.xml = "<domain type='qemu'><metadata><cordon:vm xmlns:cordon=\"https://cordon.dev/xmlns/vm/1\" "
+                    "version=\"1\" fingerprint=\"0000000000000000\"/></metadata></domain>";
+        world.status = {state, "x"};
+    }
+    AgentConnector answering() {
+        return [this](const std::filesystem::path&) -> std::unique_ptr<AgentClient> {
+            return std::make_unique<FakeAgent>([this](const std::string& m) -> json {
+                agent_calls.push_back(m);
+                if (m == "shutdown") world.status = {DomainState::shutoff, "shut down by the guest"};
+                if (m == "info") return {{"version", "fake-agent 1"}};
+                return json::object();
+            });
+        };
+    }
+    StartOptions start_options(int timeout_s = 5) {
+        StartOptions o;
+        o.ready_timeout = std::chrono::seconds(timeout_s);
+        o.hostagent_exe = "/bin/true";
+        return o;
+    }
+    template <typename F>
+    ErrorKind kind_of(F f) {
+        try {
+            f();
+        } catch (const HostError& e) {
+            return e.kind();
+        }
+        ADD_FAILURE() << "no HostError thrown";
+        return ErrorKind::generic;
+    }
+};
+
+}  // namespace
+
+TEST_F(VmFake, UnreachableLibvirtIsReportedAsSuch) {
+    world.connect_fails = true;
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.status(); }), ErrorKind::libvirt_unreachable);
+    EXPECT_EQ(kind_of([&] { vm.start(start_options()); }), ErrorKind::libvirt_unreachable);
+    EXPECT_EQ(kind_of([&] { vm.stop({}); }), ErrorKind::libvirt_unreachable);
+}
+
+TEST_F(VmFake, StopOfAnUndefinedVmIsNotFound) {
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.stop({}); }), ErrorKind::vm_not_found);
+    EXPECT_EQ(kind_of([&] { vm.call_agent("ping", {}); }), ErrorKind::vm_not_found);
+}
+
+TEST_F(VmFake, StopOfAStoppedVmDoesNothing) {
+    define_existing(DomainState::shutoff);
+    Vm vm(hv, settings, unreachable);
+    StopResult r = vm.stop({});
+    EXPECT_FALSE(r.was_running);
+    EXPECT_EQ(r.method, "none");
+    EXPECT_EQ(world.destroys + world.shutdowns, 0);
+    EXPECT_EQ(kind_of([&] { vm.call_agent("ping", {}); }), ErrorKind::vm_not_running);
+}
+
+TEST_F(VmFake, StopUsesTheAgentFirst) {
+    define_existing(DomainState::running);
+    Vm vm(hv, settings, answering());
+    StopResult r = vm.stop({});
+    EXPECT_EQ(r.method, "agent");
+    EXPECT_EQ(agent_calls, std::vector<std::string>{"shutdown"});
+    EXPECT_EQ(world.shutdowns + world.destroys, 0);
+}
+
+TEST_F(VmFake, StopFallsBackToAcpiWhenTheAgentIsUnreachable) {
+    define_existing(DomainState::running);
+    world.acpi_powers_off = true;
+    Vm vm(hv, settings, unreachable);
+    StopResult r = vm.stop({});
+    EXPECT_EQ(r.method, "acpi");
+    EXPECT_EQ(world.shutdowns, 1);
+    EXPECT_EQ(world.destroys, 0);
+}
+
+TEST_F(VmFake, StopDestroysAfterTheTimeouts) {
+    define_existing(DomainState::running);
+    Vm vm(hv, settings, unreachable);
+    StopOptions o;
+    o.acpi_timeout = std::chrono::seconds(1);
+    std::vector<std::string> progress;
+    o.progress = [&](const std::string& l) { progress.push_back(l); };
+    StopResult r = vm.stop(o);
+    EXPECT_EQ(r.method, "destroy");
+    EXPECT_EQ(world.shutdowns, 1);
+    EXPECT_EQ(world.destroys, 1);
+    EXPECT_GE(r.seconds, 1.0);
+    EXPECT_FALSE(progress.empty());
+}
+
+TEST_F(VmFake, AForeignDomainOfTheSameNameIsLeftAlone) {
+    world.exists = true;
+    world.xml = "<domain type='kvm'><name>fake</name></domain>";
+    world.status = {DomainState::running, "booted"};
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.stop({}); }), ErrorKind::usage);
+    EXPECT_EQ(kind_of([&] { vm.remove(true); }), ErrorKind::usage);
+    EXPECT_EQ(kind_of([&] { vm.start(start_options()); }), ErrorKind::usage);
+    EXPECT_EQ(world.destroys + world.undefines + world.defines, 0);
+}
+
+TEST_F(VmFake, DefineRefusedIsALibvirtError) {
+    world.define_fails = true;
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.start(start_options()); }), ErrorKind::libvirt);
+    EXPECT_EQ(world.creates, 0);
+}
+
+TEST_F(VmFake, MissingImageIsAnImageError) {
+    settings.image_dir = (dir / "no-image").string();
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.start(start_options()); }), ErrorKind::image);
+    EXPECT_EQ(world.defines, 0);
+}
+
+TEST_F(VmFake, AVmThatDiesWhileBootingIsReported) {
+    world.dies_while_booting = true;
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.start(start_options()); }), ErrorKind::vm_not_running);
+}
+
+TEST_F(VmFake, AnAgentThatNeverAnswersTimesOut) {
+    Vm vm(hv, settings, unreachable);
+    EXPECT_EQ(kind_of([&] { vm.start(start_options(1)); }), ErrorKind::timeout);
+    EXPECT_EQ(world.status.state, DomainState::running) << "a timeout leaves the VM running for inspection";
+}
+
+TEST_F(VmFake, StartCreatesTheDiskDefinesOnceAndWaitsForPing) {
+    Vm vm(hv, settings, answering());
+    StartResult r = vm.start(start_options());
+    EXPECT_FALSE(r.already_running);
+    EXPECT_TRUE(r.data_disk_created);
+    EXPECT_TRUE(std::filesystem::exists(vm.paths().data_disk));
+    EXPECT_EQ(r.agent_info["version"], "fake-agent 1");
+    EXPECT_EQ(world.defines, 1);
+    EXPECT_EQ(agent_calls, (std::vector<std::string>{"ping", "info"}));
+    EXPECT_EQ(fingerprint_in_xml(world.xml).size(), 16u);
+    // Running: a second start changes nothing.
+    StartResult again = vm.start(start_options());
+    EXPECT_TRUE(again.already_running);
+    EXPECT_EQ(world.creates, 1);
+    // Stopped and started with the same settings: not redefined, the disk is kept.
+    vm.stop({});
+    StartResult third = vm.start(start_options());
+    EXPECT_FALSE(third.data_disk_created);
+    EXPECT_EQ(world.defines, 1);
+    EXPECT_EQ(world.creates, 2);
+    // Other settings: redefined.
+    vm.stop({});
+    settings.cpus = 3;
+    Vm bigger(hv, settings, answering());
+    bigger.start(start_options());
+    EXPECT_EQ(world.defines, 2);
+}
+
+TEST_F(VmFake, RemoveDestroysUndefinesAndDeletesTheDiskOnlyWhenAsked) {
+    Vm vm(hv, settings, answering());
+    vm.start(start_options());
+    ASSERT_TRUE(std::filesystem::exists(vm.paths().data_disk));
+    EXPECT_TRUE(vm.remove(false));
+    EXPECT_EQ(world.destroys, 1);
+    EXPECT_EQ(world.undefines, 1);
+    EXPECT_TRUE(std::filesystem::exists(vm.paths().data_disk));
+    vm.start(start_options());
+    EXPECT_TRUE(vm.remove(true));
+    EXPECT_FALSE(std::filesystem::exists(vm.paths().data_disk));
+    EXPECT_FALSE(vm.remove(true)) << "nothing left to remove";
+}
+
+TEST(RealLibvirt, AMissingDaemonSocketIsUnreachableWithAHint) {
+    auto hv = make_libvirt();
+    try {
+        hv->connect("qemu+unix:///system?socket=/nonexistent/cordon-test/libvirt-sock");
+        FAIL() << "connected to a socket that does not exist";
+    } catch (const HostError& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::libvirt_unreachable);
+        EXPECT_NE(e.hint().find("libvirtd -d"), std::string::npos) << e.what();
+        EXPECT_NE(e.subject().find("/nonexistent/cordon-test"), std::string::npos);
+    }
+}
