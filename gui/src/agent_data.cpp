@@ -61,7 +61,7 @@ std::optional<IdMap> parseMapLine(const std::string& line) {
 }
 
 std::optional<IdMap> idMap(const json& s) {
-    for (const char* k : {"uid_map", "uidmap", "uids", "remap.uids", "remap_user.uids", "user.uids"}) {
+    for (const char* k : {"uid_range", "uid_map", "uidmap", "uids", "remap.uids", "remap_user.uids", "user.uids"}) {
         const json* v = at(s, k);
         if (!v) continue;
         if (v->is_string()) {
@@ -100,13 +100,13 @@ Resources parseInfo(const json& info) {
     r.cpus = static_cast<int>(number(info, {"cpus", "vcpus", "cpu_count", "cpu.count", "resources.cpus"}).value_or(0));
     if (auto mib = number(info, {"memory_mib", "mem_total_mib", "memory.total_mib", "resources.memory_mib"})) {
         r.memoryMib = static_cast<qint64>(*mib);
-    } else if (auto kib = number(info, {"mem_total_kib", "memory_kib", "memory.total_kib"})) {
+    } else if (auto kib = number(info, {"memory.total_kib", "mem_total_kib", "memory_kib"})) {
         r.memoryMib = static_cast<qint64>(*kib / 1024);
     } else if (auto bytes = number(info, {"memory_bytes", "mem_total", "memory.total_bytes", "memory.total"})) {
         r.memoryMib = static_cast<qint64>(*bytes / (1024.0 * 1024.0));
     }
     r.uptimeSeconds = number(info, {"uptime_seconds", "uptime_s", "uptime", "boot.uptime_seconds"}).value_or(-1);
-    r.kernel = text(info, {"kernel", "kernel_release", "uname.release"});
+    r.kernel = text(info, {"kernel.release", "kernel", "kernel_release", "uname.release"});
     r.agentVersion = text(info, {"agent_version", "version", "agent.version"});
     r.engineVersion = text(info, {"engine_version", "docker_version", "engine.version", "dockerd.version"});
     return r;
@@ -120,7 +120,7 @@ IsolationInfo parseIsolationStatus(const json& s) {
     iso.known = true;
     iso.enabled = *enabled;
     iso.lockedByGuest = boolean(s, {"locked", "admin_lock.locked", "lock.locked"}).value_or(false);
-    iso.lockSource = text(s, {"lock_source", "admin_lock.source", "lock.source"});
+    iso.lockSource = text(s, {"locked_by", "lock_source", "admin_lock.source", "lock.source"});
     iso.remapUser = text(s, {"user", "remap_user.name", "remap.user", "remap_user"});
     iso.uidMap = idMap(s);
     return iso;
@@ -144,8 +144,13 @@ QList<AuditEntry> parseAudit(const json& audit) {
         a.time = text(e, {"time", "ts", "timestamp", "at"});
         a.method = text(e, {"method", "request.method"});
         a.path = text(e, {"path", "target", "url", "request.path"});
-        a.reason = text(e, {"reason", "rule", "message", "why"});
-        a.client = text(e, {"client", "peer", "source"});
+        a.reason = text(e, {"message", "reason", "why"});
+        const QString rule = text(e, {"rule"});
+        if (a.reason.isEmpty()) a.reason = rule;
+        else if (!rule.isEmpty()) a.reason += QStringLiteral(" [%1]").arg(rule);
+        a.client = text(e, {"role", "client", "peer", "source"});
+        const QString conn = text(e, {"connection"});
+        if (!conn.isEmpty()) a.client += (a.client.isEmpty() ? QString() : QStringLiteral(" ")) + QStringLiteral("#") + conn;
         auto allowed = boolean(e, {"allowed", "allow"});
         QString decision = text(e, {"decision", "verdict", "action", "result"});
         if (allowed) {

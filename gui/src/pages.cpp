@@ -553,6 +553,7 @@ LogsPage::LogsPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm)
     source_->setObjectName(QStringLiteral("logSource"));
     source_->addItem(QStringLiteral("Guest agent"), QStringLiteral("agent"));
     source_->addItem(QStringLiteral("Docker engine"), QStringLiteral("engine"));
+    source_->addItem(QStringLiteral("containerd"), QStringLiteral("containerd"));
     source_->addItem(QStringLiteral("VM console"), QStringLiteral("console"));
     source_->addItem(QStringLiteral("Host agent"), QStringLiteral("hostagent"));
     auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload), QStringLiteral("Refresh"), this);

@@ -439,7 +439,9 @@ void VmController::fetchLog(const QString& source) {
             if (source == QLatin1String("console") || source == QLatin1String("hostagent")) {
                 text = QString::fromStdString(backend_->readLog(source.toStdString(), 256 * 1024));
             } else {
-                json r = backend_->callAgent("logs", {{"source", source.toStdString()}, {"lines", 500}},
+                // The agent's supervisor names services: engine = dockerd.
+                const std::string service = source == QLatin1String("engine") ? "dockerd" : source.toStdString();
+                json r = backend_->callAgent("logs", {{"service", service}, {"lines", 500}},
                                              std::chrono::seconds(10));
                 text = parseLogs(r);
             }

@@ -24,6 +24,46 @@ TEST(AgentData, InfoReadsResourcesInSeveralSpellings) {
     EXPECT_LT(none.uptimeSeconds, 0);
 }
 
+// The shapes the guest agent answers with (guest-agent agent.cpp, engine isolation_rpc.cpp, proxy audit.cpp).
+TEST(AgentData, TheGuestAgentsOwnShapes) {
+    Resources r = parseInfo(json{{"agent_version", "0.1.0"},
+                                 {"kernel", {{"release", "6.1.0-28-cloud-amd64"}, {"machine", "x86_64"}}},
+                                 {"uptime_s", 12.5},
+                                 {"memory", {{"total_kib", 2014436}, {"available_kib", 1800000}}}});
+    EXPECT_EQ(r.kernel, "6.1.0-28-cloud-amd64");
+    EXPECT_EQ(r.agentVersion, "0.1.0");
+    EXPECT_DOUBLE_EQ(r.uptimeSeconds, 12.5);
+    EXPECT_EQ(r.memoryMib, 1967);
+    IsolationInfo on = parseIsolationStatus(json{{"enabled", true},
+                                                 {"locked", true},
+                                                 {"locked_by", "/etc/cordon/admin-settings.json"},
+                                                 {"user", "cordon"},
+                                                 {"uid_range", {{"start", 100000}, {"count", 65536}}},
+                                                 {"gid_range", {{"start", 100000}, {"count", 65536}}},
+                                                 {"engine_version", "20.10.24"}});
+    EXPECT_TRUE(on.lockedByGuest);
+    EXPECT_EQ(on.lockSource, "/etc/cordon/admin-settings.json");
+    EXPECT_EQ(rootMappingText(on, true), QStringLiteral("VM uid 100000 (range 100000–165535), user cordon"));
+    IsolationInfo off = parseIsolationStatus(
+        json{{"enabled", false}, {"user", "cordon"}, {"uid_range", {{"start", 100000}, {"count", 65536}}}});
+    EXPECT_EQ(rootMappingText(off, true), QStringLiteral("VM root (uid 0)"));
+    auto audit = parseAudit(json::array({{{"seq", 1},
+                                          {"time", "2026-11-25T22:00:00.000Z"},
+                                          {"connection", 3},
+                                          {"role", "host"},
+                                          {"method", "POST"},
+                                          {"target", "/v1.41/containers/create"},
+                                          {"operation", "container.create"},
+                                          {"decision", "deny"},
+                                          {"rule", "privileged"},
+                                          {"message", "privileged containers are refused"}}}));
+    ASSERT_EQ(audit.size(), 1);
+    EXPECT_TRUE(audit[0].refused);
+    EXPECT_EQ(audit[0].path, "/v1.41/containers/create");
+    EXPECT_EQ(audit[0].reason, "privileged containers are refused [privileged]");
+    EXPECT_EQ(audit[0].client, "host #3");
+}
+
 TEST(AgentData, IsolationStatusUidMapShapes) {
     IsolationInfo a = parseIsolationStatus(json{{"enabled", true}, {"uid_map", "0 100000 65536"}});
     ASSERT_TRUE(a.known);
