@@ -15,12 +15,16 @@ const json* at(const json& j, const char* dotted) {
     std::size_t pos = 0;
     while (pos <= path.size()) {
         auto dot = path.find('.', pos);
-        std::string key = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
-        if (!cur->is_object()) return nullptr;
+        std::string key =
+            path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+        if (!cur->is_object())
+            return nullptr;
         auto it = cur->find(key);
-        if (it == cur->end()) return nullptr;
+        if (it == cur->end())
+            return nullptr;
         cur = &*it;
-        if (dot == std::string::npos) break;
+        if (dot == std::string::npos)
+            break;
         pos = dot + 1;
     }
     return cur;
@@ -29,7 +33,8 @@ const json* at(const json& j, const char* dotted) {
 std::optional<double> number(const json& j, std::initializer_list<const char*> keys) {
     for (const char* k : keys) {
         const json* v = at(j, k);
-        if (v && v->is_number()) return v->get<double>();
+        if (v && v->is_number())
+            return v->get<double>();
     }
     return std::nullopt;
 }
@@ -37,9 +42,12 @@ std::optional<double> number(const json& j, std::initializer_list<const char*> k
 QString text(const json& j, std::initializer_list<const char*> keys) {
     for (const char* k : keys) {
         const json* v = at(j, k);
-        if (!v) continue;
-        if (v->is_string()) return QString::fromStdString(v->get<std::string>());
-        if (v->is_number() || v->is_boolean()) return QString::fromStdString(v->dump());
+        if (!v)
+            continue;
+        if (v->is_string())
+            return QString::fromStdString(v->get<std::string>());
+        if (v->is_number() || v->is_boolean())
+            return QString::fromStdString(v->dump());
     }
     return {};
 }
@@ -47,7 +55,8 @@ QString text(const json& j, std::initializer_list<const char*> keys) {
 std::optional<bool> boolean(const json& j, std::initializer_list<const char*> keys) {
     for (const char* k : keys) {
         const json* v = at(j, k);
-        if (v && v->is_boolean()) return v->get<bool>();
+        if (v && v->is_boolean())
+            return v->get<bool>();
     }
     return std::nullopt;
 }
@@ -56,26 +65,33 @@ std::optional<bool> boolean(const json& j, std::initializer_list<const char*> ke
 std::optional<IdMap> parseMapLine(const std::string& line) {
     std::istringstream in(line);
     IdMap m;
-    if (in >> m.inside >> m.outside >> m.count && m.count > 0) return m;
+    if (in >> m.inside >> m.outside >> m.count && m.count > 0)
+        return m;
     return std::nullopt;
 }
 
 std::optional<IdMap> idMap(const json& s) {
-    for (const char* k : {"uid_range", "uid_map", "uidmap", "uids", "remap.uids", "remap_user.uids", "user.uids"}) {
+    for (const char* k :
+         {"uid_range", "uid_map", "uidmap", "uids", "remap.uids", "remap_user.uids", "user.uids"}) {
         const json* v = at(s, k);
-        if (!v) continue;
+        if (!v)
+            continue;
         if (v->is_string()) {
-            if (auto m = parseMapLine(v->get<std::string>())) return m;
+            if (auto m = parseMapLine(v->get<std::string>()))
+                return m;
         } else if (v->is_array() && !v->empty()) {
             const json& first = v->front();
             if (first.is_string()) {
-                if (auto m = parseMapLine(first.get<std::string>())) return m;
+                if (auto m = parseMapLine(first.get<std::string>()))
+                    return m;
             } else if (first.is_object()) {
                 auto outside = number(first, {"outside", "host", "start", "host_id"});
                 auto count = number(first, {"count", "size", "length"});
                 if (outside && count) {
-                    return IdMap{static_cast<qint64>(number(first, {"inside", "container", "container_id"}).value_or(0)),
-                                 static_cast<qint64>(*outside), static_cast<qint64>(*count)};
+                    return IdMap{
+                        static_cast<qint64>(
+                            number(first, {"inside", "container", "container_id"}).value_or(0)),
+                        static_cast<qint64>(*outside), static_cast<qint64>(*count)};
                 }
             } else if (v->size() == 3 && first.is_number()) {
                 return IdMap{(*v)[0].get<qint64>(), (*v)[1].get<qint64>(), (*v)[2].get<qint64>()};
@@ -96,27 +112,35 @@ std::optional<IdMap> idMap(const json& s) {
 
 Resources parseInfo(const json& info) {
     Resources r;
-    if (!info.is_object()) return r;
-    r.cpus = static_cast<int>(number(info, {"cpus", "vcpus", "cpu_count", "cpu.count", "resources.cpus"}).value_or(0));
-    if (auto mib = number(info, {"memory_mib", "mem_total_mib", "memory.total_mib", "resources.memory_mib"})) {
+    if (!info.is_object())
+        return r;
+    r.cpus = static_cast<int>(
+        number(info, {"cpus", "vcpus", "cpu_count", "cpu.count", "resources.cpus"}).value_or(0));
+    if (auto mib = number(
+            info, {"memory_mib", "mem_total_mib", "memory.total_mib", "resources.memory_mib"})) {
         r.memoryMib = static_cast<qint64>(*mib);
     } else if (auto kib = number(info, {"memory.total_kib", "mem_total_kib", "memory_kib"})) {
         r.memoryMib = static_cast<qint64>(*kib / 1024);
-    } else if (auto bytes = number(info, {"memory_bytes", "mem_total", "memory.total_bytes", "memory.total"})) {
+    } else if (auto bytes = number(
+                   info, {"memory_bytes", "mem_total", "memory.total_bytes", "memory.total"})) {
         r.memoryMib = static_cast<qint64>(*bytes / (1024.0 * 1024.0));
     }
-    r.uptimeSeconds = number(info, {"uptime_seconds", "uptime_s", "uptime", "boot.uptime_seconds"}).value_or(-1);
+    r.uptimeSeconds =
+        number(info, {"uptime_seconds", "uptime_s", "uptime", "boot.uptime_seconds"}).value_or(-1);
     r.kernel = text(info, {"kernel.release", "kernel", "kernel_release", "uname.release"});
     r.agentVersion = text(info, {"agent_version", "version", "agent.version"});
-    r.engineVersion = text(info, {"engine_version", "docker_version", "engine.version", "dockerd.version"});
+    r.engineVersion =
+        text(info, {"engine_version", "docker_version", "engine.version", "dockerd.version"});
     return r;
 }
 
 IsolationInfo parseIsolationStatus(const json& s) {
     IsolationInfo iso;
-    if (!s.is_object()) return iso;
+    if (!s.is_object())
+        return iso;
     auto enabled = boolean(s, {"enabled", "isolation", "effective"});
-    if (!enabled) return iso;
+    if (!enabled)
+        return iso;
     iso.known = true;
     iso.enabled = *enabled;
     iso.lockedByGuest = boolean(s, {"locked", "admin_lock.locked", "lock.locked"}).value_or(false);
@@ -137,20 +161,26 @@ QList<AuditEntry> parseAudit(const json& audit) {
             }
         }
     }
-    if (!list->is_array()) return out;
+    if (!list->is_array())
+        return out;
     for (const auto& e : *list) {
-        if (!e.is_object()) continue;
+        if (!e.is_object())
+            continue;
         AuditEntry a;
         a.time = text(e, {"time", "ts", "timestamp", "at"});
         a.method = text(e, {"method", "request.method"});
         a.path = text(e, {"path", "target", "url", "request.path"});
         a.reason = text(e, {"message", "reason", "why"});
         const QString rule = text(e, {"rule"});
-        if (a.reason.isEmpty()) a.reason = rule;
-        else if (!rule.isEmpty()) a.reason += QStringLiteral(" [%1]").arg(rule);
+        if (a.reason.isEmpty())
+            a.reason = rule;
+        else if (!rule.isEmpty())
+            a.reason += QStringLiteral(" [%1]").arg(rule);
         a.client = text(e, {"role", "client", "peer", "source"});
         const QString conn = text(e, {"connection"});
-        if (!conn.isEmpty()) a.client += (a.client.isEmpty() ? QString() : QStringLiteral(" ")) + QStringLiteral("#") + conn;
+        if (!conn.isEmpty())
+            a.client +=
+                (a.client.isEmpty() ? QString() : QStringLiteral(" ")) + QStringLiteral("#") + conn;
         auto allowed = boolean(e, {"allowed", "allow"});
         QString decision = text(e, {"decision", "verdict", "action", "result"});
         if (allowed) {
@@ -168,13 +198,16 @@ QList<AuditEntry> parseAudit(const json& audit) {
 
 SwitchSummary parseSwitchResult(const json& r) {
     SwitchSummary s;
-    if (!r.is_object()) return s;
+    if (!r.is_object())
+        return s;
     s.enabled = boolean(r, {"enabled"}).value_or(false);
     s.changed = boolean(r, {"changed"}).value_or(false);
     if (auto it = r.find("stopped_containers"); it != r.end() && it->is_array()) {
         for (const auto& c : *it) {
-            if (c.is_string()) s.stoppedContainers << QString::fromStdString(c.get<std::string>());
-            else if (c.is_object()) s.stoppedContainers << text(c, {"name", "id"});
+            if (c.is_string())
+                s.stoppedContainers << QString::fromStdString(c.get<std::string>());
+            else if (c.is_object())
+                s.stoppedContainers << text(c, {"name", "id"});
         }
     }
     s.imagesMoved = static_cast<qint64>(number(r, {"images_moved"}).value_or(0));
@@ -183,26 +216,33 @@ SwitchSummary parseSwitchResult(const json& r) {
 }
 
 QString parseLogs(const json& logs) {
-    if (logs.is_string()) return QString::fromStdString(logs.get<std::string>());
+    if (logs.is_string())
+        return QString::fromStdString(logs.get<std::string>());
     const json* lines = nullptr;
-    if (logs.is_array()) lines = &logs;
+    if (logs.is_array())
+        lines = &logs;
     if (logs.is_object()) {
-        if (auto it = logs.find("lines"); it != logs.end() && it->is_array()) lines = &*it;
+        if (auto it = logs.find("lines"); it != logs.end() && it->is_array())
+            lines = &*it;
         else if (auto t = logs.find("text"); t != logs.end() && t->is_string())
             return QString::fromStdString(t->get<std::string>());
     }
-    if (!lines) return QString::fromStdString(logs.dump(2));
+    if (!lines)
+        return QString::fromStdString(logs.dump(2));
     QString out;
     for (const auto& l : *lines) {
-        out += l.is_string() ? QString::fromStdString(l.get<std::string>()) : QString::fromStdString(l.dump());
+        out += l.is_string() ? QString::fromStdString(l.get<std::string>())
+                             : QString::fromStdString(l.dump());
         out += QLatin1Char('\n');
     }
     return out;
 }
 
 QString rootMappingText(const IsolationInfo& iso, bool vmRunning) {
-    if (!vmRunning || !iso.known) return QStringLiteral("unknown");
-    if (!iso.enabled) return QStringLiteral("VM root (uid 0)");
+    if (!vmRunning || !iso.known)
+        return QStringLiteral("unknown");
+    if (!iso.enabled)
+        return QStringLiteral("VM root (uid 0)");
     if (!iso.uidMap) {
         return iso.remapUser.isEmpty() ? QStringLiteral("an unprivileged VM user")
                                        : QStringLiteral("VM user %1").arg(iso.remapUser);
@@ -210,25 +250,36 @@ QString rootMappingText(const IsolationInfo& iso, bool vmRunning) {
     const IdMap& m = *iso.uidMap;
     // Container uid 0 lands on the VM uid that maps to inside id 0.
     const qint64 first = m.outside - m.inside;
-    QString t = QStringLiteral("VM uid %1 (range %2–%3)").arg(first).arg(m.outside).arg(m.outside + m.count - 1);
-    if (!iso.remapUser.isEmpty()) t += QStringLiteral(", user %1").arg(iso.remapUser);
+    QString t = QStringLiteral("VM uid %1 (range %2–%3)")
+                    .arg(first)
+                    .arg(m.outside)
+                    .arg(m.outside + m.count - 1);
+    if (!iso.remapUser.isEmpty())
+        t += QStringLiteral(", user %1").arg(iso.remapUser);
     return t;
 }
 
 QString formatUptime(double seconds) {
-    if (seconds < 0) return QStringLiteral("unknown");
+    if (seconds < 0)
+        return QStringLiteral("unknown");
     auto s = static_cast<qint64>(std::floor(seconds));
     const qint64 d = s / 86400, h = (s % 86400) / 3600, m = (s % 3600) / 60, sec = s % 60;
-    if (d > 0) return QStringLiteral("%1 d %2 h").arg(d).arg(h);
-    if (h > 0) return QStringLiteral("%1 h %2 min").arg(h).arg(m);
-    if (m > 0) return QStringLiteral("%1 min %2 s").arg(m).arg(sec);
+    if (d > 0)
+        return QStringLiteral("%1 d %2 h").arg(d).arg(h);
+    if (h > 0)
+        return QStringLiteral("%1 h %2 min").arg(h).arg(m);
+    if (m > 0)
+        return QStringLiteral("%1 min %2 s").arg(m).arg(sec);
     return QStringLiteral("%1 s").arg(sec);
 }
 
 QString formatMemory(qint64 mib) {
-    if (mib <= 0) return QStringLiteral("unknown");
-    if (mib >= 1024 && mib % 1024 == 0) return QStringLiteral("%1 GiB").arg(mib / 1024);
-    if (mib >= 1024) return QStringLiteral("%1 GiB").arg(static_cast<double>(mib) / 1024.0, 0, 'f', 1);
+    if (mib <= 0)
+        return QStringLiteral("unknown");
+    if (mib >= 1024 && mib % 1024 == 0)
+        return QStringLiteral("%1 GiB").arg(mib / 1024);
+    if (mib >= 1024)
+        return QStringLiteral("%1 GiB").arg(static_cast<double>(mib) / 1024.0, 0, 'f', 1);
     return QStringLiteral("%1 MiB").arg(mib);
 }
 

@@ -12,9 +12,9 @@
 namespace cordon::gui {
 
 struct Resources {
-    int cpus = 0;              // 0: unknown
-    qint64 memoryMib = 0;      // 0: unknown
-    double uptimeSeconds = -1; // <0: unknown
+    int cpus = 0;               // 0: unknown
+    qint64 memoryMib = 0;       // 0: unknown
+    double uptimeSeconds = -1;  // <0: unknown
     QString kernel;
     QString agentVersion;
     QString engineVersion;
@@ -32,7 +32,7 @@ struct IsolationInfo {
     bool enabled = false;
     bool lockedByGuest = false;
     QString lockSource;
-    QString remapUser;   // the VM user container root becomes ("cordon")
+    QString remapUser;  // the VM user container root becomes ("cordon")
     std::optional<IdMap> uidMap;
 };
 

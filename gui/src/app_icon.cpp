@@ -62,13 +62,17 @@ QIcon build(const QColor& dot) {
 
 QColor stateColor(VmState state) {
     switch (state) {
-        case VmState::running: return QColor(0x2e, 0xa0, 0x43);
+        case VmState::running:
+            return QColor(0x2e, 0xa0, 0x43);
         case VmState::starting:
-        case VmState::stopping: return QColor(0xe0, 0xa1, 0x1b);
+        case VmState::stopping:
+            return QColor(0xe0, 0xa1, 0x1b);
         case VmState::unavailable:
-        case VmState::crashed: return QColor(0xd0, 0x3a, 0x2f);
+        case VmState::crashed:
+            return QColor(0xd0, 0x3a, 0x2f);
         case VmState::stopped:
-        case VmState::unknown: return QColor(0x8a, 0x94, 0xa0);
+        case VmState::unknown:
+            return QColor(0x8a, 0x94, 0xa0);
     }
     return {};
 }
@@ -78,6 +82,8 @@ QIcon appIcon() {
     return icon;
 }
 
-QIcon stateIcon(VmState state) { return build(stateColor(state)); }
+QIcon stateIcon(VmState state) {
+    return build(stateColor(state));
+}
 
 }  // namespace cordon::gui

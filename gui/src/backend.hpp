@@ -17,7 +17,7 @@
 namespace cordon::gui {
 
 class Backend {
-public:
+  public:
     virtual ~Backend() = default;
     virtual host::VmStatus status() = 0;
     virtual host::StartResult start(const host::Progress& progress) = 0;
@@ -36,12 +36,13 @@ public:
 // The real backend over cordon_host. uri_override (from --connect) replaces the
 // connect_uri setting for this session without being saved.
 class HostBackend final : public Backend {
-public:
+  public:
     struct Options {
         std::string uri_override;
         std::chrono::seconds ready_timeout{600};  // until the guest agent answers after a start
     };
-    HostBackend(std::unique_ptr<host::Hypervisor> hypervisor, host::Settings settings, Options options);
+    HostBackend(std::unique_ptr<host::Hypervisor> hypervisor, host::Settings settings,
+                Options options);
 
     host::VmStatus status() override;
     host::StartResult start(const host::Progress& progress) override;
@@ -54,7 +55,7 @@ public:
     std::string uri() const override;
     void setSettings(const host::Settings& settings) override;
 
-private:
+  private:
     host::Settings current() const;
     std::unique_ptr<host::Hypervisor> hv_;
     mutable std::mutex mu_;

@@ -37,7 +37,8 @@ void ensureEventLoop() {
         }
         std::thread([] {
             for (;;) {
-                if (virEventRunDefaultImpl() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                if (virEventRunDefaultImpl() < 0)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
         }).detach();
     });
@@ -45,13 +46,16 @@ void ensureEventLoop() {
 
 // The callbacks hold a strong reference each; libvirt frees it with freeRef.
 using StateRef = std::shared_ptr<DomainEvents::State>;
-void freeRef(void* opaque) { delete static_cast<StateRef*>(opaque); }
+void freeRef(void* opaque) {
+    delete static_cast<StateRef*>(opaque);
+}
 
 int onLifecycle(virConnectPtr, virDomainPtr dom, int, int, void* opaque) {
     auto& st = *static_cast<StateRef*>(opaque);
     const char* name = virDomainGetName(dom);
     std::lock_guard lock(st->mu);
-    if (st->alive && st->notify) st->notify(name ? name : "", true);
+    if (st->alive && st->notify)
+        st->notify(name ? name : "", true);
     return 0;
 }
 
@@ -60,7 +64,8 @@ void onClose(virConnectPtr, int reason, void* opaque) {
     std::lock_guard lock(st->mu);
     st->connected = false;
     st->error = "the connection to libvirtd closed (reason " + std::to_string(reason) + ")";
-    if (st->alive && st->notify) st->notify("", false);
+    if (st->alive && st->notify)
+        st->notify("", false);
 }
 
 }  // namespace
@@ -90,9 +95,12 @@ void DomainEvents::release() {
         std::swap(closeRegistered, state_->closeRegistered);
         state_->connected = false;
     }
-    if (!conn) return;
-    if (id >= 0) virConnectDomainEventDeregisterAny(conn, id);
-    if (closeRegistered) virConnectUnregisterCloseCallback(conn, onClose);
+    if (!conn)
+        return;
+    if (id >= 0)
+        virConnectDomainEventDeregisterAny(conn, id);
+    if (closeRegistered)
+        virConnectUnregisterCloseCallback(conn, onClose);
     virConnectClose(conn);
 }
 
@@ -108,10 +116,12 @@ bool DomainEvents::watch(const std::string& uri) {
         state_->error = what + (e && e->message ? e->message : "unknown error");
         return false;
     };
-    if (!conn) return fail("cannot connect for events: ");
+    if (!conn)
+        return fail("cannot connect for events: ");
     auto* ref = new StateRef(state_);
-    const int id = virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                    VIR_DOMAIN_EVENT_CALLBACK(onLifecycle), ref, freeRef);
+    const int id =
+        virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(onLifecycle), ref, freeRef);
     if (id < 0) {
         delete ref;
         bool r = fail("libvirt offers no lifecycle events here: ");
@@ -119,8 +129,10 @@ bool DomainEvents::watch(const std::string& uri) {
         return r;
     }
     auto* closeRef = new StateRef(state_);
-    const bool closeRegistered = virConnectRegisterCloseCallback(conn, onClose, closeRef, freeRef) == 0;
-    if (!closeRegistered) delete closeRef;
+    const bool closeRegistered =
+        virConnectRegisterCloseCallback(conn, onClose, closeRef, freeRef) == 0;
+    if (!closeRegistered)
+        delete closeRef;
     // Pings the daemon so a dead libvirtd closes the connection (and tells us).
     virConnectSetKeepAlive(conn, 5, 3);
     std::lock_guard lock(state_->mu);

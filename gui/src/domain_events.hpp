@@ -13,7 +13,7 @@
 namespace cordon::gui {
 
 class DomainEvents {
-public:
+  public:
     // domain: the domain's name ("" when the connection closed); lifecycle: true
     // for a lifecycle event, false when the connection to libvirtd was lost.
     using Notify = std::function<void(const std::string& domain, bool lifecycle)>;
@@ -32,7 +32,7 @@ public:
 
     struct State;  // shared with the libvirt callbacks
 
-private:
+  private:
     void release();
     std::shared_ptr<State> state_;
 };

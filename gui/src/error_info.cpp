@@ -7,8 +7,10 @@ namespace cordon::gui {
 
 QString ErrorInfo::text() const {
     QString t = what;
-    if (!subject.isEmpty()) t += QStringLiteral("\nOn: ") + subject;
-    if (!hint.isEmpty()) t += QStringLiteral("\nFix: ") + hint;
+    if (!subject.isEmpty())
+        t += QStringLiteral("\nOn: ") + subject;
+    if (!hint.isEmpty())
+        t += QStringLiteral("\nFix: ") + hint;
     return t;
 }
 
@@ -34,14 +36,16 @@ ErrorInfo ErrorInfo::fromException(const std::exception& ex) {
     } else {
         e.what = QString::fromLocal8Bit(ex.what());
     }
-    if (e.what.isEmpty()) e.what = QStringLiteral("unknown error");
+    if (e.what.isEmpty())
+        e.what = QStringLiteral("unknown error");
     // A guest agent that does not know a method yet: say why and what to do.
     if (e.kind == QLatin1String("rpc") && e.hint.isEmpty() &&
         (e.what.contains(QLatin1String("not found"), Qt::CaseInsensitive) ||
          e.what.contains(QLatin1String("unknown method"), Qt::CaseInsensitive) ||
          e.what.contains(QLatin1String("method_not_found"), Qt::CaseInsensitive))) {
         e.hint = QStringLiteral(
-            "the guest agent in this VM image does not offer this yet: rebuild the image with a newer "
+            "the guest agent in this VM image does not offer this yet: rebuild the image with a "
+            "newer "
             "agent and restart the VM");
     }
     return e;

@@ -11,7 +11,8 @@ struct ErrorInfo {
     QString what;
     QString subject;
     QString hint;
-    QString kind;  // cordon::host::ErrorKind as text ("image", "libvirt_unreachable"...), or "generic"
+    QString
+        kind;  // cordon::host::ErrorKind as text ("image", "libvirt_unreachable"...), or "generic"
 
     bool empty() const { return what.isEmpty(); }
     // "what\nOn: subject\nFix: hint", leaving out empty parts.

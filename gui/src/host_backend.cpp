@@ -15,7 +15,8 @@ HostBackend::HostBackend(std::unique_ptr<host::Hypervisor> hypervisor, host::Set
 host::Settings HostBackend::current() const {
     std::lock_guard lock(mu_);
     host::Settings s = settings_;
-    if (!options_.uri_override.empty()) s.connect_uri = options_.uri_override;
+    if (!options_.uri_override.empty())
+        s.connect_uri = options_.uri_override;
     return s;
 }
 
@@ -74,8 +75,9 @@ std::string HostBackend::readLog(const std::string& which, std::size_t max_bytes
                         "the file appears when the VM has been started at least once");
     }
     const std::streamoff size = in.tellg();
-    const std::streamoff from =
-        size > static_cast<std::streamoff>(max_bytes) ? size - static_cast<std::streamoff>(max_bytes) : 0;
+    const std::streamoff from = size > static_cast<std::streamoff>(max_bytes)
+                                    ? size - static_cast<std::streamoff>(max_bytes)
+                                    : 0;
     in.seekg(from);
     std::string text(static_cast<std::size_t>(size - from), '\0');
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
@@ -83,12 +85,15 @@ std::string HostBackend::readLog(const std::string& which, std::size_t max_bytes
     if (from > 0) {
         // Start at a whole line.
         auto nl = text.find('\n');
-        if (nl != std::string::npos) text.erase(0, nl + 1);
+        if (nl != std::string::npos)
+            text.erase(0, nl + 1);
     }
     return text;
 }
 
-host::VmPaths HostBackend::paths() const { return host::vm_paths(current().vm_name); }
+host::VmPaths HostBackend::paths() const {
+    return host::vm_paths(current().vm_name);
+}
 
 std::string HostBackend::uri() const {
     host::Settings s = current();

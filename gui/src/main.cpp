@@ -23,11 +23,14 @@ int main(int argc, char** argv) {
     cli.setApplicationDescription(QStringLiteral("Start, stop and watch the Cordon VM."));
     cli.addHelpOption();
     cli.addVersionOption();
-    QCommandLineOption connectOpt(QStringList{QStringLiteral("c"), QStringLiteral("connect")},
-                                  QStringLiteral("libvirt URI for this session (overrides the connect_uri setting)."),
-                                  QStringLiteral("uri"));
-    QCommandLineOption hiddenOpt(QStringLiteral("hidden"), QStringLiteral("Start in the tray, without the window."));
-    QCommandLineOption logOpt(QStringLiteral("log-level"), QStringLiteral("debug, info, warn or error."),
+    QCommandLineOption connectOpt(
+        QStringList{QStringLiteral("c"), QStringLiteral("connect")},
+        QStringLiteral("libvirt URI for this session (overrides the connect_uri setting)."),
+        QStringLiteral("uri"));
+    QCommandLineOption hiddenOpt(QStringLiteral("hidden"),
+                                 QStringLiteral("Start in the tray, without the window."));
+    QCommandLineOption logOpt(QStringLiteral("log-level"),
+                              QStringLiteral("debug, info, warn or error."),
                               QStringLiteral("level"), QStringLiteral("info"));
     cli.addOption(connectOpt);
     cli.addOption(hiddenOpt);
@@ -44,12 +47,14 @@ int main(int argc, char** argv) {
     auto* settings = new cordon::gui::SettingsStore(cordon::host::SettingsFiles::standard(), &app);
     cordon::gui::HostBackend::Options options;
     options.uri_override = cli.value(connectOpt).toStdString();
-    auto backend = std::make_shared<cordon::gui::HostBackend>(cordon::host::make_libvirt(), settings->effective(),
-                                                              options);
+    auto backend = std::make_shared<cordon::gui::HostBackend>(cordon::host::make_libvirt(),
+                                                              settings->effective(), options);
     auto* vm = new cordon::gui::VmController(backend, &app);
     cordon::gui::MainWindow window(vm, settings);
-    if (!cli.isSet(hiddenOpt) || !window.tray()) window.show();
-    QObject::connect(&app, &QApplication::aboutToQuit, &window, &cordon::gui::MainWindow::saveWindowState);
+    if (!cli.isSet(hiddenOpt) || !window.tray())
+        window.show();
+    QObject::connect(&app, &QApplication::aboutToQuit, &window,
+                     &cordon::gui::MainWindow::saveWindowState);
     const int rc = QApplication::exec();
     delete vm;  // waits for a running operation to finish
     return rc;

@@ -52,17 +52,23 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
     connect(vm_, &VmController::confirmationRequired, this, &MainWindow::onConfirmationRequired);
     connect(vm_, &VmController::isolationSwitched, this, [this](const QString& summary) {
         ErrorInfo ignored;
-        if (!settings_->isLocked("isolation")) settings_->apply({{"isolation", pendingIsolation_}}, &ignored);
+        if (!settings_->isLocked("isolation"))
+            settings_->apply({{"isolation", pendingIsolation_}}, &ignored);
         statusBar()->showMessage(summary, 15000);
-        if (tray_ && tray_->isVisible() && !isVisible()) tray_->showMessage(QStringLiteral("Cordon"), summary);
+        if (tray_ && tray_->isVisible() && !isVisible())
+            tray_->showMessage(QStringLiteral("Cordon"), summary);
     });
     connect(vm_, &VmController::operationFinished, this, [this](const QString& op, bool ok) {
-        statusBar()->showMessage(ok ? QStringLiteral("%1: done").arg(op) : QStringLiteral("%1 failed").arg(op), 8000);
+        statusBar()->showMessage(
+            ok ? QStringLiteral("%1: done").arg(op) : QStringLiteral("%1 failed").arg(op), 8000);
         if (tray_ && tray_->isVisible() && !isVisible() && !ok) {
-            tray_->showMessage(QStringLiteral("Cordon"), vm_->lastError().what, QSystemTrayIcon::Critical);
+            tray_->showMessage(QStringLiteral("Cordon"), vm_->lastError().what,
+                               QSystemTrayIcon::Critical);
         }
-        if (ok && (op == QLatin1String("start") || op == QLatin1String("restart"))) vm_->refreshContainers();
-        if (quitting_ && !vm_->busy()) qApp->quit();
+        if (ok && (op == QLatin1String("start") || op == QLatin1String("restart")))
+            vm_->refreshContainers();
+        if (quitting_ && !vm_->busy())
+            qApp->quit();
     });
     connect(overview_, &OverviewPage::isolationRequested, this, &MainWindow::requestIsolation);
     connect(settings_, &SettingsStore::changed, this, [this] {
@@ -93,7 +99,8 @@ void MainWindow::buildActions() {
     quitAct_ = file->addAction(QStringLiteral("&Quit"));
     quitAct_->setObjectName(QStringLiteral("quitAction"));
     quitAct_->setShortcut(QKeySequence::Quit);
-    if (quitAct_->shortcut().isEmpty()) quitAct_->setShortcut(QKeySequence(QStringLiteral("Ctrl+Q")));
+    if (quitAct_->shortcut().isEmpty())
+        quitAct_->setShortcut(QKeySequence(QStringLiteral("Ctrl+Q")));
     quitAct_->setMenuRole(QAction::QuitRole);
     connect(quitAct_, &QAction::triggered, this, &MainWindow::quitWhenIdle);
 
@@ -112,7 +119,8 @@ void MainWindow::buildActions() {
     refreshAct_->setObjectName(QStringLiteral("refreshAction"));
     refreshAct_->setShortcut(QKeySequence::Refresh);
     if (refreshAct_->shortcut() != QKeySequence(Qt::Key_F5)) {
-        refreshAct_->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(QStringLiteral("Ctrl+F5"))});
+        refreshAct_->setShortcuts(
+            {QKeySequence(Qt::Key_F5), QKeySequence(QStringLiteral("Ctrl+F5"))});
     }
     connect(startAct_, &QAction::triggered, vm_, &VmController::start);
     connect(stopAct_, &QAction::triggered, vm_, &VmController::stop);
@@ -133,15 +141,17 @@ void MainWindow::buildActions() {
 
     QMenu* help = menuBar()->addMenu(QStringLiteral("&Help"));
     help->addAction(QStringLiteral("&About Cordon"), this, [this] {
-        QMessageBox::about(this, QStringLiteral("About Cordon"),
-                           QStringLiteral("<b>Cordon</b><br>Containers in an isolated VM.<br>"
-                                          "VM state is read from libvirt every %1 s and after each operation.")
-                               .arg(vm_->pollInterval() / 1000.0));
+        QMessageBox::about(
+            this, QStringLiteral("About Cordon"),
+            QStringLiteral("<b>Cordon</b><br>Containers in an isolated VM.<br>"
+                           "VM state is read from libvirt every %1 s and after each operation.")
+                .arg(vm_->pollInterval() / 1000.0));
     });
 }
 
 void MainWindow::buildTray() {
-    if (!QSystemTrayIcon::isSystemTrayAvailable()) return;
+    if (!QSystemTrayIcon::isSystemTrayAvailable())
+        return;
     tray_ = new QSystemTrayIcon(appIcon(), this);
     auto* menu = new QMenu(this);
     menu->addAction(QStringLiteral("Show Cordon"), this, [this] {
@@ -170,14 +180,23 @@ void MainWindow::buildTray() {
     tray_->show();
 }
 
-void MainWindow::showPage(Page p) { tabs_->setCurrentIndex(static_cast<int>(p)); }
+void MainWindow::showPage(Page p) {
+    tabs_->setCurrentIndex(static_cast<int>(p));
+}
 
 void MainWindow::refreshCurrentPage() {
     switch (tabs_->currentIndex()) {
-        case ContainersTab: vm_->refreshContainers(); break;
-        case AuditTab: vm_->refreshAudit(); break;
-        case LogsTab: logs_->reload(); break;
-        default: break;
+        case ContainersTab:
+            vm_->refreshContainers();
+            break;
+        case AuditTab:
+            vm_->refreshAudit();
+            break;
+        case LogsTab:
+            logs_->reload();
+            break;
+        default:
+            break;
     }
 }
 
@@ -188,16 +207,21 @@ void MainWindow::onChanged() {
     QString tip = QStringLiteral("Cordon: ") + vm_->stateText();
     const Resources& r = vm_->resources();
     if (vm_->state() == VmState::running && r.cpus > 0) {
-        tip += QStringLiteral(" (%1 CPUs, %2, up %3)").arg(r.cpus).arg(formatMemory(r.memoryMib), formatUptime(r.uptimeSeconds));
+        tip += QStringLiteral(" (%1 CPUs, %2, up %3)")
+                   .arg(r.cpus)
+                   .arg(formatMemory(r.memoryMib), formatUptime(r.uptimeSeconds));
     }
-    if (vm_->busy() && !vm_->progressText().isEmpty()) tip += QStringLiteral("\n") + vm_->progressText();
-    if (!vm_->lastError().empty()) tip += QStringLiteral("\n") + vm_->lastError().what;
+    if (vm_->busy() && !vm_->progressText().isEmpty())
+        tip += QStringLiteral("\n") + vm_->progressText();
+    if (!vm_->lastError().empty())
+        tip += QStringLiteral("\n") + vm_->lastError().what;
     statusBar()->showMessage(tip.section(QLatin1Char('\n'), 0, 0));
     setWindowTitle(QStringLiteral("Cordon — %1").arg(vm_->stateText()));
     if (tray_) {
         const int key = static_cast<int>(vm_->state());
         auto it = trayIcons_.find(key);
-        if (it == trayIcons_.end()) it = trayIcons_.emplace(key, stateIcon(vm_->state())).first;
+        if (it == trayIcons_.end())
+            it = trayIcons_.emplace(key, stateIcon(vm_->state())).first;
         tray_->setIcon(it->second);
         tray_->setToolTip(tip);
     }
@@ -220,27 +244,35 @@ void MainWindow::requestIsolation(bool enabled) {
     } else if (!writeError.empty()) {
         QMessageBox::warning(this, QStringLiteral("Cannot save the setting"), writeError.text());
     } else {
-        statusBar()->showMessage(enabled ? QStringLiteral("Isolation will be on when the VM starts.")
-                                         : QStringLiteral("Isolation will be off when the VM starts."),
+        statusBar()->showMessage(enabled
+                                     ? QStringLiteral("Isolation will be on when the VM starts.")
+                                     : QStringLiteral("Isolation will be off when the VM starts."),
                                  8000);
     }
 }
 
-void MainWindow::onConfirmationRequired(bool enabled, const QStringList& running, const QString& message) {
+void MainWindow::onConfirmationRequired(bool enabled, const QStringList& running,
+                                        const QString& message) {
     auto* box = new QMessageBox(this);
     box->setObjectName(QStringLiteral("isolationConfirmDialog"));
     box->setAttribute(Qt::WA_DeleteOnClose);
     box->setIcon(QMessageBox::Warning);
-    box->setWindowTitle(enabled ? QStringLiteral("Turn isolation on?") : QStringLiteral("Turn isolation off?"));
-    QString text = enabled ? QStringLiteral("Turning Enhanced Container Isolation on stops the running containers.")
-                           : QStringLiteral("Turning Enhanced Container Isolation off stops the running containers "
-                                            "and lets container root act as VM root.");
+    box->setWindowTitle(enabled ? QStringLiteral("Turn isolation on?")
+                                : QStringLiteral("Turn isolation off?"));
+    QString text =
+        enabled ? QStringLiteral(
+                      "Turning Enhanced Container Isolation on stops the running containers.")
+                : QStringLiteral(
+                      "Turning Enhanced Container Isolation off stops the running containers "
+                      "and lets container root act as VM root.");
     box->setText(text);
     QString info = message;
-    if (!running.isEmpty()) info += QStringLiteral("\n\nRunning: ") + running.join(QStringLiteral(", "));
+    if (!running.isEmpty())
+        info += QStringLiteral("\n\nRunning: ") + running.join(QStringLiteral(", "));
     info += QStringLiteral("\n\nImages and named volumes move to the new mode.");
     box->setInformativeText(info);
-    auto* go = box->addButton(QStringLiteral("Stop containers and switch"), QMessageBox::AcceptRole);
+    auto* go =
+        box->addButton(QStringLiteral("Stop containers and switch"), QMessageBox::AcceptRole);
     go->setObjectName(QStringLiteral("confirmSwitch"));
     box->addButton(QMessageBox::Cancel);
     box->setDefaultButton(QMessageBox::Cancel);
@@ -256,11 +288,13 @@ void MainWindow::onConfirmationRequired(bool enabled, const QStringList& running
 
 void MainWindow::quitWhenIdle() {
     if (vm_->busy()) {
-        auto answer = QMessageBox::question(
-            this, QStringLiteral("Quit Cordon?"),
-            QStringLiteral("Cordon is still busy (%1). Quit when it is done? The VM keeps its state either way.")
-                .arg(vm_->operation()));
-        if (answer != QMessageBox::Yes) return;
+        auto answer =
+            QMessageBox::question(this, QStringLiteral("Quit Cordon?"),
+                                  QStringLiteral("Cordon is still busy (%1). Quit when it is done? "
+                                                 "The VM keeps its state either way.")
+                                      .arg(vm_->operation()));
+        if (answer != QMessageBox::Yes)
+            return;
         quitting_ = true;
         saveWindowState();
         hide();

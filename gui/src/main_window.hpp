@@ -15,7 +15,7 @@ namespace cordon::gui {
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
-public:
+  public:
     MainWindow(VmController* vm, SettingsStore* settings, QWidget* parent = nullptr);
 
     enum Page { OverviewTab, ContainersTab, AuditTab, SettingsTab, LogsTab };
@@ -34,10 +34,10 @@ public:
     // Saves geometry, window state and the current page (QSettings).
     void saveWindowState();
 
-protected:
+  protected:
     void closeEvent(QCloseEvent* e) override;
 
-private:
+  private:
     void buildActions();
     void buildTray();
     void onChanged();

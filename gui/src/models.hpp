@@ -10,7 +10,7 @@ namespace cordon::gui {
 
 class ContainerModel : public QAbstractTableModel {
     Q_OBJECT
-public:
+  public:
     enum Column { Name, Image, State, RootMapsTo, ColumnCount };
     using QAbstractTableModel::QAbstractTableModel;
 
@@ -24,14 +24,14 @@ public:
     QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation o, int role = Qt::DisplayRole) const override;
 
-private:
+  private:
     QList<ContainerRow> rows_;
     QString rootMapping_ = QStringLiteral("unknown");
 };
 
 class AuditModel : public QAbstractTableModel {
     Q_OBJECT
-public:
+  public:
     enum Column { Time, Decision, Method, Path, Reason, Client, ColumnCount };
     using QAbstractTableModel::QAbstractTableModel;
 
@@ -44,7 +44,7 @@ public:
     QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation o, int role = Qt::DisplayRole) const override;
 
-private:
+  private:
     void refilter();
     QList<AuditEntry> all_;
     QList<AuditEntry> shown_;

@@ -23,7 +23,8 @@ QLabel* wrapLabel(const QString& text, QWidget* parent, const char* name = nullp
     auto* l = new QLabel(text, parent);
     l->setWordWrap(true);
     l->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    if (name) l->setObjectName(QLatin1String(name));
+    if (name)
+        l->setObjectName(QLatin1String(name));
     return l;
 }
 
@@ -63,7 +64,8 @@ ErrorBanner::ErrorBanner(QWidget* parent, bool dismissable) : QFrame(parent) {
     auto* buttons = new QVBoxLayout;
     auto* copy = new QPushButton(QStringLiteral("Copy"), this);
     copy->setObjectName(QStringLiteral("errorCopy"));
-    connect(copy, &QPushButton::clicked, this, [this] { QApplication::clipboard()->setText(error_.text()); });
+    connect(copy, &QPushButton::clicked, this,
+            [this] { QApplication::clipboard()->setText(error_.text()); });
     buttons->addWidget(copy);
     if (dismissable) {
         auto* dismiss = new QPushButton(QStringLiteral("Dismiss"), this);
@@ -137,11 +139,14 @@ OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* p
     lay->addWidget(banner_);
 
     auto* buttons = new QHBoxLayout;
-    start_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), QStringLiteral("Start"), this);
+    start_ =
+        new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), QStringLiteral("Start"), this);
     start_->setObjectName(QStringLiteral("startButton"));
-    stop_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaStop), QStringLiteral("Stop"), this);
+    stop_ =
+        new QPushButton(style()->standardIcon(QStyle::SP_MediaStop), QStringLiteral("Stop"), this);
     stop_->setObjectName(QStringLiteral("stopButton"));
-    restart_ = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload), QStringLiteral("Restart"), this);
+    restart_ = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload),
+                               QStringLiteral("Restart"), this);
     restart_->setObjectName(QStringLiteral("restartButton"));
     connect(start_, &QPushButton::clicked, vm_, &VmController::start);
     connect(stop_, &QPushButton::clicked, vm_, &VmController::stop);
@@ -169,13 +174,15 @@ OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* p
 
     auto* iso = new QGroupBox(QStringLiteral("Enhanced Container Isolation"), this);
     auto* isoLay = new QVBoxLayout(iso);
-    isoToggle_ = new QCheckBox(QStringLiteral("Run containers with Enhanced Container Isolation"), iso);
+    isoToggle_ =
+        new QCheckBox(QStringLiteral("Run containers with Enhanced Container Isolation"), iso);
     isoToggle_->setObjectName(QStringLiteral("isolationToggle"));
     isoLay->addWidget(isoToggle_);
     isoLay->addWidget(wrapLabel(
-        QStringLiteral("Root inside a container becomes an unprivileged VM user (user namespaces), so "
-                       "a container that breaks out lands as a nobody in the VM. Switching stops the "
-                       "running containers; images and named volumes move to the new mode."),
+        QStringLiteral(
+            "Root inside a container becomes an unprivileged VM user (user namespaces), so "
+            "a container that breaks out lands as a nobody in the VM. Switching stops the "
+            "running containers; images and named volumes move to the new mode."),
         iso, "isolationExplanation"));
     isoState_ = wrapLabel({}, iso, "isolationState");
     rootMap_ = wrapLabel({}, iso, "rootMapLabel");
@@ -220,7 +227,8 @@ void OverviewPage::update() {
     QString detail = QStringLiteral("VM “%1” on %2")
                          .arg(QString::fromStdString(settings_->effective().vm_name), vm_->uri());
     if (vm_->statusKnown() && s == VmState::running) {
-        detail += st.domain_type == "kvm" ? QStringLiteral(" · KVM") : QStringLiteral(" · TCG (software emulation)");
+        detail += st.domain_type == "kvm" ? QStringLiteral(" · KVM")
+                                          : QStringLiteral(" · TCG (software emulation)");
     }
     detail_->setText(detail);
 
@@ -244,15 +252,18 @@ void OverviewPage::update() {
     const host::Settings eff = settings_->effective();
     cpus_->setText(running && r.cpus > 0 ? QString::number(r.cpus)
                                          : QStringLiteral("%1 (configured)").arg(eff.cpus));
-    memory_->setText(running && r.memoryMib > 0 ? formatMemory(r.memoryMib)
-                                                : QStringLiteral("%1 (configured)").arg(formatMemory(eff.memory_mib)));
+    memory_->setText(running && r.memoryMib > 0
+                         ? formatMemory(r.memoryMib)
+                         : QStringLiteral("%1 (configured)").arg(formatMemory(eff.memory_mib)));
     uptime_->setText(running ? formatUptime(r.uptimeSeconds) : QStringLiteral("—"));
     if (!running) {
         agent_->setText(QStringLiteral("not running"));
     } else if (st.agent_reachable) {
         QString a = QStringLiteral("answering");
-        if (!r.agentVersion.isEmpty()) a += QStringLiteral(" (version %1)").arg(r.agentVersion);
-        if (!r.engineVersion.isEmpty()) a += QStringLiteral(", Docker engine %1").arg(r.engineVersion);
+        if (!r.agentVersion.isEmpty())
+            a += QStringLiteral(" (version %1)").arg(r.agentVersion);
+        if (!r.engineVersion.isEmpty())
+            a += QStringLiteral(", Docker engine %1").arg(r.engineVersion);
         agent_->setText(a);
     } else {
         agent_->setText(QStringLiteral("not answering: ") + QString::fromStdString(st.agent_error));
@@ -261,7 +272,8 @@ void OverviewPage::update() {
     // Isolation: the guest's state when it answers, else the setting for the next start.
     const IsolationInfo& iso = vm_->isolation();
     const bool locked = settings_->isLocked("isolation");
-    const bool settingOn = settings_->value("isolation").is_boolean() && settings_->value("isolation").get<bool>();
+    const bool settingOn =
+        settings_->value("isolation").is_boolean() && settings_->value("isolation").get<bool>();
     const bool shownOn = running && iso.known ? iso.enabled : settingOn;
     {
         QSignalBlocker block(isoToggle_);
@@ -278,13 +290,15 @@ void OverviewPage::update() {
     }
     isoLock_->setVisible(locked);
     if (running && iso.known) {
-        isoState_->setText(iso.enabled ? QStringLiteral("Isolation is on in the VM.")
-                                       : QStringLiteral("Isolation is off in the VM: container root is VM root."));
+        isoState_->setText(
+            iso.enabled ? QStringLiteral("Isolation is on in the VM.")
+                        : QStringLiteral("Isolation is off in the VM: container root is VM root."));
     } else if (running && !vm_->isolationError().empty()) {
-        isoState_->setText(QStringLiteral("The guest cannot report isolation: ") + vm_->isolationError().what +
-                           (vm_->isolationError().hint.isEmpty() ? QString()
-                                                                 : QStringLiteral(" (") + vm_->isolationError().hint +
-                                                                       QStringLiteral(")")));
+        isoState_->setText(
+            QStringLiteral("The guest cannot report isolation: ") + vm_->isolationError().what +
+            (vm_->isolationError().hint.isEmpty()
+                 ? QString()
+                 : QStringLiteral(" (") + vm_->isolationError().hint + QStringLiteral(")")));
     } else if (running) {
         isoState_->setText(QStringLiteral("Unknown until the guest agent answers (setting: %1).")
                                .arg(settingOn ? QStringLiteral("on") : QStringLiteral("off")));
@@ -302,9 +316,10 @@ void OverviewPage::update() {
 ContainersPage::ContainersPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm) {
     auto* lay = new QVBoxLayout(this);
     auto* top = new QHBoxLayout;
-    summary_ = wrapLabel(QStringLiteral("Containers in the VM, read through Cordon's docker.sock."), this,
-                         "containersSummary");
-    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload), QStringLiteral("Refresh"), this);
+    summary_ = wrapLabel(QStringLiteral("Containers in the VM, read through Cordon's docker.sock."),
+                         this, "containersSummary");
+    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload),
+                                    QStringLiteral("Refresh"), this);
     refresh->setObjectName(QStringLiteral("containersRefresh"));
     top->addWidget(summary_, 1);
     top->addWidget(refresh);
@@ -329,9 +344,10 @@ ContainersPage::ContainersPage(VmController* vm, QWidget* parent) : QWidget(pare
         model_->setContainers(rows);
         int running = 0;
         for (const auto& r : rows) running += r.state == QLatin1String("running") ? 1 : 0;
-        summary_->setText(QStringLiteral("%1 container(s), %2 running. Read through Cordon's docker.sock.")
-                              .arg(rows.size())
-                              .arg(running));
+        summary_->setText(
+            QStringLiteral("%1 container(s), %2 running. Read through Cordon's docker.sock.")
+                .arg(rows.size())
+                .arg(running));
         updateMapping();
     });
     connect(vm_, &VmController::containersFailed, this, [this](const ErrorInfo& e) {
@@ -349,14 +365,16 @@ void ContainersPage::updateMapping() {
 
 AuditPage::AuditPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm) {
     auto* lay = new QVBoxLayout(this);
-    lay->addWidget(wrapLabel(QStringLiteral("Docker API requests Cordon's policy refused, newest first. "
-                                            "Privileged containers, host mounts and unknown requests are refused."),
-                             this));
+    lay->addWidget(wrapLabel(
+        QStringLiteral("Docker API requests Cordon's policy refused, newest first. "
+                       "Privileged containers, host mounts and unknown requests are refused."),
+        this));
     auto* top = new QHBoxLayout;
     auto* all = new QCheckBox(QStringLiteral("Show allowed requests too"), this);
     all->setObjectName(QStringLiteral("auditShowAllowed"));
     summary_ = wrapLabel({}, this, "auditSummary");
-    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload), QStringLiteral("Refresh"), this);
+    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload),
+                                    QStringLiteral("Refresh"), this);
     refresh->setObjectName(QStringLiteral("auditRefresh"));
     top->addWidget(all);
     top->addWidget(summary_, 1);
@@ -383,7 +401,8 @@ AuditPage::AuditPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(v
         model_->setEntries(entries);
         int refused = 0;
         for (const auto& e : entries) refused += e.refused ? 1 : 0;
-        summary_->setText(QStringLiteral("%1 refused of %2 recent decisions").arg(refused).arg(entries.size()));
+        summary_->setText(
+            QStringLiteral("%1 refused of %2 recent decisions").arg(refused).arg(entries.size()));
     });
     connect(vm_, &VmController::auditFailed, this, [this](const ErrorInfo& e) {
         model_->setEntries({});
@@ -404,14 +423,16 @@ SettingsPage::SettingsPage(SettingsStore* store, VmController* vm, QWidget* pare
     auto* form = new QGridLayout(box);
     int row = 0;
     for (const host::KeyInfo& k : host::setting_keys()) {
-        if (k.name == "isolation") continue;  // on the Overview page, with its explanation
+        if (k.name == "isolation")
+            continue;  // on the Overview page, with its explanation
         Row r;
         r.key = k.name;
         QWidget* editor = nullptr;
         switch (k.type) {
             case host::ValueType::integer: {
                 auto* spin = new QSpinBox(box);
-                spin->setRange(static_cast<int>(k.min), static_cast<int>(std::min<long long>(k.max, 1 << 30)));
+                spin->setRange(static_cast<int>(k.min),
+                               static_cast<int>(std::min<long long>(k.max, 1 << 30)));
                 if (k.name == "memory_mib") {
                     spin->setSuffix(QStringLiteral(" MiB"));
                     spin->setSingleStep(256);
@@ -423,11 +444,14 @@ SettingsPage::SettingsPage(SettingsStore* store, VmController* vm, QWidget* pare
             }
             case host::ValueType::string: {
                 auto* line = new QLineEdit(box);
-                if (k.name == "connect_uri") line->setPlaceholderText(QString::fromStdString(host::default_uri()));
+                if (k.name == "connect_uri")
+                    line->setPlaceholderText(QString::fromStdString(host::default_uri()));
                 editor = line;
                 break;
             }
-            case host::ValueType::boolean: editor = new QCheckBox(box); break;
+            case host::ValueType::boolean:
+                editor = new QCheckBox(box);
+                break;
             case host::ValueType::choice: {
                 auto* combo = new QComboBox(box);
                 for (const auto& c : k.choices) combo->addItem(QString::fromStdString(c));
@@ -455,9 +479,10 @@ SettingsPage::SettingsPage(SettingsStore* store, VmController* vm, QWidget* pare
     problems_ = wrapLabel({}, this, "settingsProblems");
     problems_->setStyleSheet(QStringLiteral("color: #b3261e;"));
     lay->addWidget(problems_);
-    restartNote_ = wrapLabel(QStringLiteral("CPU, memory, accelerator and image changes take effect at the next "
-                                            "start; the disk size applies when the data disk is created."),
-                             this);
+    restartNote_ = wrapLabel(
+        QStringLiteral("CPU, memory, accelerator and image changes take effect at the next "
+                       "start; the disk size applies when the data disk is created."),
+        this);
     lay->addWidget(restartNote_);
 
     auto* buttons = new QHBoxLayout;
@@ -490,7 +515,8 @@ void SettingsPage::revert() {
         } else if (auto* check = qobject_cast<QCheckBox*>(r.editor)) {
             check->setChecked(v.is_boolean() && v.get<bool>());
         } else if (auto* combo = qobject_cast<QComboBox*>(r.editor)) {
-            combo->setCurrentText(v.is_string() ? QString::fromStdString(v.get<std::string>()) : QString());
+            combo->setCurrentText(v.is_string() ? QString::fromStdString(v.get<std::string>())
+                                                : QString());
         }
         const bool locked = store_->isLocked(r.key);
         r.editor->setEnabled(!locked);
@@ -505,19 +531,25 @@ void SettingsPage::revert() {
 }
 
 json SettingsPage::editorValue(const Row& r) const {
-    if (auto* spin = qobject_cast<QSpinBox*>(r.editor)) return spin->value();
-    if (auto* line = qobject_cast<QLineEdit*>(r.editor)) return line->text().trimmed().toStdString();
-    if (auto* check = qobject_cast<QCheckBox*>(r.editor)) return check->isChecked();
-    if (auto* combo = qobject_cast<QComboBox*>(r.editor)) return combo->currentText().toStdString();
+    if (auto* spin = qobject_cast<QSpinBox*>(r.editor))
+        return spin->value();
+    if (auto* line = qobject_cast<QLineEdit*>(r.editor))
+        return line->text().trimmed().toStdString();
+    if (auto* check = qobject_cast<QCheckBox*>(r.editor))
+        return check->isChecked();
+    if (auto* combo = qobject_cast<QComboBox*>(r.editor))
+        return combo->currentText().toStdString();
     return {};
 }
 
 std::map<std::string, json> SettingsPage::edits() const {
     std::map<std::string, json> out;
     for (const Row& r : rows_) {
-        if (store_->isLocked(r.key)) continue;
+        if (store_->isLocked(r.key))
+            continue;
         json v = editorValue(r);
-        if (v != store_->value(r.key)) out[r.key] = v;
+        if (v != store_->value(r.key))
+            out[r.key] = v;
     }
     return out;
 }
@@ -556,7 +588,8 @@ LogsPage::LogsPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm)
     source_->addItem(QStringLiteral("containerd"), QStringLiteral("containerd"));
     source_->addItem(QStringLiteral("VM console"), QStringLiteral("console"));
     source_->addItem(QStringLiteral("Host agent"), QStringLiteral("hostagent"));
-    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload), QStringLiteral("Refresh"), this);
+    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload),
+                                    QStringLiteral("Refresh"), this);
     refresh->setObjectName(QStringLiteral("logRefresh"));
     auto* copy = new QPushButton(QStringLiteral("Copy all"), this);
     copy->setObjectName(QStringLiteral("logCopy"));
@@ -578,20 +611,25 @@ LogsPage::LogsPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm)
 
     connect(source_, &QComboBox::currentIndexChanged, this, &LogsPage::reload);
     connect(refresh, &QPushButton::clicked, this, &LogsPage::reload);
-    connect(copy, &QPushButton::clicked, this, [this] { QApplication::clipboard()->setText(text_->toPlainText()); });
+    connect(copy, &QPushButton::clicked, this,
+            [this] { QApplication::clipboard()->setText(text_->toPlainText()); });
     connect(vm_, &VmController::logReady, this, [this](const QString& source, const QString& text) {
-        if (source != source_->currentData().toString()) return;
+        if (source != source_->currentData().toString())
+            return;
         error_->showError({});
         text_->setPlainText(text);
         text_->moveCursor(QTextCursor::End);
     });
     connect(vm_, &VmController::logFailed, this, [this](const QString& source, const ErrorInfo& e) {
-        if (source != source_->currentData().toString()) return;
+        if (source != source_->currentData().toString())
+            return;
         text_->clear();
         error_->showError(e);
     });
 }
 
-void LogsPage::reload() { vm_->fetchLog(source_->currentData().toString()); }
+void LogsPage::reload() {
+    vm_->fetchLog(source_->currentData().toString());
+}
 
 }  // namespace cordon::gui

@@ -23,14 +23,14 @@ namespace cordon::gui {
 // What failed, on what, and how to fix it, with Copy and Dismiss buttons.
 class ErrorBanner : public QFrame {
     Q_OBJECT
-public:
+  public:
     explicit ErrorBanner(QWidget* parent = nullptr, bool dismissable = true);
     void showError(const ErrorInfo& e);
     const ErrorInfo& error() const { return error_; }
-signals:
+  signals:
     void dismissed();
 
-private:
+  private:
     ErrorInfo error_;
     QLabel* what_;
     QLabel* subject_;
@@ -39,15 +39,15 @@ private:
 
 class OverviewPage : public QWidget {
     Q_OBJECT
-public:
+  public:
     OverviewPage(VmController* vm, SettingsStore* settings, QWidget* parent = nullptr);
     void update();
     QCheckBox* isolationToggle() const { return isoToggle_; }
 
-signals:
+  signals:
     void isolationRequested(bool enabled);
 
-private:
+  private:
     VmController* vm_;
     SettingsStore* settings_;
     QLabel* stateDot_;
@@ -72,12 +72,12 @@ private:
 
 class ContainersPage : public QWidget {
     Q_OBJECT
-public:
+  public:
     ContainersPage(VmController* vm, QWidget* parent = nullptr);
     ContainerModel* model() const { return model_; }
     void updateMapping();
 
-private:
+  private:
     VmController* vm_;
     ContainerModel* model_;
     QTableView* view_;
@@ -87,11 +87,11 @@ private:
 
 class AuditPage : public QWidget {
     Q_OBJECT
-public:
+  public:
     AuditPage(VmController* vm, QWidget* parent = nullptr);
     AuditModel* model() const { return model_; }
 
-private:
+  private:
     VmController* vm_;
     AuditModel* model_;
     QTableView* view_;
@@ -101,7 +101,7 @@ private:
 
 class SettingsPage : public QWidget {
     Q_OBJECT
-public:
+  public:
     SettingsPage(SettingsStore* store, VmController* vm, QWidget* parent = nullptr);
     // Re-reads every value from the store (discarding edits).
     void revert();
@@ -109,7 +109,7 @@ public:
     bool apply();
     std::map<std::string, nlohmann::json> edits() const;
 
-private:
+  private:
     struct Row {
         std::string key;
         QWidget* editor = nullptr;
@@ -126,11 +126,11 @@ private:
 
 class LogsPage : public QWidget {
     Q_OBJECT
-public:
+  public:
     LogsPage(VmController* vm, QWidget* parent = nullptr);
     void reload();
 
-private:
+  private:
     VmController* vm_;
     QComboBox* source_;
     QPlainTextEdit* text_;

@@ -28,7 +28,8 @@ host::Settings SettingsStore::effective() const {
 }
 
 json SettingsStore::value(const std::string& key) const {
-    if (layered_) return layered_->get(key).value;
+    if (layered_)
+        return layered_->get(key).value;
     const host::KeyInfo* k = host::find_key(key);
     return k ? k->default_value : json();
 }
@@ -38,18 +39,23 @@ QString SettingsStore::valueText(const std::string& key) const {
 }
 
 QString SettingsStore::sourceText(const std::string& key) const {
-    if (!layered_) return QStringLiteral("default");
+    if (!layered_)
+        return QStringLiteral("default");
     switch (layered_->get(key).source) {
-        case host::Source::builtin: return QStringLiteral("default");
-        case host::Source::user: return QStringLiteral("yours");
-        case host::Source::admin: return QStringLiteral("administrator");
+        case host::Source::builtin:
+            return QStringLiteral("default");
+        case host::Source::user:
+            return QStringLiteral("yours");
+        case host::Source::admin:
+            return QStringLiteral("administrator");
     }
     return {};
 }
 
 bool SettingsStore::isLocked(const std::string& key) const {
     // Settings that cannot be read are not editable either.
-    if (!layered_) return true;
+    if (!layered_)
+        return true;
     return layered_->get(key).locked;
 }
 
@@ -57,7 +63,8 @@ QString SettingsStore::lockReason(const std::string& key) const {
     if (!layered_) {
         return QStringLiteral("the settings cannot be read: ") + loadError_.what;
     }
-    if (!layered_->get(key).locked) return {};
+    if (!layered_->get(key).locked)
+        return {};
     return QString::fromStdString(layered_->locked_message(key));
 }
 
@@ -65,18 +72,22 @@ namespace {
 
 // libvirt URIs are driver[+transport]://[host]/path?params.
 QString checkUri(const std::string& uri) {
-    if (uri.empty()) return {};
+    if (uri.empty())
+        return {};
     const auto sep = uri.find("://");
     if (sep == std::string::npos || sep == 0) {
-        return QStringLiteral("a libvirt URI such as qemu:///system or qemu+ssh://host/system (or empty)");
+        return QStringLiteral(
+            "a libvirt URI such as qemu:///system or qemu+ssh://host/system (or empty)");
     }
     for (char c : uri.substr(0, sep)) {
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.')) {
-            return QStringLiteral("a libvirt URI whose scheme has only letters, digits and + (such as qemu+ssh)");
+            return QStringLiteral(
+                "a libvirt URI whose scheme has only letters, digits and + (such as qemu+ssh)");
         }
     }
     for (char c : uri) {
-        if (std::isspace(static_cast<unsigned char>(c))) return QStringLiteral("a libvirt URI without spaces");
+        if (std::isspace(static_cast<unsigned char>(c)))
+            return QStringLiteral("a libvirt URI without spaces");
     }
     return {};
 }
@@ -99,12 +110,14 @@ QList<SettingProblem> SettingsStore::validate(const std::map<std::string, json>&
         std::string expected = host::check_setting_value(*k, v);
         if (!expected.empty()) {
             problems.push_back({qkey, QStringLiteral("must be %1, not %2")
-                                          .arg(QString::fromStdString(expected), QString::fromStdString(v.dump()))});
+                                          .arg(QString::fromStdString(expected),
+                                               QString::fromStdString(v.dump()))});
             continue;
         }
         if (key == "connect_uri") {
             QString u = checkUri(v.get<std::string>());
-            if (!u.isEmpty()) problems.push_back({qkey, QStringLiteral("must be ") + u});
+            if (!u.isEmpty())
+                problems.push_back({qkey, QStringLiteral("must be ") + u});
         }
         if (key == "vm_name") {
             try {
@@ -117,9 +130,11 @@ QList<SettingProblem> SettingsStore::validate(const std::map<std::string, json>&
     return problems;
 }
 
-QList<SettingProblem> SettingsStore::apply(const std::map<std::string, json>& changes, ErrorInfo* writeError) {
+QList<SettingProblem> SettingsStore::apply(const std::map<std::string, json>& changes,
+                                           ErrorInfo* writeError) {
     QList<SettingProblem> problems = validate(changes);
-    if (!problems.isEmpty() || changes.empty()) return problems;
+    if (!problems.isEmpty() || changes.empty())
+        return problems;
     // Each set_user writes the whole user file atomically; on a failure halfway,
     // the keys written so far are restored.
     std::map<std::string, host::SettingValue> before;
@@ -127,16 +142,20 @@ QList<SettingProblem> SettingsStore::apply(const std::map<std::string, json>& ch
     std::vector<std::string> done;
     try {
         for (const auto& [key, v] : changes) {
-            if (layered_->get(key).value == v && layered_->get(key).source == host::Source::user) continue;
+            if (layered_->get(key).value == v && layered_->get(key).source == host::Source::user)
+                continue;
             layered_->set_user(key, v);
             done.push_back(key);
         }
     } catch (...) {
-        if (writeError) *writeError = ErrorInfo::fromCurrentException();
+        if (writeError)
+            *writeError = ErrorInfo::fromCurrentException();
         for (const auto& key : done) {
             try {
-                if (before[key].source == host::Source::user) layered_->set_user(key, before[key].value);
-                else layered_->unset_user(key);
+                if (before[key].source == host::Source::user)
+                    layered_->set_user(key, before[key].value);
+                else
+                    layered_->unset_user(key);
             } catch (...) {
             }
         }

@@ -21,7 +21,7 @@ struct SettingProblem {
 
 class SettingsStore : public QObject {
     Q_OBJECT
-public:
+  public:
     explicit SettingsStore(host::SettingsFiles files, QObject* parent = nullptr);
 
     // Rereads both files. A file that cannot be read leaves the built-in
@@ -44,12 +44,13 @@ public:
     QList<SettingProblem> validate(const std::map<std::string, nlohmann::json>& changes) const;
     // Validates, then writes them. Returns the problems (nothing written) or the
     // write error; an empty list and an empty error mean applied.
-    QList<SettingProblem> apply(const std::map<std::string, nlohmann::json>& changes, ErrorInfo* writeError);
+    QList<SettingProblem> apply(const std::map<std::string, nlohmann::json>& changes,
+                                ErrorInfo* writeError);
 
-signals:
+  signals:
     void changed();
 
-private:
+  private:
     host::SettingsFiles files_;
     std::optional<host::LayeredSettings> layered_;
     ErrorInfo loadError_;

@@ -12,13 +12,20 @@ namespace cordon::gui {
 
 QString toText(VmState s) {
     switch (s) {
-        case VmState::unknown: return QStringLiteral("Checking…");
-        case VmState::unavailable: return QStringLiteral("Error");
-        case VmState::stopped: return QStringLiteral("Stopped");
-        case VmState::starting: return QStringLiteral("Starting");
-        case VmState::running: return QStringLiteral("Running");
-        case VmState::stopping: return QStringLiteral("Stopping");
-        case VmState::crashed: return QStringLiteral("Error");
+        case VmState::unknown:
+            return QStringLiteral("Checking…");
+        case VmState::unavailable:
+            return QStringLiteral("Error");
+        case VmState::stopped:
+            return QStringLiteral("Stopped");
+        case VmState::starting:
+            return QStringLiteral("Starting");
+        case VmState::running:
+            return QStringLiteral("Running");
+        case VmState::stopping:
+            return QStringLiteral("Stopping");
+        case VmState::crashed:
+            return QStringLiteral("Error");
     }
     return {};
 }
@@ -26,19 +33,30 @@ QString toText(VmState s) {
 int progressPercentFor(const QString& op, const QString& line, int previous) {
     int p = previous;
     if (op == QLatin1String("stop")) {
-        if (line.startsWith(QLatin1String("asking the guest agent"))) p = 30;
-        else if (line.startsWith(QLatin1String("sending an ACPI"))) p = 60;
-        else if (line.contains(QLatin1String("destroying"))) p = 85;
+        if (line.startsWith(QLatin1String("asking the guest agent")))
+            p = 30;
+        else if (line.startsWith(QLatin1String("sending an ACPI")))
+            p = 60;
+        else if (line.contains(QLatin1String("destroying")))
+            p = 85;
         return std::max(p, previous);
     }
-    if (line.startsWith(QLatin1String("connected to"))) p = 5;
-    else if (line.startsWith(QLatin1String("image "))) p = 10;
-    else if (line.startsWith(QLatin1String("probing whether KVM"))) p = 15;
-    else if (line.startsWith(QLatin1String("accelerator:"))) p = 25;
-    else if (line.startsWith(QLatin1String("creating the data disk"))) p = 30;
-    else if (line.startsWith(QLatin1String("defined the libvirt domain"))) p = 40;
-    else if (line.startsWith(QLatin1String("VM started"))) p = 50;
-    else if (line.startsWith(QLatin1String("host agent started"))) p = 60;
+    if (line.startsWith(QLatin1String("connected to")))
+        p = 5;
+    else if (line.startsWith(QLatin1String("image ")))
+        p = 10;
+    else if (line.startsWith(QLatin1String("probing whether KVM")))
+        p = 15;
+    else if (line.startsWith(QLatin1String("accelerator:")))
+        p = 25;
+    else if (line.startsWith(QLatin1String("creating the data disk")))
+        p = 30;
+    else if (line.startsWith(QLatin1String("defined the libvirt domain")))
+        p = 40;
+    else if (line.startsWith(QLatin1String("VM started")))
+        p = 50;
+    else if (line.startsWith(QLatin1String("host agent started")))
+        p = 60;
     else if (line.startsWith(QLatin1String("still waiting for the guest agent"))) {
         static const QRegularExpression secs(QStringLiteral("\\((\\d+) s\\)"));
         auto m = secs.match(line);
@@ -52,7 +70,8 @@ int progressPercentFor(const QString& op, const QString& line, int previous) {
 
 void VmController::Relay::post(std::function<void()> fn) {
     std::lock_guard lock(mu);
-    if (!target) return;
+    if (!target)
+        return;
     QMetaObject::invokeMethod(target, std::move(fn), Qt::QueuedConnection);
 }
 
@@ -64,14 +83,18 @@ VmController::VmController(std::shared_ptr<Backend> backend, QObject* parent)
     if (const char* env = std::getenv("CORDON_GUI_POLL_MS")) {
         bool ok = false;
         int v = QString::fromLocal8Bit(env).toInt(&ok);
-        if (ok && v >= 100) interval = v;
+        if (ok && v >= 100)
+            interval = v;
     }
     poll_.setInterval(interval);
     connect(&poll_, &QTimer::timeout, this, &VmController::refresh);
     if (!std::getenv("CORDON_GUI_NO_EVENTS")) {
-        events_ = std::make_unique<DomainEvents>([relay = relay_, this](const std::string& domain, bool lifecycle) {
-            relay->post([this, d = QString::fromStdString(domain), lifecycle] { onDomainEvent(d, lifecycle); });
-        });
+        events_ = std::make_unique<DomainEvents>(
+            [relay = relay_, this](const std::string& domain, bool lifecycle) {
+                relay->post([this, d = QString::fromStdString(domain), lifecycle] {
+                    onDomainEvent(d, lifecycle);
+                });
+            });
     }
     poll_.start();
     QMetaObject::invokeMethod(this, &VmController::refresh, Qt::QueuedConnection);
@@ -88,17 +111,25 @@ VmController::~VmController() {
     events_.reset();  // after the workers: a poll may be connecting it
 }
 
-bool VmController::eventsActive() const { return events_ && events_->watching(backend_->uri()); }
+bool VmController::eventsActive() const {
+    return events_ && events_->watching(backend_->uri());
+}
 
 void VmController::onDomainEvent(const QString& domain, bool lifecycle) {
-    if (lifecycle && domain != QString::fromStdString(status_.name) && statusKnown_) return;
-    log::debug("gui", "libvirt event: {} {}", domain.toStdString(), lifecycle ? "lifecycle" : "connection closed");
+    if (lifecycle && domain != QString::fromStdString(status_.name) && statusKnown_)
+        return;
+    log::debug("gui", "libvirt event: {} {}", domain.toStdString(),
+               lifecycle ? "lifecycle" : "connection closed");
     refresh();
 }
 
-void VmController::setPollInterval(int ms) { poll_.setInterval(ms); }
+void VmController::setPollInterval(int ms) {
+    poll_.setInterval(ms);
+}
 
-bool VmController::idle() const { return inFlight_ == 0; }
+bool VmController::idle() const {
+    return inFlight_ == 0;
+}
 
 void VmController::run(std::function<void()> work) {
     ++inFlight_;
@@ -118,22 +149,28 @@ QString VmController::stateText() const {
 }
 
 bool VmController::canStart() const {
-    if (busy()) return false;
+    if (busy())
+        return false;
     return state_ == VmState::stopped || state_ == VmState::crashed;
 }
 
 bool VmController::canStop() const {
-    if (busy()) return false;
+    if (busy())
+        return false;
     return state_ == VmState::running || state_ == VmState::crashed;
 }
 
-bool VmController::canRestart() const { return !busy() && state_ == VmState::running; }
+bool VmController::canRestart() const {
+    return !busy() && state_ == VmState::running;
+}
 
 bool VmController::canSwitchIsolation() const {
     return !busy() && state_ == VmState::running && status_.agent_reachable;
 }
 
-QString VmController::uri() const { return QString::fromStdString(backend_->uri()); }
+QString VmController::uri() const {
+    return QString::fromStdString(backend_->uri());
+}
 
 QString VmController::dockerHostLine() const {
     return QStringLiteral("export DOCKER_HOST=unix://") +
@@ -143,20 +180,24 @@ QString VmController::dockerHostLine() const {
 void VmController::setError(const ErrorInfo& e, bool fromStatus) {
     lastError_ = e;
     errorFromStatus_ = fromStatus && !e.empty();
-    if (!e.empty()) log::warn("gui", "{}", e.text().toStdString());
+    if (!e.empty())
+        log::warn("gui", "{}", e.text().toStdString());
     emit errorChanged(lastError_);
 }
 
 void VmController::dismissError() {
-    if (lastError_.empty()) return;
+    if (lastError_.empty())
+        return;
     setError({}, false);
     recomputeState();
 }
 
 void VmController::recomputeState() {
     VmState s = domainState_;
-    if (operation_ == QLatin1String("start")) s = VmState::starting;
-    else if (operation_ == QLatin1String("stop")) s = VmState::stopping;
+    if (operation_ == QLatin1String("start"))
+        s = VmState::starting;
+    else if (operation_ == QLatin1String("stop"))
+        s = VmState::stopping;
     else if (operation_ == QLatin1String("restart"))
         s = restartPhase_ == QLatin1String("start") ? VmState::starting : VmState::stopping;
     else if (operation_ == QLatin1String("isolation"))
@@ -176,11 +217,19 @@ void VmController::applyStatus(const host::VmStatus& st, const json& isoStatus,
     switch (st.domain.state) {
         case host::DomainState::running:
         case host::DomainState::paused:
-        case host::DomainState::suspended: domainState_ = VmState::running; break;
-        case host::DomainState::shutting_down: domainState_ = VmState::stopping; break;
-        case host::DomainState::crashed: domainState_ = VmState::crashed; break;
+        case host::DomainState::suspended:
+            domainState_ = VmState::running;
+            break;
+        case host::DomainState::shutting_down:
+            domainState_ = VmState::stopping;
+            break;
+        case host::DomainState::crashed:
+            domainState_ = VmState::crashed;
+            break;
         case host::DomainState::shutoff:
-        case host::DomainState::other: domainState_ = VmState::stopped; break;
+        case host::DomainState::other:
+            domainState_ = VmState::stopped;
+            break;
     }
     if (domainState_ == VmState::running && st.agent_reachable) {
         resources_ = parseInfo(st.agent_info);
@@ -193,12 +242,15 @@ void VmController::applyStatus(const host::VmStatus& st, const json& isoStatus,
         isolation_ = IsolationInfo{};
     }
     isolationError_ = isoError;
-    if (errorFromStatus_) setError({}, false);
+    if (errorFromStatus_)
+        setError({}, false);
     if (domainState_ == VmState::crashed && lastError_.empty()) {
-        setError(ErrorInfo::make(QStringLiteral("the VM crashed (%1)").arg(QString::fromStdString(st.domain.reason)),
-                                 QString::fromStdString(st.name + " on " + st.uri),
-                                 QStringLiteral("read the console log on the Logs page, then Stop and Start it")),
-                 true);
+        setError(
+            ErrorInfo::make(
+                QStringLiteral("the VM crashed (%1)").arg(QString::fromStdString(st.domain.reason)),
+                QString::fromStdString(st.name + " on " + st.uri),
+                QStringLiteral("read the console log on the Logs page, then Stop and Start it")),
+            true);
     }
     recomputeState();
 }
@@ -222,7 +274,8 @@ void VmController::refresh() {
             ErrorInfo isoError;
             if (st.agent_reachable) {
                 try {
-                    iso = backend_->callAgent("isolation.status", json::object(), std::chrono::seconds(5));
+                    iso = backend_->callAgent("isolation.status", json::object(),
+                                              std::chrono::seconds(5));
                 } catch (...) {
                     isoError = ErrorInfo::fromCurrentException();
                 }
@@ -230,7 +283,8 @@ void VmController::refresh() {
             post([this, st = std::move(st), iso = std::move(iso), isoError] {
                 pollInFlight_ = false;
                 applyStatus(st, iso, isoError);
-                if (std::exchange(refreshAgain_, false)) refresh();
+                if (std::exchange(refreshAgain_, false))
+                    refresh();
             });
         } catch (...) {
             ErrorInfo e = ErrorInfo::fromCurrentException();
@@ -241,9 +295,11 @@ void VmController::refresh() {
                 resources_ = Resources{};
                 isolation_ = IsolationInfo{};
                 // An operation's own error stays on screen until it is dismissed.
-                if (lastError_.empty() || errorFromStatus_) setError(e, true);
+                if (lastError_.empty() || errorFromStatus_)
+                    setError(e, true);
                 recomputeState();
-                if (std::exchange(refreshAgain_, false)) refresh();
+                if (std::exchange(refreshAgain_, false))
+                    refresh();
             });
         }
     });
@@ -254,7 +310,8 @@ void VmController::beginOperation(const QString& op, VmState, const QString& fir
     restartPhase_ = op == QLatin1String("restart") ? QStringLiteral("stop") : QString();
     progressPercent_ = 0;
     progressText_ = firstLine;
-    if (!lastError_.empty()) setError({}, false);
+    if (!lastError_.empty())
+        setError({}, false);
     recomputeState();
     emit progress(progressText_, progressPercent_);
 }
@@ -288,7 +345,8 @@ void VmController::finishOperation(const QString& op, const ErrorInfo& error) {
 }
 
 void VmController::start() {
-    if (!canStart()) return;
+    if (!canStart())
+        return;
     beginOperation(QStringLiteral("start"), VmState::starting, QStringLiteral("starting the VM"));
     run([this] {
         ErrorInfo err;
@@ -296,7 +354,8 @@ void VmController::start() {
             host::StartResult r = backend_->start([this](const std::string& line) {
                 post([this, l = QString::fromStdString(line)] { onProgress(l); });
             });
-            if (r.already_running) post([this] { onProgress(QStringLiteral("the VM was already running")); });
+            if (r.already_running)
+                post([this] { onProgress(QStringLiteral("the VM was already running")); });
         } catch (...) {
             err = ErrorInfo::fromCurrentException();
         }
@@ -305,7 +364,8 @@ void VmController::start() {
 }
 
 void VmController::stop() {
-    if (!canStop()) return;
+    if (!canStop())
+        return;
     beginOperation(QStringLiteral("stop"), VmState::stopping, QStringLiteral("stopping the VM"));
     run([this] {
         ErrorInfo err;
@@ -324,7 +384,8 @@ void VmController::stop() {
 }
 
 void VmController::restart() {
-    if (!canRestart()) return;
+    if (!canRestart())
+        return;
     beginOperation(QStringLiteral("restart"), VmState::stopping, QStringLiteral("stopping the VM"));
     run([this] {
         ErrorInfo err;
@@ -343,7 +404,8 @@ void VmController::restart() {
 }
 
 void VmController::switchIsolation(bool enabled, bool confirmed) {
-    if (!canSwitchIsolation()) return;
+    if (!canSwitchIsolation())
+        return;
     beginOperation(QStringLiteral("isolation"), VmState::running,
                    enabled ? QStringLiteral("turning Enhanced Container Isolation on")
                            : QStringLiteral("turning Enhanced Container Isolation off"));
@@ -358,27 +420,35 @@ void VmController::switchIsolation(bool enabled, bool confirmed) {
                 // Ask the engine first, so the dialog can name the containers.
                 try {
                     for (const auto& c : backend_->containers()) {
-                        if (c.state == "running") running << QString::fromStdString(c.name);
+                        if (c.state == "running")
+                            running << QString::fromStdString(c.name);
                     }
                 } catch (const std::exception& e) {
-                    log::info("gui", "cannot list containers before the switch ({}); the agent checks", e.what());
+                    log::info("gui",
+                              "cannot list containers before the switch ({}); the agent checks",
+                              e.what());
                 }
             }
             if (!running.isEmpty()) {
-                confirmMessage = QStringLiteral("Switching stops %1 running container(s).").arg(running.size());
+                confirmMessage =
+                    QStringLiteral("Switching stops %1 running container(s).").arg(running.size());
             } else {
-                json r = backend_->callAgent("isolation.set", {{"enabled", enabled}, {"confirmed", confirmed}},
+                json r = backend_->callAgent("isolation.set",
+                                             {{"enabled", enabled}, {"confirmed", confirmed}},
                                              std::chrono::minutes(10));
                 SwitchSummary s = parseSwitchResult(r);
                 if (!s.changed) {
-                    summary = QStringLiteral("Isolation was already %1.").arg(s.enabled ? "on" : "off");
+                    summary =
+                        QStringLiteral("Isolation was already %1.").arg(s.enabled ? "on" : "off");
                 } else {
-                    summary = QStringLiteral("Isolation is now %1: %2 container(s) stopped, %3 image(s) and %4 "
-                                             "volume(s) moved.")
-                                  .arg(s.enabled ? "on" : "off")
-                                  .arg(s.stoppedContainers.size())
-                                  .arg(s.imagesMoved)
-                                  .arg(s.volumesMoved);
+                    summary =
+                        QStringLiteral(
+                            "Isolation is now %1: %2 container(s) stopped, %3 image(s) and %4 "
+                            "volume(s) moved.")
+                            .arg(s.enabled ? "on" : "off")
+                            .arg(s.stoppedContainers.size())
+                            .arg(s.imagesMoved)
+                            .arg(s.volumesMoved);
                 }
             }
         } catch (const host::HostError& e) {
@@ -395,8 +465,10 @@ void VmController::switchIsolation(bool enabled, bool confirmed) {
         }
         post([this, enabled, err, running, confirmMessage, summary] {
             finishOperation(QStringLiteral("isolation"), err);
-            if (!confirmMessage.isEmpty()) emit confirmationRequired(enabled, running, confirmMessage);
-            if (!summary.isEmpty()) emit isolationSwitched(summary);
+            if (!confirmMessage.isEmpty())
+                emit confirmationRequired(enabled, running, confirmMessage);
+            if (!summary.isEmpty())
+                emit isolationSwitched(summary);
             refreshContainers();
         });
     });
@@ -440,7 +512,8 @@ void VmController::fetchLog(const QString& source) {
                 text = QString::fromStdString(backend_->readLog(source.toStdString(), 256 * 1024));
             } else {
                 // The agent's supervisor names services: engine = dockerd.
-                const std::string service = source == QLatin1String("engine") ? "dockerd" : source.toStdString();
+                const std::string service =
+                    source == QLatin1String("engine") ? "dockerd" : source.toStdString();
                 json r = backend_->callAgent("logs", {{"service", service}, {"lines", 500}},
                                              std::chrono::seconds(10));
                 text = parseLogs(r);

@@ -36,7 +36,7 @@ struct ContainerRow {
 
 class VmController : public QObject {
     Q_OBJECT
-public:
+  public:
     explicit VmController(std::shared_ptr<Backend> backend, QObject* parent = nullptr);
     ~VmController() override;
 
@@ -70,7 +70,7 @@ public:
     // Whether libvirt lifecycle events for the VM's connection arrive.
     bool eventsActive() const;
 
-public slots:
+  public slots:
     void refresh();
     void start();
     void stop();
@@ -83,7 +83,7 @@ public slots:
     void fetchLog(const QString& source);  // "agent", "engine", "console", "hostagent"
     void dismissError();
 
-signals:
+  signals:
     void changed();  // state, busy, progress, resources or isolation changed
     void progress(const QString& line, int percent);
     void errorChanged(const cordon::gui::ErrorInfo& error);
@@ -97,7 +97,7 @@ signals:
     void logReady(const QString& source, const QString& text);
     void logFailed(const QString& source, const cordon::gui::ErrorInfo& error);
 
-private:
+  private:
     // Hands results from worker threads to the GUI thread; cut when the controller dies.
     struct Relay {
         std::mutex mu;

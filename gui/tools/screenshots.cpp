@@ -29,17 +29,22 @@ struct Scene {
     std::shared_ptr<HostBackend> backend;
     std::unique_ptr<VmController> vm;
     std::unique_ptr<MainWindow> window;
-    Scene(const std::string& uri, const fs::path& dir, std::chrono::seconds ready = std::chrono::seconds(600)) {
-        settings = std::make_unique<SettingsStore>(cordon::host::SettingsFiles{dir / "user.json", dir / "admin.json"});
+    Scene(const std::string& uri, const fs::path& dir,
+          std::chrono::seconds ready = std::chrono::seconds(600)) {
+        settings = std::make_unique<SettingsStore>(
+            cordon::host::SettingsFiles{dir / "user.json", dir / "admin.json"});
         HostBackend::Options o;
         o.uri_override = uri;
         o.ready_timeout = ready;
-        backend = std::make_shared<HostBackend>(cordon::host::make_libvirt(), settings->effective(), o);
+        backend =
+            std::make_shared<HostBackend>(cordon::host::make_libvirt(), settings->effective(), o);
         vm = std::make_unique<VmController>(backend);
         window = std::make_unique<MainWindow>(vm.get(), settings.get());
         window->show();
     }
-    bool wait(const std::function<bool()>& pred, int ms = 20000) { return QTest::qWaitFor(pred, ms); }
+    bool wait(const std::function<bool()>& pred, int ms = 20000) {
+        return QTest::qWaitFor(pred, ms);
+    }
 };
 
 void write(const fs::path& p, const std::string& s) {
@@ -91,7 +96,8 @@ int main(int argc, char** argv) {
     }
     {  // stopped, with an administrator's locks
         const fs::path d = tmp / "b";
-        write(d / "admin.json", R"({"isolation": true, "memory_mib": 4096, "locked": ["isolation", "memory_mib"]})");
+        write(d / "admin.json",
+              R"({"isolation": true, "memory_mib": 4096, "locked": ["isolation", "memory_mib"]})");
         write(d / "user.json", R"({"accelerator": "tcg", "cpus": 4})");
         Scene s("test:///default", d);
         s.wait([&] { return s.vm->stateText() == "Stopped"; });
@@ -103,9 +109,11 @@ int main(int argc, char** argv) {
         const fs::path d = tmp / "c";
         write(d / "image/vmlinuz", "x");
         write(d / "image/initrd.img", "x");
-        write(d / "image/manifest.json",
-              R"({"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0", "version": "test"})");
-        write(d / "user.json", "{\"accelerator\": \"tcg\", \"image_dir\": \"" + (d / "image").string() + "\"}");
+        write(
+            d / "image/manifest.json",
+            R"({"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0", "version": "test"})");
+        write(d / "user.json",
+              "{\"accelerator\": \"tcg\", \"image_dir\": \"" + (d / "image").string() + "\"}");
         auto hv = cordon::host::make_libvirt();
         auto keep = hv->connect("test:///default");
         Scene s("test:///default", d, std::chrono::seconds(3));
@@ -127,7 +135,8 @@ int main(int argc, char** argv) {
     }
     {  // The tray icon in each state, at 16, 22, 32 and 48 px (times the scale).
         const int dpr = qRound(qApp->devicePixelRatio());
-        const QList<VmState> states{VmState::stopped, VmState::starting, VmState::running, VmState::unavailable};
+        const QList<VmState> states{VmState::stopped, VmState::starting, VmState::running,
+                                    VmState::unavailable};
         const QList<int> sizes{16, 22, 32, 48};
         QPixmap strip(dpr * (16 + 22 + 32 + 48 + 5 * 8), dpr * (states.size() * 56 + 8));
         strip.fill(Qt::white);
@@ -143,8 +152,10 @@ int main(int argc, char** argv) {
         }
         p.end();
         const QString file = QStringLiteral("%1/tray-icons@%2x.png").arg(g_out).arg(dpr);
-        if (strip.save(file)) qInfo("wrote %s", qPrintable(file));
-        else ++g_failed;
+        if (strip.save(file))
+            qInfo("wrote %s", qPrintable(file));
+        else
+            ++g_failed;
     }
     std::error_code ec;
     fs::remove_all(tmp, ec);

@@ -23,15 +23,19 @@ using nlohmann::json;
 namespace {
 
 fs::path imageDir() {
-    if (const char* d = std::getenv("CORDON_IMAGE_DIR"); d && *d) return d;
+    if (const char* d = std::getenv("CORDON_IMAGE_DIR"); d && *d)
+        return d;
     return CORDON_GUI_E2E_IMAGE_DIR;
 }
 
 void shoot(MainWindow* w, const char* name) {
     const char* dir = std::getenv("CORDON_SCREENSHOT_DIR");
-    if (!dir) return;
+    if (!dir)
+        return;
     QTest::qWait(300);
-    w->grab().save(QStringLiteral("%1/%2@%3x.png").arg(QLatin1String(dir), QLatin1String(name)).arg(qRound(w->devicePixelRatioF())));
+    w->grab().save(QStringLiteral("%1/%2@%3x.png")
+                       .arg(QLatin1String(dir), QLatin1String(name))
+                       .arg(qRound(w->devicePixelRatioF())));
 }
 
 // Clicks the isolation toggle and confirms the dialog if running containers make the guest ask.
@@ -39,17 +43,21 @@ bool switchIsolation(Window& w, bool wanted) {
     QSignalSpy switched(w.vm.get(), &VmController::isolationSwitched);
     QSignalSpy finished(w.vm.get(), &VmController::operationFinished);
     auto* toggle = w.find<QCheckBox>("isolationToggle");
-    if (!waitFor([&] { return toggle->isEnabled(); }, 30000)) return false;
-    if (toggle->isChecked() == wanted) return true;
+    if (!waitFor([&] { return toggle->isEnabled(); }, 30000))
+        return false;
+    if (toggle->isChecked() == wanted)
+        return true;
     toggle->click();
     return waitFor(
-        [&] {
-            if (auto* box = w.window->findChild<QMessageBox*>("isolationConfirmDialog"); box && box->isVisible()) {
-                box->findChild<QPushButton*>("confirmSwitch")->click();
-            }
-            return switched.count() > 0 || (finished.count() > 0 && !w.vm->lastError().empty());
-        },
-        15 * 60 * 1000) &&
+               [&] {
+                   if (auto* box = w.window->findChild<QMessageBox*>("isolationConfirmDialog");
+                       box && box->isVisible()) {
+                       box->findChild<QPushButton*>("confirmSwitch")->click();
+                   }
+                   return switched.count() > 0 ||
+                          (finished.count() > 0 && !w.vm->lastError().empty());
+               },
+               15 * 60 * 1000) &&
            switched.count() > 0;
 }
 
@@ -59,11 +67,13 @@ TEST(GuiE2E, StartSwitchIsolationSeeTheUidMapChangeStop) {
     const fs::path image = imageDir();
     if (!fs::exists(image / "manifest.json")) {
         GTEST_SKIP() << "the VM image is not built: no manifest.json in " << image
-                     << " (build it with `cmake --build build --target cordon_image`, or set CORDON_IMAGE_DIR)";
+                     << " (build it with `cmake --build build --target cordon_image`, or set "
+                        "CORDON_IMAGE_DIR)";
     }
     auto dir = tempDir("e2e");
 #ifdef CORDON_GUI_E2E_HOSTAGENT
-    if (!std::getenv("CORDON_HOSTAGENT")) setenv("CORDON_HOSTAGENT", CORDON_GUI_E2E_HOSTAGENT, 1);
+    if (!std::getenv("CORDON_HOSTAGENT"))
+        setenv("CORDON_HOSTAGENT", CORDON_GUI_E2E_HOSTAGENT, 1);
 #endif
     const char* accel = std::getenv("CORDON_E2E_ACCEL");
     writeFile(dir / "user.json", json{{"vm_name", "cordon-gui-e2e-" + std::to_string(::getpid())},
@@ -71,7 +81,8 @@ TEST(GuiE2E, StartSwitchIsolationSeeTheUidMapChangeStop) {
                                       {"image_dir", image.string()}}
                                      .dump());
     const char* uri = std::getenv("CORDON_E2E_URI");
-    // Whatever happens, the test's domain is removed at the end (its disk lives in the temp folder).
+    // Whatever happens, the test's domain is removed at the end (its disk lives in the temp
+    // folder).
     struct Cleanup {
         std::string uri;
         fs::path dir;
@@ -80,7 +91,8 @@ TEST(GuiE2E, StartSwitchIsolationSeeTheUidMapChangeStop) {
                 auto hv = cordon::host::make_libvirt();
                 SettingsStore store({dir / "user.json", dir / "admin.json"});
                 cordon::host::Settings s = store.effective();
-                if (!uri.empty()) s.connect_uri = uri;
+                if (!uri.empty())
+                    s.connect_uri = uri;
                 cordon::host::Vm(*hv, s).remove(true);
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "cleanup: %s\n", e.what());
@@ -101,8 +113,9 @@ TEST(GuiE2E, StartSwitchIsolationSeeTheUidMapChangeStop) {
         ASSERT_TRUE(waitFor([&] { return finished.count() == 1; }, 700 * 1000));
         ASSERT_TRUE(finished.at(0).at(1).toBool()) << w.vm->lastError().text().toStdString();
     }
-    ASSERT_TRUE(waitFor([&] { return w.vm->state() == VmState::running && w.vm->lastStatus().agent_reachable; },
-                        60000))
+    ASSERT_TRUE(waitFor(
+        [&] { return w.vm->state() == VmState::running && w.vm->lastStatus().agent_reachable; },
+        60000))
         << w.text("agentLabel").toStdString();
     EXPECT_FALSE(w.text("cpusLabel").contains("configured")) << w.text("cpusLabel").toStdString();
     EXPECT_NE(w.text("uptimeLabel"), "unknown");

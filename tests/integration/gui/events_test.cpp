@@ -35,7 +35,8 @@ TEST(Events, StateFollowsLibvirtWithoutPolling) {
 
 TEST(Events, NoEventsWhenLibvirtIsDownAndTheWindowSaysWhy) {
     auto dir = tempDir("events-down");
-    Window w("qemu+unix:///system?socket=" + (dir / "none.sock").string(), {dir / "user.json", dir / "admin.json"});
+    Window w("qemu+unix:///system?socket=" + (dir / "none.sock").string(),
+             {dir / "user.json", dir / "admin.json"});
     ASSERT_TRUE(w.waitState("Error"));
     EXPECT_FALSE(w.vm->eventsActive());
 }

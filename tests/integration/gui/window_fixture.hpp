@@ -63,7 +63,9 @@ struct Window {
     bool waitState(const QString& s, int ms = 15000) const {
         return waitFor([&] { return vm->stateText() == s && text("stateLabel") == s; }, ms);
     }
-    bool waitIdle(int ms) const { return waitFor([&] { return vm->idle() && !vm->busy(); }, ms); }
+    bool waitIdle(int ms) const {
+        return waitFor([&] { return vm->idle() && !vm->busy(); }, ms);
+    }
 };
 
 }  // namespace cordon::gui::test

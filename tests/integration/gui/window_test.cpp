@@ -23,7 +23,9 @@ using nlohmann::json;
 
 namespace {
 
-cordon::host::SettingsFiles files(const fs::path& dir) { return {dir / "user.json", dir / "admin.json"}; }
+cordon::host::SettingsFiles files(const fs::path& dir) {
+    return {dir / "user.json", dir / "admin.json"};
+}
 
 std::string deadLibvirtUri(const fs::path& dir) {
     return "qemu+unix:///system?socket=" + (dir / "no-libvirtd.sock").string();
@@ -34,12 +36,15 @@ fs::path fakeImage(const fs::path& dir) {
     fs::path img = dir / "image";
     writeFile(img / "vmlinuz", "not a kernel");
     writeFile(img / "initrd.img", "not an initrd");
-    writeFile(img / "manifest.json",
-              R"({"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0", "version": "test"})");
+    writeFile(
+        img / "manifest.json",
+        R"({"kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": "console=ttyS0", "version": "test"})");
     return img;
 }
 
-void useFakeHostAgent() { setenv("CORDON_HOSTAGENT", "/bin/true", 1); }
+void useFakeHostAgent() {
+    setenv("CORDON_HOSTAGENT", "/bin/true", 1);
+}
 
 }  // namespace
 
@@ -48,8 +53,10 @@ TEST(Window, LibvirtDownShowsTheErrorAndTheFix) {
     Window w(deadLibvirtUri(dir), files(dir));
     ASSERT_TRUE(w.waitState("Error")) << w.text("stateLabel").toStdString();
     EXPECT_TRUE(w.visible("errorBanner"));
-    EXPECT_TRUE(w.text("errorWhat").contains("cannot connect to libvirt")) << w.text("errorWhat").toStdString();
-    EXPECT_TRUE(w.text("errorSubject").contains("no-libvirtd.sock")) << w.text("errorSubject").toStdString();
+    EXPECT_TRUE(w.text("errorWhat").contains("cannot connect to libvirt"))
+        << w.text("errorWhat").toStdString();
+    EXPECT_TRUE(w.text("errorSubject").contains("no-libvirtd.sock"))
+        << w.text("errorSubject").toStdString();
     EXPECT_TRUE(w.text("errorHint").startsWith("Fix: ")) << w.text("errorHint").toStdString();
     EXPECT_TRUE(w.text("errorHint").contains("libvirtd")) << w.text("errorHint").toStdString();
     EXPECT_FALSE(w.enabled("startButton"));
@@ -77,8 +84,8 @@ TEST(Window, ImageMissingStartFailsReadably) {
     writeFile(dir / "user.json",
               json{{"accelerator", "tcg"}, {"image_dir", (dir / "no-image").string()}}.dump());
     Window w("test:///default", files(dir));
-    ASSERT_TRUE(w.waitState("Stopped")) << w.text("stateLabel").toStdString() << " "
-                                        << w.vm->lastError().text().toStdString();
+    ASSERT_TRUE(w.waitState("Stopped"))
+        << w.text("stateLabel").toStdString() << " " << w.vm->lastError().text().toStdString();
     EXPECT_TRUE(w.enabled("startButton"));
     EXPECT_FALSE(w.enabled("stopButton"));
     EXPECT_FALSE(w.enabled("restartButton"));
@@ -91,7 +98,8 @@ TEST(Window, ImageMissingStartFailsReadably) {
     EXPECT_TRUE(w.visible("errorBanner"));
     EXPECT_TRUE(w.text("errorWhat").contains("image") || w.text("errorWhat").contains("manifest"))
         << w.text("errorWhat").toStdString();
-    EXPECT_TRUE(w.text("errorSubject").contains("no-image")) << w.text("errorSubject").toStdString();
+    EXPECT_TRUE(w.text("errorSubject").contains("no-image"))
+        << w.text("errorSubject").toStdString();
     EXPECT_TRUE(w.text("errorHint").startsWith("Fix: ")) << w.text("errorHint").toStdString();
     ASSERT_TRUE(w.waitIdle(10000));
     EXPECT_EQ(w.text("stateLabel"), "Stopped");
@@ -105,7 +113,8 @@ TEST(Window, ImageMissingStartFailsReadably) {
 TEST(Window, StartRunsOnAWorkerWithProgressAndTimesOutReadably) {
     auto dir = tempDir("start-progress");
     useFakeHostAgent();
-    writeFile(dir / "user.json", json{{"accelerator", "tcg"}, {"image_dir", fakeImage(dir).string()}}.dump());
+    writeFile(dir / "user.json",
+              json{{"accelerator", "tcg"}, {"image_dir", fakeImage(dir).string()}}.dump());
     // The test driver forgets its domains when its last connection closes: hold one.
     auto hv = cordon::host::make_libvirt();
     auto keep = hv->connect("test:///default");
@@ -125,19 +134,22 @@ TEST(Window, StartRunsOnAWorkerWithProgressAndTimesOutReadably) {
     EXPECT_FALSE(w.enabled("stopButton"));
     EXPECT_FALSE(w.enabled("isolationToggle"));
     EXPECT_TRUE(w.visible("progressBar"));
-    ASSERT_TRUE(waitFor([&] { return w.text("progressLabel").contains("waiting for the guest agent"); }, 20000))
+    ASSERT_TRUE(waitFor(
+        [&] { return w.text("progressLabel").contains("waiting for the guest agent"); }, 20000))
         << w.text("progressLabel").toStdString();
     EXPECT_GE(w.find<QProgressBar>("progressBar")->value(), 60);
     ASSERT_TRUE(waitFor([&] { return finished.count() == 1; }, 30000));
     ticker.stop();
     EXPECT_GT(ticks, 25) << "the UI thread was blocked during the start";
     EXPECT_GE(progress.count(), 5);
-    EXPECT_TRUE(w.text("errorWhat").contains("did not answer within 4 s")) << w.text("errorWhat").toStdString();
+    EXPECT_TRUE(w.text("errorWhat").contains("did not answer within 4 s"))
+        << w.text("errorWhat").toStdString();
     EXPECT_TRUE(w.text("errorHint").contains("console")) << w.text("errorHint").toStdString();
 
     // The domain runs (in the test driver) while its agent does not answer.
     ASSERT_TRUE(w.waitState("Running"));
-    EXPECT_TRUE(w.text("agentLabel").startsWith("not answering")) << w.text("agentLabel").toStdString();
+    EXPECT_TRUE(w.text("agentLabel").startsWith("not answering"))
+        << w.text("agentLabel").toStdString();
     EXPECT_TRUE(w.enabled("stopButton"));
     EXPECT_TRUE(w.enabled("restartButton"));
     EXPECT_FALSE(w.enabled("startButton"));
@@ -166,7 +178,8 @@ TEST(Window, AdminLockedIsolationIsDisabledWithTheReason) {
     EXPECT_TRUE(toggle->isChecked());
     EXPECT_TRUE(w.visible("isolationLockReason"));
     const QString reason = w.text("isolationLockReason");
-    EXPECT_TRUE(reason.contains("Read-only: isolation is locked on by the administrator")) << reason.toStdString();
+    EXPECT_TRUE(reason.contains("Read-only: isolation is locked on by the administrator"))
+        << reason.toStdString();
     EXPECT_TRUE(reason.contains(QString::fromStdString(admin.string()))) << reason.toStdString();
     // A click on the disabled toggle changes nothing.
     toggle->click();
@@ -176,7 +189,8 @@ TEST(Window, AdminLockedIsolationIsDisabledWithTheReason) {
     w.window->showPage(MainWindow::SettingsTab);
     EXPECT_FALSE(w.enabled("setting_cpus"));
     EXPECT_EQ(w.find<QSpinBox>("setting_cpus")->value(), 4);
-    EXPECT_TRUE(w.text("settingNote_cpus").contains("Read-only: cpus is locked to 4 by the administrator"))
+    EXPECT_TRUE(
+        w.text("settingNote_cpus").contains("Read-only: cpus is locked to 4 by the administrator"))
         << w.text("settingNote_cpus").toStdString();
     EXPECT_TRUE(w.enabled("setting_memory_mib"));
 }
@@ -191,7 +205,8 @@ TEST(Window, IsolationToggleWhileStoppedSavesTheSetting) {
     toggle->click();
     EXPECT_FALSE(toggle->isChecked());
     EXPECT_EQ(json::parse(readFile(dir / "user.json"))["isolation"], false);
-    EXPECT_TRUE(w.text("isolationState").contains("setting: off")) << w.text("isolationState").toStdString();
+    EXPECT_TRUE(w.text("isolationState").contains("setting: off"))
+        << w.text("isolationState").toStdString();
 }
 
 TEST(Window, SettingsAreValidatedBeforeTheyAreApplied) {
@@ -220,8 +235,10 @@ TEST(Window, ShortcutsAndRememberedGeometry) {
     QSize saved;
     {
         Window w(deadLibvirtUri(dir), files(dir));
-        EXPECT_EQ(w.find<QAction>("quitAction")->shortcut(), QKeySequence(QStringLiteral("Ctrl+Q")));
-        EXPECT_EQ(w.find<QAction>("restartAction")->shortcut(), QKeySequence(QStringLiteral("Ctrl+R")));
+        EXPECT_EQ(w.find<QAction>("quitAction")->shortcut(),
+                  QKeySequence(QStringLiteral("Ctrl+Q")));
+        EXPECT_EQ(w.find<QAction>("restartAction")->shortcut(),
+                  QKeySequence(QStringLiteral("Ctrl+R")));
         EXPECT_EQ(w.find<QAction>("refreshAction")->shortcut(), QKeySequence(Qt::Key_F5));
         ASSERT_TRUE(w.activate());
         QTest::keyClick(w.window.get(), Qt::Key_3, Qt::ControlModifier);
@@ -250,7 +267,8 @@ TEST(Window, LayoutIsSaneAtThisScale) {
         w.window->showPage(MainWindow::Page(page));
         QTest::qWait(20);
         for (auto* b : w.window->tabs()->currentWidget()->findChildren<QPushButton*>()) {
-            if (!b->isVisible()) continue;
+            if (!b->isVisible())
+                continue;
             EXPECT_GE(b->width(), b->minimumSizeHint().width()) << b->objectName().toStdString();
         }
     }

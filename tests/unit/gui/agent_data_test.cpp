@@ -1,6 +1,7 @@
+#include "agent_data.hpp"
+
 #include <gtest/gtest.h>
 
-#include "agent_data.hpp"
 #include "cordon/host/host_error.hpp"
 #include "error_info.hpp"
 #include "vm_controller.hpp"
@@ -9,7 +10,8 @@ using nlohmann::json;
 using namespace cordon::gui;
 
 TEST(AgentData, InfoReadsResourcesInSeveralSpellings) {
-    Resources r = parseInfo(json{{"cpus", 2}, {"memory_mib", 2048}, {"uptime_seconds", 75.5}, {"kernel", "6.1.0"}});
+    Resources r = parseInfo(
+        json{{"cpus", 2}, {"memory_mib", 2048}, {"uptime_seconds", 75.5}, {"kernel", "6.1.0"}});
     EXPECT_EQ(r.cpus, 2);
     EXPECT_EQ(r.memoryMib, 2048);
     EXPECT_DOUBLE_EQ(r.uptimeSeconds, 75.5);
@@ -24,28 +26,34 @@ TEST(AgentData, InfoReadsResourcesInSeveralSpellings) {
     EXPECT_LT(none.uptimeSeconds, 0);
 }
 
-// The shapes the guest agent answers with (guest-agent agent.cpp, engine isolation_rpc.cpp, proxy audit.cpp).
+// The shapes the guest agent answers with (guest-agent agent.cpp, engine isolation_rpc.cpp, proxy
+// audit.cpp).
 TEST(AgentData, TheGuestAgentsOwnShapes) {
-    Resources r = parseInfo(json{{"agent_version", "0.1.0"},
-                                 {"kernel", {{"release", "6.1.0-28-cloud-amd64"}, {"machine", "x86_64"}}},
-                                 {"uptime_s", 12.5},
-                                 {"memory", {{"total_kib", 2014436}, {"available_kib", 1800000}}}});
+    Resources r =
+        parseInfo(json{{"agent_version", "0.1.0"},
+                       {"kernel", {{"release", "6.1.0-28-cloud-amd64"}, {"machine", "x86_64"}}},
+                       {"uptime_s", 12.5},
+                       {"memory", {{"total_kib", 2014436}, {"available_kib", 1800000}}}});
     EXPECT_EQ(r.kernel, "6.1.0-28-cloud-amd64");
     EXPECT_EQ(r.agentVersion, "0.1.0");
     EXPECT_DOUBLE_EQ(r.uptimeSeconds, 12.5);
     EXPECT_EQ(r.memoryMib, 1967);
-    IsolationInfo on = parseIsolationStatus(json{{"enabled", true},
-                                                 {"locked", true},
-                                                 {"locked_by", "/etc/cordon/admin-settings.json"},
-                                                 {"user", "cordon"},
-                                                 {"uid_range", {{"start", 100000}, {"count", 65536}}},
-                                                 {"gid_range", {{"start", 100000}, {"count", 65536}}},
-                                                 {"engine_version", "20.10.24"}});
+    IsolationInfo on =
+        parseIsolationStatus(json{{"enabled", true},
+                                  {"locked", true},
+                                  {"locked_by", "/etc/cordon/admin-settings.json"},
+                                  {"user", "cordon"},
+                                  {"uid_range", {{"start", 100000}, {"count", 65536}}},
+                                  {"gid_range", {{"start", 100000}, {"count", 65536}}},
+                                  {"engine_version", "20.10.24"}});
     EXPECT_TRUE(on.lockedByGuest);
     EXPECT_EQ(on.lockSource, "/etc/cordon/admin-settings.json");
-    EXPECT_EQ(rootMappingText(on, true), QStringLiteral("VM uid 100000 (range 100000–165535), user cordon"));
-    IsolationInfo off = parseIsolationStatus(
-        json{{"enabled", false}, {"user", "cordon"}, {"uid_range", {{"start", 100000}, {"count", 65536}}}});
+    EXPECT_EQ(rootMappingText(on, true),
+              QStringLiteral("VM uid 100000 (range 100000–165535), user cordon"));
+    IsolationInfo off =
+        parseIsolationStatus(json{{"enabled", false},
+                                  {"user", "cordon"},
+                                  {"uid_range", {{"start", 100000}, {"count", 65536}}}});
     EXPECT_EQ(rootMappingText(off, true), QStringLiteral("VM root (uid 0)"));
     auto audit = parseAudit(json::array({{{"seq", 1},
                                           {"time", "2026-11-25T22:00:00.000Z"},
@@ -73,13 +81,15 @@ TEST(AgentData, IsolationStatusUidMapShapes) {
     EXPECT_EQ(rootMappingText(a, true), QStringLiteral("VM uid 100000 (range 100000–165535)"));
 
     IsolationInfo b = parseIsolationStatus(
-        json{{"enabled", true}, {"remap_user", {{"name", "cordon"}, {"uids", {{"start", 200000}, {"count", 1000}}}}}});
+        json{{"enabled", true},
+             {"remap_user", {{"name", "cordon"}, {"uids", {{"start", 200000}, {"count", 1000}}}}}});
     ASSERT_TRUE(b.uidMap);
     EXPECT_EQ(b.uidMap->outside, 200000);
     EXPECT_EQ(b.remapUser, "cordon");
     EXPECT_TRUE(rootMappingText(b, true).contains("user cordon"));
 
-    IsolationInfo c = parseIsolationStatus(json{{"enabled", false}, {"uid_map", json::array({"0 0 4294967295"})}});
+    IsolationInfo c = parseIsolationStatus(
+        json{{"enabled", false}, {"uid_map", json::array({"0 0 4294967295"})}});
     EXPECT_EQ(rootMappingText(c, true), QStringLiteral("VM root (uid 0)"));
     EXPECT_EQ(rootMappingText(c, false), QStringLiteral("unknown"));
 
@@ -89,10 +99,15 @@ TEST(AgentData, IsolationStatusUidMapShapes) {
 }
 
 TEST(AgentData, AuditKeepsDecisions) {
-    json audit = {{"entries",
-                   json::array({{{"time", "t1"}, {"method", "POST"}, {"path", "/containers/create"},
-                                 {"decision", "deny"}, {"reason", "privileged"}},
-                                {{"time", "t2"}, {"method", "GET"}, {"path", "/_ping"}, {"allowed", true}}})}};
+    json audit = {
+        {"entries",
+         json::array(
+             {{{"time", "t1"},
+               {"method", "POST"},
+               {"path", "/containers/create"},
+               {"decision", "deny"},
+               {"reason", "privileged"}},
+              {{"time", "t2"}, {"method", "GET"}, {"path", "/_ping"}, {"allowed", true}}})}};
     auto e = parseAudit(audit);
     ASSERT_EQ(e.size(), 2);
     EXPECT_TRUE(e[0].refused);
@@ -102,11 +117,12 @@ TEST(AgentData, AuditKeepsDecisions) {
 }
 
 TEST(AgentData, SwitchResultAndLogs) {
-    SwitchSummary s = parseSwitchResult(json{{"enabled", false},
-                                             {"changed", true},
-                                             {"stopped_containers", json::array({"web", {{"name", "db"}}})},
-                                             {"images_moved", 3},
-                                             {"volumes_moved", 1}});
+    SwitchSummary s =
+        parseSwitchResult(json{{"enabled", false},
+                               {"changed", true},
+                               {"stopped_containers", json::array({"web", {{"name", "db"}}})},
+                               {"images_moved", 3},
+                               {"volumes_moved", 1}});
     EXPECT_TRUE(s.changed);
     EXPECT_EQ(s.stoppedContainers, (QStringList{"web", "db"}));
     EXPECT_EQ(s.imagesMoved, 3);
@@ -126,8 +142,8 @@ TEST(AgentData, Formatting) {
 }
 
 TEST(ErrorInfo, KeepsWhatSubjectHintAndKind) {
-    cordon::host::HostError he(cordon::host::ErrorKind::image, "the image has no manifest.json", "/img",
-                               "build the image");
+    cordon::host::HostError he(cordon::host::ErrorKind::image, "the image has no manifest.json",
+                               "/img", "build the image");
     ErrorInfo e = ErrorInfo::fromException(he);
     EXPECT_EQ(e.what, "the image has no manifest.json");
     EXPECT_EQ(e.subject, "/img");
@@ -140,8 +156,9 @@ TEST(ErrorInfo, KeepsWhatSubjectHintAndKind) {
 }
 
 TEST(ErrorInfo, MissingAgentMethodGetsAHint) {
-    cordon::host::HostError he(cordon::host::ErrorKind::rpc,
-                               "the guest agent refused 'audit': method not found [method_not_found]");
+    cordon::host::HostError he(
+        cordon::host::ErrorKind::rpc,
+        "the guest agent refused 'audit': method not found [method_not_found]");
     ErrorInfo e = ErrorInfo::fromException(he);
     EXPECT_TRUE(e.hint.contains("does not offer this yet")) << e.hint.toStdString();
 }

@@ -22,8 +22,9 @@ namespace {
 // Accepts connections on a unix socket and answers each with `reply`
 // (or holds the connection silent when reply is empty).
 class FakeEngine {
-public:
-    FakeEngine(fs::path path, std::string reply) : path_(std::move(path)), reply_(std::move(reply)) {
+  public:
+    FakeEngine(fs::path path, std::string reply)
+        : path_(std::move(path)), reply_(std::move(reply)) {
         fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
         sockaddr_un a{};
         a.sun_family = AF_UNIX;
@@ -42,16 +43,18 @@ public:
     }
     std::string lastRequest() const { return last_; }
 
-private:
+  private:
     void serve() {
         while (!stop_) {
             int c = ::accept(fd_, nullptr, nullptr);
-            if (c < 0) return;
+            if (c < 0)
+                return;
             std::string req;
             char buf[4096];
             while (req.find("\r\n\r\n") == std::string::npos) {
                 ssize_t n = ::read(c, buf, sizeof buf);
-                if (n <= 0) break;
+                if (n <= 0)
+                    break;
                 req.append(buf, static_cast<std::size_t>(n));
             }
             last_ = req;
@@ -72,7 +75,8 @@ private:
 };
 
 std::string http(int status, const std::string& body, const std::string& extra = {}) {
-    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
 }
 
@@ -80,10 +84,11 @@ std::string http(int status, const std::string& body, const std::string& extra =
 
 TEST(DockerClient, ListsContainers) {
     auto dir = cordon::gui::test::tempDir("docker-list");
-    FakeEngine engine(dir / "d.sock",
-                      http(200, R"([{"Id":"abc123","Names":["/web"],"Image":"nginx","State":"running",)"
-                                R"("Status":"Up 1 minute","Created":5},{"Id":"def456789012345","Names":[],)"
-                                R"("Image":"busybox","State":"exited"}])"));
+    FakeEngine engine(
+        dir / "d.sock",
+        http(200, R"([{"Id":"abc123","Names":["/web"],"Image":"nginx","State":"running",)"
+                  R"("Status":"Up 1 minute","Created":5},{"Id":"def456789012345","Names":[],)"
+                  R"("Image":"busybox","State":"exited"}])"));
     Client c(dir / "d.sock");
     auto list = c.list_containers(true);
     ASSERT_EQ(list.size(), 2u);
@@ -100,8 +105,8 @@ TEST(DockerClient, ChunkedReply) {
     const std::string body = R"([{"Id":"x1","Names":["/a"],"State":"running"}])";
     char len[16];
     std::snprintf(len, sizeof len, "%zx", body.size());
-    FakeEngine engine(dir / "d.sock", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(len) +
-                                          "\r\n" + body + "\r\n0\r\n\r\n");
+    FakeEngine engine(dir / "d.sock", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                          std::string(len) + "\r\n" + body + "\r\n0\r\n\r\n");
     auto list = Client(dir / "d.sock").list_containers(true);
     ASSERT_EQ(list.size(), 1u);
     EXPECT_EQ(list[0].name, "a");
@@ -109,13 +114,16 @@ TEST(DockerClient, ChunkedReply) {
 
 TEST(DockerClient, PolicyRefusalCarriesTheEngineMessage) {
     auto dir = cordon::gui::test::tempDir("docker-403");
-    FakeEngine engine(dir / "d.sock", http(403, R"({"message":"cordon policy: privileged containers are refused"})"));
+    FakeEngine engine(
+        dir / "d.sock",
+        http(403, R"({"message":"cordon policy: privileged containers are refused"})"));
     try {
         Client(dir / "d.sock").list_containers(true);
         FAIL() << "expected an error";
     } catch (const cordon::Error& e) {
         EXPECT_NE(e.failure().find("HTTP 403"), std::string::npos) << e.what();
-        EXPECT_NE(e.failure().find("privileged containers are refused"), std::string::npos) << e.what();
+        EXPECT_NE(e.failure().find("privileged containers are refused"), std::string::npos)
+            << e.what();
         EXPECT_NE(e.hint().find("Audit"), std::string::npos);
     }
 }

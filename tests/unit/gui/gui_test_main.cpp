@@ -1,14 +1,14 @@
 // main() for GUI test suites: a QApplication on the offscreen platform (unless
 // QT_QPA_PLATFORM says otherwise), and every path the app writes under a
 // private temp folder (QSettings, user settings, VM state and runtime dirs).
+#include "gui_test_main.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <QApplication>
 #include <fstream>
 #include <sstream>
-
-#include "gui_test_main.hpp"
 
 namespace cordon::gui::test {
 namespace {
@@ -35,16 +35,20 @@ std::string readFile(const std::filesystem::path& p) {
     return ss.str();
 }
 
-bool waitFor(const std::function<bool()>& pred, int timeoutMs) { return QTest::qWaitFor(pred, timeoutMs); }
+bool waitFor(const std::function<bool()>& pred, int timeoutMs) {
+    return QTest::qWaitFor(pred, timeoutMs);
+}
 
 }  // namespace cordon::gui::test
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+        qputenv("QT_QPA_PLATFORM", "offscreen");
     char tmpl[] = "/tmp/cordon-gui-test-XXXXXX";
     const char* root = ::mkdtemp(tmpl);
-    if (!root) return 2;
+    if (!root)
+        return 2;
     cordon::gui::test::g_root = root;
     const std::string r = root;
     // The suites run VMs under short runtime paths (sun_path is 108 bytes).

@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 class RefusingGuest final : public Backend {
-public:
+  public:
     std::atomic<bool> isolation{true};
     std::atomic<int> setCalls{0};
 
@@ -42,16 +42,19 @@ public:
     }
     cordon::host::StartResult start(const cordon::host::Progress&) override { return {}; }
     cordon::host::StopResult stop(const cordon::host::Progress&) override { return {}; }
-    json callAgent(const std::string& method, const json& params, std::chrono::milliseconds) override {
+    json callAgent(const std::string& method, const json& params,
+                   std::chrono::milliseconds) override {
         if (method == "isolation.status") {
-            return {{"enabled", isolation.load()}, {"uid_map", isolation ? "0 100000 65536" : "0 0 4294967295"}};
+            return {{"enabled", isolation.load()},
+                    {"uid_map", isolation ? "0 100000 65536" : "0 0 4294967295"}};
         }
         if (method == "isolation.set") {
             ++setCalls;
             if (!params.value("confirmed", false)) {
-                throw HostError(ErrorKind::rpc,
-                                "the guest agent refused 'isolation.set': confirmation required: running "
-                                "containers stop: web [confirmation_required]");
+                throw HostError(
+                    ErrorKind::rpc,
+                    "the guest agent refused 'isolation.set': confirmation required: running "
+                    "containers stop: web [confirmation_required]");
             }
             const bool was = isolation.exchange(params.at("enabled").get<bool>());
             return {{"enabled", isolation.load()},
@@ -60,10 +63,12 @@ public:
                     {"images_moved", 2},
                     {"volumes_moved", 1}};
         }
-        throw HostError(ErrorKind::rpc, "the guest agent refused '" + method + "': unknown method [method_not_found]");
+        throw HostError(ErrorKind::rpc, "the guest agent refused '" + method +
+                                            "': unknown method [method_not_found]");
     }
     std::vector<cordon::host::docker::Container> containers() override {
-        throw cordon::Error("the Docker socket does not exist", "/run/x/docker.sock", "start the VM");
+        throw cordon::Error("the Docker socket does not exist", "/run/x/docker.sock",
+                            "start the VM");
     }
     std::string readLog(const std::string&, std::size_t) override { return {}; }
     cordon::host::VmPaths paths() const override { return cordon::host::vm_paths("cordon"); }
@@ -78,13 +83,16 @@ struct Fixture {
     std::unique_ptr<VmController> vm;
     std::unique_ptr<MainWindow> window;
     explicit Fixture(const std::string& name) : dir(tempDir(name)) {
-        settings = std::make_unique<SettingsStore>(cordon::host::SettingsFiles{dir / "user.json", dir / "admin.json"});
+        settings = std::make_unique<SettingsStore>(
+            cordon::host::SettingsFiles{dir / "user.json", dir / "admin.json"});
         vm = std::make_unique<VmController>(guest);
         window = std::make_unique<MainWindow>(vm.get(), settings.get());
         window->show();
     }
     QString label(const char* n) { return window->findChild<QLabel*>(QLatin1String(n))->text(); }
-    QMessageBox* dialog() { return window->findChild<QMessageBox*>(QStringLiteral("isolationConfirmDialog")); }
+    QMessageBox* dialog() {
+        return window->findChild<QMessageBox*>(QStringLiteral("isolationConfirmDialog"));
+    }
 };
 
 }  // namespace
@@ -102,16 +110,19 @@ TEST(IsolationFlow, ConfirmationDialogThenTheUidMapChanges) {
     toggle->click();
     EXPECT_TRUE(toggle->isChecked());  // unchanged until the guest switched
     ASSERT_TRUE(waitFor([&] { return f.dialog() && f.dialog()->isVisible(); }, 10000));
-    EXPECT_TRUE(f.dialog()->informativeText().contains("confirmation required")) << f.dialog()->informativeText().toStdString();
+    EXPECT_TRUE(f.dialog()->informativeText().contains("confirmation required"))
+        << f.dialog()->informativeText().toStdString();
     EXPECT_TRUE(f.dialog()->informativeText().contains("web"));
     EXPECT_EQ(f.guest->isolation.load(), true);
 
     QSignalSpy switched(f.vm.get(), &VmController::isolationSwitched);
     f.dialog()->findChild<QPushButton*>(QStringLiteral("confirmSwitch"))->click();
     ASSERT_TRUE(waitFor([&] { return switched.count() == 1; }, 10000));
-    EXPECT_TRUE(switched.at(0).at(0).toString().contains("1 container(s) stopped, 2 image(s) and 1 volume(s) moved"))
+    EXPECT_TRUE(switched.at(0).at(0).toString().contains(
+        "1 container(s) stopped, 2 image(s) and 1 volume(s) moved"))
         << switched.at(0).at(0).toString().toStdString();
-    ASSERT_TRUE(waitFor([&] { return f.label("rootMapLabel") == "Container root is: VM root (uid 0)"; }, 10000))
+    ASSERT_TRUE(waitFor(
+        [&] { return f.label("rootMapLabel") == "Container root is: VM root (uid 0)"; }, 10000))
         << f.label("rootMapLabel").toStdString();
     EXPECT_FALSE(toggle->isChecked());
     EXPECT_EQ(f.guest->setCalls.load(), 2);
@@ -120,7 +131,8 @@ TEST(IsolationFlow, ConfirmationDialogThenTheUidMapChanges) {
 
 TEST(IsolationFlow, CancelLeavesEverythingAsItWas) {
     Fixture f("iso-cancel");
-    ASSERT_TRUE(waitFor([&] { return f.vm->isolation().known && f.vm->canSwitchIsolation(); }, 10000));
+    ASSERT_TRUE(
+        waitFor([&] { return f.vm->isolation().known && f.vm->canSwitchIsolation(); }, 10000));
     f.window->findChild<QCheckBox*>(QStringLiteral("isolationToggle"))->click();
     ASSERT_TRUE(waitFor([&] { return f.dialog() && f.dialog()->isVisible(); }, 10000));
     f.dialog()->button(QMessageBox::Cancel)->click();
@@ -137,6 +149,10 @@ TEST(IsolationFlow, AMissingAgentMethodIsShownReadably) {
     f.window->showPage(MainWindow::AuditTab);
     auto* banner = f.window->findChild<QWidget*>(QStringLiteral("auditError"));
     ASSERT_TRUE(waitFor([&] { return banner->isVisible(); }, 10000));
-    EXPECT_TRUE(banner->findChild<QLabel*>(QStringLiteral("errorWhat"))->text().contains("refused 'audit'"));
-    EXPECT_TRUE(banner->findChild<QLabel*>(QStringLiteral("errorHint"))->text().contains("does not offer this yet"));
+    EXPECT_TRUE(banner->findChild<QLabel*>(QStringLiteral("errorWhat"))
+                    ->text()
+                    .contains("refused 'audit'"));
+    EXPECT_TRUE(banner->findChild<QLabel*>(QStringLiteral("errorHint"))
+                    ->text()
+                    .contains("does not offer this yet"));
 }

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "models.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace cordon::gui;
 

@@ -30,7 +30,8 @@ std::string shorten(std::string text, std::size_t max = 300) {
 
 std::string string_field(const json& obj, const char* key) {
     auto it = obj.find(key);
-    if (it == obj.end() || !it->is_string()) return {};
+    if (it == obj.end() || !it->is_string())
+        return {};
     return it->get<std::string>();
 }
 
@@ -69,34 +70,34 @@ Response Client::request(const std::string& method, const std::string& target,
     boost::system::error_code result;
     const char* stage = "connect";
     stream.expires_after(timeout_);
-    stream.async_connect(asio::local::stream_protocol::endpoint(socket_.string()),
-                         [&](boost::system::error_code ec) {
-                             if (ec) {
-                                 result = ec;
-                                 return;
-                             }
-                             stage = "send the request";
-                             http::async_write(stream, req, [&](boost::system::error_code wec, std::size_t) {
-                                 if (wec) {
-                                     result = wec;
-                                     return;
-                                 }
-                                 stage = "read the reply";
-                                 http::async_read(stream, buffer, parser,
-                                                  [&](boost::system::error_code rec, std::size_t) {
-                                                      result = rec;
-                                                  });
-                             });
-                         });
+    stream.async_connect(
+        asio::local::stream_protocol::endpoint(socket_.string()),
+        [&](boost::system::error_code ec) {
+            if (ec) {
+                result = ec;
+                return;
+            }
+            stage = "send the request";
+            http::async_write(stream, req, [&](boost::system::error_code wec, std::size_t) {
+                if (wec) {
+                    result = wec;
+                    return;
+                }
+                stage = "read the reply";
+                http::async_read(stream, buffer, parser,
+                                 [&](boost::system::error_code rec, std::size_t) { result = rec; });
+            });
+        });
     ioc.run();
     if (result) {
         std::string why = result == beast::error::timeout
                               ? "no answer within " + std::to_string(timeout_.count()) + " ms"
                               : result.message();
-        throw Error("cannot " + std::string(stage) + " for " + what_req + ": " + why, socket_.string(),
-                    result == asio::error::connection_refused
-                        ? "nothing listens on the socket: restart the VM so its host agent serves it again"
-                        : "check that the VM is running and its host agent is alive");
+        throw Error(
+            "cannot " + std::string(stage) + " for " + what_req + ": " + why, socket_.string(),
+            result == asio::error::connection_refused
+                ? "nothing listens on the socket: restart the VM so its host agent serves it again"
+                : "check that the VM is running and its host agent is alive");
     }
     auto& res = parser.get();
     Response out;
@@ -110,7 +111,8 @@ std::string engine_message(const std::string& body) {
     json j = json::parse(body, nullptr, false);
     if (j.is_object()) {
         std::string m = string_field(j, "message");
-        if (!m.empty()) return m;
+        if (!m.empty())
+            return m;
     }
     return shorten(body);
 }
@@ -119,15 +121,17 @@ json Client::get_json(const std::string& target) {
     Response r = request("GET", target);
     if (r.status < 200 || r.status >= 300) {
         std::string hint;
-        if (r.status == 403) hint = "Cordon's policy refused it; the Audit page lists refused requests";
+        if (r.status == 403)
+            hint = "Cordon's policy refused it; the Audit page lists refused requests";
         throw Error("the engine refused GET " + target + " (HTTP " + std::to_string(r.status) +
                         "): " + engine_message(r.body),
                     socket_.string(), hint);
     }
     json j = json::parse(r.body, nullptr, false);
     if (j.is_discarded()) {
-        throw Error("the engine's answer to GET " + target + " is not JSON: " + shorten(r.body, 120),
-                    socket_.string());
+        throw Error(
+            "the engine's answer to GET " + target + " is not JSON: " + shorten(r.body, 120),
+            socket_.string());
     }
     return j;
 }
@@ -158,14 +162,17 @@ std::vector<Container> parse_containers(const json& list) {
         if (names != c.end() && names->is_array() && !names->empty() &&
             names->front().is_string()) {
             x.name = names->front().get<std::string>();
-            if (!x.name.empty() && x.name.front() == '/') x.name.erase(0, 1);
+            if (!x.name.empty() && x.name.front() == '/')
+                x.name.erase(0, 1);
         }
-        if (x.name.empty()) x.name = x.id.substr(0, 12);
+        if (x.name.empty())
+            x.name = x.id.substr(0, 12);
         x.image = string_field(c, "Image");
         x.state = string_field(c, "State");
         x.status = string_field(c, "Status");
         auto created = c.find("Created");
-        if (created != c.end() && created->is_number_integer()) x.created = created->get<std::int64_t>();
+        if (created != c.end() && created->is_number_integer())
+            x.created = created->get<std::int64_t>();
         out.push_back(std::move(x));
     }
     return out;

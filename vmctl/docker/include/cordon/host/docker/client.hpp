@@ -13,11 +13,11 @@
 namespace cordon::host::docker {
 
 struct Container {
-    std::string id;      // full id
-    std::string name;    // without the leading '/'
-    std::string image;   // as the engine reports it ("busybox:latest" or an id)
-    std::string state;   // "running", "exited", "created", ...
-    std::string status;  // "Up 3 minutes", "Exited (0) 2 seconds ago"
+    std::string id;            // full id
+    std::string name;          // without the leading '/'
+    std::string image;         // as the engine reports it ("busybox:latest" or an id)
+    std::string state;         // "running", "exited", "created", ...
+    std::string status;        // "Up 3 minutes", "Exited (0) 2 seconds ago"
     std::int64_t created = 0;  // unix seconds
 };
 
@@ -28,7 +28,7 @@ struct Response {
 };
 
 class Client {
-public:
+  public:
     explicit Client(std::filesystem::path socket,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -50,7 +50,7 @@ public:
     // GET /containers/json (all=true includes stopped containers).
     std::vector<Container> list_containers(bool all = true);
 
-private:
+  private:
     std::filesystem::path socket_;
     std::chrono::milliseconds timeout_;
 };
