@@ -59,8 +59,12 @@ int onLifecycle(virConnectPtr, virDomainPtr dom, int, int, void* opaque) {
     return 0;
 }
 
+// The close callback gets a plain State*: libvirt calls it under its own lock
+// and not after virConnectUnregisterCloseCallback returns (release() runs that
+// before the State goes away), and drivers without close callbacks (test://)
+// would never free an owning reference.
 void onClose(virConnectPtr, int reason, void* opaque) {
-    auto& st = *static_cast<StateRef*>(opaque);
+    auto* st = static_cast<DomainEvents::State*>(opaque);
     std::lock_guard lock(st->mu);
     st->connected = false;
     st->error = "the connection to libvirtd closed (reason " + std::to_string(reason) + ")";
@@ -128,11 +132,8 @@ bool DomainEvents::watch(const std::string& uri) {
         virConnectClose(conn);
         return r;
     }
-    auto* closeRef = new StateRef(state_);
     const bool closeRegistered =
-        virConnectRegisterCloseCallback(conn, onClose, closeRef, freeRef) == 0;
-    if (!closeRegistered)
-        delete closeRef;
+        virConnectRegisterCloseCallback(conn, onClose, state_.get(), nullptr) == 0;
     // Pings the daemon so a dead libvirtd closes the connection (and tells us).
     virConnectSetKeepAlive(conn, 5, 3);
     std::lock_guard lock(state_->mu);

@@ -271,7 +271,11 @@ void OverviewPage::update() {
 
     // Isolation: the guest's state when it answers, else the setting for the next start.
     const IsolationInfo& iso = vm_->isolation();
-    const bool locked = settings_->isLocked("isolation");
+    // Locked on the host (admin settings), or in the running guest (the lock it got at start).
+    const bool hostLocked = settings_->isLocked("isolation");
+    const bool guestLocked = vm_->state() == VmState::running && vm_->isolation().known &&
+                             vm_->isolation().lockedByGuest;
+    const bool locked = hostLocked || guestLocked;
     const bool settingOn =
         settings_->value("isolation").is_boolean() && settings_->value("isolation").get<bool>();
     const bool shownOn = running && iso.known ? iso.enabled : settingOn;
@@ -282,7 +286,12 @@ void OverviewPage::update() {
     const bool switchable = running ? vm_->canSwitchIsolation() && iso.known : !busy;
     isoToggle_->setEnabled(!locked && switchable);
     if (locked) {
-        isoLock_->setText(QStringLiteral("Read-only: ") + settings_->lockReason("isolation"));
+        QString why = hostLocked ? settings_->lockReason("isolation")
+                                 : QStringLiteral("isolation is locked by the administrator") +
+                                       (vm_->isolation().lockSource.isEmpty()
+                                            ? QString()
+                                            : QStringLiteral(" in ") + vm_->isolation().lockSource);
+        isoLock_->setText(QStringLiteral("Read-only: ") + why);
         isoToggle_->setToolTip(isoLock_->text());
     } else {
         isoLock_->clear();

@@ -27,6 +27,7 @@ namespace {
 class RefusingGuest final : public Backend {
   public:
     std::atomic<bool> isolation{true};
+    std::atomic<bool> guestLocked{false};
     std::atomic<int> setCalls{0};
 
     cordon::host::VmStatus status() override {
@@ -46,6 +47,8 @@ class RefusingGuest final : public Backend {
                    std::chrono::milliseconds) override {
         if (method == "isolation.status") {
             return {{"enabled", isolation.load()},
+                    {"locked", guestLocked.load()},
+                    {"locked_by", guestLocked ? "/etc/cordon/admin-settings.json on the host" : ""},
                     {"uid_map", isolation ? "0 100000 65536" : "0 0 4294967295"}};
         }
         if (method == "isolation.set") {
@@ -82,7 +85,8 @@ struct Fixture {
     std::unique_ptr<SettingsStore> settings;
     std::unique_ptr<VmController> vm;
     std::unique_ptr<MainWindow> window;
-    explicit Fixture(const std::string& name) : dir(tempDir(name)) {
+    explicit Fixture(const std::string& name, bool locked = false) : dir(tempDir(name)) {
+        guest->guestLocked = locked;
         settings = std::make_unique<SettingsStore>(
             cordon::host::SettingsFiles{dir / "user.json", dir / "admin.json"});
         vm = std::make_unique<VmController>(guest);
@@ -155,4 +159,16 @@ TEST(IsolationFlow, AMissingAgentMethodIsShownReadably) {
     EXPECT_TRUE(banner->findChild<QLabel*>(QStringLiteral("errorHint"))
                     ->text()
                     .contains("does not offer this yet"));
+}
+
+// The guest reports the lock it was started with (the host's admin file may have changed since).
+TEST(IsolationFlow, AGuestSideLockDisablesTheToggleWithItsSource) {
+    Fixture f("iso-guest-locked", true);
+    ASSERT_TRUE(waitFor([&] { return f.vm->isolation().known; }, 10000));
+    EXPECT_TRUE(f.vm->isolation().lockedByGuest);
+    auto* toggle = f.window->findChild<QCheckBox*>(QStringLiteral("isolationToggle"));
+    EXPECT_FALSE(toggle->isEnabled());
+    EXPECT_EQ(f.label("isolationLockReason"),
+              "Read-only: isolation is locked by the administrator in "
+              "/etc/cordon/admin-settings.json on the host");
 }
