@@ -137,6 +137,10 @@ OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* p
     banner_ = new ErrorBanner(this);
     connect(banner_, &ErrorBanner::dismissed, vm_, &VmController::dismissError);
     lay->addWidget(banner_);
+    // A settings file that cannot be read (the built-in defaults apply meanwhile).
+    settingsBanner_ = new ErrorBanner(this, false);
+    settingsBanner_->setObjectName(QStringLiteral("settingsErrorBanner"));
+    lay->addWidget(settingsBanner_);
 
     auto* buttons = new QHBoxLayout;
     start_ =
@@ -220,6 +224,7 @@ OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* p
 }
 
 void OverviewPage::update() {
+    settingsBanner_->showError(settings_->loadError());
     const VmState s = vm_->state();
     state_->setText(vm_->stateText());
     stateDot_->setText(dotHtml(s));

@@ -56,6 +56,7 @@ class OverviewPage : public QWidget {
     QProgressBar* progressBar_;
     QLabel* progress_;
     ErrorBanner* banner_;
+    ErrorBanner* settingsBanner_;
     QPushButton* start_;
     QPushButton* stop_;
     QPushButton* restart_;

@@ -173,8 +173,14 @@ QString VmController::uri() const {
 }
 
 QString VmController::dockerHostLine() const {
-    return QStringLiteral("export DOCKER_HOST=unix://") +
-           QString::fromStdString(backend_->paths().docker_socket.string());
+    try {
+        return QStringLiteral("export DOCKER_HOST=unix://") +
+               QString::fromStdString(backend_->paths().docker_socket.string());
+    } catch (const std::exception& e) {
+        // A bad vm_name setting: the status error says what to fix.
+        return QStringLiteral("# no Docker socket: ") +
+               QString::fromLocal8Bit(e.what()).section(QLatin1Char('\n'), 0, 0);
+    }
 }
 
 void VmController::setError(const ErrorInfo& e, bool fromStatus) {

@@ -273,3 +273,28 @@ TEST(Window, LayoutIsSaneAtThisScale) {
         }
     }
 }
+
+// A hand-edited settings file the host library refuses (a bad VM name): the
+// Overview says so, with the file and the fix, and the built-in defaults apply.
+TEST(Window, BrokenSettingsFileIsShownNotFatal) {
+    auto dir = tempDir("bad-vm-name");
+    writeFile(dir / "user.json", R"({"vm_name": "no spaces/allowed"})");
+    Window w("test:///default", files(dir));
+    ASSERT_FALSE(w.settings->loaded());
+    auto* banner = w.find<QWidget>("settingsErrorBanner");
+    ASSERT_NE(banner, nullptr);
+    EXPECT_TRUE(banner->isVisible());
+    const QString what = banner->findChild<QLabel*>("errorWhat")->text();
+    const QString subject = banner->findChild<QLabel*>("errorSubject")->text();
+    EXPECT_TRUE(what.contains("vm_name") || subject.contains("vm_name")) << what.toStdString();
+    EXPECT_TRUE((what + subject).contains(QString::fromStdString((dir / "user.json").string())))
+        << what.toStdString() << " / " << subject.toStdString();
+    EXPECT_TRUE(w.waitState("Stopped"));  // the defaults still work
+    EXPECT_FALSE(w.enabled("isolationToggle"));
+    // Fixing the file and pressing F5 clears it.
+    writeFile(dir / "user.json", R"({"vm_name": "cordon"})");
+    ASSERT_TRUE(w.activate());
+    QTest::keyClick(w.window.get(), Qt::Key_F5);
+    EXPECT_TRUE(w.settings->loaded());
+    EXPECT_FALSE(banner->isVisible());
+}
