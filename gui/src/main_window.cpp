@@ -143,8 +143,10 @@ void MainWindow::buildActions() {
     help->addAction(QStringLiteral("&About Cordon"), this, [this] {
         QMessageBox::about(
             this, QStringLiteral("About Cordon"),
-            QStringLiteral("<b>Cordon</b><br>Containers in an isolated VM.<br>"
-                           "VM state is read from libvirt every %1 s and after each operation.")
+            QStringLiteral("<b>Cordon</b><br>Containers in an isolated VM.<br><br>"
+                           "VM state: %1; the guest agent's info is read every %2 s.")
+                .arg(vm_->eventsActive() ? QStringLiteral("live from libvirt events")
+                                         : QStringLiteral("polled (no libvirt events)"))
                 .arg(vm_->pollInterval() / 1000.0));
     });
 }
