@@ -144,10 +144,14 @@ protected:
             });
         };
     }
-    StartOptions start_options(int timeout_s = 5) {
+    // A host agent stand-in that stays alive for a while (the real one is tested in
+    // tests/integration/host).
+    StartOptions start_options(int timeout_s = 5, const std::string& agent = "exec sleep 3") {
+        auto exe = dir.write("agent.sh", "#!/bin/sh\n" + agent + "\n");
+        std::filesystem::permissions(exe, std::filesystem::perms::owner_all);
         StartOptions o;
         o.ready_timeout = std::chrono::seconds(timeout_s);
-        o.hostagent_exe = "/bin/true";
+        o.hostagent_exe = exe;
         return o;
     }
     template <typename F>
@@ -257,6 +261,19 @@ TEST_F(VmFake, AnAgentThatNeverAnswersTimesOut) {
     Vm vm(hv, settings, unreachable);
     EXPECT_EQ(kind_of([&] { vm.start(start_options(1)); }), ErrorKind::timeout);
     EXPECT_EQ(world.status.state, DomainState::running) << "a timeout leaves the VM running for inspection";
+}
+
+TEST_F(VmFake, AHostAgentThatExitsFailsTheStartAtOnceWithItsLog) {
+    Vm vm(hv, settings, unreachable);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        vm.start(start_options(60, "echo 'cannot bind /x: Permission denied' >&2; exit 3"));
+        FAIL() << "start succeeded";
+    } catch (const HostError& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::agent_unreachable);
+        EXPECT_NE(e.failure().find("cannot bind /x"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
 }
 
 TEST_F(VmFake, StartCreatesTheDiskDefinesOnceAndWaitsForPing) {

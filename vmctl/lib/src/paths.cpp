@@ -96,7 +96,15 @@ fs::path admin_settings_path() {
 
 fs::path default_image_dir() {
     std::string v = env("CORDON_IMAGE_DIR");
-    return v.empty() ? fs::path("/usr/local/share/cordon/image") : fs::path(v);
+    if (!v.empty()) return v;
+    // In a build tree (build/vmctl/cli/vmctl), the image is built to build/images/out.
+    std::error_code ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path in_build = self.parent_path().parent_path().parent_path() / "images" / "out";
+        if (fs::exists(in_build / "manifest.json", ec)) return in_build;
+    }
+    return "/usr/local/share/cordon/image";
 }
 
 void make_dirs(const fs::path& dir, unsigned mode) {

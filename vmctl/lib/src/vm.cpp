@@ -10,6 +10,7 @@
 #include "cordon/host/host_error.hpp"
 #include "cordon/host/hostagent_control.hpp"
 #include "cordon/host/manifest.hpp"
+#include "cordon/host/process.hpp"
 #include "cordon/subprocess.hpp"
 #include "cordon/log.hpp"
 
@@ -27,6 +28,19 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 bool file_exists(const fs::path& p) {
     struct stat st{};
     return ::stat(p.c_str(), &st) == 0;
+}
+
+// The last line of a log file, for an error message.
+std::string log_tail(const fs::path& file) {
+    std::string text;
+    try {
+        text = read_file(file);
+    } catch (const std::exception&) {
+        return "(no log)";
+    }
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    auto nl = text.rfind('\n');
+    return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
 }  // namespace
@@ -161,8 +175,8 @@ StartResult Vm::start(const StartOptions& opt) {
     say(opt.progress, "VM started; booting");
 
     if (!local) return r;
-    start_hostagent(paths_, agent_exe);
-    say(opt.progress, "host agent started; waiting for the guest agent");
+    const pid_t agent_pid = start_hostagent(paths_, agent_exe);
+    say(opt.progress, "host agent started (pid " + std::to_string(agent_pid) + "); waiting for the guest agent");
 
     r.agent_waited = true;
     const auto deadline = t0 + opt.ready_timeout;
@@ -173,6 +187,10 @@ StartResult Vm::start(const StartOptions& opt) {
         if (!st.active()) {
             throw HostError(ErrorKind::vm_not_running, "the VM stopped while booting: " + st.reason,
                             settings_.vm_name, "read the console log with `vmctl logs console`");
+        }
+        if (!process_alive(agent_pid)) {
+            throw HostError(ErrorKind::agent_unreachable, "the host agent exited: " + log_tail(paths_.hostagent_log),
+                            paths_.hostagent_log.string(), "read the host agent's log; `vmctl stop` stops the VM");
         }
         try {
             auto client = connector_(paths_.control_socket);

@@ -41,7 +41,8 @@ std::filesystem::path user_settings_path();
 // /etc/cordon/admin-settings.json, or $CORDON_ADMIN_SETTINGS.
 std::filesystem::path admin_settings_path();
 // The image folder used when the image_dir setting is empty: $CORDON_IMAGE_DIR,
-// else /usr/local/share/cordon/image.
+// else images/out of the build tree this program runs from (build/vmctl/cli/vmctl ->
+// build/images/out) when it holds a manifest.json, else /usr/local/share/cordon/image.
 std::filesystem::path default_image_dir();
 
 // Creates dir and its parents with the given mode for the folders it creates.

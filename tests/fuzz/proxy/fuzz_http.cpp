@@ -1,0 +1,62 @@
+// The request path of the proxy: head parsing, chunked decoding (with the input split
+// at arbitrary points, as reads split it), then the policy's decision on the head.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cordon/proxy/http.hpp"
+#include "cordon/proxy/policy.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::string_view in(reinterpret_cast<const char*>(data), size);
+    cordon::http::RequestHead h;
+    std::string err;
+    auto st = cordon::http::parse_request_head(in, h, err);
+    if (st == cordon::http::Parse::done) {
+        if (h.size > in.size())
+            std::abort();
+        if (h.content_length && h.chunked)
+            std::abort();  // smuggling must never parse
+        static cordon::policy::Policy policy([] {
+            cordon::policy::PolicyConfig c;
+            c.fs_root = "/nonexistent-cordon-fuzz-root";
+            return c;
+        }());
+        auto d =
+            policy.check_head({h.method, h.target, h.content_type, cordon::policy::Role::host});
+        (void)d;
+        std::string out = cordon::http::serialize_request_head(
+            h, h.minor == 1 ? cordon::http::Framing::chunked : cordon::http::Framing::length, 0,
+            h.upgrade);
+        cordon::http::RequestHead again;
+        if (cordon::http::parse_request_head(out, again, err) != cordon::http::Parse::done)
+            std::abort();
+        if (again.target != h.target || again.method != h.method)
+            std::abort();
+        // the rest is a chunked body, fed in pieces whose sizes come from the data
+        std::string_view body = in.substr(h.size);
+        cordon::http::ChunkedDecoder whole, pieces;
+        std::vector<std::string_view> a, b;
+        whole.feed(body, a);
+        std::size_t off = 0, step = 1;
+        std::string got_b;
+        while (off < body.size() && !pieces.done() && !pieces.failed()) {
+            std::string_view part = body.substr(off, step);
+            b.clear();
+            std::size_t used = pieces.feed(part, b);
+            for (auto s : b) got_b.append(s);
+            off += used;
+            if (used < part.size())
+                break;
+            step = step % 7 + 1;
+        }
+        std::string got_a;
+        for (auto s : a) got_a.append(s);
+        if (whole.done() != pieces.done() || (whole.done() && got_a != got_b))
+            std::abort();
+    }
+    cordon::http::ResponseHead rh;
+    cordon::http::parse_response_head(in, rh, err);
+    return 0;
+}

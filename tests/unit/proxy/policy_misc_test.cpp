@@ -1,0 +1,214 @@
+// Policy pieces beyond the table: body rewriting for allowlisted socket mounts, path
+// resolution, admin settings, the isolation lock, lookups, the audit log.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cordon/error.hpp"
+#include "cordon/proxy/audit.hpp"
+#include "cordon/proxy/gojson.hpp"
+#include "fs_fixture.hpp"
+
+namespace {
+
+using namespace cordon::policy;
+
+class PolicyMisc : public ::testing::Test {
+  protected:
+    void SetUp() override { root_ = cordon::testing::make_vm_tree(); }
+    void TearDown() override { std::filesystem::remove_all(root_); }
+    std::string root_;
+};
+
+TEST_F(PolicyMisc, AllowlistedSocketMountIsRewrittenToTheLockedDownSocketAndPinned) {
+    auto cfg = cordon::testing::test_config(root_);
+    cfg.container_socket_path = "/run/cordon/docker-containers.sock";
+    Policy p(cfg);
+    RequestInfo req{"POST", "/v1.41/containers/create", "application/json", Role::host};
+    std::string body =
+        R"({"Image":"allowed:latest","HostConfig":{"Binds":["/run/cordon/dockerd.sock:/var/run/docker.sock:ro"],)"
+        R"("Mounts":[{"Type":"bind","Source":"/tmp/link-sock","Target":"/s2"}]}})";
+    auto head = p.check_head(req);
+    ASSERT_EQ(head.verdict, Verdict::inspect);
+    auto first = p.check_body(req, head, body, nullptr);
+    ASSERT_EQ(first.verdict, Verdict::need_lookup);
+    ASSERT_EQ(first.lookups.size(), 1u);
+    EXPECT_EQ(first.lookups[0].name, "allowed:latest");
+    Lookups l;
+    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}};
+    auto d = p.check_body(req, head, body, &l);
+    ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
+    ASSERT_TRUE(d.rewritten_body);
+    auto v = cordon::gojson::parse(*d.rewritten_body);
+    auto hc = cordon::gojson::lookup(v, "HostConfig")[0];
+    EXPECT_EQ(cordon::gojson::lookup(*hc, "Binds")[0]->items[0].text,
+              "/run/cordon/docker-containers.sock:/var/run/docker.sock:ro");
+    EXPECT_EQ(
+        cordon::gojson::lookup(*cordon::gojson::lookup(*hc, "Mounts")[0]->items.data(), "Source")[0]
+            ->text,
+        "/run/cordon/docker-containers.sock");
+    EXPECT_EQ(cordon::gojson::lookup(v, "Image")[0]->text, "sha256:" + std::string(64, 'a'));
+}
+
+TEST_F(PolicyMisc, SymlinkedBindSourceIsRewrittenToItsResolvedPath) {
+    std::filesystem::create_directory_symlink("/home/user/project", root_ + "/tmp/proj");
+    Policy p(cordon::testing::test_config(root_));
+    RequestInfo req{"POST", "/containers/create", "", Role::host};
+    auto head = p.check_head(req);
+    auto d = p.check_body(req, head, R"({"Image":"a","HostConfig":{"Binds":["/tmp/proj:/src"]}})");
+    ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
+    ASSERT_TRUE(d.rewritten_body);
+    EXPECT_NE(d.rewritten_body->find(R"("/home/user/project:/src")"), std::string::npos)
+        << *d.rewritten_body;
+}
+
+TEST_F(PolicyMisc, ResolveFollowsAbsoluteAndRelativeLinksInsideTheRoot) {
+    Policy p(cordon::testing::test_config(root_));
+    EXPECT_EQ(p.resolve("/var/run/cordon"), "/run/cordon");
+    EXPECT_EQ(p.resolve("/tmp/link-sock"), "/run/cordon/dockerd.sock");
+    EXPECT_EQ(p.resolve("/home/user/up/home/user"), "/home/user");
+    EXPECT_EQ(p.resolve("/home/user/up"), "/");
+    EXPECT_EQ(p.resolve("/srv/rootlink/../../.."), "/");
+    EXPECT_EQ(p.resolve("/nonexistent/a/../b"), "/nonexistent/b");
+}
+
+TEST_F(PolicyMisc, SymlinkLoopIsRefusedNotHung) {
+    std::filesystem::create_symlink("/tmp/loop2", root_ + "/tmp/loop1");
+    std::filesystem::create_symlink("/tmp/loop1", root_ + "/tmp/loop2");
+    Policy p(cordon::testing::test_config(root_));
+    std::string resolved, why;
+    EXPECT_EQ(p.classify_bind_source("/tmp/loop1", resolved, why), Policy::PathClass::sensitive);
+    EXPECT_NE(why.find("symbolic links"), std::string::npos) << why;
+}
+
+TEST(PolicyAdmin, LoadsSettingsAndRefusesNameOnlyImages) {
+    auto cfg = load_admin_config(
+        R"({"isolation":true,"locked":true,"socketMountImages":["docker/compose@sha256:)" +
+        std::string(64, 'e') + R"("],"commandList":{"type":"deny","commands":["image.push"]}})");
+    EXPECT_TRUE(cfg.locked);
+    EXPECT_EQ(cfg.socket_image_allowlist.size(), 1u);
+    EXPECT_EQ(cfg.command_list.type, CommandList::Type::deny);
+    EXPECT_THROW(load_admin_config(R"({"socketMountImages":["docker/compose:latest"]})"),
+                 cordon::Error);
+    EXPECT_THROW(load_admin_config(R"({"isolaton":true})"), cordon::Error);
+    EXPECT_THROW(load_admin_config(R"({"locked":true,"isolation":false})"), cordon::Error);
+    EXPECT_THROW(load_admin_config("{"), cordon::Error);
+    try {
+        load_admin_config(R"({"socketMountImages":["alpine"]})");
+        FAIL();
+    } catch (const cordon::Error& e) {
+        EXPECT_EQ(e.subject(), "alpine");
+        EXPECT_FALSE(e.hint().empty());
+    }
+}
+
+TEST(PolicyAdmin, LockedPolicyCannotBeLoosened) {
+    PolicyConfig c;
+    c.locked = true;
+    Policy p(c);
+    EXPECT_THROW(p.set_isolation(false), cordon::Error);
+    EXPECT_TRUE(p.config().isolation);
+    PolicyConfig u;
+    Policy q(u);
+    q.set_isolation(false);
+    EXPECT_FALSE(q.config().isolation);
+    auto d = q.check_head({"POST", "/v1.41/plugins/pull", "", Role::host});
+    EXPECT_EQ(d.verdict, Verdict::allow);
+}
+
+TEST(PolicyAdmin, CommandListDenyAndWildcards) {
+    PolicyConfig c;
+    c.command_list = {CommandList::Type::deny, {"image.*", "container.create"}};
+    Policy p(c);
+    EXPECT_FALSE(p.command_allowed(Role::container, "image.push"));
+    EXPECT_FALSE(p.command_allowed(Role::container, "container.create"));
+    EXPECT_TRUE(p.command_allowed(Role::container, "container.list"));
+    EXPECT_TRUE(p.command_allowed(Role::host, "image.push"));
+}
+
+TEST(PolicyHttp, NormalizePathAndQueryLikeGo) {
+    std::string out, why;
+    EXPECT_TRUE(normalize_path("/containers%2Fcreate", out, why));
+    EXPECT_EQ(out, "/containers/create");  // Go decodes %2F into the path dockerd routes on
+    EXPECT_FALSE(normalize_path("/a/%2e/b", out, why));
+    EXPECT_FALSE(normalize_path("/a/%00", out, why));
+    EXPECT_FALSE(normalize_path("http://x/a", out, why));
+    EXPECT_FALSE(normalize_path("/a#frag", out, why));
+    std::multimap<std::string, std::string> q;
+    EXPECT_TRUE(parse_query("a=1&b=x+y&c=%41&&d", q, why));
+    EXPECT_EQ(q.find("b")->second, "x y");
+    EXPECT_EQ(q.find("c")->second, "A");
+    EXPECT_EQ(q.count("d"), 1u);
+    EXPECT_FALSE(parse_query("a=%4", q, why));
+}
+
+TEST(PolicyHttp, DenialBodyIsDockerStyle) {
+    Decision d;
+    d.rule = "privileged";
+    d.message = "privileged containers would have full access to the VM";
+    auto j = nlohmann::json::parse(denial_body(d));
+    std::string m = j.at("message");
+    EXPECT_NE(m.find("privileged"), std::string::npos);
+    EXPECT_NE(m.find("enhanced container isolation"), std::string::npos);
+}
+
+TEST(Audit, RingKeepsNewestAndFileGetsEveryLine) {
+    std::string path = std::filesystem::temp_directory_path() /
+                       ("cordon-audit-" + std::to_string(::getpid()) + ".jsonl");
+    std::filesystem::remove(path);
+    {
+        AuditLog log(3, path);
+        for (int i = 0; i < 5; ++i) {
+            AuditEntry e;
+            e.method = "GET";
+            e.target = "/_ping";
+            e.decision = i % 2 ? "deny" : "allow";
+            e.rule = "r" + std::to_string(i);
+            log.record(e);
+        }
+        auto r = log.recent();
+        ASSERT_EQ(r.size(), 3u);
+        EXPECT_EQ(r.front().rule, "r2");
+        EXPECT_EQ(r.back().seq, 5u);
+        EXPECT_EQ(log.denied(), 2u);
+        EXPECT_EQ(log.recent_json(1).size(), 1u);
+    }
+    std::ifstream in(path);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        auto j = nlohmann::json::parse(line);
+        EXPECT_EQ(j.at("rule"), "r" + std::to_string(n));
+        ++n;
+    }
+    EXPECT_EQ(n, 5);
+    EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::remove(path);
+    EXPECT_THROW(AuditLog(10, "/nonexistent-dir/x.jsonl"), cordon::Error);
+}
+
+}  // namespace
+
+namespace {
+// Found by fuzz_policy: the socket an allowlisted container gets must itself count as
+// a Docker socket, or the rewritten body would fail its own policy.
+TEST_F(PolicyMisc, RewrittenSocketBodyPassesThePolicyAgain) {
+    auto cfg = cordon::testing::test_config(root_);
+    cfg.container_socket_path = "/run/cordon/docker-containers.sock";
+    Policy p(cfg);
+    RequestInfo req{"POST", "/containers/create", "", Role::host};
+    auto head = p.check_head(req);
+    Lookups l;
+    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}};
+    l.images["sha256:" + std::string(64, 'a')] = l.images["allowed:latest"];
+    auto d = p.check_body(
+        req, head,
+        R"({"Image":"allowed:latest","HostConfig":{"Binds":["/var/run/docker.sock:/s"]}})", &l);
+    ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
+    ASSERT_TRUE(d.rewritten_body);
+    auto again = p.check_body(req, head, *d.rewritten_body, &l);
+    EXPECT_EQ(again.verdict, Verdict::allow) << again.rule << ": " << again.message;
+}
+}  // namespace
