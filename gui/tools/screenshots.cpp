@@ -83,7 +83,13 @@ int main(int argc, char** argv) {
     setenv("CORDON_STATE_DIR", (tmp / "state").c_str(), 1);
     setenv("CORDON_RUNTIME_DIR", (tmp / "rt").c_str(), 1);
     setenv("CORDON_CACHE_DIR", (tmp / "cache").c_str(), 1);
-    setenv("CORDON_HOSTAGENT", "/bin/true", 1);
+    // A stand-in host agent that stays up (see tests/integration/gui/window_fixture.hpp).
+    write(tmp / "cordon-hostagent",
+          "#!/bin/sh\n"
+          "while [ $# -gt 0 ]; do [ \"$1\" = --pid-file ] && echo $$ > \"$2\"; shift; done\n"
+          "trap 'kill $! 2>/dev/null; exit 0' TERM INT\nsleep 60 &\nwait $!\n");
+    fs::permissions(tmp / "cordon-hostagent", fs::perms::owner_all);
+    setenv("CORDON_HOSTAGENT", (tmp / "cordon-hostagent").c_str(), 1);
     setenv("XDG_CONFIG_HOME", (tmp / "config").c_str(), 1);
 
     {  // libvirtd unreachable

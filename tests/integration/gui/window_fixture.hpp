@@ -11,6 +11,21 @@
 
 namespace cordon::gui::test {
 
+// A stand-in for cordon-hostagent that stays up (the host library watches that
+// its agent lives), writes its pid file like the real one, and ends on SIGTERM,
+// so stop_hostagent() finds and stops it. Returns its path (set CORDON_HOSTAGENT to it).
+inline std::filesystem::path fakeHostAgent(const std::filesystem::path& dir) {
+    auto p = dir / "cordon-hostagent";
+    writeFile(p,
+              "#!/bin/sh\n"
+              "while [ $# -gt 0 ]; do [ \"$1\" = --pid-file ] && echo $$ > \"$2\"; shift; done\n"
+              "trap 'kill $! 2>/dev/null; exit 0' TERM INT\n"
+              "sleep 60 &\n"
+              "wait $!\n");
+    std::filesystem::permissions(p, std::filesystem::perms::owner_all);
+    return p;
+}
+
 struct Window {
     std::unique_ptr<SettingsStore> settings;
     std::shared_ptr<HostBackend> backend;

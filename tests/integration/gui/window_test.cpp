@@ -42,9 +42,7 @@ fs::path fakeImage(const fs::path& dir) {
     return img;
 }
 
-void useFakeHostAgent() {
-    setenv("CORDON_HOSTAGENT", "/bin/true", 1);
-}
+void useFakeHostAgent(const fs::path& dir) { setenv("CORDON_HOSTAGENT", fakeHostAgent(dir).c_str(), 1); }
 
 }  // namespace
 
@@ -80,7 +78,7 @@ TEST(Window, LibvirtDownShowsTheErrorAndTheFix) {
 
 TEST(Window, ImageMissingStartFailsReadably) {
     auto dir = tempDir("image-missing");
-    useFakeHostAgent();
+    useFakeHostAgent(dir);
     writeFile(dir / "user.json",
               json{{"accelerator", "tcg"}, {"image_dir", (dir / "no-image").string()}}.dump());
     Window w("test:///default", files(dir));
@@ -112,7 +110,7 @@ TEST(Window, ImageMissingStartFailsReadably) {
 
 TEST(Window, StartRunsOnAWorkerWithProgressAndTimesOutReadably) {
     auto dir = tempDir("start-progress");
-    useFakeHostAgent();
+    useFakeHostAgent(dir);
     writeFile(dir / "user.json",
               json{{"accelerator", "tcg"}, {"image_dir", fakeImage(dir).string()}}.dump());
     // The test driver forgets its domains when its last connection closes: hold one.
