@@ -50,6 +50,12 @@ int main(int argc, char** argv) {
     if (!root)
         return 2;
     cordon::gui::test::g_root = root;
+    // QEMU runs as its own user under qemu:///system: it must reach the data disk
+    // and the console log in the state folder (mkdtemp makes the root 0700).
+    std::filesystem::permissions(
+        root, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                  std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                  std::filesystem::perms::others_exec);
     const std::string r = root;
     // The suites run VMs under short runtime paths (sun_path is 108 bytes).
     setenv("XDG_CONFIG_HOME", (r + "/config").c_str(), 1);
