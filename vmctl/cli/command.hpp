@@ -10,7 +10,7 @@
 namespace vmctl {
 
 class Command {
-public:
+  public:
     virtual ~Command() = default;
     virtual CLI::App* add(CLI::App& parent) = 0;
     virtual int run(Context& ctx) = 0;

@@ -8,13 +8,15 @@ namespace vmctl {
 using namespace cordon::host;
 
 LayeredSettings& Context::settings() {
-    if (!settings_) settings_ = LayeredSettings::load(SettingsFiles::standard());
+    if (!settings_)
+        settings_ = LayeredSettings::load(SettingsFiles::standard());
     return *settings_;
 }
 
 Settings Context::effective() {
     Settings s = settings().effective();
-    if (!opts_.connect.empty()) s.connect_uri = opts_.connect;
+    if (!opts_.connect.empty())
+        s.connect_uri = opts_.connect;
     if (!opts_.vm.empty()) {
         if (settings().get("vm_name").locked && opts_.vm != s.vm_name) {
             throw HostError(ErrorKind::locked, settings().locked_message("vm_name"));
@@ -22,17 +24,21 @@ Settings Context::effective() {
         validate_vm_name(opts_.vm);
         s.vm_name = opts_.vm;
     }
-    if (!opts_.connect.empty() && settings().get("connect_uri").locked && opts_.connect != settings().effective().connect_uri) {
+    if (!opts_.connect.empty() && settings().get("connect_uri").locked &&
+        opts_.connect != settings().effective().connect_uri) {
         throw HostError(ErrorKind::locked, settings().locked_message("connect_uri"));
     }
     return s;
 }
 
 Hypervisor& Context::hypervisor() {
-    if (!hv_) hv_ = make_libvirt();
+    if (!hv_)
+        hv_ = make_libvirt();
     return *hv_;
 }
 
-Vm Context::vm(const Settings& s) { return Vm(hypervisor(), s); }
+Vm Context::vm(const Settings& s) {
+    return Vm(hypervisor(), s);
+}
 
 }  // namespace vmctl

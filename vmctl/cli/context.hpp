@@ -20,7 +20,7 @@ struct GlobalOptions {
 };
 
 class Context {
-public:
+  public:
     explicit Context(Output& out) : out_(out) {}
     GlobalOptions& options() { return opts_; }
     Output& out() { return out_; }
@@ -33,7 +33,7 @@ public:
     cordon::host::Vm vm(const cordon::host::Settings& s);
     cordon::host::Vm vm() { return vm(effective()); }
 
-private:
+  private:
     Output& out_;
     GlobalOptions opts_;
     std::optional<cordon::host::LayeredSettings> settings_;

@@ -33,17 +33,21 @@ int main(int argc, char** argv) {
     using namespace vmctl;
     Output out(std::cout, std::cerr);
     Context ctx(out);
-    CLI::App app{"vmctl: manage the Cordon VM (libvirt + QEMU) that runs your containers in isolation.\n"
-                 "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid settings, 4 locked setting, 5 image missing,\n"
-                 "6 libvirt unreachable, 7 libvirt error, 8 VM not found, 9 VM not running, 10 agent unreachable,\n"
-                 "11 timeout, 12 confirmation required, 13 guest agent error (docs/VMCTL.md)."};
+    CLI::App app{
+        "vmctl: manage the Cordon VM (libvirt + QEMU) that runs your containers in isolation.\n"
+        "Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid settings, 4 locked setting, 5 image "
+        "missing,\n"
+        "6 libvirt unreachable, 7 libvirt error, 8 VM not found, 9 VM not running, 10 agent "
+        "unreachable,\n"
+        "11 timeout, 12 confirmation required, 13 guest agent error (docs/VMCTL.md)."};
     app.name("vmctl");
     app.require_subcommand(1);
     app.fallthrough();
     auto& o = ctx.options();
     app.add_flag("--json", o.json, "Print one JSON document on stdout (progress goes to stderr)");
-    app.add_option("-c,--connect", o.connect, "libvirt URI (default: the connect_uri setting, else qemu:///system "
-                                              "as root, qemu:///session otherwise)");
+    app.add_option("-c,--connect", o.connect,
+                   "libvirt URI (default: the connect_uri setting, else qemu:///system "
+                   "as root, qemu:///session otherwise)");
     app.add_option("--vm", o.vm, "VM name (default: the vm_name setting, `cordon`)");
     app.add_flag("-v,--verbose", o.verbose, "Debug logging on stderr");
     auto commands = make_commands();
@@ -58,7 +62,8 @@ int main(int argc, char** argv) {
     out.set_json(o.json);
     cordon::log::set_level(o.verbose ? cordon::log::Level::debug : cordon::log::Level::warn);
     for (size_t i = 0; i < commands.size(); ++i) {
-        if (!subs[i]->parsed()) continue;
+        if (!subs[i]->parsed())
+            continue;
         try {
             return commands[i]->run(ctx);
         } catch (const cordon::host::HostError& e) {

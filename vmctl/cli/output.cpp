@@ -8,26 +8,40 @@ namespace vmctl {
 
 int exit_code(ErrorKind kind) {
     switch (kind) {
-        case ErrorKind::generic: return Exit::failure;
-        case ErrorKind::usage: return Exit::usage;
-        case ErrorKind::config: return Exit::config;
-        case ErrorKind::locked: return Exit::locked;
-        case ErrorKind::image: return Exit::image;
-        case ErrorKind::libvirt_unreachable: return Exit::libvirt_unreachable;
-        case ErrorKind::libvirt: return Exit::libvirt_error;
-        case ErrorKind::vm_not_found: return Exit::vm_not_found;
-        case ErrorKind::vm_not_running: return Exit::vm_not_running;
-        case ErrorKind::agent_unreachable: return Exit::agent_unreachable;
-        case ErrorKind::timeout: return Exit::timeout;
-        case ErrorKind::confirmation_required: return Exit::confirmation_required;
-        case ErrorKind::rpc: return Exit::guest_error;
+        case ErrorKind::generic:
+            return Exit::failure;
+        case ErrorKind::usage:
+            return Exit::usage;
+        case ErrorKind::config:
+            return Exit::config;
+        case ErrorKind::locked:
+            return Exit::locked;
+        case ErrorKind::image:
+            return Exit::image;
+        case ErrorKind::libvirt_unreachable:
+            return Exit::libvirt_unreachable;
+        case ErrorKind::libvirt:
+            return Exit::libvirt_error;
+        case ErrorKind::vm_not_found:
+            return Exit::vm_not_found;
+        case ErrorKind::vm_not_running:
+            return Exit::vm_not_running;
+        case ErrorKind::agent_unreachable:
+            return Exit::agent_unreachable;
+        case ErrorKind::timeout:
+            return Exit::timeout;
+        case ErrorKind::confirmation_required:
+            return Exit::confirmation_required;
+        case ErrorKind::rpc:
+            return Exit::guest_error;
     }
     return Exit::failure;
 }
 
 void Output::result(nlohmann::json data, const std::function<void(std::ostream&)>& human) {
     if (json_) {
-        if (data.is_object() && !data.contains("ok")) data["ok"] = true;
+        if (data.is_object() && !data.contains("ok"))
+            data["ok"] = true;
         out_ << data.dump(2) << "\n";
     } else if (human) {
         human(out_);
@@ -40,7 +54,9 @@ void Output::progress(const std::string& line) {
     (json_ ? err_ : out_).flush();
 }
 
-void Output::warn(const std::string& line) { err_ << "vmctl: warning: " << line << "\n"; }
+void Output::warn(const std::string& line) {
+    err_ << "vmctl: warning: " << line << "\n";
+}
 
 int Output::error(const cordon::host::HostError& e) {
     const int code = exit_code(e.kind());
@@ -56,32 +72,45 @@ int Output::error(const cordon::host::HostError& e) {
              << "\n";
     } else {
         err_ << "vmctl: " << e.failure();
-        if (!e.subject().empty()) err_ << " (" << e.subject() << ")";
+        if (!e.subject().empty())
+            err_ << " (" << e.subject() << ")";
         err_ << "\n";
-        if (!e.hint().empty()) err_ << "  hint: " << e.hint() << "\n";
+        if (!e.hint().empty())
+            err_ << "  hint: " << e.hint() << "\n";
     }
     return code;
 }
 
 int Output::error(const cordon::Error& e, int code) {
-    return error(cordon::host::HostError(code == Exit::usage ? ErrorKind::usage : ErrorKind::generic, e.failure(),
-                                         e.subject(), e.hint()));
+    return error(
+        cordon::host::HostError(code == Exit::usage ? ErrorKind::usage : ErrorKind::generic,
+                                e.failure(), e.subject(), e.hint()));
 }
 
-int Output::error(const std::string& message, int code, const std::string& kind, const std::string& hint) {
+int Output::error(const std::string& message, int code, const std::string& kind,
+                  const std::string& hint) {
     if (json_) {
         out_ << nlohmann::json{{"ok", false},
-                               {"error", {{"kind", kind}, {"message", message}, {"hint", hint}, {"exit_code", code}}}}
+                               {"error",
+                                {{"kind", kind},
+                                 {"message", message},
+                                 {"hint", hint},
+                                 {"exit_code", code}}}}
                     .dump(2)
              << "\n";
     } else {
         err_ << "vmctl: " << message << "\n";
-        if (!hint.empty()) err_ << "  hint: " << hint << "\n";
+        if (!hint.empty())
+            err_ << "  hint: " << hint << "\n";
     }
     return code;
 }
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
-std::string on_off(bool b) { return b ? "on" : "off"; }
+std::string yes_no(bool b) {
+    return b ? "yes" : "no";
+}
+std::string on_off(bool b) {
+    return b ? "on" : "off";
+}
 
 }  // namespace vmctl

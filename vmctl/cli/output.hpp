@@ -31,7 +31,7 @@ enum Exit : int {
 int exit_code(cordon::host::ErrorKind kind);
 
 class Output {
-public:
+  public:
     Output(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
     void set_json(bool json) { json_ = json; }
     bool json() const { return json_; }
@@ -45,12 +45,13 @@ public:
     // Prints the error (JSON on stdout in --json mode) and returns its exit code.
     int error(const cordon::host::HostError& e);
     int error(const cordon::Error& e, int code);
-    int error(const std::string& message, int code, const std::string& kind = "failure", const std::string& hint = {});
+    int error(const std::string& message, int code, const std::string& kind = "failure",
+              const std::string& hint = {});
 
     std::ostream& out() { return out_; }
     std::ostream& err() { return err_; }
 
-private:
+  private:
     std::ostream& out_;
     std::ostream& err_;
     bool json_ = false;

@@ -1,7 +1,6 @@
-// GCC 12 + Boost 1.74: Asio's scheduler trips a false -Wnull-dereference after inlining.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+// clang-format off
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
+// clang-format on
 #include "host_agent.hpp"
 
 #include <signal.h>
@@ -32,7 +31,8 @@ bool fill_addr(const fs::path& path, sockaddr_un& addr) {
     addr = {};
     addr.sun_family = AF_UNIX;
     const std::string p = path.string();
-    if (p.size() >= sizeof addr.sun_path) return false;
+    if (p.size() >= sizeof addr.sun_path)
+        return false;
     std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
     return true;
 }
@@ -45,16 +45,20 @@ int connect_unix(const fs::path& path) {
         return -1;
     }
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return -1;
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+    if (!fd)
+        return -1;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        return -1;
     return fd.release();
 }
 
 pid_t live_pid_in(const fs::path& pid_file) {
     std::ifstream in(pid_file);
     long long pid = 0;
-    if (!(in >> pid) || pid <= 0 || pid == ::getpid()) return 0;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return 0;
+    if (!(in >> pid) || pid <= 0 || pid == ::getpid())
+        return 0;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+        return 0;
     std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
     std::string name;
     std::getline(comm, name);
@@ -64,12 +68,18 @@ pid_t live_pid_in(const fs::path& pid_file) {
 }  // namespace
 
 HostAgent::HostAgent(asio::io_context& io, Options options)
-    : io_(io), opt_(std::move(options)), reconnect_timer_(io), pending_timer_(io), backoff_(opt_.min_backoff) {}
+    : io_(io),
+      opt_(std::move(options)),
+      reconnect_timer_(io),
+      pending_timer_(io),
+      backoff_(opt_.min_backoff) {}
 
-HostAgent::~HostAgent() { stop("host agent destroyed"); }
+HostAgent::~HostAgent() {
+    stop("host agent destroyed");
+}
 
 std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             throw Error("a file that is not a socket is in the way", path.string(), "remove it");
@@ -85,9 +95,11 @@ std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
         ::unlink(path.c_str());
     }
     sockaddr_un addr{};
-    if (!fill_addr(path, addr)) throw Error("socket path too long", path.string(), "use a shorter runtime folder");
+    if (!fill_addr(path, addr))
+        throw Error("socket path too long", path.string(), "use a shorter runtime folder");
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) throw_errno("cannot create a socket", path.string());
+    if (!fd)
+        throw_errno("cannot create a socket", path.string());
     // Bind under umask 077 so the socket is never, even briefly, usable by others.
     const mode_t old = ::umask(077);
     const int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
@@ -98,7 +110,8 @@ std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
         throw_errno("cannot bind", path.string());
     }
     ::chmod(path.c_str(), 0600);
-    if (::listen(fd.get(), 128) != 0) throw_errno("cannot listen", path.string());
+    if (::listen(fd.get(), 128) != 0)
+        throw_errno("cannot listen", path.string());
     auto acceptor = std::make_unique<Acceptor>(io_);
     acceptor->assign(asio::local::stream_protocol(), fd.release());
     return acceptor;
@@ -106,8 +119,8 @@ std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
 
 void HostAgent::start() {
     if (pid_t other = live_pid_in(opt_.pid_file)) {
-        throw Error("another host agent runs for this VM (pid " + std::to_string(other) + ")", opt_.pid_file.string(),
-                    "stop it first (vmctl stop)");
+        throw Error("another host agent runs for this VM (pid " + std::to_string(other) + ")",
+                    opt_.pid_file.string(), "stop it first (vmctl stop)");
     }
     write_file_atomically(opt_.pid_file.string(), std::to_string(::getpid()) + "\n", 0644);
     pid_written_ = true;
@@ -121,28 +134,34 @@ void HostAgent::start() {
 }
 
 void HostAgent::stop(const std::string& reason) {
-    if (stopped_) return;
+    if (stopped_)
+        return;
     stopped_ = true;
     log::info(kLog, "stopping: {}", reason);
     reconnect_timer_.cancel();
     pending_timer_.cancel();
     error_code ec;
     for (auto* a : {docker_.get(), control_.get()}) {
-        if (a) a->close(ec);
+        if (a)
+            a->close(ec);
     }
-    if (docker_) ::unlink(opt_.docker_socket.c_str());
-    if (control_) ::unlink(opt_.control_socket.c_str());
+    if (docker_)
+        ::unlink(opt_.docker_socket.c_str());
+    if (control_)
+        ::unlink(opt_.control_socket.c_str());
     pending_.clear();
     if (session_) {
         auto s = std::move(session_);
         s->close(reason);
     }
-    if (pid_written_ && live_pid_in(opt_.pid_file) == 0) ::unlink(opt_.pid_file.c_str());
+    if (pid_written_ && live_pid_in(opt_.pid_file) == 0)
+        ::unlink(opt_.pid_file.c_str());
 }
 
 void HostAgent::accept(Acceptor& acceptor, std::string service) {
     acceptor.async_accept([this, &acceptor, service](error_code ec, Socket socket) {
-        if (stopped_ || ec == asio::error::operation_aborted) return;
+        if (stopped_ || ec == asio::error::operation_aborted)
+            return;
         if (ec) {
             log::warn(kLog, "accept on {} socket: {}", service, ec.message());
         } else {
@@ -158,52 +177,64 @@ void HostAgent::route(Socket socket, const std::string& service) {
         return;
     }
     if (pending_.size() >= opt_.max_pending) {
-        log::warn(kLog, "the channel to the guest is down and {} connections wait: refusing a {} connection",
-                  pending_.size(), service);
+        log::warn(
+            kLog,
+            "the channel to the guest is down and {} connections wait: refusing a {} connection",
+            pending_.size(), service);
         return;  // closing the socket tells the client
     }
     log::debug(kLog, "the channel is not up yet: a {} connection waits", service);
     pending_.push_back({std::move(socket), service, std::chrono::steady_clock::now()});
-    if (pending_.size() == 1) expire_pending();
+    if (pending_.size() == 1)
+        expire_pending();
 }
 
 void HostAgent::expire_pending() {
     pending_timer_.expires_after(std::chrono::seconds(1));
     pending_timer_.async_wait([this](error_code ec) {
-        if (ec || stopped_) return;
+        if (ec || stopped_)
+            return;
         const auto now = std::chrono::steady_clock::now();
         while (!pending_.empty() && now - pending_.front().since > opt_.pending_timeout) {
-            log::warn(kLog, "a {} connection waited {} s for the channel to the guest: closing it",
-                      pending_.front().service,
-                      std::chrono::duration_cast<std::chrono::seconds>(opt_.pending_timeout).count());
+            log::warn(
+                kLog, "a {} connection waited {} s for the channel to the guest: closing it",
+                pending_.front().service,
+                std::chrono::duration_cast<std::chrono::seconds>(opt_.pending_timeout).count());
             pending_.pop_front();
         }
-        if (!pending_.empty()) expire_pending();
+        if (!pending_.empty())
+            expire_pending();
     });
 }
 
 void HostAgent::open_stream(Socket socket, const std::string& service) {
     auto sock = std::make_shared<Socket>(std::move(socket));
-    session_->open(service, [sock, service](error_code ec, std::shared_ptr<channel::Stream> stream) {
-        if (ec) {
-            log::warn(kLog, "the guest refused a {} stream: {}{}", service, ec.message(),
-                      stream && !stream->reset_reason().empty() ? " (" + stream->reset_reason() + ")" : "");
-            return;  // the socket closes with sock
-        }
-        log::debug(kLog, "stream {} ({}) opened", stream->id(), service);
-        channel::splice(stream, std::move(*sock), [id = stream->id(), service](error_code e) {
-            if (e) log::debug(kLog, "stream {} ({}) ended: {}", id, service, e.message());
+    session_->open(
+        service, [sock, service](error_code ec, std::shared_ptr<channel::Stream> stream) {
+            if (ec) {
+                log::warn(kLog, "the guest refused a {} stream: {}{}", service, ec.message(),
+                          stream && !stream->reset_reason().empty()
+                              ? " (" + stream->reset_reason() + ")"
+                              : "");
+                return;  // the socket closes with sock
+            }
+            log::debug(kLog, "stream {} ({}) opened", stream->id(), service);
+            channel::splice(stream, std::move(*sock), [id = stream->id(), service](error_code e) {
+                if (e)
+                    log::debug(kLog, "stream {} ({}) ended: {}", id, service, e.message());
+            });
         });
-    });
 }
 
 void HostAgent::connect_channel() {
-    if (stopped_) return;
+    if (stopped_)
+        return;
     int fd = connect_unix(opt_.channel_socket);
     if (fd < 0) {
         std::string err = errno_string(errno);
         if (err != last_connect_error_) {
-            log::info(kLog, "waiting for the channel socket {}: {}", opt_.channel_socket.string(), err);
+            log::info(kLog, "waiting for the channel socket {}: {}", opt_.channel_socket.string(),
+                      err);
             last_connect_error_ = err;
         }
         schedule_reconnect();
@@ -222,19 +253,24 @@ void HostAgent::connect_channel() {
         return;
     }
     auto s = session_;
-    s->set_close_handler([this, weak = std::weak_ptr<channel::Session>(s)](error_code, const std::string& reason) {
+    s->set_close_handler(
+        [this, weak = std::weak_ptr<channel::Session>(s)](error_code, const std::string& reason) {
+            auto locked = weak.lock();
+            if (stopped_ || !locked || locked != session_)
+                return;
+            on_session_closed(reason);
+        });
+    s->start([this, weak = std::weak_ptr<channel::Session>(s)](error_code ec,
+                                                               const channel::PeerInfo& peer) {
         auto locked = weak.lock();
-        if (stopped_ || !locked || locked != session_) return;
-        on_session_closed(reason);
-    });
-    s->start([this, weak = std::weak_ptr<channel::Session>(s)](error_code ec, const channel::PeerInfo& peer) {
-        auto locked = weak.lock();
-        if (stopped_ || !locked || locked != session_) return;
+        if (stopped_ || !locked || locked != session_)
+            return;
         if (ec) {
             log::warn(kLog, "channel handshake failed: {}", ec.message());
             return;  // the close handler follows
         }
-        log::info(kLog, "channel up: guest agent {} (protocol {})", peer.agent_version, peer.version);
+        log::info(kLog, "channel up: guest agent {} (protocol {})", peer.agent_version,
+                  peer.version);
         on_session_ready();
     });
     log::info(kLog, "connected to the channel socket; waiting for the guest agent's handshake");
@@ -257,11 +293,13 @@ void HostAgent::on_session_closed(const std::string& reason) {
 }
 
 void HostAgent::schedule_reconnect() {
-    if (stopped_) return;
+    if (stopped_)
+        return;
     reconnect_timer_.expires_after(backoff_);
     backoff_ = std::min(backoff_ * 2, opt_.max_backoff);
     reconnect_timer_.async_wait([this](error_code ec) {
-        if (!ec) connect_channel();
+        if (!ec)
+            connect_channel();
     });
 }
 

@@ -34,7 +34,7 @@ struct Options {
 };
 
 class HostAgent {
-public:
+  public:
     HostAgent(boost::asio::io_context& io, Options options);
     ~HostAgent();
     HostAgent(const HostAgent&) = delete;
@@ -46,7 +46,7 @@ public:
     // Closes everything and removes the sockets and the pid file. Idempotent.
     void stop(const std::string& reason);
 
-private:
+  private:
     using Socket = boost::asio::local::stream_protocol::socket;
     using Acceptor = boost::asio::local::stream_protocol::acceptor;
     struct Pending {

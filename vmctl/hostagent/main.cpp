@@ -1,14 +1,13 @@
 // cordon-hostagent: the per-VM host agent (see host_agent.hpp). Started detached by
 // `vmctl start`, stopped with SIGTERM by `vmctl stop`. Logs to stderr.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+// clang-format off
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
+// clang-format on
 #include <signal.h>
-
-#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cstring>
 
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
@@ -17,23 +16,29 @@
 int main(int argc, char** argv) {
     cordon::hostagent::Options opt;
     std::string level = "info";
-    CLI::App app{"cordon-hostagent: bridges docker.sock and control.sock to the Cordon VM's channel"};
+    CLI::App app{
+        "cordon-hostagent: bridges docker.sock and control.sock to the Cordon VM's channel"};
     app.add_option("--vm", opt.vm_name, "VM name (for logs)");
-    app.add_option("--channel", opt.channel_socket, "The unix socket QEMU serves for the channel")->required();
-    app.add_option("--docker-socket", opt.docker_socket, "Where to serve the Docker API (0600)")->required();
-    app.add_option("--control-socket", opt.control_socket, "Where to serve the RPC (0600)")->required();
+    app.add_option("--channel", opt.channel_socket, "The unix socket QEMU serves for the channel")
+        ->required();
+    app.add_option("--docker-socket", opt.docker_socket, "Where to serve the Docker API (0600)")
+        ->required();
+    app.add_option("--control-socket", opt.control_socket, "Where to serve the RPC (0600)")
+        ->required();
     app.add_option("--pid-file", opt.pid_file, "The pid file")->required();
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     cordon::log::Level l;
-    if (cordon::log::parse_level(level, l)) cordon::log::set_level(l);
+    if (cordon::log::parse_level(level, l))
+        cordon::log::set_level(l);
     ::signal(SIGPIPE, SIG_IGN);
 
     boost::asio::io_context io;
     cordon::hostagent::HostAgent agent(io, opt);
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
+        if (ec)
+            return;
         agent.stop(std::string("signal ") + ::strsignal(sig));
         io.stop();
     });

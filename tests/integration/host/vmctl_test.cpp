@@ -2,9 +2,9 @@
 // real VM image: lifecycle, the host sockets reaching the guest, and the error cases.
 // One VM for the whole binary; the tests run in order and build on each other.
 // Skips only when the image folder is absent.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
+// clang-format off
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
+// clang-format on
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,8 +34,8 @@ struct World {
 World g;
 
 std::string describe(const cordon::ProcessResult& r) {
-    return "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") + "\n--- stdout\n" + r.out +
-           "\n--- stderr\n" + r.err;
+    return "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") +
+           "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
 }
 
 cordon::ProcessResult vmctl(std::vector<std::string> args, std::chrono::seconds timeout = 120s) {
@@ -45,7 +45,8 @@ cordon::ProcessResult vmctl(std::vector<std::string> args, std::chrono::seconds 
     return cordon::run(args, timeout, o);
 }
 
-json vmctl_json(std::vector<std::string> args, int expect_exit = 0, std::chrono::seconds timeout = 120s) {
+json vmctl_json(std::vector<std::string> args, int expect_exit = 0,
+                std::chrono::seconds timeout = 120s) {
     args.insert(args.begin(), "--json");
     auto r = vmctl(args, timeout);
     EXPECT_EQ(r.exit_code, expect_exit) << describe(r);
@@ -54,8 +55,12 @@ json vmctl_json(std::vector<std::string> args, int expect_exit = 0, std::chrono:
     return j.is_object() ? j : json::object();
 }
 
-fs::path runtime_dir() { return g.base / "run" / g.vm; }
-fs::path state_dir() { return g.base / "state" / g.vm; }
+fs::path runtime_dir() {
+    return g.base / "run" / g.vm;
+}
+fs::path state_dir() {
+    return g.base / "state" / g.vm;
+}
 
 cordon::ProcessResult docker(std::vector<std::string> args, std::chrono::seconds timeout = 120s) {
     args.insert(args.begin(), "docker");
@@ -70,11 +75,12 @@ std::string wait_docker_ping(std::chrono::seconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;
     std::string last;
     while (std::chrono::steady_clock::now() < end) {
-        auto r = cordon::run({"curl", "-s", "--max-time", "10", "--unix-socket", (runtime_dir() / "docker.sock").string(),
-                              "http://x/_ping"},
+        auto r = cordon::run({"curl", "-s", "--max-time", "10", "--unix-socket",
+                              (runtime_dir() / "docker.sock").string(), "http://x/_ping"},
                              20s);
         last = r.out + r.err;
-        if (r.ok() && r.out == "OK") return "OK";
+        if (r.ok() && r.out == "OK")
+            return "OK";
         std::this_thread::sleep_for(1s);
     }
     return last;
@@ -86,16 +92,18 @@ bool hostagent_process_exists() {
 }
 
 class Vmctl : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         const char* img = std::getenv("CORDON_TEST_IMAGE_DIR");
         g.image = img && *img ? fs::path(img) : fs::path(CORDON_IMAGE_DIR_DEFAULT);
         if (!fs::exists(g.image / "manifest.json")) {
-            g.skip = "the VM image is not built (" + g.image.string() + "/manifest.json is missing): build cordon_image";
+            g.skip = "the VM image is not built (" + g.image.string() +
+                     "/manifest.json is missing): build cordon_image";
             return;
         }
         // Start virtlogd + libvirtd when none runs (machines without systemd).
-        auto lv = cordon::run({"bash", std::string(CORDON_SOURCE_DIR) + "/scripts/start-libvirtd"}, 60s);
+        auto lv =
+            cordon::run({"bash", std::string(CORDON_SOURCE_DIR) + "/scripts/start-libvirtd"}, 60s);
         if (!lv.ok()) {
             g.skip.clear();
             ADD_FAILURE() << "scripts/start-libvirtd failed: " << describe(lv);
@@ -104,23 +112,28 @@ protected:
         g.base = ::mkdtemp(tmpl);
         ::chmod(g.base.c_str(), 0755);  // QEMU (libvirt-qemu) must reach the disk and log under it
         g.vm = "cordon-it-" + std::to_string(::getpid());
-        g.env = {"CORDON_STATE_DIR=" + (g.base / "state").string(), "CORDON_RUNTIME_DIR=" + (g.base / "run").string(),
-                 "CORDON_CACHE_DIR=" + (g.base / "cache").string(), "CORDON_IMAGE_DIR=" + g.image.string(),
+        g.env = {"CORDON_STATE_DIR=" + (g.base / "state").string(),
+                 "CORDON_RUNTIME_DIR=" + (g.base / "run").string(),
+                 "CORDON_CACHE_DIR=" + (g.base / "cache").string(),
+                 "CORDON_IMAGE_DIR=" + g.image.string(),
                  "XDG_CONFIG_HOME=" + (g.base / "config").string(),
                  "CORDON_ADMIN_SETTINGS=" + (g.base / "admin-settings.json").string(),
                  std::string("CORDON_HOSTAGENT=") + CORDON_HOSTAGENT_PATH};
         auto set = vmctl({"settings", "set", "vm_name", g.vm});
-        if (!set.ok()) ADD_FAILURE() << describe(set);
+        if (!set.ok())
+            ADD_FAILURE() << describe(set);
     }
     static void TearDownTestSuite() {
-        if (g.base.empty()) return;
+        if (g.base.empty())
+            return;
         vmctl({"stop", "--timeout", "20"}, 300s);
         vmctl({"delete", "--yes"}, 120s);
         std::error_code ec;
         fs::remove_all(g.base, ec);
     }
     void SetUp() override {
-        if (!g.skip.empty()) GTEST_SKIP() << g.skip;
+        if (!g.skip.empty())
+            GTEST_SKIP() << g.skip;
     }
 };
 
@@ -128,7 +141,9 @@ protected:
 
 TEST_F(Vmctl, ErrorsBeforeTheFirstStart) {
     // libvirtd unreachable: a URI whose socket does not exist.
-    auto down = vmctl({"--connect", "qemu+unix:///system?socket=" + (g.base / "no-libvirt-sock").string(), "status"});
+    auto down =
+        vmctl({"--connect", "qemu+unix:///system?socket=" + (g.base / "no-libvirt-sock").string(),
+               "status"});
     EXPECT_EQ(down.exit_code, 6) << describe(down);
     EXPECT_NE(down.err.find("libvirtd is not running"), std::string::npos) << describe(down);
     EXPECT_NE(down.err.find("libvirtd -d"), std::string::npos) << describe(down);
@@ -149,17 +164,20 @@ TEST_F(Vmctl, ErrorsBeforeTheFirstStart) {
 
 TEST_F(Vmctl, StartBootsTheRealImageUnderTcg) {
     auto r = vmctl({"--json", "start", "--timeout", "900"}, 1200s);
-    ASSERT_EQ(r.exit_code, 0) << describe(r) << "\n--- console\n" << vmctl({"logs", "console", "-n", "60"}).out;
+    ASSERT_EQ(r.exit_code, 0) << describe(r) << "\n--- console\n"
+                              << vmctl({"logs", "console", "-n", "60"}).out;
     g.started = true;
     json j = json::parse(r.out);
     EXPECT_EQ(j["already_running"], false);
-    EXPECT_EQ(j["accelerator"], "tcg") << "KVM cannot boot on these machines; the probe must see that";
+    EXPECT_EQ(j["accelerator"], "tcg")
+        << "KVM cannot boot on these machines; the probe must see that";
     EXPECT_EQ(j["data_disk_created"], true);
     EXPECT_GT(j["seconds_to_ready"].get<double>(), 0.0);
     EXPECT_NE(r.err.find("• "), std::string::npos) << "progress lines go to stderr in --json mode";
-    std::cerr << "[ measure ] vmctl start: guest agent answered " << j["seconds_to_ready"] << " s after virDomainCreate\n";
+    std::cerr << "[ measure ] vmctl start: guest agent answered " << j["seconds_to_ready"]
+              << " s after virDomainCreate\n";
     EXPECT_TRUE(fs::exists(state_dir() / "data.qcow2"));
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat((runtime_dir() / "docker.sock").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
@@ -192,8 +210,25 @@ TEST_F(Vmctl, DockerPingThroughDockerSocketReachesTheEngine) {
     ASSERT_TRUE(g.started);
     EXPECT_EQ(wait_docker_ping(300s), "OK");
     auto env = vmctl({"docker-env"});
-    EXPECT_EQ(env.out, "export DOCKER_HOST=unix://" + (runtime_dir() / "docker.sock").string() + "\n");
+    EXPECT_EQ(env.out,
+              "export DOCKER_HOST=unix://" + (runtime_dir() / "docker.sock").string() + "\n");
     auto v = docker({"version", "--format", "{{.Server.Version}}"});
+    EXPECT_TRUE(v.ok()) << describe(v);
+}
+
+TEST_F(Vmctl, DockerContextPointsAtTheVm) {
+    ASSERT_TRUE(g.started);
+    std::vector<std::string> env = g.env;
+    env.push_back("DOCKER_CONFIG=" + (g.base / "docker-config").string());
+    cordon::SpawnOptions o;
+    o.env_overrides = env;
+    auto created = cordon::run({CORDON_VMCTL_PATH, "--json", "context"}, 60s, o);
+    ASSERT_TRUE(created.ok()) << describe(created);
+    EXPECT_EQ(json::parse(created.out)["created"], true);
+    auto again = cordon::run({CORDON_VMCTL_PATH, "--json", "context"}, 60s, o);
+    EXPECT_EQ(json::parse(again.out)["created"], false) << "the second run updates the context";
+    auto v = cordon::run(
+        {"docker", "--context", "cordon", "version", "--format", "{{.Server.Version}}"}, 120s, o);
     EXPECT_TRUE(v.ok()) << describe(v);
 }
 
@@ -209,7 +244,7 @@ TEST_F(Vmctl, StopIsGracefulAndStopWhenStoppedIsHarmless) {
     ASSERT_TRUE(g.started);
     auto vol = docker({"volume", "create", "cordon-it-keep"});
     EXPECT_TRUE(vol.ok()) << describe(vol);
-    struct stat before{};
+    struct stat before {};
     ::stat((state_dir() / "data.qcow2").c_str(), &before);
     json j = vmctl_json({"stop"}, 0, 300s);
     EXPECT_EQ(j["was_running"], true);
@@ -226,20 +261,22 @@ TEST_F(Vmctl, StopIsGracefulAndStopWhenStoppedIsHarmless) {
     EXPECT_EQ(again["was_running"], false);
     EXPECT_EQ(vmctl_json({"logs", "engine"}, 9)["error"]["kind"], "vm_not_running");
     EXPECT_EQ(vmctl_json({"isolation", "status"}, 9)["error"]["kind"], "vm_not_running");
-    struct stat after{};
+    struct stat after {};
     ASSERT_EQ(::stat((state_dir() / "data.qcow2").c_str(), &after), 0);
     EXPECT_EQ(after.st_ino, before.st_ino);
-    // The console log holds the boot.
+    // The console log holds what the guest printed on its serial console (the image
+    // boots with `quiet`, so mostly its init's lines).
     auto console = vmctl({"logs", "console"});
-    EXPECT_TRUE(console.ok());
-    EXPECT_NE(console.out.find("Linux version"), std::string::npos);
+    EXPECT_TRUE(console.ok()) << describe(console);
+    EXPECT_FALSE(console.out.empty()) << "the console log is empty";
 }
 
 TEST_F(Vmctl, RestartKeepsTheDataDisk) {
     ASSERT_TRUE(g.started);
     json j = vmctl_json({"restart", "--timeout", "900"}, 0, 1200s);
     EXPECT_EQ(j["data_disk_created"], false);
-    std::cerr << "[ measure ] vmctl restart: guest agent answered " << j["seconds_to_ready"] << " s after virDomainCreate\n";
+    std::cerr << "[ measure ] vmctl restart: guest agent answered " << j["seconds_to_ready"]
+              << " s after virDomainCreate\n";
     ASSERT_EQ(wait_docker_ping(300s), "OK");
     auto vol = docker({"volume", "inspect", "cordon-it-keep"});
     EXPECT_TRUE(vol.ok()) << "the volume made before the stop is gone: " << describe(vol);
@@ -266,7 +303,8 @@ TEST_F(Vmctl, DeleteAsksThenRemovesEverything) {
     ASSERT_TRUE(g.started);
     json refused = vmctl_json({"delete"}, 12);
     EXPECT_EQ(refused["error"]["kind"], "confirmation_required");
-    EXPECT_TRUE(cordon::run({"virsh", "-c", "qemu:///system", "dominfo", g.vm}, 30s).ok()) << "refused means untouched";
+    EXPECT_TRUE(cordon::run({"virsh", "-c", "qemu:///system", "dominfo", g.vm}, 30s).ok())
+        << "refused means untouched";
     json j = vmctl_json({"delete", "--yes"}, 0, 300s);
     EXPECT_EQ(j["existed"], true);
     EXPECT_EQ(j["data_disk_removed"], true);

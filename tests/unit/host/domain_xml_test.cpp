@@ -1,11 +1,11 @@
 // The generated domain XML, parsed back with libxml2 and checked with XPath.
+#include "cordon/host/domain_xml.hpp"
+
 #include <gtest/gtest.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
 #include <memory>
-
-#include "cordon/host/domain_xml.hpp"
 
 using namespace cordon::host;
 
@@ -13,15 +13,19 @@ namespace {
 
 struct Doc {
     explicit Doc(const std::string& xml)
-        : doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr, XML_PARSE_NONET),
+        : doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
+                            XML_PARSE_NONET),
               xmlFreeDoc) {
-        if (doc) ctx.reset(xmlXPathNewContext(doc.get()));
+        if (doc)
+            ctx.reset(xmlXPathNewContext(doc.get()));
     }
     // The text of the first node the XPath selects (attribute or element), or "<none>".
     std::string get(const std::string& xpath) const {
         std::unique_ptr<xmlXPathObject, decltype(&xmlXPathFreeObject)> r(
-            xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(xpath.c_str()), ctx.get()), xmlXPathFreeObject);
-        if (!r || !r->nodesetval || r->nodesetval->nodeNr == 0) return "<none>";
+            xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(xpath.c_str()), ctx.get()),
+            xmlXPathFreeObject);
+        if (!r || !r->nodesetval || r->nodesetval->nodeNr == 0)
+            return "<none>";
         xmlChar* s = xmlNodeGetContent(r->nodesetval->nodeTab[0]);
         std::string out = s ? reinterpret_cast<const char*>(s) : "";
         xmlFree(s);
@@ -29,7 +33,8 @@ struct Doc {
     }
     int count(const std::string& xpath) const {
         std::unique_ptr<xmlXPathObject, decltype(&xmlXPathFreeObject)> r(
-            xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(xpath.c_str()), ctx.get()), xmlXPathFreeObject);
+            xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(xpath.c_str()), ctx.get()),
+            xmlXPathFreeObject);
         return r && r->nodesetval ? r->nodesetval->nodeNr : 0;
     }
     std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> doc;
@@ -137,7 +142,8 @@ TEST(DomainXml, FingerprintIsStoredAndFollowsTheSpec) {
     EXPECT_EQ(fingerprint_in_xml(xml), domain_fingerprint(s));
     EXPECT_EQ(fingerprint_in_xml(xml).size(), 16u);
     // libvirt writes the metadata back with other quoting; the fingerprint still reads.
-    EXPECT_EQ(fingerprint_in_xml("<cordon:vm fingerprint='0123456789abcdef'/>"), "0123456789abcdef");
+    EXPECT_EQ(fingerprint_in_xml("<cordon:vm fingerprint='0123456789abcdef'/>"),
+              "0123456789abcdef");
     EXPECT_EQ(fingerprint_in_xml("<domain/>"), "");
     DomainSpec uuid_only = s;
     uuid_only.uuid = "a2af9b46-1916-485f-93f1-ccaf450f258e";
@@ -145,7 +151,8 @@ TEST(DomainXml, FingerprintIsStoredAndFollowsTheSpec) {
     for (auto change : std::vector<std::function<void(DomainSpec&)>>{
              [](DomainSpec& x) { x.vcpus = 4; }, [](DomainSpec& x) { x.memory_mib = 4096; },
              [](DomainSpec& x) { x.kvm = true; }, [](DomainSpec& x) { x.cmdline += " debug"; },
-             [](DomainSpec& x) { x.rootfs = "/img/r"; }, [](DomainSpec& x) { x.kernel = "/img/other"; }}) {
+             [](DomainSpec& x) { x.rootfs = "/img/r"; },
+             [](DomainSpec& x) { x.kernel = "/img/other"; }}) {
         DomainSpec c = s;
         change(c);
         EXPECT_NE(domain_fingerprint(c), domain_fingerprint(s));

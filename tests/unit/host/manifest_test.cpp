@@ -1,8 +1,9 @@
 // Reading the image's manifest.json.
+#include "cordon/host/manifest.hpp"
+
 #include <gtest/gtest.h>
 
 #include "cordon/host/host_error.hpp"
-#include "cordon/host/manifest.hpp"
 #include "test_dir.hpp"
 
 using namespace cordon::host;
@@ -11,7 +12,7 @@ using cordon::host::test::TempDir;
 namespace {
 
 class Manifest : public ::testing::Test {
-protected:
+  protected:
     TempDir dir;
     void SetUp() override {
         dir.write("vmlinuz", "k");
@@ -32,15 +33,18 @@ protected:
 }  // namespace
 
 TEST_F(Manifest, ReadsRelativePathsAndOptionalRootfs) {
-    dir.write("manifest.json", R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0","version":"7"})");
+    dir.write(
+        "manifest.json",
+        R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0","version":"7"})");
     ImageManifest m = load_manifest(dir.path());
     EXPECT_EQ(m.kernel, dir / "vmlinuz");
     EXPECT_EQ(m.initrd, dir / "initrd.img");
     EXPECT_EQ(m.cmdline, "console=ttyS0");
     EXPECT_FALSE(m.rootfs);
     EXPECT_EQ(m.version, "7");
-    dir.write("manifest.json", R"({"kernel":"vmlinuz","initrd":")" + (dir / "initrd.img").string() +
-                                   R"(","cmdline":"x","rootfs":"rootfs.img","rootfs_format":"qcow2"})");
+    dir.write("manifest.json",
+              R"({"kernel":"vmlinuz","initrd":")" + (dir / "initrd.img").string() +
+                  R"(","cmdline":"x","rootfs":"rootfs.img","rootfs_format":"qcow2"})");
     m = load_manifest(dir.path());
     ASSERT_TRUE(m.rootfs);
     EXPECT_EQ(*m.rootfs, dir / "rootfs.img");
@@ -69,7 +73,8 @@ TEST_F(Manifest, MissingOrWrongKeysAreNamed) {
     EXPECT_NE(error().failure().find("'cmdline'"), std::string::npos);
     dir.write("manifest.json", R"({"kernel":5,"initrd":"initrd.img","cmdline":"x"})");
     EXPECT_NE(error().failure().find("'kernel' must be a string"), std::string::npos);
-    dir.write("manifest.json", R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"x","rootfs_format":"vmdk"})");
+    dir.write("manifest.json",
+              R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"x","rootfs_format":"vmdk"})");
     EXPECT_NE(error().failure().find("rootfs_format"), std::string::npos);
     dir.write("manifest.json", "{not json");
     EXPECT_NE(error().failure().find("not valid JSON"), std::string::npos);
@@ -80,6 +85,7 @@ TEST_F(Manifest, NamedFilesMustExist) {
     HostError e = error();
     EXPECT_EQ(e.subject(), (dir / "gone").string());
     EXPECT_NE(e.failure().find("kernel"), std::string::npos);
-    dir.write("manifest.json", R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"x","rootfs":"gone.img"})");
+    dir.write("manifest.json",
+              R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"x","rootfs":"gone.img"})");
     EXPECT_NE(error().failure().find("rootfs"), std::string::npos);
 }

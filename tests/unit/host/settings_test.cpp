@@ -1,9 +1,10 @@
 // Settings layering, locked keys, invalid files and atomic writes, on real files.
+#include "cordon/host/settings.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "cordon/host/host_error.hpp"
-#include "cordon/host/settings.hpp"
 #include "test_dir.hpp"
 
 using namespace cordon::host;
@@ -14,7 +15,7 @@ using nlohmann::json;
 namespace {
 
 class Settings_ : public ::testing::Test {
-protected:
+  protected:
     TempDir dir;
     SettingsFiles files{dir / "user/settings.json", dir / "admin/admin-settings.json"};
     LayeredSettings load() { return LayeredSettings::load(files); }
@@ -69,14 +70,16 @@ TEST_F(Settings_, LockedAdminKeyWinsAndCannotBeSet) {
     EXPECT_TRUE(l.get("isolation").locked);
     EXPECT_EQ(l.locked_message("isolation"),
               "isolation is locked on by the administrator in " + files.admin.string());
-    EXPECT_EQ(l.locked_message("cpus"), "cpus is locked to 2 by the administrator in " + files.admin.string());
+    EXPECT_EQ(l.locked_message("cpus"),
+              "cpus is locked to 2 by the administrator in " + files.admin.string());
     const std::string before = slurp(files.user);
     try {
         l.set_user("isolation", false);
         FAIL() << "set_user of a locked key succeeded";
     } catch (const HostError& e) {
         EXPECT_EQ(e.kind(), ErrorKind::locked);
-        EXPECT_NE(std::string(e.what()).find("locked on by the administrator"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("locked on by the administrator"), std::string::npos)
+            << e.what();
     }
     EXPECT_EQ(slurp(files.user), before) << "a refused set must not touch the file";
 }
@@ -190,8 +193,12 @@ TEST(SettingText, ParsesByType) {
     EXPECT_EQ(parse_setting_text("isolation", "on"), json(true));
     EXPECT_EQ(parse_setting_text("accelerator", "tcg"), json("tcg"));
     EXPECT_EQ(parse_setting_text("connect_uri", "qemu:///system"), json("qemu:///system"));
-    for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
-             {"cpus", "4x"}, {"cpus", ""}, {"cpus", "100"}, {"isolation", "maybe"}, {"accelerator", "xen"}, {"bogus", "1"}}) {
+    for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{{"cpus", "4x"},
+                                                                        {"cpus", ""},
+                                                                        {"cpus", "100"},
+                                                                        {"isolation", "maybe"},
+                                                                        {"accelerator", "xen"},
+                                                                        {"bogus", "1"}}) {
         try {
             parse_setting_text(k, v);
             ADD_FAILURE() << k << "=" << v << " was accepted";

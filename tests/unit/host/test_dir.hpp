@@ -9,7 +9,7 @@
 namespace cordon::host::test {
 
 class TempDir {
-public:
+  public:
     TempDir() {
         char tmpl[] = "/tmp/cordon-host-test-XXXXXX";
         path_ = ::mkdtemp(tmpl);
@@ -27,7 +27,7 @@ public:
         return p;
     }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -1,11 +1,12 @@
 // The lifecycle's error paths against a fake libvirt (the real one is in
 // tests/integration/host), and the real libvirt client on an unreachable URI.
+#include "cordon/host/vm.hpp"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include "cordon/host/domain_xml.hpp"
 #include "cordon/host/host_error.hpp"
-#include "cordon/host/vm.hpp"
 #include "test_dir.hpp"
 
 using namespace cordon::host;
@@ -26,10 +27,12 @@ struct FakeWorld {
     int defines = 0, creates = 0, shutdowns = 0, destroys = 0, undefines = 0;
 };
 
-HostError libvirt_error(const std::string& what) { return HostError(ErrorKind::libvirt, what, "fake"); }
+HostError libvirt_error(const std::string& what) {
+    return HostError(ErrorKind::libvirt, what, "fake");
+}
 
 class FakeDomain final : public Domain {
-public:
+  public:
     explicit FakeDomain(FakeWorld& w) : w_(w) {}
     std::string name() const override { return "fake"; }
     std::string uuid() override { return "a2af9b46-1916-485f-93f1-ccaf450f258e"; }
@@ -37,13 +40,15 @@ public:
     std::string xml() override { return w_.xml; }
     void create() override {
         ++w_.creates;
-        if (w_.create_fails) throw libvirt_error("create failed");
+        if (w_.create_fails)
+            throw libvirt_error("create failed");
         w_.status = w_.dies_while_booting ? DomainStatus{DomainState::shutoff, "crashed"}
                                           : DomainStatus{DomainState::running, "booted"};
     }
     void shutdown() override {
         ++w_.shutdowns;
-        if (w_.acpi_powers_off) w_.status = {DomainState::shutoff, "shut down by the guest"};
+        if (w_.acpi_powers_off)
+            w_.status = {DomainState::shutoff, "shut down by the guest"};
     }
     void destroy() override {
         ++w_.destroys;
@@ -54,12 +59,12 @@ public:
         w_.exists = false;
     }
 
-private:
+  private:
     FakeWorld& w_;
 };
 
 class FakeConnection final : public Connection {
-public:
+  public:
     explicit FakeConnection(FakeWorld& w) : w_(w) {}
     std::string uri() const override { return "fake:///system"; }
     bool is_local() const override { return true; }
@@ -68,7 +73,8 @@ public:
     }
     std::unique_ptr<Domain> define(const std::string& xml) override {
         ++w_.defines;
-        if (w_.define_fails) throw libvirt_error("define refused");
+        if (w_.define_fails)
+            throw libvirt_error("define refused");
         w_.exists = true;
         w_.xml = xml;
         return std::make_unique<FakeDomain>(w_);
@@ -77,29 +83,33 @@ public:
     std::string hypervisor_version() override { return "7.2.0"; }
     bool offers_kvm() override { return false; }
 
-private:
+  private:
     FakeWorld& w_;
 };
 
 class FakeHypervisor final : public Hypervisor {
-public:
+  public:
     explicit FakeHypervisor(FakeWorld& w) : w_(w) {}
     std::unique_ptr<Connection> connect(const std::string& uri) override {
-        if (w_.connect_fails) throw HostError(ErrorKind::libvirt_unreachable, "cannot connect", uri, "start libvirtd");
+        if (w_.connect_fails)
+            throw HostError(ErrorKind::libvirt_unreachable, "cannot connect", uri,
+                            "start libvirtd");
         return std::make_unique<FakeConnection>(w_);
     }
 
-private:
+  private:
     FakeWorld& w_;
 };
 
 // A guest agent stand-in for the connector: answers from a function.
 class FakeAgent final : public AgentClient {
-public:
+  public:
     explicit FakeAgent(std::function<json(const std::string&)> f) : f_(std::move(f)) {}
-    json call(const std::string& method, const json&, std::chrono::milliseconds) override { return f_(method); }
+    json call(const std::string& method, const json&, std::chrono::milliseconds) override {
+        return f_(method);
+    }
 
-private:
+  private:
     std::function<json(const std::string&)> f_;
 };
 
@@ -108,7 +118,7 @@ std::unique_ptr<AgentClient> unreachable(const std::filesystem::path& p) {
 }
 
 class VmFake : public ::testing::Test {
-protected:
+  protected:
     TempDir dir;
     FakeWorld world;
     FakeHypervisor hv{world};
@@ -121,7 +131,8 @@ protected:
         ::setenv("CORDON_CACHE_DIR", (dir / "cache").c_str(), 1);
         dir.write("image/vmlinuz", "k");
         dir.write("image/initrd.img", "i");
-        dir.write("image/manifest.json", R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0"})");
+        dir.write("image/manifest.json",
+                  R"({"kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0"})");
         settings.image_dir = (dir / "image").string();
         settings.accelerator = Accelerator::tcg;
         settings.vm_name = "fake";
@@ -130,16 +141,20 @@ protected:
     // A defined domain Cordon made.
     void define_existing(DomainState state) {
         world.exists = true;
-        world.xml = "<domain type='qemu'><metadata><cordon:vm xmlns:cordon=\"https://cordon.dev/xmlns/vm/1\" "
-                    "version=\"1\" fingerprint=\"0000000000000000\"/></metadata></domain>";
+        world.xml =
+            "<domain type='qemu'><metadata><cordon:vm "
+            "xmlns:cordon=\"https://cordon.dev/xmlns/vm/1\" "
+            "version=\"1\" fingerprint=\"0000000000000000\"/></metadata></domain>";
         world.status = {state, "x"};
     }
     AgentConnector answering() {
         return [this](const std::filesystem::path&) -> std::unique_ptr<AgentClient> {
             return std::make_unique<FakeAgent>([this](const std::string& m) -> json {
                 agent_calls.push_back(m);
-                if (m == "shutdown") world.status = {DomainState::shutoff, "shut down by the guest"};
-                if (m == "info") return {{"version", "fake-agent 1"}};
+                if (m == "shutdown")
+                    world.status = {DomainState::shutoff, "shut down by the guest"};
+                if (m == "info")
+                    return {{"version", "fake-agent 1"}};
                 return json::object();
             });
         };
@@ -260,7 +275,8 @@ TEST_F(VmFake, AVmThatDiesWhileBootingIsReported) {
 TEST_F(VmFake, AnAgentThatNeverAnswersTimesOut) {
     Vm vm(hv, settings, unreachable);
     EXPECT_EQ(kind_of([&] { vm.start(start_options(1)); }), ErrorKind::timeout);
-    EXPECT_EQ(world.status.state, DomainState::running) << "a timeout leaves the VM running for inspection";
+    EXPECT_EQ(world.status.state, DomainState::running)
+        << "a timeout leaves the VM running for inspection";
 }
 
 TEST_F(VmFake, AHostAgentThatExitsFailsTheStartAtOnceWithItsLog) {

@@ -1,21 +1,21 @@
 #pragma once
 // The vmctl commands, one class each.
+#include <fmt/format.h>
+
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "../command.hpp"
 
 namespace vmctl {
 
 class StartCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
     static void enforce_locked_isolation(Context& ctx, cordon::host::Vm& vm, bool already_running);
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     std::string image_dir_, accelerator_;
     int timeout_ = 600;
@@ -24,101 +24,101 @@ private:
 nlohmann::json start_result_json(const cordon::host::StartResult& r, const cordon::host::Vm& vm);
 
 class StopCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     int timeout_ = 60;
 };
 
 class RestartCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     int timeout_ = 600;
 };
 
 class StatusCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
 };
 
 class DeleteCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     bool yes_ = false, keep_data_ = false;
 };
 
 class LogsCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     std::string source_;
     int tail_ = 200;
 };
 
 class ExecCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     std::vector<std::string> argv_;
     int timeout_ = 60;
 };
 
 class ShellCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
 };
 
 class DockerEnvCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
 };
 
 class DockerContextCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     bool use_ = false;
     std::string name_ = "cordon";
 };
 
 class IsolationCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     std::string action_;
     bool yes_ = false;
@@ -127,11 +127,11 @@ private:
 nlohmann::json admin_lock_param(cordon::host::LayeredSettings& s);
 
 class SettingsCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
     CLI::App* get_ = nullptr;
     CLI::App* set_ = nullptr;
@@ -140,11 +140,11 @@ private:
 };
 
 class VersionCommand final : public Command {
-public:
+  public:
     CLI::App* add(CLI::App& parent) override;
     int run(Context& ctx) override;
 
-private:
+  private:
     CLI::App* app_ = nullptr;
 };
 

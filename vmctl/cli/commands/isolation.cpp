@@ -6,18 +6,23 @@ using namespace cordon::host;
 using nlohmann::json;
 
 CLI::App* IsolationCommand::add(CLI::App& parent) {
-    app_ = parent.add_subcommand("isolation",
-                                 "Turn user-namespace isolation of containers on or off in the VM (live: the engine "
-                                 "restarts, images and volumes follow), or show it");
-    app_->add_option("action", action_, "on, off or status")->check(CLI::IsMember({"on", "off", "status"}))->required();
-    app_->add_flag("-y,--yes", yes_, "Stop running containers if the switch needs it, without asking");
+    app_ = parent.add_subcommand(
+        "isolation",
+        "Turn user-namespace isolation of containers on or off in the VM (live: the engine "
+        "restarts, images and volumes follow), or show it");
+    app_->add_option("action", action_, "on, off or status")
+        ->check(CLI::IsMember({"on", "off", "status"}))
+        ->required();
+    app_->add_flag("-y,--yes", yes_,
+                   "Stop running containers if the switch needs it, without asking");
     return app_;
 }
 
 // The administrator's lock travels with every isolation call: the guest enforces it too.
 json admin_lock_param(LayeredSettings& s) {
     const SettingValue& v = s.get("isolation");
-    return {{"locked", v.locked}, {"enabled", v.value.get<bool>()},
+    return {{"locked", v.locked},
+            {"enabled", v.value.get<bool>()},
             {"source", v.locked ? v.file.string() + " on the host" : std::string()}};
 }
 
@@ -28,7 +33,8 @@ int IsolationCommand::run(Context& ctx) {
     if (action_ != "status") {
         const bool want = action_ == "on";
         if (v.locked && v.value.get<bool>() != want) {
-            throw HostError(ErrorKind::locked, s.locked_message("isolation"), {}, "ask your administrator");
+            throw HostError(ErrorKind::locked, s.locked_message("isolation"), {},
+                            "ask your administrator");
         }
         params["enabled"] = want;
         params["confirmed"] = yes_;
@@ -44,18 +50,22 @@ int IsolationCommand::run(Context& ctx) {
         } else {
             o << "guest answered: " << r.dump();
         }
-        if (v.locked) o << " (locked " << on_off(v.value.get<bool>()) << " by the administrator)";
+        if (v.locked)
+            o << " (locked " << on_off(v.value.get<bool>()) << " by the administrator)";
         o << "\n";
         if (r.is_object()) {
             if (r.contains("user") && r["user"].is_string()) {
                 o << "containers' root is VM user " << r["user"].get<std::string>();
                 if (r.contains("uid_range") && r["uid_range"].is_object())
-                    o << " (uids " << r["uid_range"].value("start", 0) << "+" << r["uid_range"].value("count", 0) << ")";
+                    o << " (uids " << r["uid_range"].value("start", 0) << "+"
+                      << r["uid_range"].value("count", 0) << ")";
                 o << " when on\n";
             }
-            if (r.contains("stopped_containers") && r["stopped_containers"].is_array() && !r["stopped_containers"].empty())
+            if (r.contains("stopped_containers") && r["stopped_containers"].is_array() &&
+                !r["stopped_containers"].empty())
                 o << "stopped containers: " << r["stopped_containers"].dump() << "\n";
-            if (r.contains("message") && r["message"].is_string()) o << r["message"].get<std::string>() << "\n";
+            if (r.contains("message") && r["message"].is_string())
+                o << r["message"].get<std::string>() << "\n";
         }
     });
     return Exit::ok;

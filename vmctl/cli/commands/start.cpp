@@ -6,11 +6,15 @@ using namespace cordon::host;
 using nlohmann::json;
 
 CLI::App* StartCommand::add(CLI::App& parent) {
-    app_ = parent.add_subcommand("start", "Start the VM and its host agent; wait until the guest agent answers");
-    app_->add_option("--image-dir", image_dir_, "Folder holding the VM image and its manifest.json (overrides image_dir)");
-    app_->add_option("--accelerator", accelerator_, "auto, kvm or tcg (overrides the accelerator setting)")
+    app_ = parent.add_subcommand(
+        "start", "Start the VM and its host agent; wait until the guest agent answers");
+    app_->add_option("--image-dir", image_dir_,
+                     "Folder holding the VM image and its manifest.json (overrides image_dir)");
+    app_->add_option("--accelerator", accelerator_,
+                     "auto, kvm or tcg (overrides the accelerator setting)")
         ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
-    app_->add_option("--timeout", timeout_, "Seconds to wait for the guest agent")->capture_default_str();
+    app_->add_option("--timeout", timeout_, "Seconds to wait for the guest agent")
+        ->capture_default_str();
     return app_;
 }
 
@@ -30,12 +34,16 @@ int StartCommand::run(Context& ctx) {
     Settings s = ctx.effective();
     LayeredSettings& layered = ctx.settings();
     if (!image_dir_.empty()) {
-        if (layered.get("image_dir").locked) throw HostError(ErrorKind::locked, layered.locked_message("image_dir"));
+        if (layered.get("image_dir").locked)
+            throw HostError(ErrorKind::locked, layered.locked_message("image_dir"));
         s.image_dir = image_dir_;
     }
     if (!accelerator_.empty()) {
-        if (layered.get("accelerator").locked) throw HostError(ErrorKind::locked, layered.locked_message("accelerator"));
-        s.accelerator = accelerator_ == "kvm" ? Accelerator::kvm : accelerator_ == "tcg" ? Accelerator::tcg : Accelerator::automatic;
+        if (layered.get("accelerator").locked)
+            throw HostError(ErrorKind::locked, layered.locked_message("accelerator"));
+        s.accelerator = accelerator_ == "kvm"   ? Accelerator::kvm
+                        : accelerator_ == "tcg" ? Accelerator::tcg
+                                                : Accelerator::automatic;
     }
     Vm vm = ctx.vm(s);
     StartOptions opt;
@@ -49,7 +57,8 @@ int StartCommand::run(Context& ctx) {
             return;
         }
         o << "VM " << s.vm_name << " is running (" << (r.kvm ? "KVM" : "TCG");
-        if (r.agent_waited) o << ", guest agent ready after " << fmt::format("{:.1f}", r.seconds_to_ready) << " s";
+        if (r.agent_waited)
+            o << ", guest agent ready after " << fmt::format("{:.1f}", r.seconds_to_ready) << " s";
         o << ")\n";
         o << "docker socket: " << vm.paths().docker_socket.string() << "\n";
         o << "  use it with: eval \"$(vmctl docker-env)\"  or  vmctl context --use\n";
@@ -60,14 +69,19 @@ int StartCommand::run(Context& ctx) {
 // With isolation locked by the administrator, the guest must follow the admin value.
 void StartCommand::enforce_locked_isolation(Context& ctx, Vm& vm, bool already_running) {
     const SettingValue& iso = ctx.settings().get("isolation");
-    if (!iso.locked || already_running) return;
+    if (!iso.locked || already_running)
+        return;
     try {
         vm.call_agent("isolation",
-                      {{"enabled", iso.value.get<bool>()}, {"confirmed", true}, {"admin_lock", admin_lock_param(ctx.settings())}},
+                      {{"enabled", iso.value.get<bool>()},
+                       {"confirmed", true},
+                       {"admin_lock", admin_lock_param(ctx.settings())}},
                       std::chrono::seconds(600));
-        ctx.out().progress("isolation " + on_off(iso.value.get<bool>()) + " (locked by the administrator)");
+        ctx.out().progress("isolation " + on_off(iso.value.get<bool>()) +
+                           " (locked by the administrator)");
     } catch (const HostError& e) {
-        ctx.out().warn(std::string("cannot apply the administrator's isolation setting: ") + e.what());
+        ctx.out().warn(std::string("cannot apply the administrator's isolation setting: ") +
+                       e.what());
     }
 }
 

@@ -6,7 +6,8 @@ using namespace cordon::host;
 using nlohmann::json;
 
 CLI::App* StatusCommand::add(CLI::App& parent) {
-    app_ = parent.add_subcommand("status", "Show the VM's state, its host agent, and the guest agent's info");
+    app_ = parent.add_subcommand("status",
+                                 "Show the VM's state, its host agent, and the guest agent's info");
     return app_;
 }
 
@@ -20,9 +21,12 @@ int StatusCommand::run(Context& ctx) {
            {"state", to_string(s.domain.state)},
            {"reason", s.domain.reason},
            {"running", running},
-           {"accelerator", s.domain_type == "kvm" ? "kvm" : s.defined ? "tcg" : ""},
+           {"accelerator", s.domain_type == "kvm" ? "kvm"
+                           : s.defined            ? "tcg"
+                                                  : ""},
            {"host_agent", {{"alive", s.hostagent_alive}, {"pid", s.hostagent_pid}}},
-           {"guest_agent", {{"reachable", s.agent_reachable}, {"info", s.agent_info}, {"error", s.agent_error}}},
+           {"guest_agent",
+            {{"reachable", s.agent_reachable}, {"info", s.agent_info}, {"error", s.agent_error}}},
            {"paths",
             {{"state_dir", s.paths.state_dir.string()},
              {"data_disk", s.paths.data_disk.string()},
@@ -37,13 +41,16 @@ int StatusCommand::run(Context& ctx) {
             o << "state:       " << to_string(s.domain.state) << " (" << s.domain.reason << ")\n";
             o << "accelerator: " << (s.domain_type == "kvm" ? "KVM" : "TCG") << "\n";
         }
-        o << "host agent:  " << (s.hostagent_alive ? "running (pid " + std::to_string(s.hostagent_pid) + ")" : "not running")
+        o << "host agent:  "
+          << (s.hostagent_alive ? "running (pid " + std::to_string(s.hostagent_pid) + ")"
+                                : "not running")
           << "\n";
         if (s.agent_reachable) {
             o << "guest agent: answering\n";
             if (s.agent_info.is_object()) {
                 for (auto it = s.agent_info.begin(); it != s.agent_info.end(); ++it) {
-                    o << "  " << it.key() << ": " << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
+                    o << "  " << it.key() << ": "
+                      << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
                 }
             }
         } else if (running) {

@@ -6,8 +6,10 @@ using namespace cordon::host;
 
 CLI::App* StopCommand::add(CLI::App& parent) {
     app_ = parent.add_subcommand(
-        "stop", "Stop the VM: the guest agent's shutdown, then ACPI, then a hard stop after a timeout");
-    app_->add_option("--timeout", timeout_, "Seconds to wait at each graceful step")->capture_default_str();
+        "stop",
+        "Stop the VM: the guest agent's shutdown, then ACPI, then a hard stop after a timeout");
+    app_->add_option("--timeout", timeout_, "Seconds to wait at each graceful step")
+        ->capture_default_str();
     return app_;
 }
 
@@ -18,7 +20,9 @@ int StopCommand::run(Context& ctx) {
     opt.acpi_timeout = std::chrono::seconds(timeout_);
     opt.progress = [&](const std::string& line) { ctx.out().progress(line); };
     StopResult r = vm.stop(opt);
-    ctx.out().result({{"vm", vm.settings().vm_name}, {"was_running", r.was_running}, {"method", r.method},
+    ctx.out().result({{"vm", vm.settings().vm_name},
+                      {"was_running", r.was_running},
+                      {"method", r.method},
                       {"seconds", r.seconds}},
                      [&](std::ostream& o) {
                          if (!r.was_running) {
@@ -36,7 +40,8 @@ int StopCommand::run(Context& ctx) {
 
 CLI::App* RestartCommand::add(CLI::App& parent) {
     app_ = parent.add_subcommand("restart", "Stop the VM (if running), then start it again");
-    app_->add_option("--timeout", timeout_, "Seconds to wait for the guest agent after the start")->capture_default_str();
+    app_->add_option("--timeout", timeout_, "Seconds to wait for the guest agent after the start")
+        ->capture_default_str();
     return app_;
 }
 
@@ -49,7 +54,8 @@ int RestartCommand::run(Context& ctx) {
         so.progress = progress;
         stopped = vm.stop(so);
     } catch (const HostError& e) {
-        if (e.kind() != ErrorKind::vm_not_found) throw;
+        if (e.kind() != ErrorKind::vm_not_found)
+            throw;
     }
     StartOptions opt;
     opt.ready_timeout = std::chrono::seconds(timeout_);
@@ -59,8 +65,8 @@ int RestartCommand::run(Context& ctx) {
     nlohmann::json j = start_result_json(r, vm);
     j["stopped"] = {{"was_running", stopped.was_running}, {"method", stopped.method}};
     ctx.out().result(j, [&](std::ostream& o) {
-        o << "VM " << vm.settings().vm_name << " restarted (" << (r.kvm ? "KVM" : "TCG") << ", guest agent ready after "
-          << fmt::format("{:.1f}", r.seconds_to_ready) << " s)\n";
+        o << "VM " << vm.settings().vm_name << " restarted (" << (r.kvm ? "KVM" : "TCG")
+          << ", guest agent ready after " << fmt::format("{:.1f}", r.seconds_to_ready) << " s)\n";
     });
     return Exit::ok;
 }

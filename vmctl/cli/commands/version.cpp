@@ -10,7 +10,8 @@ using namespace cordon::host;
 using nlohmann::json;
 
 CLI::App* VersionCommand::add(CLI::App& parent) {
-    app_ = parent.add_subcommand("version", "Show the versions of vmctl, libvirt, QEMU and the guest agent");
+    app_ = parent.add_subcommand("version",
+                                 "Show the versions of vmctl, libvirt, QEMU and the guest agent");
     return app_;
 }
 
@@ -25,7 +26,8 @@ int VersionCommand::run(Context& ctx) {
         j["qemu"] = conn->hypervisor_version();
         try {
             json info = vm.call_agent("info", json::object(), std::chrono::seconds(3));
-            j["guest_agent"] = info.is_object() && info.contains("agent_version") ? info["agent_version"] : info;
+            j["guest_agent"] =
+                info.is_object() && info.contains("agent_version") ? info["agent_version"] : info;
         } catch (const HostError& e) {
             j["guest_agent"] = nullptr;
         }
@@ -37,12 +39,17 @@ int VersionCommand::run(Context& ctx) {
         o << "vmctl            " << CORDON_VERSION << "\n";
         o << "libvirt library  " << j["libvirt_library"].get<std::string>() << "\n";
         if (j.contains("libvirt_daemon")) {
-            o << "libvirt daemon   " << j["libvirt_daemon"].get<std::string>() << " (" << j["uri"].get<std::string>() << ")\n";
+            o << "libvirt daemon   " << j["libvirt_daemon"].get<std::string>() << " ("
+              << j["uri"].get<std::string>() << ")\n";
             o << "QEMU             " << j["qemu"].get<std::string>() << "\n";
         }
         if (j.contains("guest_agent") && !j["guest_agent"].is_null())
-            o << "guest agent      " << (j["guest_agent"].is_string() ? j["guest_agent"].get<std::string>() : j["guest_agent"].dump()) << "\n";
-        if (!note.empty()) o << "(" << note << ")\n";
+            o << "guest agent      "
+              << (j["guest_agent"].is_string() ? j["guest_agent"].get<std::string>()
+                                               : j["guest_agent"].dump())
+              << "\n";
+        if (!note.empty())
+            o << "(" << note << ")\n";
     });
     return Exit::ok;
 }

@@ -7,7 +7,7 @@ namespace cordon::host {
 namespace {
 
 class RpcAgentClient final : public AgentClient {
-public:
+  public:
     RpcAgentClient(rpc::BlockingClient client, std::string socket)
         : client_(std::move(client)), socket_(std::move(socket)) {}
     nlohmann::json call(const std::string& method, const nlohmann::json& params,
@@ -15,19 +15,22 @@ public:
         try {
             return client_.call(method, params, timeout);
         } catch (const rpc::CallError& e) {
-            throw HostError(e.code() == "confirmation_required" ? ErrorKind::confirmation_required : ErrorKind::rpc, "the guest agent refused '" + method + "': " + e.failure() + " [" +
-                                                e.code() + "]",
-                            {}, e.hint());
+            throw HostError(
+                e.code() == "confirmation_required" ? ErrorKind::confirmation_required
+                                                    : ErrorKind::rpc,
+                "the guest agent refused '" + method + "': " + e.failure() + " [" + e.code() + "]",
+                {}, e.hint());
         } catch (const cordon::Error& e) {
-            throw HostError(ErrorKind::agent_unreachable, "no answer from the guest agent to '" + method + "': " +
-                                                              e.failure(),
+            throw HostError(ErrorKind::agent_unreachable,
+                            "no answer from the guest agent to '" + method + "': " + e.failure(),
                             socket_,
-                            "check `vmctl status` and `vmctl logs console`; the host agent log is hostagent.log "
+                            "check `vmctl status` and `vmctl logs console`; the host agent log is "
+                            "hostagent.log "
                             "in the VM's state folder");
         }
     }
 
-private:
+  private:
     rpc::BlockingClient client_;
     std::string socket_;
 };
@@ -36,8 +39,8 @@ private:
 
 std::unique_ptr<AgentClient> connect_agent(const std::filesystem::path& control_socket) {
     try {
-        return std::make_unique<RpcAgentClient>(rpc::BlockingClient::connect(control_socket.string()),
-                                                control_socket.string());
+        return std::make_unique<RpcAgentClient>(
+            rpc::BlockingClient::connect(control_socket.string()), control_socket.string());
     } catch (const cordon::Error& e) {
         throw HostError(ErrorKind::agent_unreachable, "cannot reach the host agent: " + e.failure(),
                         control_socket.string(), "start the VM with `vmctl start`");

@@ -20,11 +20,13 @@ struct WriterFree {
     void operator()(xmlTextWriterPtr w) const noexcept { xmlFreeTextWriter(w); }
 };
 
-const xmlChar* x(const char* s) { return reinterpret_cast<const xmlChar*>(s); }
+const xmlChar* x(const char* s) {
+    return reinterpret_cast<const xmlChar*>(s);
+}
 
 // A thin checked layer over xmlTextWriter: every call that fails throws.
 class Writer {
-public:
+  public:
     explicit Writer(xmlTextWriterPtr w) : w_(w) {}
     void start(const char* name) { check(xmlTextWriterStartElement(w_, x(name)), name); }
     void start_ns(const char* prefix, const char* name, const char* uri) {
@@ -34,7 +36,9 @@ public:
     void attr(const char* name, const std::string& value) {
         check(xmlTextWriterWriteAttribute(w_, x(name), x(value.c_str())), name);
     }
-    void text(const std::string& value) { check(xmlTextWriterWriteString(w_, x(value.c_str())), "text"); }
+    void text(const std::string& value) {
+        check(xmlTextWriterWriteString(w_, x(value.c_str())), "text");
+    }
     // <name>value</name>
     void element(const char* name, const std::string& value) {
         start(name);
@@ -48,9 +52,10 @@ public:
         end();
     }
 
-private:
+  private:
     static void check(int rc, const char* what) {
-        if (rc < 0) throw cordon::Error(std::string("libxml2 failed to write the domain XML at ") + what);
+        if (rc < 0)
+            throw cordon::Error(std::string("libxml2 failed to write the domain XML at ") + what);
     }
     xmlTextWriterPtr w_;
 };
@@ -60,11 +65,13 @@ void disk(Writer& w, const std::string& format, const std::filesystem::path& pat
     w.start("disk");
     w.attr("type", "file");
     w.attr("device", "disk");
-    w.empty("driver", {{"name", "qemu"}, {"type", format}, {"cache", readonly ? "none" : "writeback"}});
+    w.empty("driver",
+            {{"name", "qemu"}, {"type", format}, {"cache", readonly ? "none" : "writeback"}});
     w.empty("source", {{"file", path.string()}});
     w.empty("target", {{"dev", dev}, {"bus", "virtio"}});
     w.element("serial", serial);
-    if (readonly) w.empty("readonly", {});
+    if (readonly)
+        w.empty("readonly", {});
     w.end();
 }
 
@@ -101,15 +108,18 @@ std::string domain_fingerprint(const DomainSpec& s) {
 std::string fingerprint_in_xml(const std::string& xml) {
     const std::string key = "fingerprint=";
     auto pos = xml.find(key);
-    if (pos == std::string::npos || pos + key.size() + 18 > xml.size()) return {};
+    if (pos == std::string::npos || pos + key.size() + 18 > xml.size())
+        return {};
     return xml.substr(pos + key.size() + 1, 16);
 }
 
 std::string domain_xml(const DomainSpec& s) {
     std::unique_ptr<xmlBuffer, BufferFree> buf(xmlBufferCreate());
-    if (!buf) throw cordon::Error("libxml2 cannot allocate a buffer for the domain XML");
+    if (!buf)
+        throw cordon::Error("libxml2 cannot allocate a buffer for the domain XML");
     std::unique_ptr<xmlTextWriter, WriterFree> writer(xmlNewTextWriterMemory(buf.get(), 0));
-    if (!writer) throw cordon::Error("libxml2 cannot create an XML writer");
+    if (!writer)
+        throw cordon::Error("libxml2 cannot create an XML writer");
     xmlTextWriterSetIndent(writer.get(), 1);
     xmlTextWriterSetIndentString(writer.get(), x("  "));
     Writer w(writer.get());
@@ -117,7 +127,8 @@ std::string domain_xml(const DomainSpec& s) {
     w.start("domain");
     w.attr("type", s.kvm ? "kvm" : "qemu");
     w.element("name", s.name);
-    if (!s.uuid.empty()) w.element("uuid", s.uuid);
+    if (!s.uuid.empty())
+        w.element("uuid", s.uuid);
     w.start("metadata");
     // Marks the domain as Cordon's, so vmctl never touches a foreign domain of the same name.
     w.start_ns("cordon", "vm", kCordonXmlns);
@@ -146,14 +157,16 @@ std::string domain_xml(const DomainSpec& s) {
     w.empty("acpi", {});
     w.empty("apic", {});
     w.end();
-    if (s.kvm) w.empty("cpu", {{"mode", "host-passthrough"}});
+    if (s.kvm)
+        w.empty("cpu", {{"mode", "host-passthrough"}});
     w.empty("clock", {{"offset", "utc"}});
     w.element("on_poweroff", "destroy");
     w.element("on_reboot", "restart");
     w.element("on_crash", "destroy");
 
     w.start("devices");
-    if (s.rootfs) disk(w, s.rootfs_format, *s.rootfs, "vda", kRootDiskSerial, true);
+    if (s.rootfs)
+        disk(w, s.rootfs_format, *s.rootfs, "vda", kRootDiskSerial, true);
     disk(w, "qcow2", s.data_disk, s.rootfs ? "vdb" : "vda", kDataDiskSerial, false);
 
     w.start("channel");
@@ -184,7 +197,8 @@ std::string domain_xml(const DomainSpec& s) {
     w.empty("memballoon", {{"model", "virtio"}});
     w.end();  // devices
     w.end();  // domain
-    if (xmlTextWriterEndDocument(writer.get()) < 0) throw cordon::Error("libxml2 cannot finish the domain XML");
+    if (xmlTextWriterEndDocument(writer.get()) < 0)
+        throw cordon::Error("libxml2 cannot finish the domain XML");
     writer.reset();  // flushes into buf
     return std::string(reinterpret_cast<const char*>(xmlBufferContent(buf.get())),
                        static_cast<size_t>(xmlBufferLength(buf.get())));

@@ -12,18 +12,27 @@ namespace cordon::host {
 
 std::string to_string(DomainState s) {
     switch (s) {
-        case DomainState::running: return "running";
-        case DomainState::paused: return "paused";
-        case DomainState::shutting_down: return "shutting-down";
-        case DomainState::shutoff: return "stopped";
-        case DomainState::crashed: return "crashed";
-        case DomainState::suspended: return "suspended";
-        case DomainState::other: return "unknown";
+        case DomainState::running:
+            return "running";
+        case DomainState::paused:
+            return "paused";
+        case DomainState::shutting_down:
+            return "shutting-down";
+        case DomainState::shutoff:
+            return "stopped";
+        case DomainState::crashed:
+            return "crashed";
+        case DomainState::suspended:
+            return "suspended";
+        case DomainState::other:
+            return "unknown";
     }
     return "unknown";
 }
 
-std::string default_uri() { return ::geteuid() == 0 ? "qemu:///system" : "qemu:///session"; }
+std::string default_uri() {
+    return ::geteuid() == 0 ? "qemu:///system" : "qemu:///session";
+}
 
 namespace {
 
@@ -52,35 +61,50 @@ int last_code() {
 }
 
 std::string version_text(unsigned long v) {
-    return std::to_string(v / 1000000) + "." + std::to_string((v / 1000) % 1000) + "." + std::to_string(v % 1000);
+    return std::to_string(v / 1000000) + "." + std::to_string((v / 1000) % 1000) + "." +
+           std::to_string(v % 1000);
 }
 
 std::string shutoff_reason(int r) {
     switch (r) {
-        case VIR_DOMAIN_SHUTOFF_SHUTDOWN: return "shut down by the guest";
-        case VIR_DOMAIN_SHUTOFF_DESTROYED: return "destroyed (killed from outside the guest)";
-        case VIR_DOMAIN_SHUTOFF_CRASHED: return "crashed";
-        case VIR_DOMAIN_SHUTOFF_FAILED: return "failed to start";
-        case VIR_DOMAIN_SHUTOFF_SAVED: return "saved";
-        case VIR_DOMAIN_SHUTOFF_MIGRATED: return "migrated";
-        case VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: return "reverted from a snapshot";
-        case VIR_DOMAIN_SHUTOFF_DAEMON: return "the daemon stopped it";
-        default: return "never started";
+        case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
+            return "shut down by the guest";
+        case VIR_DOMAIN_SHUTOFF_DESTROYED:
+            return "destroyed (killed from outside the guest)";
+        case VIR_DOMAIN_SHUTOFF_CRASHED:
+            return "crashed";
+        case VIR_DOMAIN_SHUTOFF_FAILED:
+            return "failed to start";
+        case VIR_DOMAIN_SHUTOFF_SAVED:
+            return "saved";
+        case VIR_DOMAIN_SHUTOFF_MIGRATED:
+            return "migrated";
+        case VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT:
+            return "reverted from a snapshot";
+        case VIR_DOMAIN_SHUTOFF_DAEMON:
+            return "the daemon stopped it";
+        default:
+            return "never started";
     }
 }
 
 std::string running_reason(int r) {
     switch (r) {
-        case VIR_DOMAIN_RUNNING_BOOTED: return "booted";
-        case VIR_DOMAIN_RUNNING_UNPAUSED: return "unpaused";
-        case VIR_DOMAIN_RUNNING_RESTORED: return "restored";
-        case VIR_DOMAIN_RUNNING_WAKEUP: return "woken up";
-        default: return "running";
+        case VIR_DOMAIN_RUNNING_BOOTED:
+            return "booted";
+        case VIR_DOMAIN_RUNNING_UNPAUSED:
+            return "unpaused";
+        case VIR_DOMAIN_RUNNING_RESTORED:
+            return "restored";
+        case VIR_DOMAIN_RUNNING_WAKEUP:
+            return "woken up";
+        default:
+            return "running";
     }
 }
 
 class LibvirtDomain final : public Domain {
-public:
+  public:
     LibvirtDomain(DomainPtr d, std::string uri) : d_(std::move(d)), uri_(std::move(uri)) {}
     std::string name() const override {
         const char* n = virDomainGetName(d_.get());
@@ -88,12 +112,14 @@ public:
     }
     std::string uuid() override {
         char buf[VIR_UUID_STRING_BUFLEN] = {};
-        if (virDomainGetUUIDString(d_.get(), buf) < 0) fail("cannot read the UUID of the VM");
+        if (virDomainGetUUIDString(d_.get(), buf) < 0)
+            fail("cannot read the UUID of the VM");
         return buf;
     }
     DomainStatus status() override {
         int state = 0, reason = 0;
-        if (virDomainGetState(d_.get(), &state, &reason, 0) < 0) fail("cannot read the state of the VM");
+        if (virDomainGetState(d_.get(), &state, &reason, 0) < 0)
+            fail("cannot read the state of the VM");
         DomainStatus s;
         switch (state) {
             case VIR_DOMAIN_RUNNING:
@@ -101,39 +127,62 @@ public:
                 s.state = DomainState::running;
                 s.reason = running_reason(reason);
                 break;
-            case VIR_DOMAIN_PAUSED: s.state = DomainState::paused; s.reason = "paused"; break;
-            case VIR_DOMAIN_SHUTDOWN: s.state = DomainState::shutting_down; s.reason = "shutting down"; break;
-            case VIR_DOMAIN_SHUTOFF: s.state = DomainState::shutoff; s.reason = shutoff_reason(reason); break;
-            case VIR_DOMAIN_CRASHED: s.state = DomainState::crashed; s.reason = "crashed"; break;
-            case VIR_DOMAIN_PMSUSPENDED: s.state = DomainState::suspended; s.reason = "suspended"; break;
-            default: s.state = DomainState::other; s.reason = "unknown"; break;
+            case VIR_DOMAIN_PAUSED:
+                s.state = DomainState::paused;
+                s.reason = "paused";
+                break;
+            case VIR_DOMAIN_SHUTDOWN:
+                s.state = DomainState::shutting_down;
+                s.reason = "shutting down";
+                break;
+            case VIR_DOMAIN_SHUTOFF:
+                s.state = DomainState::shutoff;
+                s.reason = shutoff_reason(reason);
+                break;
+            case VIR_DOMAIN_CRASHED:
+                s.state = DomainState::crashed;
+                s.reason = "crashed";
+                break;
+            case VIR_DOMAIN_PMSUSPENDED:
+                s.state = DomainState::suspended;
+                s.reason = "suspended";
+                break;
+            default:
+                s.state = DomainState::other;
+                s.reason = "unknown";
+                break;
         }
         return s;
     }
     std::string xml() override {
         CString x(virDomainGetXMLDesc(d_.get(), 0));
-        if (!x) fail("cannot read the XML of the VM");
+        if (!x)
+            fail("cannot read the XML of the VM");
         return x.get();
     }
     void create() override {
-        if (virDomainCreate(d_.get()) < 0) fail("libvirt cannot start the VM");
+        if (virDomainCreate(d_.get()) < 0)
+            fail("libvirt cannot start the VM");
     }
     void shutdown() override {
-        if (virDomainShutdown(d_.get()) < 0) fail("libvirt cannot send the ACPI shutdown to the VM");
+        if (virDomainShutdown(d_.get()) < 0)
+            fail("libvirt cannot send the ACPI shutdown to the VM");
     }
     void destroy() override {
         if (virDomainDestroy(d_.get()) < 0) {
-            if (last_code() == VIR_ERR_OPERATION_INVALID) return;  // already off
+            if (last_code() == VIR_ERR_OPERATION_INVALID)
+                return;  // already off
             fail("libvirt cannot stop the VM");
         }
     }
     void undefine() override {
-        if (virDomainUndefineFlags(d_.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
+        if (virDomainUndefineFlags(
+                d_.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_NVRAM) < 0) {
             fail("libvirt cannot undefine the VM");
         }
     }
 
-private:
+  private:
     [[noreturn]] void fail(const std::string& what) {
         std::string detail = last_error();  // before name(): every libvirt call resets the error
         throw HostError(ErrorKind::libvirt, what + ": " + detail, name() + " on " + uri_);
@@ -143,7 +192,7 @@ private:
 };
 
 class LibvirtConnection final : public Connection {
-public:
+  public:
     LibvirtConnection(ConnectPtr c, std::string uri) : c_(std::move(c)), uri_(std::move(uri)) {}
     std::string uri() const override { return uri_; }
     bool is_local() const override {
@@ -157,14 +206,18 @@ public:
     std::unique_ptr<Domain> lookup(const std::string& name) override {
         DomainPtr d(virDomainLookupByName(c_.get(), name.c_str()));
         if (!d) {
-            if (last_code() == VIR_ERR_NO_DOMAIN) return nullptr;
-            throw HostError(ErrorKind::libvirt, "libvirt cannot look up the VM: " + last_error(), name + " on " + uri_);
+            if (last_code() == VIR_ERR_NO_DOMAIN)
+                return nullptr;
+            throw HostError(ErrorKind::libvirt, "libvirt cannot look up the VM: " + last_error(),
+                            name + " on " + uri_);
         }
         return std::make_unique<LibvirtDomain>(std::move(d), uri_);
     }
     std::unique_ptr<Domain> define(const std::string& xml) override {
         DomainPtr d(virDomainDefineXML(c_.get(), xml.c_str()));
-        if (!d) throw HostError(ErrorKind::libvirt, "libvirt refused the VM definition: " + last_error(), uri_);
+        if (!d)
+            throw HostError(ErrorKind::libvirt,
+                            "libvirt refused the VM definition: " + last_error(), uri_);
         return std::make_unique<LibvirtDomain>(std::move(d), uri_);
     }
     std::string daemon_version() override {
@@ -176,17 +229,18 @@ public:
         return virConnectGetVersion(c_.get(), &v) == 0 ? version_text(v) : std::string();
     }
     bool offers_kvm() override {
-        CString caps(virConnectGetDomainCapabilities(c_.get(), nullptr, "x86_64", nullptr, "kvm", 0));
+        CString caps(
+            virConnectGetDomainCapabilities(c_.get(), nullptr, "x86_64", nullptr, "kvm", 0));
         return caps != nullptr;
     }
 
-private:
+  private:
     ConnectPtr c_;
     std::string uri_;
 };
 
 class LibvirtHypervisor final : public Hypervisor {
-public:
+  public:
     LibvirtHypervisor() { virSetErrorFunc(nullptr, ignore_errors); }
     std::unique_ptr<Connection> connect(const std::string& uri_in) override {
         const std::string uri = uri_in.empty() ? default_uri() : uri_in;
@@ -197,19 +251,30 @@ public:
             const bool no_daemon = detail.find("Failed to connect socket") != std::string::npos ||
                                    detail.find("Connection refused") != std::string::npos;
             if (no_daemon) {
-                hint = "libvirtd is not running (or not where the URI points): start it with `virtlogd -d && "
-                       "libvirtd -d` (as root), or `systemctl start libvirtd` on a machine with systemd";
+                hint =
+                    "libvirtd is not running (or not where the URI points): start it with "
+                    "`virtlogd -d && "
+                    "libvirtd -d` (as root), or `systemctl start libvirtd` on a machine with "
+                    "systemd";
             } else if (uri.rfind("qemu:///system", 0) == 0) {
-                hint = "libvirtd is not running: start it with `virtlogd -d && libvirtd -d` (as root), or "
-                       "`systemctl start libvirtd` on a machine with systemd";
+                hint =
+                    "libvirtd is not running: start it with `virtlogd -d && libvirtd -d` (as "
+                    "root), or "
+                    "`systemctl start libvirtd` on a machine with systemd";
             } else if (uri.rfind("qemu:///session", 0) == 0) {
-                hint = "libvirt cannot start the session daemon: check that libvirt-daemon and "
-                       "libvirt-daemon-driver-qemu are installed, or use --connect qemu:///system as root";
+                hint =
+                    "libvirt cannot start the session daemon: check that libvirt-daemon and "
+                    "libvirt-daemon-driver-qemu are installed, or use --connect qemu:///system as "
+                    "root";
             } else {
-                hint = "check that libvirtd runs where the URI points (start it with `libvirtd -d`, or "
-                       "`systemctl start libvirtd`) and that the URI is right (--connect or the connect_uri setting)";
+                hint =
+                    "check that libvirtd runs where the URI points (start it with `libvirtd -d`, "
+                    "or "
+                    "`systemctl start libvirtd`) and that the URI is right (--connect or the "
+                    "connect_uri setting)";
             }
-            throw HostError(ErrorKind::libvirt_unreachable, "cannot connect to libvirt: " + detail, uri, hint);
+            throw HostError(ErrorKind::libvirt_unreachable, "cannot connect to libvirt: " + detail,
+                            uri, hint);
         }
         return std::make_unique<LibvirtConnection>(std::move(c), uri);
     }
@@ -217,7 +282,9 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Hypervisor> make_libvirt() { return std::make_unique<LibvirtHypervisor>(); }
+std::unique_ptr<Hypervisor> make_libvirt() {
+    return std::make_unique<LibvirtHypervisor>();
+}
 
 std::string libvirt_library_version() {
     unsigned long v = 0;

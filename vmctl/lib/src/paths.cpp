@@ -34,24 +34,30 @@ fs::path home() {
     return h;
 }
 
-bool is_root() { return ::geteuid() == 0; }
+bool is_root() {
+    return ::geteuid() == 0;
+}
 
 fs::path xdg(const char* var, const char* fallback_under_home) {
     std::string v = env(var);
-    if (!v.empty() && v.front() == '/') return v;
+    if (!v.empty() && v.front() == '/')
+        return v;
     return home() / fallback_under_home;
 }
 
 }  // namespace
 
 void validate_vm_name(const std::string& name) {
-    bool ok = !name.empty() && name.size() <= 48 && std::isalnum(static_cast<unsigned char>(name[0]));
+    bool ok =
+        !name.empty() && name.size() <= 48 && std::isalnum(static_cast<unsigned char>(name[0]));
     for (char c : name) {
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) ok = false;
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+            ok = false;
     }
     if (!ok) {
-        throw HostError(ErrorKind::usage, "invalid VM name '" + name + "'", "vm_name",
-                        "use 1-48 letters, digits, '-', '_' or '.', starting with a letter or digit");
+        throw HostError(
+            ErrorKind::usage, "invalid VM name '" + name + "'", "vm_name",
+            "use 1-48 letters, digits, '-', '_' or '.', starting with a letter or digit");
     }
 }
 
@@ -62,7 +68,9 @@ VmPaths vm_paths(const std::string& vm_name) {
     fs::path state = env("CORDON_STATE_DIR");
     fs::path runtime = env("CORDON_RUNTIME_DIR");
     fs::path cache = env("CORDON_CACHE_DIR");
-    if (state.empty()) state = is_root() ? fs::path("/var/lib/cordon") : xdg("XDG_DATA_HOME", ".local/share") / "cordon";
+    if (state.empty())
+        state = is_root() ? fs::path("/var/lib/cordon")
+                          : xdg("XDG_DATA_HOME", ".local/share") / "cordon";
     if (runtime.empty()) {
         if (is_root()) {
             runtime = "/run/cordon";
@@ -72,7 +80,9 @@ VmPaths vm_paths(const std::string& vm_name) {
             runtime = fs::path("/tmp") / ("cordon-" + std::to_string(::getuid()));
         }
     }
-    if (cache.empty()) cache = is_root() ? fs::path("/var/cache/cordon") : xdg("XDG_CACHE_HOME", ".cache") / "cordon";
+    if (cache.empty())
+        cache =
+            is_root() ? fs::path("/var/cache/cordon") : xdg("XDG_CACHE_HOME", ".cache") / "cordon";
     p.state_dir = state / vm_name;
     p.runtime_dir = runtime / vm_name;
     p.cache_dir = cache;
@@ -87,7 +97,9 @@ VmPaths vm_paths(const std::string& vm_name) {
     return p;
 }
 
-fs::path user_settings_path() { return xdg("XDG_CONFIG_HOME", ".config") / "cordon" / "settings.json"; }
+fs::path user_settings_path() {
+    return xdg("XDG_CONFIG_HOME", ".config") / "cordon" / "settings.json";
+}
 
 fs::path admin_settings_path() {
     std::string v = env("CORDON_ADMIN_SETTINGS");
@@ -96,27 +108,32 @@ fs::path admin_settings_path() {
 
 fs::path default_image_dir() {
     std::string v = env("CORDON_IMAGE_DIR");
-    if (!v.empty()) return v;
+    if (!v.empty())
+        return v;
     // In a build tree (build/vmctl/cli/vmctl), the image is built to build/images/out.
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
     if (!ec) {
         fs::path in_build = self.parent_path().parent_path().parent_path() / "images" / "out";
-        if (fs::exists(in_build / "manifest.json", ec)) return in_build;
+        if (fs::exists(in_build / "manifest.json", ec))
+            return in_build;
     }
     return "/usr/local/share/cordon/image";
 }
 
 void make_dirs(const fs::path& dir, unsigned mode) {
-    if (dir.empty()) return;
-    struct stat st{};
+    if (dir.empty())
+        return;
+    struct stat st {};
     if (::stat(dir.c_str(), &st) == 0) {
         if (!S_ISDIR(st.st_mode)) {
-            throw HostError(ErrorKind::generic, "not a folder", dir.string(), "remove or rename it");
+            throw HostError(ErrorKind::generic, "not a folder", dir.string(),
+                            "remove or rename it");
         }
         return;
     }
-    if (dir.has_parent_path() && dir.parent_path() != dir) make_dirs(dir.parent_path(), mode);
+    if (dir.has_parent_path() && dir.parent_path() != dir)
+        make_dirs(dir.parent_path(), mode);
     if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
         throw_errno("cannot create folder", dir.string());
     }
@@ -136,16 +153,19 @@ void write_file_atomic(const fs::path& path, const std::string& content, unsigne
 
 std::string read_file(const fs::path& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw_errno("cannot read", path.string());
+    if (!fd)
+        throw_errno("cannot read", path.string());
     std::string out;
     char buf[65536];
     for (;;) {
         ssize_t n = ::read(fd.get(), buf, sizeof buf);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             throw_errno("cannot read", path.string());
         }
-        if (n == 0) break;
+        if (n == 0)
+            break;
         out.append(buf, static_cast<size_t>(n));
     }
     return out;

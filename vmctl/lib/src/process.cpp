@@ -38,15 +38,19 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
 }  // namespace
 
 pid_t spawn_detached(const std::vector<std::string>& argv, const fs::path& log_file) {
-    if (argv.empty()) throw cordon::Error("spawn_detached: empty command");
+    if (argv.empty())
+        throw cordon::Error("spawn_detached: empty command");
     UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!log) throw_errno("cannot open the log file", log_file.string());
+    if (!log)
+        throw_errno("cannot open the log file", log_file.string());
     int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("cannot create a pipe");
+    if (::pipe2(pipefd, O_CLOEXEC) != 0)
+        throw_errno("cannot create a pipe");
     UniqueFd rd(pipefd[0]), wr(pipefd[1]);
     auto args = c_argv(argv);
     pid_t child = ::fork();
-    if (child < 0) throw_errno("cannot fork", argv[0]);
+    if (child < 0)
+        throw_errno("cannot fork", argv[0]);
     if (child == 0) {
         ::setsid();
         pid_t grandchild = ::fork();
@@ -71,21 +75,28 @@ pid_t spawn_detached(const std::vector<std::string>& argv, const fs::path& log_f
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
-    if (n != sizeof pid || pid <= 0) throw cordon::Error("cannot start a detached process", argv[0]);
+    if (n != sizeof pid || pid <= 0)
+        throw cordon::Error("cannot start a detached process", argv[0]);
     return pid;
 }
 
 bool process_alive(pid_t pid, const std::string& name) {
-    if (pid <= 0) return false;
-    if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+    if (pid <= 0)
+        return false;
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+        return false;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
-    if (!std::getline(stat, line)) return false;
+    if (!std::getline(stat, line))
+        return false;
     // pid (comm) state ...
     auto open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) return false;
-    if (close + 2 < line.size() && line[close + 2] == 'Z') return false;  // a zombie is dead
-    if (name.empty()) return true;
+    if (open == std::string::npos || close == std::string::npos)
+        return false;
+    if (close + 2 < line.size() && line[close + 2] == 'Z')
+        return false;  // a zombie is dead
+    if (name.empty())
+        return true;
     std::string comm = line.substr(open + 1, close - open - 1);
     return comm == name.substr(0, 15);  // comm is cut at 15 characters
 }
@@ -93,7 +104,8 @@ bool process_alive(pid_t pid, const std::string& name) {
 pid_t read_pid_file(const fs::path& file) {
     std::ifstream in(file);
     long long pid = 0;
-    if (!(in >> pid) || pid <= 0 || pid > 4194304) return 0;
+    if (!(in >> pid) || pid <= 0 || pid > 4194304)
+        return 0;
     return static_cast<pid_t>(pid);
 }
 

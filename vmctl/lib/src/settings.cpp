@@ -16,18 +16,24 @@ namespace cordon::host {
 
 std::string to_string(Accelerator a) {
     switch (a) {
-        case Accelerator::automatic: return "auto";
-        case Accelerator::kvm: return "kvm";
-        case Accelerator::tcg: return "tcg";
+        case Accelerator::automatic:
+            return "auto";
+        case Accelerator::kvm:
+            return "kvm";
+        case Accelerator::tcg:
+            return "tcg";
     }
     return "auto";
 }
 
 std::string to_string(Source s) {
     switch (s) {
-        case Source::builtin: return "default";
-        case Source::user: return "user";
-        case Source::admin: return "admin";
+        case Source::builtin:
+            return "default";
+        case Source::user:
+            return "user";
+        case Source::admin:
+            return "admin";
     }
     return "default";
 }
@@ -35,17 +41,45 @@ std::string to_string(Source s) {
 const std::vector<KeyInfo>& setting_keys() {
     static const std::vector<KeyInfo> keys = [] {
         std::vector<KeyInfo> k;
-        k.push_back({"vm_name", ValueType::string, "name of the libvirt domain", 0, 0, {}, "cordon"});
+        k.push_back(
+            {"vm_name", ValueType::string, "name of the libvirt domain", 0, 0, {}, "cordon"});
         k.push_back({"cpus", ValueType::integer, "virtual CPUs", 1, 64, {}, 2});
         k.push_back({"memory_mib", ValueType::integer, "memory in MiB", 256, 1048576, {}, 2048});
-        k.push_back({"disk_gib", ValueType::integer, "size of the data disk in GiB (when created)", 1, 16384, {}, 20});
-        k.push_back({"accelerator", ValueType::choice, "auto (probe KVM, else TCG), kvm or tcg", 0, 0,
-                     {"auto", "kvm", "tcg"}, "auto"});
-        k.push_back({"connect_uri", ValueType::string,
-                     "libvirt URI (empty: qemu:///system as root, qemu:///session otherwise)", 0, 0, {}, ""});
-        k.push_back({"image_dir", ValueType::string,
-                     "folder holding the VM image and its manifest.json (empty: the default)", 0, 0, {}, ""});
-        k.push_back({"isolation", ValueType::boolean, "user-namespace isolation of containers", 0, 0, {}, true});
+        k.push_back({"disk_gib",
+                     ValueType::integer,
+                     "size of the data disk in GiB (when created)",
+                     1,
+                     16384,
+                     {},
+                     20});
+        k.push_back({"accelerator",
+                     ValueType::choice,
+                     "auto (probe KVM, else TCG), kvm or tcg",
+                     0,
+                     0,
+                     {"auto", "kvm", "tcg"},
+                     "auto"});
+        k.push_back({"connect_uri",
+                     ValueType::string,
+                     "libvirt URI (empty: qemu:///system as root, qemu:///session otherwise)",
+                     0,
+                     0,
+                     {},
+                     ""});
+        k.push_back({"image_dir",
+                     ValueType::string,
+                     "folder holding the VM image and its manifest.json (empty: the default)",
+                     0,
+                     0,
+                     {},
+                     ""});
+        k.push_back({"isolation",
+                     ValueType::boolean,
+                     "user-namespace isolation of containers",
+                     0,
+                     0,
+                     {},
+                     true});
         return k;
     }();
     return keys;
@@ -53,22 +87,31 @@ const std::vector<KeyInfo>& setting_keys() {
 
 const KeyInfo* find_key(const std::string& name) {
     for (const auto& k : setting_keys()) {
-        if (k.name == name) return &k;
+        if (k.name == name)
+            return &k;
     }
     return nullptr;
 }
 
-SettingsFiles SettingsFiles::standard() { return {user_settings_path(), admin_settings_path()}; }
+SettingsFiles SettingsFiles::standard() {
+    return {user_settings_path(), admin_settings_path()};
+}
 
 namespace {
 
 std::string json_type_name(const json& v) {
-    if (v.is_boolean()) return "a boolean";
-    if (v.is_number_integer()) return "an integer";
-    if (v.is_number()) return "a number";
-    if (v.is_string()) return "a string";
-    if (v.is_array()) return "an array";
-    if (v.is_object()) return "an object";
+    if (v.is_boolean())
+        return "a boolean";
+    if (v.is_number_integer())
+        return "an integer";
+    if (v.is_number())
+        return "a number";
+    if (v.is_string())
+        return "a string";
+    if (v.is_array())
+        return "an array";
+    if (v.is_object())
+        return "an object";
     return "null";
 }
 
@@ -80,48 +123,53 @@ std::string known_keys_text() {
 
 // Reads and parses one layer. A missing file is an empty layer.
 json read_layer(const fs::path& file) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(file.c_str(), &st) != 0) {
-        if (errno == ENOENT || errno == ENOTDIR) return json::object();
+        if (errno == ENOENT || errno == ENOTDIR)
+            return json::object();
         const int err = errno;
-        throw HostError(ErrorKind::config, "cannot read settings file: " + errno_string(err), file.string(),
-                        "fix the permissions of the file or its folder");
+        throw HostError(ErrorKind::config, "cannot read settings file: " + errno_string(err),
+                        file.string(), "fix the permissions of the file or its folder");
     }
     std::string text;
     try {
         text = read_file(file);
     } catch (const cordon::Error& e) {
-        throw HostError(ErrorKind::config, e.failure(), file.string(), "fix the permissions of the file");
+        throw HostError(ErrorKind::config, e.failure(), file.string(),
+                        "fix the permissions of the file");
     }
     json doc;
     try {
         doc = json::parse(text);
     } catch (const json::parse_error& e) {
-        throw HostError(ErrorKind::config, std::string("settings file is not valid JSON: ") + e.what(),
-                        file.string(), "fix the syntax or remove the file to use the defaults");
+        throw HostError(ErrorKind::config,
+                        std::string("settings file is not valid JSON: ") + e.what(), file.string(),
+                        "fix the syntax or remove the file to use the defaults");
     }
     if (!doc.is_object()) {
         throw HostError(ErrorKind::config,
-                        "settings file must hold a JSON object, not " + json_type_name(doc), file.string(),
-                        R"(write it as {"key": value, ...})");
+                        "settings file must hold a JSON object, not " + json_type_name(doc),
+                        file.string(), R"(write it as {"key": value, ...})");
     }
     return doc;
 }
 
 void validate_layer(const json& doc, const fs::path& file, bool admin) {
     for (auto it = doc.begin(); it != doc.end(); ++it) {
-        if (admin && it.key() == "locked") continue;
+        if (admin && it.key() == "locked")
+            continue;
         const KeyInfo* k = find_key(it.key());
         if (!k) {
-            log::warn("settings", "{}: ignoring unknown key '{}' (known keys: {})", file.string(), it.key(),
-                      known_keys_text());
+            log::warn("settings", "{}: ignoring unknown key '{}' (known keys: {})", file.string(),
+                      it.key(), known_keys_text());
             continue;
         }
         std::string expected = check_setting_value(*k, it.value());
         if (!expected.empty()) {
-            throw HostError(ErrorKind::config,
-                            "key '" + it.key() + "' must be " + expected + ", not " + it.value().dump(),
-                            file.string(), "fix the value or remove the key to use the default");
+            throw HostError(
+                ErrorKind::config,
+                "key '" + it.key() + "' must be " + expected + ", not " + it.value().dump(),
+                file.string(), "fix the value or remove the key to use the default");
         }
     }
 }
@@ -131,16 +179,20 @@ void validate_layer(const json& doc, const fs::path& file, bool admin) {
 std::string check_setting_value(const KeyInfo& key, const json& v) {
     switch (key.type) {
         case ValueType::integer: {
-            std::string expected = "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
-            if (!v.is_number_integer()) return expected;
+            std::string expected =
+                "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
+            if (!v.is_number_integer())
+                return expected;
             long long n = v.get<long long>();
-            if (n < key.min || n > key.max) return expected;
+            if (n < key.min || n > key.max)
+                return expected;
             return {};
         }
         case ValueType::boolean:
             return v.is_boolean() ? std::string() : std::string("a boolean (true or false)");
         case ValueType::string:
-            if (!v.is_string()) return "a string";
+            if (!v.is_string())
+                return "a string";
             if (key.name == "vm_name") {
                 try {
                     validate_vm_name(v.get<std::string>());
@@ -152,8 +204,10 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
         case ValueType::choice: {
             std::string expected = "one of";
             for (const auto& c : key.choices) expected += " \"" + c + "\"";
-            if (!v.is_string()) return expected;
-            if (std::find(key.choices.begin(), key.choices.end(), v.get<std::string>()) == key.choices.end())
+            if (!v.is_string())
+                return expected;
+            if (std::find(key.choices.begin(), key.choices.end(), v.get<std::string>()) ==
+                key.choices.end())
                 return expected;
             return {};
         }
@@ -162,14 +216,18 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
 }
 
 std::string setting_text(const json& v) {
-    if (v.is_boolean()) return v.get<bool>() ? "on" : "off";
-    if (v.is_string()) return v.get<std::string>();
+    if (v.is_boolean())
+        return v.get<bool>() ? "on" : "off";
+    if (v.is_string())
+        return v.get<std::string>();
     return v.dump();
 }
 
 json parse_setting_text(const std::string& key, const std::string& text) {
     const KeyInfo* k = find_key(key);
-    if (!k) throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {}, "known settings: " + known_keys_text());
+    if (!k)
+        throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {},
+                        "known settings: " + known_keys_text());
     json v;
     switch (k->type) {
         case ValueType::integer: {
@@ -181,8 +239,9 @@ json parse_setting_text(const std::string& key, const std::string& text) {
                 used = 0;
             }
             if (used != text.size() || text.empty()) {
-                throw HostError(ErrorKind::usage, "setting '" + key + "' must be " + check_setting_value(*k, json("x")),
-                                text);
+                throw HostError(
+                    ErrorKind::usage,
+                    "setting '" + key + "' must be " + check_setting_value(*k, json("x")), text);
             }
             v = n;
             break;
@@ -202,7 +261,8 @@ json parse_setting_text(const std::string& key, const std::string& text) {
             break;
     }
     std::string expected = check_setting_value(*k, v);
-    if (!expected.empty()) throw HostError(ErrorKind::usage, "setting '" + key + "' must be " + expected, text);
+    if (!expected.empty())
+        throw HostError(ErrorKind::usage, "setting '" + key + "' must be " + expected, text);
     return v;
 }
 
@@ -215,12 +275,14 @@ LayeredSettings LayeredSettings::load(const SettingsFiles& files) {
     validate_layer(s.admin_doc_, files.admin, true);
     if (auto it = s.admin_doc_.find("locked"); it != s.admin_doc_.end()) {
         if (!it->is_array()) {
-            throw HostError(ErrorKind::config, "key 'locked' must be an array of setting names, not " + it->dump(),
+            throw HostError(ErrorKind::config,
+                            "key 'locked' must be an array of setting names, not " + it->dump(),
                             files.admin.string(), R"(write it as "locked": ["isolation", ...])");
         }
         for (const auto& name : *it) {
             if (!name.is_string() || !find_key(name.get<std::string>())) {
-                throw HostError(ErrorKind::config, "key 'locked' names an unknown setting " + name.dump(),
+                throw HostError(ErrorKind::config,
+                                "key 'locked' names an unknown setting " + name.dump(),
                                 files.admin.string(), "known settings: " + known_keys_text());
             }
             s.admin_locked_.push_back(name.get<std::string>());
@@ -234,14 +296,16 @@ void LayeredSettings::recompute() {
     values_.clear();
     for (const auto& k : setting_keys()) {
         SettingValue v{k.default_value, Source::builtin, false, {}};
-        const bool locked = std::find(admin_locked_.begin(), admin_locked_.end(), k.name) != admin_locked_.end();
+        const bool locked =
+            std::find(admin_locked_.begin(), admin_locked_.end(), k.name) != admin_locked_.end();
         auto admin_it = admin_doc_.find(k.name);
         auto user_it = user_doc_.find(k.name);
         if (locked) {
             v.locked = true;
             v.source = Source::admin;
             v.file = files_.admin;
-            if (admin_it != admin_doc_.end()) v.value = *admin_it;
+            if (admin_it != admin_doc_.end())
+                v.value = *admin_it;
         } else if (user_it != user_doc_.end()) {
             v = {*user_it, Source::user, false, files_.user};
         } else if (admin_it != admin_doc_.end()) {
@@ -254,15 +318,16 @@ void LayeredSettings::recompute() {
 const SettingValue& LayeredSettings::get(const std::string& key) const {
     auto it = values_.find(key);
     if (it == values_.end()) {
-        throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {}, "known settings: " + known_keys_text());
+        throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {},
+                        "known settings: " + known_keys_text());
     }
     return it->second;
 }
 
 std::string LayeredSettings::locked_message(const std::string& key) const {
     const SettingValue& v = get(key);
-    return key + " is locked " + (v.value.is_string() || v.value.is_number() ? "to " : "") + setting_text(v.value) +
-           " by the administrator in " + files_.admin.string();
+    return key + " is locked " + (v.value.is_string() || v.value.is_number() ? "to " : "") +
+           setting_text(v.value) + " by the administrator in " + files_.admin.string();
 }
 
 Settings LayeredSettings::effective() const {
@@ -272,7 +337,9 @@ Settings LayeredSettings::effective() const {
     s.memory_mib = get("memory_mib").value.get<int>();
     s.disk_gib = get("disk_gib").value.get<int>();
     const std::string acc = get("accelerator").value.get<std::string>();
-    s.accelerator = acc == "kvm" ? Accelerator::kvm : acc == "tcg" ? Accelerator::tcg : Accelerator::automatic;
+    s.accelerator = acc == "kvm"   ? Accelerator::kvm
+                    : acc == "tcg" ? Accelerator::tcg
+                                   : Accelerator::automatic;
     s.connect_uri = get("connect_uri").value.get<std::string>();
     s.image_dir = get("image_dir").value.get<std::string>();
     s.isolation = get("isolation").value.get<bool>();
@@ -281,13 +348,17 @@ Settings LayeredSettings::effective() const {
 
 void LayeredSettings::set_user(const std::string& key, const json& value) {
     const KeyInfo* k = find_key(key);
-    if (!k) throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {}, "known settings: " + known_keys_text());
+    if (!k)
+        throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {},
+                        "known settings: " + known_keys_text());
     if (get(key).locked) {
-        throw HostError(ErrorKind::locked, locked_message(key), {}, "ask your administrator to unlock it");
+        throw HostError(ErrorKind::locked, locked_message(key), {},
+                        "ask your administrator to unlock it");
     }
     std::string expected = check_setting_value(*k, value);
     if (!expected.empty()) {
-        throw HostError(ErrorKind::usage, "setting '" + key + "' must be " + expected + ", not " + value.dump());
+        throw HostError(ErrorKind::usage,
+                        "setting '" + key + "' must be " + expected + ", not " + value.dump());
     }
     json doc = user_doc_;
     doc[key] = value;
@@ -298,9 +369,11 @@ void LayeredSettings::set_user(const std::string& key, const json& value) {
 
 void LayeredSettings::unset_user(const std::string& key) {
     if (!find_key(key)) {
-        throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {}, "known settings: " + known_keys_text());
+        throw HostError(ErrorKind::usage, "unknown setting '" + key + "'", {},
+                        "known settings: " + known_keys_text());
     }
-    if (!user_doc_.contains(key)) return;
+    if (!user_doc_.contains(key))
+        return;
     json doc = user_doc_;
     doc.erase(key);
     write_file_atomic(files_.user, doc.dump(2) + "\n", 0644);

@@ -11,8 +11,8 @@
 #include "cordon/host/hostagent_control.hpp"
 #include "cordon/host/manifest.hpp"
 #include "cordon/host/process.hpp"
-#include "cordon/subprocess.hpp"
 #include "cordon/log.hpp"
+#include "cordon/subprocess.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -23,10 +23,12 @@ namespace {
 
 constexpr const char* kCordonMetadata = "https://cordon.dev/xmlns/vm/1";
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 bool file_exists(const fs::path& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0;
 }
 
@@ -46,24 +48,33 @@ std::string log_tail(const fs::path& file) {
 }  // namespace
 
 Vm::Vm(Hypervisor& hypervisor, Settings settings, AgentConnector connector)
-    : hv_(hypervisor), settings_(std::move(settings)), paths_(vm_paths(settings_.vm_name)),
+    : hv_(hypervisor),
+      settings_(std::move(settings)),
+      paths_(vm_paths(settings_.vm_name)),
       connector_(std::move(connector)) {}
 
-std::string Vm::uri() const { return settings_.connect_uri.empty() ? default_uri() : settings_.connect_uri; }
+std::string Vm::uri() const {
+    return settings_.connect_uri.empty() ? default_uri() : settings_.connect_uri;
+}
 
-std::unique_ptr<Connection> Vm::connect() { return hv_.connect(uri()); }
+std::unique_ptr<Connection> Vm::connect() {
+    return hv_.connect(uri());
+}
 
 void Vm::say(const Progress& p, const std::string& line) {
     log::debug("vm", "{}", line);
-    if (p) p(line);
+    if (p)
+        p(line);
 }
 
 std::unique_ptr<Domain> Vm::lookup(Connection& c) {
     auto d = c.lookup(settings_.vm_name);
     if (d && d->xml().find(kCordonMetadata) == std::string::npos) {
-        throw HostError(ErrorKind::usage, "a libvirt domain with this name exists and was not created by Cordon",
-                        settings_.vm_name + " on " + c.uri(),
-                        "Cordon leaves it alone: choose another name with `vmctl settings set vm_name NAME`");
+        throw HostError(
+            ErrorKind::usage,
+            "a libvirt domain with this name exists and was not created by Cordon",
+            settings_.vm_name + " on " + c.uri(),
+            "Cordon leaves it alone: choose another name with `vmctl settings set vm_name NAME`");
     }
     return d;
 }
@@ -71,7 +82,8 @@ std::unique_ptr<Domain> Vm::lookup(Connection& c) {
 bool Vm::wait_for_shutoff(Domain& d, std::chrono::seconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-        if (!d.status().active()) return true;
+        if (!d.status().active())
+            return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     return !d.status().active();
@@ -84,7 +96,8 @@ StartResult Vm::start(const StartOptions& opt) {
     say(opt.progress, "connected to " + conn->uri());
     auto dom = lookup(*conn);
     fs::path agent_exe = opt.hostagent_exe;
-    if (local && agent_exe.empty()) agent_exe = find_hostagent();
+    if (local && agent_exe.empty())
+        agent_exe = find_hostagent();
 
     if (dom && dom->status().active()) {
         r.already_running = true;
@@ -97,9 +110,11 @@ StartResult Vm::start(const StartOptions& opt) {
         return r;
     }
 
-    const fs::path image_dir = settings_.image_dir.empty() ? default_image_dir() : fs::path(settings_.image_dir);
+    const fs::path image_dir =
+        settings_.image_dir.empty() ? default_image_dir() : fs::path(settings_.image_dir);
     ImageManifest image = load_manifest(image_dir);
-    say(opt.progress, "image " + image.dir.string() + (image.version.empty() ? "" : " (" + image.version + ")"));
+    say(opt.progress,
+        "image " + image.dir.string() + (image.version.empty() ? "" : " (" + image.version + ")"));
 
     switch (settings_.accelerator) {
         case Accelerator::kvm:
@@ -113,7 +128,8 @@ StartResult Vm::start(const StartOptions& opt) {
         case Accelerator::automatic:
             if (!local) {
                 r.kvm = conn->offers_kvm();
-                r.accelerator_reason = r.kvm ? "kvm (the remote libvirt offers it)" : "tcg (the remote libvirt offers no kvm)";
+                r.accelerator_reason = r.kvm ? "kvm (the remote libvirt offers it)"
+                                             : "tcg (the remote libvirt offers no kvm)";
             } else {
                 say(opt.progress, "probing whether KVM can boot this kernel");
                 KvmProbe probe = probe_kvm(image.kernel, paths_.kvm_probe_cache);
@@ -131,13 +147,16 @@ StartResult Vm::start(const StartOptions& opt) {
         if (!file_exists(paths_.data_disk)) {
             say(opt.progress, "creating the data disk " + paths_.data_disk.string() + " (" +
                                   std::to_string(settings_.disk_gib) + " GiB, qcow2)");
-            cordon::ProcessResult p = cordon::run({"qemu-img", "create", "-q", "-f", "qcow2", paths_.data_disk.string(),
-                                           std::to_string(settings_.disk_gib) + "G"},
-                                          std::chrono::seconds(60));
+            cordon::ProcessResult p =
+                cordon::run({"qemu-img", "create", "-q", "-f", "qcow2", paths_.data_disk.string(),
+                             std::to_string(settings_.disk_gib) + "G"},
+                            std::chrono::seconds(60));
             if (!p.ok()) {
                 ::unlink(paths_.data_disk.c_str());
-                throw HostError(ErrorKind::generic, "qemu-img cannot create the data disk: " + p.err + p.out,
-                                paths_.data_disk.string(), "check the free space and the permissions of the folder");
+                throw HostError(ErrorKind::generic,
+                                "qemu-img cannot create the data disk: " + p.err + p.out,
+                                paths_.data_disk.string(),
+                                "check the free space and the permissions of the folder");
             }
             r.data_disk_created = true;
         }
@@ -145,7 +164,8 @@ StartResult Vm::start(const StartOptions& opt) {
         stop_hostagent(paths_);
         ::unlink(paths_.channel_socket.c_str());
     } else {
-        say(opt.progress, "remote libvirt: the data disk, image and sockets are paths on the remote host");
+        say(opt.progress,
+            "remote libvirt: the data disk, image and sockets are paths on the remote host");
     }
 
     DomainSpec spec;
@@ -165,8 +185,10 @@ StartResult Vm::start(const StartOptions& opt) {
     if (dom && fingerprint_in_xml(dom->xml()) == domain_fingerprint(spec)) {
         say(opt.progress, "the libvirt domain " + settings_.vm_name + " is up to date");
     } else {
-        if (dom) spec.uuid = dom->uuid();
-        say(opt.progress, std::string(dom ? "redefining" : "defining") + " the libvirt domain " + settings_.vm_name);
+        if (dom)
+            spec.uuid = dom->uuid();
+        say(opt.progress, std::string(dom ? "redefining" : "defining") + " the libvirt domain " +
+                              settings_.vm_name);
         dom = conn->define(domain_xml(spec));
     }
 
@@ -174,9 +196,11 @@ StartResult Vm::start(const StartOptions& opt) {
     dom->create();
     say(opt.progress, "VM started; booting");
 
-    if (!local) return r;
+    if (!local)
+        return r;
     const pid_t agent_pid = start_hostagent(paths_, agent_exe);
-    say(opt.progress, "host agent started (pid " + std::to_string(agent_pid) + "); waiting for the guest agent");
+    say(opt.progress,
+        "host agent started (pid " + std::to_string(agent_pid) + "); waiting for the guest agent");
 
     r.agent_waited = true;
     const auto deadline = t0 + opt.ready_timeout;
@@ -189,8 +213,10 @@ StartResult Vm::start(const StartOptions& opt) {
                             settings_.vm_name, "read the console log with `vmctl logs console`");
         }
         if (!process_alive(agent_pid)) {
-            throw HostError(ErrorKind::agent_unreachable, "the host agent exited: " + log_tail(paths_.hostagent_log),
-                            paths_.hostagent_log.string(), "read the host agent's log; `vmctl stop` stops the VM");
+            throw HostError(ErrorKind::agent_unreachable,
+                            "the host agent exited: " + log_tail(paths_.hostagent_log),
+                            paths_.hostagent_log.string(),
+                            "read the host agent's log; `vmctl stop` stops the VM");
         }
         try {
             auto client = connector_(paths_.control_socket);
@@ -207,19 +233,23 @@ StartResult Vm::start(const StartOptions& opt) {
         }
         if (Clock::now() >= deadline) {
             throw HostError(ErrorKind::timeout,
-                            "the guest agent did not answer within " + std::to_string(opt.ready_timeout.count()) +
+                            "the guest agent did not answer within " +
+                                std::to_string(opt.ready_timeout.count()) +
                                 " s (last error: " + last_error + ")",
                             settings_.vm_name,
-                            "the VM keeps running: read `vmctl logs console`, then `vmctl stop` or wait and check "
+                            "the VM keeps running: read `vmctl logs console`, then `vmctl stop` or "
+                            "wait and check "
                             "`vmctl status`");
         }
         if (Clock::now() >= next_note) {
-            say(opt.progress, "still waiting for the guest agent (" + std::to_string(static_cast<int>(since(t0))) + " s)");
+            say(opt.progress, "still waiting for the guest agent (" +
+                                  std::to_string(static_cast<int>(since(t0))) + " s)");
             next_note += std::chrono::seconds(10);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    say(opt.progress, "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
+    say(opt.progress,
+        "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
     return r;
 }
 
@@ -228,13 +258,14 @@ StopResult Vm::stop(const StopOptions& opt) {
     auto conn = connect();
     auto dom = lookup(*conn);
     if (!dom) {
-        throw HostError(ErrorKind::vm_not_found, "no VM of this name is defined", settings_.vm_name + " on " + conn->uri(),
-                        "start it with `vmctl start`");
+        throw HostError(ErrorKind::vm_not_found, "no VM of this name is defined",
+                        settings_.vm_name + " on " + conn->uri(), "start it with `vmctl start`");
     }
     const auto t0 = Clock::now();
     if (!dom->status().active()) {
         r.method = "none";
-        if (conn->is_local()) stop_hostagent(paths_);
+        if (conn->is_local())
+            stop_hostagent(paths_);
         return r;
     }
     r.was_running = true;
@@ -245,8 +276,11 @@ StopResult Vm::stop(const StopOptions& opt) {
             auto client = connector_(paths_.control_socket);
             client->call("shutdown", json::object(), std::chrono::seconds(10));
             off = wait_for_shutoff(*dom, opt.agent_timeout);
-            if (off) r.method = "agent";
-            else say(opt.progress, "the guest did not power off within " + std::to_string(opt.agent_timeout.count()) + " s");
+            if (off)
+                r.method = "agent";
+            else
+                say(opt.progress, "the guest did not power off within " +
+                                      std::to_string(opt.agent_timeout.count()) + " s");
         } catch (const HostError& e) {
             say(opt.progress, std::string("the guest agent cannot shut down the VM: ") + e.what());
         }
@@ -256,7 +290,8 @@ StopResult Vm::stop(const StopOptions& opt) {
         try {
             dom->shutdown();
             off = wait_for_shutoff(*dom, opt.acpi_timeout);
-            if (off) r.method = "acpi";
+            if (off)
+                r.method = "acpi";
         } catch (const HostError& e) {
             say(opt.progress, std::string("ACPI shutdown failed: ") + e.what());
         }
@@ -266,7 +301,8 @@ StopResult Vm::stop(const StopOptions& opt) {
         dom->destroy();
         r.method = "destroy";
     }
-    if (conn->is_local()) stop_hostagent(paths_);
+    if (conn->is_local())
+        stop_hostagent(paths_);
     r.seconds = since(t0);
     return r;
 }
@@ -308,7 +344,8 @@ bool Vm::remove(bool delete_data) {
     auto conn = connect();
     auto dom = lookup(*conn);
     if (dom) {
-        if (dom->status().active()) dom->destroy();
+        if (dom->status().active())
+            dom->destroy();
         dom->undefine();
     }
     if (conn->is_local()) {
@@ -318,7 +355,9 @@ bool Vm::remove(bool delete_data) {
         fs::remove(paths_.runtime_dir, ec);
         if (delete_data) {
             fs::remove(paths_.data_disk, ec);
-            if (ec) throw HostError(ErrorKind::generic, "cannot remove the data disk: " + ec.message(), paths_.data_disk.string());
+            if (ec)
+                throw HostError(ErrorKind::generic, "cannot remove the data disk: " + ec.message(),
+                                paths_.data_disk.string());
             fs::remove(paths_.console_log, ec);
             fs::remove(paths_.hostagent_log, ec);
             fs::remove(paths_.state_dir, ec);
@@ -327,24 +366,26 @@ bool Vm::remove(bool delete_data) {
     return dom != nullptr;
 }
 
-json Vm::call_agent(const std::string& method, const json& params, std::chrono::milliseconds timeout) {
+json Vm::call_agent(const std::string& method, const json& params,
+                    std::chrono::milliseconds timeout) {
     auto conn = connect();
     auto dom = lookup(*conn);
     if (!dom) {
-        throw HostError(ErrorKind::vm_not_found, "no VM of this name is defined", settings_.vm_name + " on " + conn->uri(),
-                        "start it with `vmctl start`");
+        throw HostError(ErrorKind::vm_not_found, "no VM of this name is defined",
+                        settings_.vm_name + " on " + conn->uri(), "start it with `vmctl start`");
     }
     if (dom->status().state != DomainState::running) {
         throw HostError(ErrorKind::vm_not_running, "the VM is not running", settings_.vm_name,
                         "start it with `vmctl start`");
     }
     if (!conn->is_local()) {
-        throw HostError(ErrorKind::agent_unreachable, "the guest agent is only reachable through a local libvirt",
-                        conn->uri(), "run vmctl on the host that runs the VM");
+        throw HostError(ErrorKind::agent_unreachable,
+                        "the guest agent is only reachable through a local libvirt", conn->uri(),
+                        "run vmctl on the host that runs the VM");
     }
     if (!hostagent_state(paths_).alive) {
-        throw HostError(ErrorKind::agent_unreachable, "the host agent is not running", paths_.control_socket.string(),
-                        "run `vmctl start` to start it again");
+        throw HostError(ErrorKind::agent_unreachable, "the host agent is not running",
+                        paths_.control_socket.string(), "run `vmctl start` to start it again");
     }
     return connector_(paths_.control_socket)->call(method, params, timeout);
 }

@@ -10,7 +10,7 @@
 namespace cordon::host {
 
 class AgentClient {
-public:
+  public:
     virtual ~AgentClient() = default;
     // Returns the result. Throws HostError(rpc) for an error reply from the guest,
     // HostError(agent_unreachable) when the connection fails or times out.
@@ -19,7 +19,8 @@ public:
 };
 
 // Connects to control.sock; throws HostError(agent_unreachable) naming the socket.
-using AgentConnector = std::function<std::unique_ptr<AgentClient>(const std::filesystem::path& control_socket)>;
+using AgentConnector =
+    std::function<std::unique_ptr<AgentClient>(const std::filesystem::path& control_socket)>;
 std::unique_ptr<AgentClient> connect_agent(const std::filesystem::path& control_socket);
 
 }  // namespace cordon::host

@@ -27,12 +27,12 @@ enum class ErrorKind {
 std::string_view to_string(ErrorKind kind);
 
 class HostError : public cordon::Error {
-public:
+  public:
     HostError(ErrorKind kind, std::string what, std::string subject = {}, std::string hint = {})
         : cordon::Error(std::move(what), std::move(subject), std::move(hint)), kind_(kind) {}
     ErrorKind kind() const noexcept { return kind_; }
 
-private:
+  private:
     ErrorKind kind_;
 };
 

@@ -29,7 +29,8 @@ pid_t start_hostagent(const VmPaths& paths, const std::filesystem::path& exe);
 
 // SIGTERM, then SIGKILL after grace; removes sockets and pid file a killed agent
 // left behind. Returns true when an agent was running.
-bool stop_hostagent(const VmPaths& paths, std::chrono::milliseconds grace = std::chrono::seconds(5));
+bool stop_hostagent(const VmPaths& paths,
+                    std::chrono::milliseconds grace = std::chrono::seconds(5));
 
 // Removes a unix socket file whose server is gone (connect() is refused).
 // Returns true when it removed it. Leaves a live socket alone.

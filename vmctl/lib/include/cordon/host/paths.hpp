@@ -21,14 +21,14 @@ struct VmPaths {
     std::filesystem::path state_dir;
     std::filesystem::path runtime_dir;
     std::filesystem::path cache_dir;
-    std::filesystem::path data_disk;       // state_dir/data.qcow2
-    std::filesystem::path console_log;     // state_dir/console.log
-    std::filesystem::path hostagent_log;   // state_dir/hostagent.log
-    std::filesystem::path channel_socket;  // runtime_dir/channel.sock (QEMU serves it)
-    std::filesystem::path docker_socket;   // runtime_dir/docker.sock (host agent serves it)
-    std::filesystem::path control_socket;  // runtime_dir/control.sock (host agent serves it)
-    std::filesystem::path hostagent_pid;   // runtime_dir/hostagent.pid
-    std::filesystem::path kvm_probe_cache; // cache_dir/kvm-probe.json
+    std::filesystem::path data_disk;        // state_dir/data.qcow2
+    std::filesystem::path console_log;      // state_dir/console.log
+    std::filesystem::path hostagent_log;    // state_dir/hostagent.log
+    std::filesystem::path channel_socket;   // runtime_dir/channel.sock (QEMU serves it)
+    std::filesystem::path docker_socket;    // runtime_dir/docker.sock (host agent serves it)
+    std::filesystem::path control_socket;   // runtime_dir/control.sock (host agent serves it)
+    std::filesystem::path hostagent_pid;    // runtime_dir/hostagent.pid
+    std::filesystem::path kvm_probe_cache;  // cache_dir/kvm-probe.json
 };
 
 // Throws HostError(usage) for a VM name that is not [A-Za-z0-9][A-Za-z0-9_.-]{0,47}.

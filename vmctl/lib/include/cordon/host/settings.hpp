@@ -26,7 +26,7 @@ struct Settings {
     int disk_gib = 20;
     std::string connect_uri;  // empty: qemu:///system as root, qemu:///session otherwise
     Accelerator accelerator = Accelerator::automatic;
-    std::string image_dir;    // empty: default_image_dir()
+    std::string image_dir;  // empty: default_image_dir()
     bool isolation = true;
     std::string vm_name = "cordon";
 };
@@ -37,8 +37,8 @@ struct KeyInfo {
     std::string name;
     ValueType type;
     std::string description;
-    long long min = 0, max = 0;           // integer
-    std::vector<std::string> choices;      // choice
+    long long min = 0, max = 0;        // integer
+    std::vector<std::string> choices;  // choice
     nlohmann::json default_value;
 };
 
@@ -65,7 +65,7 @@ struct SettingsFiles {
 };
 
 class LayeredSettings {
-public:
+  public:
     // Reads both files (a missing file is an empty layer). Throws HostError(config)
     // naming the file, the key and the expected type for an invalid file.
     static LayeredSettings load(const SettingsFiles& files);
@@ -84,7 +84,7 @@ public:
     // Removes the key from the user file; the value falls back to admin or built-in.
     void unset_user(const std::string& key);
 
-private:
+  private:
     void recompute();
     SettingsFiles files_;
     nlohmann::json user_doc_ = nlohmann::json::object();

@@ -20,7 +20,7 @@ struct DomainStatus {
 };
 
 class Domain {
-public:
+  public:
     virtual ~Domain() = default;
     virtual std::string name() const = 0;
     virtual std::string uuid() = 0;
@@ -33,7 +33,7 @@ public:
 };
 
 class Connection {
-public:
+  public:
     virtual ~Connection() = default;
     virtual std::string uri() const = 0;
     virtual bool is_local() const = 0;  // the daemon runs on this host
@@ -49,7 +49,7 @@ public:
 };
 
 class Hypervisor {
-public:
+  public:
     virtual ~Hypervisor() = default;
     // Throws HostError(libvirt_unreachable) with a hint how to start libvirtd.
     virtual std::unique_ptr<Connection> connect(const std::string& uri) = 0;

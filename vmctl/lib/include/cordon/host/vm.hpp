@@ -59,7 +59,7 @@ struct VmStatus {
 };
 
 class Vm {
-public:
+  public:
     // The hypervisor must outlive the Vm.
     Vm(Hypervisor& hypervisor, Settings settings, AgentConnector connector = connect_agent);
 
@@ -79,7 +79,7 @@ public:
     nlohmann::json call_agent(const std::string& method, const nlohmann::json& params,
                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-private:
+  private:
     std::unique_ptr<Connection> connect();
     // nullptr when not defined; throws when the domain exists but is not Cordon's.
     std::unique_ptr<Domain> lookup(Connection& c);

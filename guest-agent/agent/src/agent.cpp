@@ -1,0 +1,465 @@
+#include "agent.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "cordon/error.hpp"
+#include "cordon/guest/http_ping.hpp"
+#include "cordon/guest/shutdown.hpp"
+#include "cordon/log.hpp"
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
+
+namespace cordon::agent {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using rpc::json;
+
+namespace {
+#ifndef CORDON_VERSION
+#define CORDON_VERSION "0.0.0"
+#endif
+constexpr const char* kComponent = "agent";
+
+double uptime_or_zero() {
+    try {
+        return guest::read_uptime();
+    } catch (const std::exception&) {
+        return 0;
+    }
+}
+}  // namespace
+
+Agent::Agent(asio::io_context& io, AgentOptions options)
+    : io_(io),
+      opts_(std::move(options)),
+      version_(CORDON_VERSION),
+      supervisor_(io, "supervisor"),
+      rpc_(io, "rpc"),
+      port_timer_(io),
+      probe_timer_(io),
+      disk_timer_(io),
+      shutdown_timer_(io),
+      signals_(io, SIGTERM, SIGINT),
+      alive_(std::make_shared<bool>(true)) {}
+
+Agent::~Agent() {
+    *alive_ = false;
+}
+
+void Agent::record_boot_time(const std::string& name) {
+    const std::string path = opts_.run_dir + "/boot-times";
+    try {
+        for (const auto& [n, t] : guest::read_boot_times(path)) {
+            if (n == name)
+                return;  // first occurrence only (the agent may be restarted)
+        }
+        guest::append_boot_time(path, name, uptime_or_zero());
+    } catch (const std::exception& e) {
+        log::warn(kComponent, "cannot record boot time {}: {}", name, e.what());
+    }
+}
+
+void Agent::start() {
+    record_boot_time("agent-start");
+    log::info(kComponent, "cordon-guest-agent {} starting", version_);
+    register_methods();
+    open_port();  // first: the host must get answers as early as possible
+
+    signals_.async_wait([this, alive = alive_](boost::system::error_code ec, int sig) {
+        if (!*alive || ec)
+            return;
+        log::info(kComponent, "signal {}: stopping the services", sig);
+        begin_shutdown(false);
+    });
+
+    wait_for_data_disk();
+}
+
+// The init checks and mounts the data disk in the background while the agent already
+// answers; its report (/run/cordon/data-disk) decides whether the engine can run.
+void Agent::wait_for_data_disk() {
+    const std::string path = opts_.run_dir + "/data-disk";
+    if (::access(path.c_str(), F_OK) != 0) {
+        if (disk_wait_started_ == std::chrono::steady_clock::time_point{}) {
+            disk_wait_started_ = std::chrono::steady_clock::now();
+        }
+        if (std::chrono::steady_clock::now() - disk_wait_started_ > opts_.data_disk_timeout) {
+            disk_.state = "error";
+            disk_.message = "the init did not report on the data disk within " +
+                            std::to_string(opts_.data_disk_timeout.count()) + " ms (" + path +
+                            " is missing); see the console log";
+            log::error(kComponent, "{}", disk_.message);
+            if (opts_.engine)
+                setup_engine();
+            return;
+        }
+        disk_.state = "checking";
+        disk_.message = "the init is checking the data disk";
+        engine_state_ = "waiting";
+        engine_message_ = "waiting for the data disk";
+        disk_timer_.expires_after(20ms);
+        disk_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+            if (*alive && !ec)
+                wait_for_data_disk();
+        });
+        return;
+    }
+    disk_ = guest::read_data_disk(path);
+    if (disk_.ok()) {
+        try {
+            boot_count_ = guest::bump_counter(opts_.state_dir + "/boot-count");
+        } catch (const Error& e) {
+            state_error_ = e.what();
+            log::error(kComponent, "{}", state_error_);
+        }
+    } else {
+        log::error(kComponent, "data disk {}: {}", disk_.state, disk_.message);
+    }
+    if (opts_.engine)
+        setup_engine();
+}
+
+void Agent::setup_engine() {
+    if (!disk_.ok()) {
+        engine_state_ = "unavailable";
+        engine_message_ =
+            "containers cannot run: the data disk is " + disk_.state + ": " + disk_.message;
+        return;
+    }
+    guest::ServiceSpec containerd;
+    containerd.name = "containerd";
+    containerd.argv = {opts_.containerd, "--config", "/etc/containerd/config.toml"};
+    containerd.wait_for = {opts_.run_dir + "/system-ready"};  // cgroup2 is mounted
+    containerd.wait_poll = 20ms;
+    containerd.stop_timeout = 10s;
+    supervisor_.add(containerd);
+
+    guest::ServiceSpec dockerd;
+    dockerd.name = "dockerd";
+    dockerd.argv = {opts_.dockerd};
+    // The init's module job (bridge, veth) and containerd come first; DHCP need not.
+    dockerd.wait_for = {opts_.run_dir + "/modules-ready", "/run/containerd/containerd.sock"};
+    dockerd.wait_poll = 20ms;
+    dockerd.stop_timeout = 15s;
+    supervisor_.add(dockerd);
+
+    supervisor_.set_start_hook([this](const std::string& name, int) {
+        if (name != "dockerd")
+            return;
+        dockerd_ready_ = false;
+        engine_state_ = "starting";
+        probe_dockerd();
+    });
+    engine_state_ = "starting";
+    supervisor_.start_all();
+    if (opts_.proxy)
+        start_proxy();
+}
+
+// The locked-down Docker socket (guest-agent/proxy) on the agent's io_context: "docker"
+// streams reach it; it alone talks to dockerd's socket.
+void Agent::start_proxy() {
+    try {
+        audit_ = std::make_unique<policy::AuditLog>(1000, opts_.state_dir + "/audit.log");
+        policy::ProxyOptions po;
+        po.listen_path = opts_.docker_socket;
+        po.upstream_path = opts_.dockerd_socket;
+        po.listen_mode = 0600;
+        proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, policy::PolicyConfig{}, *audit_);
+        proxy_->start();
+        log::info(kComponent, "policy proxy on {} -> {}", opts_.docker_socket,
+                  opts_.dockerd_socket);
+    } catch (const std::exception& e) {
+        proxy_.reset();
+        proxy_error_ = e.what();
+        log::error(kComponent, "cannot start the policy proxy: {}", proxy_error_);
+    }
+}
+
+void Agent::probe_dockerd() {
+    probe_timer_.expires_after(50ms);
+    probe_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+        if (!*alive || ec || shutting_down_)
+            return;
+        guest::async_http_ping(
+            io_, opts_.dockerd_socket, 2s, [this, alive](bool ok, const std::string& detail) {
+                if (!*alive || shutting_down_)
+                    return;
+                last_probe_ = detail;
+                if (!ok) {
+                    if (supervisor_.status("dockerd").state == guest::ServiceState::running)
+                        probe_dockerd();
+                    return;
+                }
+                dockerd_ready_ = true;
+                engine_state_ = "ready";
+                engine_message_.clear();
+                // dockerd creates its socket 0660 root:root ("group": "root"); only root may use
+                // it.
+                if (::chmod(opts_.dockerd_socket.c_str(), 0600) != 0) {
+                    log::warn(kComponent, "cannot chmod {} 0600: {}", opts_.dockerd_socket,
+                              errno_string(errno));
+                }
+                record_boot_time("dockerd-ready");
+                log::info(kComponent, "dockerd is ready");
+            });
+    });
+}
+
+// /dev/virtio-ports/NAME is a udev convention; without udev (or before the init linked it)
+// find the port whose sysfs name is NAME and open /dev/vportXpY directly.
+static std::string resolve_port(const std::string& path) {
+    if (::access(path.c_str(), F_OK) == 0)
+        return path;
+    const std::filesystem::path p(path);
+    if (p.parent_path() != "/dev/virtio-ports")
+        return path;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/sys/class/virtio-ports", ec)) {
+        std::ifstream in(entry.path() / "name");
+        std::string name;
+        if (std::getline(in, name) && name == p.filename().string()) {
+            return "/dev/" + entry.path().filename().string();
+        }
+    }
+    return path;
+}
+
+void Agent::open_port() {
+    if (shutting_down_)
+        return;
+    const std::string port = resolve_port(opts_.port);
+    const int fd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        if (!port_missing_logged_) {
+            log::warn(kComponent, "cannot open the channel port {}: {} (retrying)", opts_.port,
+                      errno_string(errno));
+            port_missing_logged_ = true;
+        }
+        port_timer_.expires_after(100ms);
+        port_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+            if (*alive && !ec)
+                open_port();
+        });
+        return;
+    }
+    channel::SessionOptions so;
+    so.role = channel::Role::guest;
+    so.agent_version = "cordon-guest-agent " + version_;
+    so.log_component = "channel";
+    session_ = channel::Session::create(io_, UniqueFd(fd), so);
+    session_->set_stream_handler(
+        [this, alive = alive_](std::shared_ptr<channel::Stream> s, const std::string& svc) {
+            if (*alive)
+                on_stream(std::move(s), svc);
+        });
+    session_->set_close_handler(
+        [this, alive = alive_](boost::system::error_code, const std::string& reason) {
+            if (!*alive || shutting_down_)
+                return;
+            log::warn(kComponent, "channel ended: {}; reopening the port", reason);
+            port_timer_.expires_after(500ms);
+            port_timer_.async_wait([this, alive](boost::system::error_code ec) {
+                if (*alive && !ec)
+                    open_port();
+            });
+        });
+    session_->start([](boost::system::error_code ec, const channel::PeerInfo& peer) {
+        if (ec) {
+            log::warn(kComponent, "handshake with the host failed: {}", ec.message());
+        } else {
+            log::info(kComponent, "host connected ({}, protocol {})", peer.agent_version,
+                      peer.version);
+        }
+    });
+    log::info(kComponent, "serving the channel on {} ({})", opts_.port, port);
+}
+
+void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service) {
+    if (service == "rpc") {
+        rpc_.serve(std::move(stream));
+        return;
+    }
+    if (service == "docker") {
+        auto sock = std::make_shared<asio::local::stream_protocol::socket>(io_);
+        sock->async_connect(asio::local::stream_protocol::endpoint(opts_.docker_socket),
+                            [this, sock, stream](boost::system::error_code ec) {
+                                if (ec) {
+                                    stream->reset("cannot reach the Docker socket " +
+                                                  opts_.docker_socket + ": " + ec.message() +
+                                                  " (engine " + engine_state_ + ")");
+                                    return;
+                                }
+                                channel::splice(stream, std::move(*sock));
+                            });
+        return;
+    }
+    stream->reset("no service named '" + service + "' in the guest agent (known: rpc, docker)");
+}
+
+void Agent::register_methods() {
+    rpc_.register_method("ping", [this](const json&, rpc::Call&) {
+        return json{{"pong", true}, {"agent_version", version_}, {"uptime_s", uptime_or_zero()}};
+    });
+    rpc_.register_method("info", [this](const json&, rpc::Call&) { return info(); });
+    rpc_.register_method("logs", [this](const json& params, rpc::Call&) {
+        if (!params.is_object() || !params.contains("service") || !params["service"].is_string()) {
+            throw rpc::CallError(rpc::code::invalid_params, "logs needs {\"service\": NAME}",
+                                 "logs", "services: containerd, dockerd");
+        }
+        const std::string name = params["service"].get<std::string>();
+        std::size_t lines = 0;
+        if (params.contains("lines")) {
+            if (!params["lines"].is_number_unsigned()) {
+                throw rpc::CallError(rpc::code::invalid_params,
+                                     "\"lines\" must be a non-negative integer", "logs");
+            }
+            lines = params["lines"].get<std::size_t>();
+        }
+        return json{{"service", name}, {"lines", supervisor_.logs(name, lines)}};
+    });
+    rpc_.register_method("shutdown", [this](const json& params, rpc::Call&) {
+        const bool power_off =
+            opts_.power_off && !(params.is_object() && params.value("power_off", true) == false);
+        if (shutting_down_)
+            return json{{"shutting_down", true}, {"already", true}};
+        // Answer first: the sequence starts once the reply has had time to leave (stopping
+        // the services may take no time at all, and power-off closes the channel).
+        shutdown_timer_.expires_after(200ms);
+        shutdown_timer_.async_wait([this, power_off, alive = alive_](boost::system::error_code ec) {
+            if (*alive && !ec) begin_shutdown(power_off);
+        });
+        return json{{"shutting_down", true}, {"power_off", power_off}};
+    });
+}
+
+json Agent::info() {
+    json j;
+    j["agent_version"] = version_;
+    try {
+        auto k = guest::read_kernel();
+        j["kernel"] = {{"release", k.release}, {"version", k.version}, {"machine", k.machine}};
+    } catch (const std::exception& e) {
+        j["kernel"] = {{"error", e.what()}};
+    }
+    j["uptime_s"] = uptime_or_zero();
+    try {
+        auto m = guest::read_memory();
+        j["memory"] = {{"total_kib", m.total_kib},
+                       {"available_kib", m.available_kib},
+                       {"free_kib", m.free_kib}};
+    } catch (const std::exception& e) {
+        j["memory"] = {{"error", e.what()}};
+    }
+    // Boot timings (guest uptime, seconds).
+    auto times = guest::read_boot_times(opts_.run_dir + "/boot-times");
+    json steps = json::array();
+    std::optional<double> init, agent, dockerd;
+    for (const auto& [name, t] : times) {
+        steps.push_back({{"step", name}, {"uptime_s", t}});
+        if (name == "init-start" && !init)
+            init = t;
+        if (name == "agent-start" && !agent)
+            agent = t;
+        if (name == "dockerd-ready" && !dockerd)
+            dockerd = t;
+    }
+    json boot = {{"steps", steps}};
+    boot["kernel_to_init_s"] = init ? json(*init) : json(nullptr);
+    boot["init_to_agent_s"] = init && agent ? json(*agent - *init) : json(nullptr);
+    boot["agent_to_dockerd_s"] = agent && dockerd ? json(*dockerd - *agent) : json(nullptr);
+    j["boot"] = boot;
+    j["data_disk"] = {{"state", disk_.state},
+                      {"ok", disk_.ok()},
+                      {"device", disk_.device},
+                      {"formatted_this_boot", disk_.formatted},
+                      {"message", disk_.message}};
+    j["boot_count"] = boot_count_ ? json(*boot_count_) : json(nullptr);
+    if (!state_error_.empty())
+        j["state_error"] = state_error_;
+    json net = json::object();
+    for (const auto& [k, v] : guest::read_key_values(opts_.run_dir + "/network")) net[k] = v;
+    json fw = json::object();
+    for (const auto& [k, v] : guest::read_key_values(opts_.run_dir + "/firewall")) fw[k] = v;
+    net["firewall"] = fw;
+    j["network"] = net;
+    j["engine"] = {{"state", engine_state_},
+                   {"ready", dockerd_ready_},
+                   {"message", engine_message_},
+                   {"last_probe", last_probe_},
+                   {"docker_socket", opts_.docker_socket}};
+    json services = json::array();
+    for (const auto& s : supervisor_.status()) {
+        services.push_back({{"name", s.name},
+                            {"state", guest::to_string(s.state)},
+                            {"pid", s.pid},
+                            {"starts", s.starts},
+                            {"restarts", s.restarts},
+                            {"last_exit", s.last_exit},
+                            {"last_error", s.last_error},
+                            {"waiting_for", s.waiting_for}});
+    }
+    j["services"] = services;
+    json px = {
+        {"enabled", opts_.proxy}, {"running", proxy_ != nullptr}, {"socket", opts_.docker_socket}};
+    if (!proxy_error_.empty())
+        px["error"] = proxy_error_;
+    if (proxy_) {
+        const auto st = proxy_->stats();
+        px["isolation"] = proxy_->policy().config().isolation;
+        px["connections"] = st.connections;
+        px["requests"] = st.requests;
+        px["denied"] = st.denied;
+    }
+    j["proxy"] = px;
+    j["shutting_down"] = shutting_down_;
+    return j;
+}
+
+void Agent::begin_shutdown(bool power_off) {
+    if (shutting_down_)
+        return;
+    shutting_down_ = true;
+    probe_timer_.cancel();
+    port_timer_.cancel();
+    disk_timer_.cancel();
+    auto opts = guest::default_shutdown_options();
+    if (!power_off) {
+        opts.unmount.clear();
+        opts.power_off = [this, alive = alive_] {
+            if (!*alive)
+                return;
+            if (session_)
+                session_->close("the guest agent is stopping");
+            signals_.cancel();
+            io_.stop();
+        };
+    } else {
+        auto real = opts.power_off;
+        opts.power_off = [this, real, alive = alive_] {
+            if (!*alive) {
+                real();
+                return;
+            }
+            if (session_)
+                session_->close("the VM is powering off");
+            // Give the transport a moment to flush the last replies and the GOAWAY.
+            port_timer_.expires_after(300ms);
+            port_timer_.async_wait([real](boost::system::error_code) { real(); });
+        };
+    }
+    if (proxy_)
+        proxy_->stop();
+    if (audit_)
+        audit_->flush();
+    guest::shutdown_system(supervisor_, std::move(opts));
+}
+
+}  // namespace cordon::agent

@@ -1,0 +1,69 @@
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+
+#include "agent.hpp"
+#include "cordon/error.hpp"
+#include "cordon/log.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"cordon-guest-agent: the Cordon VM's agent (channel, RPC, engine supervision)"};
+    cordon::agent::AgentOptions opts;
+    std::string level = "info";
+    bool no_engine = false;
+    bool no_power_off = false;
+    app.add_option("--port", opts.port, "virtio-serial port of the channel")->capture_default_str();
+    app.add_option("--docker-socket", opts.docker_socket,
+                   "unix socket that \"docker\" streams are connected to (the policy proxy)")
+        ->capture_default_str();
+    app.add_option("--dockerd-socket", opts.dockerd_socket,
+                   "dockerd's own socket (readiness probe)")
+        ->capture_default_str();
+    app.add_option("--run-dir", opts.run_dir,
+                   "runtime state written by the init (boot-times, data-disk)")
+        ->capture_default_str();
+    app.add_option("--state-dir", opts.state_dir, "persistent state on the data disk")
+        ->capture_default_str();
+    app.add_option("--containerd", opts.containerd, "containerd program")->capture_default_str();
+    app.add_option("--dockerd", opts.dockerd, "dockerd program")->capture_default_str();
+    app.add_flag("--no-engine", no_engine, "do not start containerd and dockerd");
+    bool no_proxy = false;
+    app.add_flag(
+        "--no-proxy", no_proxy,
+        "do not serve the policy proxy (\"docker\" streams then go to --docker-socket as is)");
+    app.add_flag("--no-power-off", no_power_off,
+                 "shutdown stops the services but does not power off");
+    app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+    opts.engine = !no_engine;
+    opts.proxy = !no_proxy;
+    {
+        // cordon.noengine on the kernel command line: debugging without containerd/dockerd.
+        std::ifstream cmdline("/proc/cmdline");
+        std::string word;
+        while (cmdline >> word) {
+            if (word == "cordon.noengine")
+                opts.engine = false;
+        }
+    }
+    opts.power_off = !no_power_off;
+    cordon::log::Level l;
+    if (!cordon::log::parse_level(level, l)) {
+        std::cerr << "cordon-guest-agent: --log-level must be debug, info, warn or error\n";
+        return 2;
+    }
+    cordon::log::set_level(l);
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        boost::asio::io_context io;
+        cordon::agent::Agent agent(io, opts);
+        agent.start();
+        io.run();
+    } catch (const std::exception& e) {
+        cordon::log::error("agent", "{}", e.what());
+        return 1;
+    }
+    return 0;
+}

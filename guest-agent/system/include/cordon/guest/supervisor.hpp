@@ -1,0 +1,93 @@
+#pragma once
+// A process supervisor on one Asio io_context: starts services in the order they were
+// added, restarts those that exit with exponential backoff, keeps their stdout/stderr in
+// a per-service LogRing, and stops them in reverse order (SIGTERM, then SIGKILL after a
+// timeout). Every method must be called on the io_context's thread.
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cordon::guest {
+
+struct ServiceSpec {
+    std::string name;
+    std::vector<std::string> argv;
+    std::vector<std::string> env;       // extra "NAME=value" entries
+    std::vector<std::string> wait_for;  // paths that must exist before each start
+    std::chrono::milliseconds wait_poll{50};
+    std::chrono::milliseconds backoff_initial{250};
+    std::chrono::milliseconds backoff_max{30'000};
+    // A run at least this long resets the backoff to backoff_initial.
+    std::chrono::milliseconds stable_after{10'000};
+    std::chrono::milliseconds stop_timeout{10'000};
+    std::size_t log_lines = 1000;
+};
+
+enum class ServiceState { idle, waiting, running, backoff, stopping, stopped };
+const char* to_string(ServiceState state) noexcept;
+
+struct ServiceStatus {
+    std::string name;
+    ServiceState state = ServiceState::idle;
+    int pid = 0;                                 // while running/stopping
+    std::uint64_t starts = 0;                    // successful spawns
+    std::uint64_t restarts = 0;                  // starts after the first
+    std::string last_exit;                       // "exited with status 1", empty if it never exited
+    std::string last_error;                      // why the last spawn failed, if it did
+    std::chrono::milliseconds next_start_in{0};  // in backoff: delay before the next start
+    std::string waiting_for;                     // in waiting: the first missing path
+};
+
+class Supervisor {
+  public:
+    using StartHook = std::function<void(const std::string& service, int pid)>;
+
+    explicit Supervisor(boost::asio::io_context& io, std::string log_component = "supervisor");
+    ~Supervisor();  // kills (SIGKILL) and reaps whatever still runs
+    Supervisor(const Supervisor&) = delete;
+    Supervisor& operator=(const Supervisor&) = delete;
+
+    // Throws cordon::Error on a duplicate or empty name or an empty command line.
+    void add(ServiceSpec spec);
+    bool has(const std::string& name) const;
+    // Starts one service (no-op if it is already starting/running). Throws if unknown.
+    void start(const std::string& name);
+    void start_all();
+    // Stops every service in reverse order of add(); `done` runs when all have exited.
+    // Services do not restart while stopping.
+    void stop_all(std::function<void()> done);
+    // Stops one service (same SIGTERM/SIGKILL sequence); `done` runs when it has exited.
+    void stop(const std::string& name, std::function<void()> done);
+
+    // Called after every successful spawn (e.g. to record a boot timing).
+    void set_start_hook(StartHook hook);
+
+    std::vector<ServiceStatus> status() const;
+    ServiceStatus status(const std::string& name) const;  // throws if unknown
+    // The last `max_lines` lines of the service's output (0 = all kept). Throws if unknown.
+    std::vector<std::string> logs(const std::string& name, std::size_t max_lines = 0) const;
+    std::vector<std::string> names() const;
+
+  private:
+    struct Service;
+    Service& find(const std::string& name) const;
+    void launch(Service& s);
+    void on_output(Service& s);
+    void on_exit(Service& s);
+    void schedule_restart(Service& s);
+    void stop_next(std::size_t index, std::function<void()> done);
+
+    boost::asio::io_context& io_;
+    std::string component_;
+    std::vector<std::unique_ptr<Service>> services_;
+    StartHook start_hook_;
+    bool stopping_all_ = false;
+    std::shared_ptr<bool> alive_;
+};
+
+}  // namespace cordon::guest
