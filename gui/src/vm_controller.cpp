@@ -51,7 +51,11 @@ int progressPercentFor(const QString& op, const QString& line, int previous) {
         p = 25;
     else if (line.startsWith(QLatin1String("creating the data disk")))
         p = 30;
-    else if (line.startsWith(QLatin1String("defined the libvirt domain")))
+    else if (line.startsWith(QLatin1String("defined the libvirt domain")) ||
+             line.startsWith(QLatin1String("defining the libvirt domain")) ||
+             line.startsWith(QLatin1String("redefining the libvirt domain")) ||
+             (line.startsWith(QLatin1String("the libvirt domain")) &&
+              line.endsWith(QLatin1String("is up to date"))))
         p = 40;
     else if (line.startsWith(QLatin1String("VM started")))
         p = 50;

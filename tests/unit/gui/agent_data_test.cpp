@@ -167,6 +167,11 @@ TEST(Progress, StartStepsMoveForwardOnly) {
     const QString s = QStringLiteral("start");
     EXPECT_EQ(progressPercentFor(s, "connected to qemu:///system", 0), 5);
     EXPECT_EQ(progressPercentFor(s, "defined the libvirt domain cordon", 5), 40);
+    EXPECT_EQ(progressPercentFor(s, "defining the libvirt domain cordon (libvirtd checks QEMU)", 5),
+              40);
+    EXPECT_EQ(progressPercentFor(s, "the libvirt domain cordon is up to date", 5), 40);
+    EXPECT_EQ(progressPercentFor(s, "host agent started (pid 42); waiting for the guest agent", 40),
+              60);
     EXPECT_EQ(progressPercentFor(s, "still waiting for the guest agent (20 s)", 60), 70);
     EXPECT_EQ(progressPercentFor(s, "connected to x", 70), 70);
     EXPECT_EQ(progressPercentFor(s, "guest agent answered after 9.1 s", 70), 100);
