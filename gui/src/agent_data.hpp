@@ -1,5 +1,5 @@
 #pragma once
-// Reading the guest agent's answers (info, isolation.status, audit, logs) into
+// Reading the guest agent's answers (info, isolation, audit, logs) into
 // what the window shows. The readers are tolerant of extra fields and of the
 // few spellings the agent's answers have had; a missing field reads as unknown.
 #include <QList>
@@ -28,7 +28,7 @@ struct IdMap {
 };
 
 struct IsolationInfo {
-    bool known = false;  // false until the agent answered isolation.status
+    bool known = false;  // false until the agent answered isolation
     bool enabled = false;
     bool lockedByGuest = false;
     QString lockSource;

@@ -284,7 +284,7 @@ void VmController::refresh() {
             ErrorInfo isoError;
             if (st.agent_reachable) {
                 try {
-                    iso = backend_->callAgent("isolation.status", json::object(),
+                    iso = backend_->callAgent("isolation", json::object(),
                                               std::chrono::seconds(5));
                 } catch (...) {
                     isoError = ErrorInfo::fromCurrentException();
@@ -443,7 +443,7 @@ void VmController::switchIsolation(bool enabled, bool confirmed) {
                 confirmMessage =
                     QStringLiteral("Switching stops %1 running container(s).").arg(running.size());
             } else {
-                json r = backend_->callAgent("isolation.set",
+                json r = backend_->callAgent("isolation",
                                              {{"enabled", enabled}, {"confirmed", confirmed}},
                                              std::chrono::minutes(10));
                 SwitchSummary s = parseSwitchResult(r);

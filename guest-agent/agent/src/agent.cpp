@@ -348,6 +348,23 @@ void Agent::register_methods() {
         }
         engine_->handle_call(std::move(call));
     });
+    rpc_.register_method("audit", [this](const json& params, rpc::Call&) {
+        if (!audit_) {
+            throw rpc::CallError("unavailable", "the policy proxy is not running: " +
+                                     (proxy_error_.empty() ? engine_message_ : proxy_error_),
+                                 "audit");
+        }
+        std::size_t limit = 200;
+        if (params.is_object() && params.contains("limit")) {
+            if (!params["limit"].is_number_unsigned())
+                throw rpc::CallError(rpc::code::invalid_params, "\"limit\" must be a non-negative integer",
+                                     "audit");
+            limit = std::min<std::size_t>(params["limit"].get<std::size_t>(), 1000);
+        }
+        return json{{"entries", audit_->recent_json(limit)},
+                    {"total", audit_->total()},
+                    {"denied", audit_->denied()}};
+    });
     rpc_.register_async_method("exec", [this](std::shared_ptr<rpc::Call> call) { exec(std::move(call)); });
     rpc_.register_method("logs", [this](const json& params, rpc::Call&) {
         if (!params.is_object() || !params.contains("service") || !params["service"].is_string()) {

@@ -177,7 +177,7 @@ TEST(GuiE2E, StartSwitchIsolationSeeTheUidMapChangeStop) {
     // Isolation on (the default): container root is the remapped VM user.
     w.window->showPage(MainWindow::OverviewTab);
     ASSERT_TRUE(waitFor([&] { return w.vm->isolation().known; }, 30000))
-        << "isolation.status: " << w.vm->isolationError().text().toStdString();
+        << "isolation: " << w.vm->isolationError().text().toStdString();
     ASSERT_TRUE(switchIsolation(w, true)) << w.vm->lastError().text().toStdString();
     ASSERT_TRUE(waitFor([&] { return w.text("rootMapLabel").contains("range"); }, 30000))
         << w.text("rootMapLabel").toStdString();

@@ -35,6 +35,8 @@ void VmEnvironment::SetUp() {
     }
     char tmpl[] = "/tmp/cordon-e2e-XXXXXX";
     base_ = ::mkdtemp(tmpl);
+    // QEMU runs as libvirt's unprivileged user under qemu:///system: it must reach the data disk.
+    ::chmod(base_.c_str(), 0755);
     // A short runtime path: unix socket paths are limited to 108 bytes.
     env_ = {"CORDON_STATE_DIR=" + base_ + "/state", "CORDON_RUNTIME_DIR=" + base_ + "/run",
             "CORDON_CACHE_DIR=" + base_ + "/cache", "CORDON_IMAGE_DIR=" + image_dir(),

@@ -1,6 +1,6 @@
 // The isolation switch's confirmation path and a guest agent that lacks a
 // method, through the real window with a back end that answers like a guest
-// agent whose isolation.set refuses until confirmed (an error path the real
+// agent whose isolation switch refuses until confirmed (an error path the real
 // guest reaches only with running containers).
 #include <gtest/gtest.h>
 
@@ -45,18 +45,18 @@ class RefusingGuest final : public Backend {
     cordon::host::StopResult stop(const cordon::host::Progress&) override { return {}; }
     json callAgent(const std::string& method, const json& params,
                    std::chrono::milliseconds) override {
-        if (method == "isolation.status") {
+        if (method == "isolation" && !params.contains("enabled")) {
             return {{"enabled", isolation.load()},
                     {"locked", guestLocked.load()},
                     {"locked_by", guestLocked ? "/etc/cordon/admin-settings.json on the host" : ""},
                     {"uid_map", isolation ? "0 100000 65536" : "0 0 4294967295"}};
         }
-        if (method == "isolation.set") {
+        if (method == "isolation") {
             ++setCalls;
             if (!params.value("confirmed", false)) {
                 throw HostError(
                     ErrorKind::rpc,
-                    "the guest agent refused 'isolation.set': confirmation required: running "
+                    "the guest agent refused 'isolation': confirmation required: running "
                     "containers stop: web [confirmation_required]");
             }
             const bool was = isolation.exchange(params.at("enabled").get<bool>());
