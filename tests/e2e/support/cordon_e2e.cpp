@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 namespace cordon::e2e {
 namespace fs = std::filesystem;
@@ -61,6 +62,19 @@ void VmEnvironment::SetUp() {
         return;
     }
     docker_host_ = envr.out.substr(pos, envr.out.find_first_of("\"'\n", pos) - pos);
+    // `vmctl start` returns when the agent answers; dockerd comes up a few seconds later.
+    const auto deadline = std::chrono::steady_clock::now() + 240s;
+    ProcessResult version;
+    do {
+        version = docker({"version", "--format", "{{.Server.Version}}"}, 30s);
+        if (version.ok()) break;
+        std::this_thread::sleep_for(1s);
+    } while (std::chrono::steady_clock::now() < deadline);
+    if (!version.ok()) {
+        ADD_FAILURE() << "dockerd did not answer through the proxy within 240 s: " << describe(version)
+                      << "\n--- engine log\n" << vmctl({"logs", "engine"}, 30s).out;
+        return;
+    }
     ready_ = true;
 }
 

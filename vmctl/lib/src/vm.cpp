@@ -254,7 +254,44 @@ StartResult Vm::start(const StartOptions& opt) {
     }
     say(opt.progress,
         "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
+    wait_for_engine(r, deadline, opt.progress, t0);
     return r;
+}
+
+// A started VM is one whose Docker engine answers (as Docker Desktop means it): poll the
+// agent's info until the engine is ready, or says why it cannot run.
+void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const Progress& progress,
+                         Clock::time_point t0) {
+    auto engine_state = [](const json& info) -> std::string {
+        if (!info.is_object() || !info.contains("engine") || !info["engine"].is_object())
+            return "";
+        return info["engine"].value("state", "");
+    };
+    std::string state = engine_state(r.agent_info);
+    if (state.empty())
+        return;  // an agent that does not report its engine
+    if (state != "ready")
+        say(progress, "waiting for the container engine (" + state + ")");
+    while (state != "ready") {
+        if (state == "unavailable") {
+            const std::string why = r.agent_info["engine"].value("message", "");
+            say(progress, "the container engine cannot run: " + why);
+            return;
+        }
+        if (Clock::now() >= deadline) {
+            throw HostError(ErrorKind::timeout, "the container engine did not become ready in time (" + state + ")",
+                            settings_.vm_name, "read `vmctl logs engine`; the VM keeps running");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        try {
+            r.agent_info = connector_(paths_.control_socket)->call("info", json::object(), std::chrono::seconds(10));
+            state = engine_state(r.agent_info);
+        } catch (const HostError& e) {
+            log::debug("vm", "info while waiting for the engine: {}", e.what());
+        }
+    }
+    r.seconds_to_engine = since(t0);
+    say(progress, "container engine ready after " + std::to_string(r.seconds_to_engine).substr(0, 5) + " s");
 }
 
 StopResult Vm::stop(const StopOptions& opt) {

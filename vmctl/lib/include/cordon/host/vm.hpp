@@ -28,6 +28,7 @@ struct StartResult {
     std::string accelerator_reason;
     bool data_disk_created = false;
     double seconds_to_ready = 0;  // from virDomainCreate until ping answered
+    double seconds_to_engine = 0; // from virDomainCreate until dockerd is ready (0: not waited)
     nlohmann::json agent_info;    // the guest's `info` answer when it has one
     bool agent_waited = false;    // false for a remote URI (no host agent)
 };
@@ -84,6 +85,8 @@ class Vm {
     // nullptr when not defined; throws when the domain exists but is not Cordon's.
     std::unique_ptr<Domain> lookup(Connection& c);
     void say(const Progress& p, const std::string& line);
+    void wait_for_engine(StartResult& r, std::chrono::steady_clock::time_point deadline,
+                         const Progress& progress, std::chrono::steady_clock::time_point t0);
     bool wait_for_shutoff(Domain& d, std::chrono::seconds timeout);
 
     Hypervisor& hv_;
