@@ -327,14 +327,32 @@ void OverviewPage::update() {
 
 // ---------------------------------------------------------------- ContainersPage
 
+// A read-only table of whole rows, as the containers and audit pages show them.
+static QTableView* makeTableView(QAbstractItemModel* model, const char* name, QWidget* parent) {
+    auto* view = new QTableView(parent);
+    view->setObjectName(QString::fromLatin1(name));
+    view->setModel(model);
+    view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    view->setAlternatingRowColors(true);
+    view->verticalHeader()->hide();
+    view->horizontalHeader()->setStretchLastSection(true);
+    view->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    return view;
+}
+
+static QPushButton* makeRefreshButton(const char* name, QWidget* parent) {
+    auto* button = new QPushButton(parent->style()->standardIcon(QStyle::SP_BrowserReload),
+                                   QStringLiteral("Refresh"), parent);
+    button->setObjectName(QString::fromLatin1(name));
+    return button;
+}
+
 ContainersPage::ContainersPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm) {
     auto* lay = new QVBoxLayout(this);
     auto* top = new QHBoxLayout;
     summary_ = wrapLabel(QStringLiteral("Containers in the VM, read through Cordon's docker.sock."),
                          this, "containersSummary");
-    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload),
-                                    QStringLiteral("Refresh"), this);
-    refresh->setObjectName(QStringLiteral("containersRefresh"));
+    auto* refresh = makeRefreshButton("containersRefresh", this);
     top->addWidget(summary_, 1);
     top->addWidget(refresh);
     lay->addLayout(top);
@@ -342,14 +360,7 @@ ContainersPage::ContainersPage(VmController* vm, QWidget* parent) : QWidget(pare
     error_->setObjectName(QStringLiteral("containersError"));
     lay->addWidget(error_);
     model_ = new ContainerModel(this);
-    view_ = new QTableView(this);
-    view_->setObjectName(QStringLiteral("containersView"));
-    view_->setModel(model_);
-    view_->setSelectionBehavior(QAbstractItemView::SelectRows);
-    view_->setAlternatingRowColors(true);
-    view_->verticalHeader()->hide();
-    view_->horizontalHeader()->setStretchLastSection(true);
-    view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    view_ = makeTableView(model_, "containersView", this);
     lay->addWidget(view_, 1);
 
     connect(refresh, &QPushButton::clicked, vm_, &VmController::refreshContainers);
@@ -387,9 +398,7 @@ AuditPage::AuditPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(v
     auto* all = new QCheckBox(QStringLiteral("Show allowed requests too"), this);
     all->setObjectName(QStringLiteral("auditShowAllowed"));
     summary_ = wrapLabel({}, this, "auditSummary");
-    auto* refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload),
-                                    QStringLiteral("Refresh"), this);
-    refresh->setObjectName(QStringLiteral("auditRefresh"));
+    auto* refresh = makeRefreshButton("auditRefresh", this);
     top->addWidget(all);
     top->addWidget(summary_, 1);
     top->addWidget(refresh);
@@ -398,14 +407,7 @@ AuditPage::AuditPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(v
     error_->setObjectName(QStringLiteral("auditError"));
     lay->addWidget(error_);
     model_ = new AuditModel(this);
-    view_ = new QTableView(this);
-    view_->setObjectName(QStringLiteral("auditView"));
-    view_->setModel(model_);
-    view_->setSelectionBehavior(QAbstractItemView::SelectRows);
-    view_->setAlternatingRowColors(true);
-    view_->verticalHeader()->hide();
-    view_->horizontalHeader()->setStretchLastSection(true);
-    view_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    view_ = makeTableView(model_, "auditView", this);
     lay->addWidget(view_, 1);
 
     connect(all, &QCheckBox::toggled, model_, &AuditModel::setShowAllowed);
