@@ -1,5 +1,7 @@
 #include "cordon/proxy/http.hpp"
 
+#include "cordon/proxy/hex.hpp"
+
 #include <fmt/format.h>
 
 namespace cordon::http {
@@ -338,20 +340,11 @@ bool ChunkedDecoder::fail(const char* why) {
 
 std::size_t ChunkedDecoder::feed(std::string_view in, std::vector<std::string_view>& data) {
     std::size_t i = 0;
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
     while (i < in.size() && state_ != State::done && state_ != State::failed) {
         char c = in[i];
         switch (state_) {
             case State::size: {
-                int h = hex(c);
+                int h = policy::hex_digit_value(c);
                 if (h >= 0) {
                     if (++digits_ > 16)
                         return fail("a chunk size with more than 16 hex digits"), i;

@@ -11,6 +11,7 @@
 
 #include "cordon/error.hpp"
 #include "cordon/proxy/gojson.hpp"
+#include "cordon/proxy/hex.hpp"
 
 namespace cordon::policy {
 
@@ -882,16 +883,6 @@ bool path_within(const std::string& p, const std::string& dir) {
            (p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/');
 }
 
-int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool unescape(std::string_view in, bool plus_is_space, std::string& out) {
     out.clear();
     for (std::size_t i = 0; i < in.size(); ++i) {
@@ -899,7 +890,7 @@ bool unescape(std::string_view in, bool plus_is_space, std::string& out) {
         if (c == '%') {
             if (i + 2 >= in.size())
                 return false;
-            int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+            int h = hex_digit_value(in[i + 1]), l = hex_digit_value(in[i + 2]);
             if (h < 0 || l < 0)
                 return false;
             out.push_back(static_cast<char>(h * 16 + l));
