@@ -13,9 +13,9 @@ namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using Socket = asio::local::stream_protocol::socket;
 
-class Splice : public std::enable_shared_from_this<Splice> {
+template <typename Socket>
+class Splice : public std::enable_shared_from_this<Splice<Socket>> {
   public:
     Splice(std::shared_ptr<Stream> stream, Socket socket, std::function<void(error_code)> done)
         : stream_(std::move(stream)), socket_(std::move(socket)), done_(std::move(done)) {}
@@ -30,7 +30,7 @@ class Splice : public std::enable_shared_from_this<Splice> {
 
     void socket_to_stream() {
         socket_.async_read_some(asio::buffer(up_),
-                                [self = shared_from_this()](error_code ec, std::size_t n) {
+                                [self = this->shared_from_this()](error_code ec, std::size_t n) {
                                     if (self->failed_)
                                         return;
                                     if (ec == asio::error::eof) {
@@ -54,7 +54,7 @@ class Splice : public std::enable_shared_from_this<Splice> {
 
     void stream_to_socket() {
         stream_->async_read_some(
-            asio::buffer(down_), [self = shared_from_this()](error_code ec, std::size_t n) {
+            asio::buffer(down_), [self = this->shared_from_this()](error_code ec, std::size_t n) {
                 if (self->failed_)
                     return;
                 if (ec == asio::error::eof) {
@@ -114,8 +114,16 @@ class Splice : public std::enable_shared_from_this<Splice> {
 
 }  // namespace
 
-void splice(std::shared_ptr<Stream> stream, Socket socket, std::function<void(error_code)> done) {
-    std::make_shared<Splice>(std::move(stream), std::move(socket), std::move(done))->start();
+void splice(std::shared_ptr<Stream> stream, asio::local::stream_protocol::socket socket,
+            std::function<void(error_code)> done) {
+    using S = Splice<asio::local::stream_protocol::socket>;
+    std::make_shared<S>(std::move(stream), std::move(socket), std::move(done))->start();
+}
+
+void splice(std::shared_ptr<Stream> stream, asio::ip::tcp::socket socket,
+            std::function<void(error_code)> done) {
+    using S = Splice<asio::ip::tcp::socket>;
+    std::make_shared<S>(std::move(stream), std::move(socket), std::move(done))->start();
 }
 
 }  // namespace cordon::channel

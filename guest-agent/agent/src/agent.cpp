@@ -54,6 +54,7 @@ Agent::Agent(asio::io_context& io, AgentOptions options)
       disk_timer_(io),
       shutdown_timer_(io),
       signals_(io, SIGTERM, SIGINT),
+      ports_(std::make_unique<PortService>(io, opts_.dockerd_socket)),
       alive_(std::make_shared<bool>(true)) {}
 
 Agent::~Agent() {
@@ -190,6 +191,7 @@ void Agent::setup_engine() {
     supervisor_.start_all();
     if (opts_.proxy)
         start_proxy();
+    ports_->start();
 }
 
 // The locked-down Docker socket (guest-agent/proxy) on the agent's io_context: "docker"
@@ -332,7 +334,12 @@ void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string
                             });
         return;
     }
-    stream->reset("no service named '" + service + "' in the guest agent (known: rpc, docker)");
+    if (PortService::is_port_service(service)) {
+        ports_->on_stream(std::move(stream), service);
+        return;
+    }
+    stream->reset("no service named '" + service +
+                  "' in the guest agent (known: rpc, docker, port:tcp:<port>)");
 }
 
 void Agent::register_methods() {
@@ -340,6 +347,7 @@ void Agent::register_methods() {
         return json{{"pong", true}, {"agent_version", version_}, {"uptime_s", uptime_or_zero()}};
     });
     rpc_.register_method("info", [this](const json&, rpc::Call&) { return info(); });
+    ports_->register_methods(rpc_);
     rpc_.register_async_method("isolation", [this](std::shared_ptr<rpc::Call> call) {
         if (!engine_) {
             call->fail(rpc::RemoteError{"unavailable", "the container engine is not set up: " + engine_message_,
@@ -476,6 +484,7 @@ json Agent::info() {
         px["denied"] = st.denied;
     }
     j["proxy"] = px;
+    j["published_ports"] = ports_->status();
     j["shutting_down"] = shutting_down_;
     return j;
 }
@@ -559,6 +568,7 @@ void Agent::begin_shutdown(bool power_off) {
             port_timer_.async_wait([real](boost::system::error_code) { real(); });
         };
     }
+    ports_->stop();
     if (proxy_)
         proxy_->stop();
     if (audit_)

@@ -16,6 +16,7 @@
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "engine_service.hpp"
+#include "port_service.hpp"
 
 namespace cordon::agent {
 
@@ -77,6 +78,7 @@ class Agent {
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
+    std::unique_ptr<PortService> ports_;
     std::string proxy_error_;
     std::shared_ptr<bool> alive_;
 };

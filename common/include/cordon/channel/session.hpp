@@ -8,6 +8,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
@@ -187,6 +188,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
 // an error on either side resets the stream and closes the socket. `done` runs once,
 // with the first error (or success) after both directions ended.
 void splice(std::shared_ptr<Stream> stream, boost::asio::local::stream_protocol::socket socket,
+            std::function<void(boost::system::error_code)> done = {});
+// The same for a connected TCP socket (published ports).
+void splice(std::shared_ptr<Stream> stream, boost::asio::ip::tcp::socket socket,
             std::function<void(boost::system::error_code)> done = {});
 
 }  // namespace cordon::channel

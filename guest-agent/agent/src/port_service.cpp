@@ -1,0 +1,149 @@
+// clang-format off
+#include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
+// clang-format on
+#include "port_service.hpp"
+
+#include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "cordon/log.hpp"
+
+namespace cordon::agent {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using rpc::json;
+
+namespace {
+constexpr const char* kLog = "ports";
+constexpr std::size_t kMaxWatches = 32;
+}  // namespace
+
+PortService::PortService(asio::io_context& io, std::string dockerd_socket)
+    : io_(io),
+      watcher_(io,
+               [&] {
+                   ports::WatchOptions o;
+                   o.dockerd_socket = std::move(dockerd_socket);
+                   return o;
+               }(),
+               [this](const std::vector<ports::Forward>& now, const ports::Diff& d) {
+                   on_change(now, d);
+               }),
+      alive_(std::make_shared<bool>(true)) {}
+
+PortService::~PortService() {
+    *alive_ = false;
+}
+
+void PortService::start() {
+    watcher_.start();
+}
+
+void PortService::stop() {
+    watcher_.stop();
+    for (auto& w : watches_) w->reply(json{{"stopped", true}, {"reason", "the agent is stopping"}});
+    watches_.clear();
+}
+
+json PortService::snapshot(const ports::Diff* diff) const {
+    json j{{"seq", seq_},
+           {"engine", watcher_.state()},
+           {"ports", ports::to_json(watcher_.table().forwards())}};
+    if (!watcher_.last_error().empty())
+        j["engine_error"] = watcher_.last_error();
+    if (diff) {
+        j["added"] = ports::to_json(diff->added);
+        j["removed"] = ports::to_json(diff->removed);
+    }
+    return j;
+}
+
+json PortService::status() const {
+    json j = snapshot(nullptr);
+    j["watches"] = watches_.size();
+    j["connections"] = connections_;
+    j["refused"] = refused_;
+    j["resyncs"] = watcher_.resyncs();
+    return j;
+}
+
+void PortService::register_methods(rpc::Server& server) {
+    server.register_method("ports", [this](const json&, rpc::Call&) { return status(); });
+    // A long-running call: a "ports" notification with the full set now and after every
+    // change (with what was added and removed); it is answered only when the agent stops.
+    server.register_async_method("ports.watch", [this](std::shared_ptr<rpc::Call> call) {
+        watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
+                                      [](const auto& c) { return c->closed() || c->answered(); }),
+                       watches_.end());
+        if (watches_.size() >= kMaxWatches) {
+            // The oldest watch is the most likely to be one whose client vanished.
+            watches_.front()->fail(rpc::RemoteError{
+                "superseded", "too many port watches: this one was ended for a newer one",
+                "watch again if you still need it"});
+            watches_.erase(watches_.begin());
+        }
+        call->notify("ports", snapshot(nullptr));
+        watches_.push_back(std::move(call));
+    });
+}
+
+void PortService::on_change(const std::vector<ports::Forward>&, const ports::Diff& diff) {
+    ++seq_;
+    const json j = snapshot(&diff);
+    watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
+                                  [](const auto& c) { return c->closed() || c->answered(); }),
+                   watches_.end());
+    for (auto& w : watches_) w->notify("ports", j);
+}
+
+void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service) {
+    const auto want = ports::parse_port_service(service);
+    if (!want) {
+        ++refused_;
+        stream->reset("'" + service + "' is not a port service (expected port:tcp:<1-65535>)");
+        return;
+    }
+    if (want->first != "tcp") {
+        ++refused_;
+        stream->reset("only TCP ports are forwarded (asked for " + want->first + ")");
+        return;
+    }
+    const auto fwd = watcher_.table().find(want->first, want->second);
+    if (!fwd) {
+        ++refused_;
+        stream->reset("no running container publishes tcp port " + std::to_string(want->second) +
+                      " in the VM");
+        return;
+    }
+    error_code ec;
+    const auto addr = asio::ip::make_address(fwd->target_ip, ec);
+    if (ec) {
+        ++refused_;
+        stream->reset("the published address " + fwd->target_ip + " is not an IP address");
+        return;
+    }
+    auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
+    const asio::ip::tcp::endpoint ep(addr, fwd->host_port);
+    sock->async_connect(ep, [this, sock, stream, ep, alive = alive_](error_code cec) {
+        if (!*alive) {
+            stream->reset("the guest agent is stopping");
+            return;
+        }
+        if (cec) {
+            ++refused_;
+            stream->reset("cannot connect to " + ep.address().to_string() + ":" +
+                          std::to_string(ep.port()) + " in the VM: " + cec.message());
+            return;
+        }
+        ++connections_;
+        error_code ignored;
+        sock->set_option(asio::ip::tcp::no_delay(true), ignored);
+        channel::splice(stream, std::move(*sock), [id = stream->id()](error_code e) {
+            if (e)
+                log::debug(kLog, "port stream {} ended: {}", id, e.message());
+        });
+    });
+}
+
+}  // namespace cordon::agent

@@ -1,0 +1,51 @@
+#pragma once
+// Published ports in the guest agent: follows dockerd (cordon::ports::EngineWatcher),
+// answers `ports` and streams `ports.watch` to the host agent, and serves the channel
+// services "port:tcp:<host port>" by connecting to the docker-proxy that listens on that
+// port in the VM. UDP ports are reported but not forwarded.
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cordon/channel/session.hpp"
+#include "cordon/ports/engine_watch.hpp"
+#include "cordon/rpc/rpc.hpp"
+
+namespace cordon::agent {
+
+class PortService {
+  public:
+    PortService(boost::asio::io_context& io, std::string dockerd_socket);
+    ~PortService();
+    PortService(const PortService&) = delete;
+    PortService& operator=(const PortService&) = delete;
+
+    void register_methods(rpc::Server& server);
+    // Starts following dockerd (call once the engine is set up; it retries until dockerd
+    // answers).
+    void start();
+    // Ends every watch with a final reply and stops following dockerd.
+    void stop();
+
+    static bool is_port_service(const std::string& service) {
+        return service.rfind("port:", 0) == 0;
+    }
+    void on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service);
+
+    rpc::json status() const;
+
+  private:
+    void on_change(const std::vector<ports::Forward>& now, const ports::Diff& diff);
+    rpc::json snapshot(const ports::Diff* diff) const;
+
+    boost::asio::io_context& io_;
+    ports::EngineWatcher watcher_;
+    std::vector<std::shared_ptr<rpc::Call>> watches_;
+    std::uint64_t seq_ = 0;
+    std::uint64_t connections_ = 0;
+    std::uint64_t refused_ = 0;
+    std::shared_ptr<bool> alive_;
+};
+
+}  // namespace cordon::agent
