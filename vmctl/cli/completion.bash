@@ -4,7 +4,7 @@ _vmctl() {
     local cur prev words cword
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="start stop restart status delete logs exec shell docker-env context isolation settings version"
+    local commands="start stop restart status delete logs exec shell docker-env context isolation ports settings version"
     local global="--json --connect -c --vm --verbose -v --help -h"
     local keys="vm_name cpus memory_mib disk_gib accelerator connect_uri image_dir isolation"
 

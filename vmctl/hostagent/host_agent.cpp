@@ -130,6 +130,12 @@ void HostAgent::start() {
               opt_.control_socket.string(), opt_.vm_name);
     accept(*docker_, "docker");
     accept(*control_, "rpc");
+    if (opt_.forward_ports) {
+        ForwardOptions fo;
+        fo.state_file = opt_.ports_file.empty() ? opt_.control_socket.parent_path() / "ports.json"
+                                                : opt_.ports_file;
+        ports_ = std::make_unique<PortForwarder>(io_, fo);
+    }
     connect_channel();
 }
 
@@ -150,6 +156,8 @@ void HostAgent::stop(const std::string& reason) {
     if (control_)
         ::unlink(opt_.control_socket.c_str());
     pending_.clear();
+    if (ports_)
+        ports_->stop();
     if (session_) {
         auto s = std::move(session_);
         s->close(reason);
@@ -284,11 +292,15 @@ void HostAgent::on_session_ready() {
         pending_.pop_front();
         open_stream(std::move(p.socket), p.service);
     }
+    if (ports_)
+        ports_->attach(session_);
 }
 
 void HostAgent::on_session_closed(const std::string& reason) {
     log::info(kLog, "channel down: {}; reconnecting", reason.empty() ? "closed" : reason);
     session_.reset();
+    if (ports_)
+        ports_->detach(reason.empty() ? "the channel closed" : reason);
     schedule_reconnect();
 }
 

@@ -7,6 +7,7 @@
 // It reconnects to the channel socket with backoff (guest reboots, QEMU restarts),
 // queues client connections that arrive while the channel is down (up to a limit
 // and a deadline), writes a pid file, and removes its sockets and pid file on exit.
+// It also forwards the containers' published ports (PortForwarder).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "cordon/channel/session.hpp"
+#include "port_forwarder.hpp"
 
 namespace cordon::hostagent {
 
@@ -27,6 +29,9 @@ struct Options {
     std::filesystem::path docker_socket;
     std::filesystem::path control_socket;
     std::filesystem::path pid_file;
+    // Published ports (port_forwarder.hpp): the state file; empty = beside control_socket.
+    std::filesystem::path ports_file;
+    bool forward_ports = true;
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{2000};
     std::chrono::milliseconds pending_timeout{60'000};  // a client waits this long for the channel
@@ -78,6 +83,7 @@ class HostAgent {
     bool pid_written_ = false;
     std::string last_connect_error_;
     std::uint64_t sessions_ = 0;
+    std::unique_ptr<PortForwarder> ports_;
 };
 
 }  // namespace cordon::hostagent

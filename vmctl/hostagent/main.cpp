@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
     app.add_option("--control-socket", opt.control_socket, "Where to serve the RPC (0600)")
         ->required();
     app.add_option("--pid-file", opt.pid_file, "The pid file")->required();
+    app.add_option("--ports-file", opt.ports_file,
+                   "Where to write the published ports' state (default: ports.json beside the "
+                   "control socket)");
+    app.add_flag("!--no-ports", opt.forward_ports, "Do not forward published ports");
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     cordon::log::Level l;

@@ -54,7 +54,7 @@ Agent::Agent(asio::io_context& io, AgentOptions options)
       disk_timer_(io),
       shutdown_timer_(io),
       signals_(io, SIGTERM, SIGINT),
-      ports_(std::make_unique<PortService>(io, opts_.dockerd_socket)),
+      ports_(std::make_unique<ports::PortService>(io, opts_.dockerd_socket)),
       alive_(std::make_shared<bool>(true)) {}
 
 Agent::~Agent() {
@@ -334,7 +334,7 @@ void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string
                             });
         return;
     }
-    if (PortService::is_port_service(service)) {
+    if (ports::PortService::is_port_service(service)) {
         ports_->on_stream(std::move(stream), service);
         return;
     }

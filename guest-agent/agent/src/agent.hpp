@@ -12,11 +12,11 @@
 #include "cordon/channel/session.hpp"
 #include "cordon/guest/supervisor.hpp"
 #include "cordon/guest/system_info.hpp"
+#include "cordon/ports/port_service.hpp"
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "engine_service.hpp"
-#include "port_service.hpp"
 
 namespace cordon::agent {
 
@@ -78,7 +78,7 @@ class Agent {
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
-    std::unique_ptr<PortService> ports_;
+    std::unique_ptr<ports::PortService> ports_;
     std::string proxy_error_;
     std::shared_ptr<bool> alive_;
 };

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../command.hpp"
+#include "cordon/host/ports.hpp"
 
 namespace vmctl {
 
@@ -138,6 +139,18 @@ class SettingsCommand final : public Command {
     CLI::App* unset_ = nullptr;
     std::string key_, value_;
 };
+
+class PortsCommand final : public Command {
+  public:
+    CLI::App* add(CLI::App& parent) override;
+    int run(Context& ctx) override;
+
+  private:
+    CLI::App* app_ = nullptr;
+};
+
+// Human text of the published ports (ports and status share it).
+void print_ports(std::ostream& o, const cordon::host::PortsReport& r);
 
 class VersionCommand final : public Command {
   public:

@@ -33,6 +33,17 @@ int StatusCommand::run(Context& ctx) {
              {"console_log", s.paths.console_log.string()},
              {"docker_socket", s.paths.docker_socket.string()},
              {"control_socket", s.paths.control_socket.string()}}}};
+    // Published ports as the host agent forwards them (a broken state file must not hide
+    // the rest of the status).
+    PortsReport ports;
+    std::string ports_error;
+    try {
+        ports = read_ports(s.paths);
+        j["published_ports"] = to_json(ports);
+    } catch (const cordon::Error& e) {
+        ports_error = e.what();
+        j["published_ports"] = {{"error", ports_error}};
+    }
     ctx.out().result(j, [&](std::ostream& o) {
         o << "VM:          " << s.name << " on " << s.uri << "\n";
         if (!s.defined) {
@@ -57,6 +68,10 @@ int StatusCommand::run(Context& ctx) {
             o << "guest agent: not answering (" << s.agent_error << ")\n";
         }
         o << "docker sock: " << s.paths.docker_socket.string() << "\n";
+        if (!ports_error.empty())
+            o << "published ports: " << ports_error << "\n";
+        else if (ports.hostagent_running)
+            print_ports(o, ports);
     });
     return Exit::ok;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Published ports in the guest agent: follows dockerd (cordon::ports::EngineWatcher),
+// Published ports in the guest agent (cordon::agent owns one): follows dockerd (cordon::EngineWatcher),
 // answers `ports` and streams `ports.watch` to the host agent, and serves the channel
 // services "port:tcp:<host port>" by connecting to the docker-proxy that listens on that
 // port in the VM. UDP ports are reported but not forwarded.
@@ -12,7 +12,7 @@
 #include "cordon/ports/engine_watch.hpp"
 #include "cordon/rpc/rpc.hpp"
 
-namespace cordon::agent {
+namespace cordon::ports {
 
 class PortService {
   public:
@@ -36,11 +36,11 @@ class PortService {
     rpc::json status() const;
 
   private:
-    void on_change(const std::vector<ports::Forward>& now, const ports::Diff& diff);
-    rpc::json snapshot(const ports::Diff* diff) const;
+    void on_change(const std::vector<Forward>& now, const Diff& diff);
+    rpc::json snapshot(const Diff* diff) const;
 
     boost::asio::io_context& io_;
-    ports::EngineWatcher watcher_;
+    EngineWatcher watcher_;
     std::vector<std::shared_ptr<rpc::Call>> watches_;
     std::uint64_t seq_ = 0;
     std::uint64_t connections_ = 0;
@@ -48,4 +48,4 @@ class PortService {
     std::shared_ptr<bool> alive_;
 };
 
-}  // namespace cordon::agent
+}  // namespace cordon::ports

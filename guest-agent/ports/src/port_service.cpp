@@ -1,14 +1,14 @@
 // clang-format off
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
 // clang-format on
-#include "port_service.hpp"
+#include "cordon/ports/port_service.hpp"
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 
 #include "cordon/log.hpp"
 
-namespace cordon::agent {
+namespace cordon::ports {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -23,11 +23,11 @@ PortService::PortService(asio::io_context& io, std::string dockerd_socket)
     : io_(io),
       watcher_(io,
                [&] {
-                   ports::WatchOptions o;
+                   WatchOptions o;
                    o.dockerd_socket = std::move(dockerd_socket);
                    return o;
                }(),
-               [this](const std::vector<ports::Forward>& now, const ports::Diff& d) {
+               [this](const std::vector<Forward>& now, const Diff& d) {
                    on_change(now, d);
                }),
       alive_(std::make_shared<bool>(true)) {}
@@ -46,15 +46,15 @@ void PortService::stop() {
     watches_.clear();
 }
 
-json PortService::snapshot(const ports::Diff* diff) const {
+json PortService::snapshot(const Diff* diff) const {
     json j{{"seq", seq_},
            {"engine", watcher_.state()},
-           {"ports", ports::to_json(watcher_.table().forwards())}};
+           {"ports", to_json(watcher_.table().forwards())}};
     if (!watcher_.last_error().empty())
         j["engine_error"] = watcher_.last_error();
     if (diff) {
-        j["added"] = ports::to_json(diff->added);
-        j["removed"] = ports::to_json(diff->removed);
+        j["added"] = to_json(diff->added);
+        j["removed"] = to_json(diff->removed);
     }
     return j;
 }
@@ -88,7 +88,7 @@ void PortService::register_methods(rpc::Server& server) {
     });
 }
 
-void PortService::on_change(const std::vector<ports::Forward>&, const ports::Diff& diff) {
+void PortService::on_change(const std::vector<Forward>&, const Diff& diff) {
     ++seq_;
     const json j = snapshot(&diff);
     watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
@@ -98,7 +98,7 @@ void PortService::on_change(const std::vector<ports::Forward>&, const ports::Dif
 }
 
 void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service) {
-    const auto want = ports::parse_port_service(service);
+    const auto want = parse_port_service(service);
     if (!want) {
         ++refused_;
         stream->reset("'" + service + "' is not a port service (expected port:tcp:<1-65535>)");
@@ -146,4 +146,4 @@ void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::
     });
 }
 
-}  // namespace cordon::agent
+}  // namespace cordon::ports
