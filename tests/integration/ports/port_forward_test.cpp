@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -444,4 +445,76 @@ TEST_F(PortForwardTest, ResyncsAfterDockerdRestartsAndAfterTheChannelReconnects)
         return s.is_object() && s["guest"] == "connected" && port_state(port_) == "listening";
     })) << read_state(state_file_).dump(2);
     EXPECT_EQ(talk("127.0.0.1", port_, "back").value_or(""), "echo:back");
+}
+
+// A host agent that is not root may not listen below 1024: the port is reported with the
+// reason and what to do, not skipped. Run in a child process that drops to nobody.
+TEST(PortForwardPrivileged, APortBelow1024IsReportedWhenNotRoot) {
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root to drop to nobody";
+    {
+        std::ifstream in("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+        int start = 1024;
+        in >> start;
+        if (start <= 80)
+            GTEST_SKIP() << "net.ipv4.ip_unprivileged_port_start is " << start;
+    }
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("cordon-ports-priv-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::filesystem::permissions(dir, std::filesystem::perms::all);
+    const auto state_file = dir / "ports.json";
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+            ::_exit(3);
+        asio::io_context io;
+        StubDockerd dockerd(io, (dir / "dockerd.sock").string());
+        dockerd.containers["priv1"] = inspect_doc("priv", "127.0.0.2", 80);
+        cordon::rpc::Server rpc(io, "rpc");
+        cordon::ports::PortService ports(io, (dir / "dockerd.sock").string());
+        ports.register_methods(rpc);
+        cordon::hostagent::ForwardOptions fo;
+        fo.state_file = state_file;
+        cordon::hostagent::PortForwarder fwd(io, fo);
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+            ::_exit(4);
+        cordon::channel::SessionOptions go;
+        go.role = cordon::channel::Role::guest;
+        auto guest = cordon::channel::Session::create(io, cordon::UniqueFd(sv[0]), go);
+        guest->set_stream_handler([&](std::shared_ptr<cordon::channel::Stream> st,
+                                      const std::string& svc) {
+            if (svc == "rpc")
+                rpc.serve(std::move(st));
+        });
+        guest->start([](error_code, const cordon::channel::PeerInfo&) {});
+        cordon::channel::SessionOptions ho;
+        ho.role = cordon::channel::Role::host;
+        auto host = cordon::channel::Session::create(io, cordon::UniqueFd(sv[1]), ho);
+        host->start([&](error_code ec, const cordon::channel::PeerInfo&) {
+            if (!ec)
+                fwd.attach(host);
+        });
+        ports.start();
+        const auto end = std::chrono::steady_clock::now() + 15s;
+        while (std::chrono::steady_clock::now() < end) {
+            io.run_for(50ms);
+            auto p = find_port(read_state(state_file), 80);
+            if (p.is_object() && p.value("state", "") == "failed")
+                ::_exit(0);
+        }
+        ::_exit(1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    const json st = read_state(state_file);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status << "\n"
+                                                              << st.dump(2);
+    const json p = find_port(st, 80);
+    EXPECT_NE(p.value("error", "").find("below 1024"), std::string::npos) << p.dump(2);
+    EXPECT_NE(p.value("hint", "").find("cap_net_bind_service"), std::string::npos) << p.dump(2);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
 }
