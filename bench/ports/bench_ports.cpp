@@ -107,7 +107,8 @@ void serve(int fd) {
     } else {
         unsigned long long total = 0;
         ssize_t n;
-        while ((n = ::read(fd, buf.data(), buf.size())) > 0) total += static_cast<unsigned long long>(n);
+        while ((n = ::read(fd, buf.data(), buf.size())) > 0)
+            total += static_cast<unsigned long long>(n);
         const std::string reply = std::to_string(total) + "\n";
         (void)!::write(fd, reply.data(), reply.size());
     }
@@ -131,9 +132,11 @@ void stub_dockerd(int lfd, std::uint16_t port, std::vector<int>* keep) {
             continue;
         }
         if (head.rfind("GET /containers/json", 0) == 0) {
-            out = "HTTP/1.0 200 OK\r\n\r\n[{\"Id\":\"bench\",\"Names\":[\"/bench\"],\"State\":\"running\","
-                  "\"Ports\":[{\"IP\":\"127.0.0.2\",\"PrivatePort\":80,\"PublicPort\":" +
-                  std::to_string(port) + ",\"Type\":\"tcp\"}]}]";
+            out =
+                "HTTP/1.0 200 "
+                "OK\r\n\r\n[{\"Id\":\"bench\",\"Names\":[\"/bench\"],\"State\":\"running\","
+                "\"Ports\":[{\"IP\":\"127.0.0.2\",\"PrivatePort\":80,\"PublicPort\":" +
+                std::to_string(port) + ",\"Type\":\"tcp\"}]}]";
         } else {
             out = "HTTP/1.0 404 Not Found\r\n\r\n{}";
         }
@@ -218,9 +221,10 @@ void measure(const char* label, const char* ip, std::uint16_t port, int setups, 
     }
     const auto s = stats(setup);
     const auto r = stats(rtt);
-    std::printf("%-10s setup median %.3f ms p99 %.3f ms | 1-byte rtt median %.1f us p99 %.1f us | "
-                "%zu MiB at %.0f MiB/s\n",
-                label, s.median, s.p99, r.median, r.p99, mib, mibs);
+    std::printf(
+        "%-10s setup median %.3f ms p99 %.3f ms | 1-byte rtt median %.1f us p99 %.1f us | "
+        "%zu MiB at %.0f MiB/s\n",
+        label, s.median, s.p99, r.median, r.p99, mib, mibs);
 }
 
 }  // namespace
@@ -237,7 +241,8 @@ int main(int argc, char** argv) {
             mib = static_cast<std::size_t>(std::atoll(argv[i + 1]));
     }
     cordon::log::set_level(cordon::log::Level::warn);
-    const auto dir = std::filesystem::temp_directory_path() / ("bench-ports-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("bench-ports-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
 
     std::uint16_t port = 0;
@@ -275,12 +280,13 @@ int main(int argc, char** argv) {
     go.role = cordon::channel::Role::guest;
     go.agent_version = "bench-guest";
     auto guest = cordon::channel::Session::create(gio, cordon::UniqueFd(sv[0]), go);
-    guest->set_stream_handler([&](std::shared_ptr<cordon::channel::Stream> s, const std::string& svc) {
-        if (svc == "rpc")
-            rpc.serve(std::move(s));
-        else if (cordon::ports::PortService::is_port_service(svc))
-            ports.on_stream(std::move(s), svc);
-    });
+    guest->set_stream_handler(
+        [&](std::shared_ptr<cordon::channel::Stream> s, const std::string& svc) {
+            if (svc == "rpc")
+                rpc.serve(std::move(s));
+            else if (cordon::ports::PortService::is_port_service(svc))
+                ports.on_stream(std::move(s), svc);
+        });
     guest->start([](boost::system::error_code, const cordon::channel::PeerInfo&) {});
     ports.start();
 

@@ -111,30 +111,30 @@ void PortForwarder::open_watch() {
         return;
     const std::uint64_t gen = ++watch_generation_;
     session_->open("rpc", [this, gen, alive = alive_](error_code ec,
-                                                       std::shared_ptr<channel::Stream> stream) {
+                                                      std::shared_ptr<channel::Stream> stream) {
         if (!*alive || gen != watch_generation_)
             return;
         if (ec) {
-            watch_ended("cannot open an rpc stream: " + ec.message() +
-                            (stream && !stream->reset_reason().empty()
-                                 ? " (" + stream->reset_reason() + ")"
-                                 : ""),
-                        gen, true);
+            watch_ended(
+                "cannot open an rpc stream: " + ec.message() +
+                    (stream && !stream->reset_reason().empty() ? " (" + stream->reset_reason() + ")"
+                                                               : ""),
+                gen, true);
             return;
         }
         watch_ = stream;
-        auto line = std::make_shared<std::string>(
-            rpc::encode_request(1, "ports.watch", json::object()));
-        stream->async_write(asio::buffer(*line), [this, gen, line, stream, alive](error_code wec,
-                                                                                  std::size_t) {
-            if (!*alive || gen != watch_generation_)
-                return;
-            if (wec) {
-                watch_ended("cannot send ports.watch: " + wec.message(), gen, true);
-                return;
-            }
-            read_watch(stream, gen);
-        });
+        auto line =
+            std::make_shared<std::string>(rpc::encode_request(1, "ports.watch", json::object()));
+        stream->async_write(
+            asio::buffer(*line), [this, gen, line, stream, alive](error_code wec, std::size_t) {
+                if (!*alive || gen != watch_generation_)
+                    return;
+                if (wec) {
+                    watch_ended("cannot send ports.watch: " + wec.message(), gen, true);
+                    return;
+                }
+                read_watch(stream, gen);
+            });
     });
 }
 
@@ -148,36 +148,34 @@ void PortForwarder::read_watch(std::shared_ptr<channel::Stream> stream, std::uin
     *step = [this, stream, gen, reader, weak_step = std::weak_ptr<std::function<void()>>(step),
              alive = alive_]() {
         auto self_step = weak_step.lock();
-        stream->async_read_some(
-            asio::buffer(reader->buf),
-            [this, stream, gen, reader, self_step, alive](error_code ec, std::size_t n) {
-                if (!*alive || gen != watch_generation_)
-                    return;
-                if (ec) {
-                    watch_ended("the ports.watch stream ended: " + ec.message() +
-                                    (stream->reset_reason().empty()
-                                         ? ""
-                                         : " (" + stream->reset_reason() + ")"),
-                                gen, true);
+        stream->async_read_some(asio::buffer(reader->buf), [this, stream, gen, reader, self_step,
+                                                            alive](error_code ec, std::size_t n) {
+            if (!*alive || gen != watch_generation_)
+                return;
+            if (ec) {
+                watch_ended(
+                    "the ports.watch stream ended: " + ec.message() +
+                        (stream->reset_reason().empty() ? "" : " (" + stream->reset_reason() + ")"),
+                    gen, true);
+                return;
+            }
+            reader->lines.feed(std::string_view(reader->buf.data(), n));
+            std::string line;
+            for (;;) {
+                const auto st = reader->lines.next(line);
+                if (st == rpc::LineDecoder::Status::need_more)
+                    break;
+                if (st == rpc::LineDecoder::Status::too_long) {
+                    watch_ended("the guest sent a ports.watch line over 1 MiB", gen, true);
                     return;
                 }
-                reader->lines.feed(std::string_view(reader->buf.data(), n));
-                std::string line;
-                for (;;) {
-                    const auto st = reader->lines.next(line);
-                    if (st == rpc::LineDecoder::Status::need_more)
-                        break;
-                    if (st == rpc::LineDecoder::Status::too_long) {
-                        watch_ended("the guest sent a ports.watch line over 1 MiB", gen, true);
-                        return;
-                    }
-                    on_watch_message(line, gen);
-                    if (gen != watch_generation_)
-                        return;
-                }
-                if (self_step)
-                    (*self_step)();
-            });
+                on_watch_message(line, gen);
+                if (gen != watch_generation_)
+                    return;
+            }
+            if (self_step)
+                (*self_step)();
+        });
     };
     // The closure keeps itself alive through the pending read's handler (self_step).
     (*step)();
@@ -303,7 +301,8 @@ void PortForwarder::open_listeners(Port& port) {
         return;
     }
     if (port.listeners.empty()) {
-        for (const auto& a : opt_.listen_addresses) port.listeners.push_back(Listener{a, {}, {}, {}, {}});
+        for (const auto& a : opt_.listen_addresses)
+            port.listeners.push_back(Listener{a, {}, {}, {}, {}});
     }
     for (auto& l : port.listeners) {
         if (l.state == "listening" || l.state == "unavailable")
@@ -369,8 +368,8 @@ void PortForwarder::open_listeners(Port& port) {
             if (state == "unavailable")
                 log::info(kLog, "not listening on {}: {}", where, error);
             else
-                log::warn(kLog, "cannot forward {} ({}): {}{}", where, port.container_name,
-                          error, hint.empty() ? "" : " -- " + hint);
+                log::warn(kLog, "cannot forward {} ({}): {}{}", where, port.container_name, error,
+                          hint.empty() ? "" : " -- " + hint);
         }
         l.state = state;
         l.error = error;
@@ -427,8 +426,9 @@ void PortForwarder::forward(const Key& key, tcp::socket socket) {
     Port& port = it->second;
     if (!session_ || !session_->established()) {
         ++port.failed_connections;
-        log::info(kLog, "a connection to port {} arrived while the channel to the guest is down: "
-                        "closing it",
+        log::info(kLog,
+                  "a connection to port {} arrived while the channel to the guest is down: "
+                  "closing it",
                   key.second);
         return;
     }
@@ -440,10 +440,9 @@ void PortForwarder::forward(const Key& key, tcp::socket socket) {
                                 error_code ec, std::shared_ptr<channel::Stream> stream) {
         auto p = *alive ? ports_.find(key) : ports_.end();
         if (ec) {
-            const std::string why =
-                ec.message() + (stream && !stream->reset_reason().empty()
-                                    ? " (" + stream->reset_reason() + ")"
-                                    : "");
+            const std::string why = ec.message() + (stream && !stream->reset_reason().empty()
+                                                        ? " (" + stream->reset_reason() + ")"
+                                                        : "");
             if (p != ports_.end()) {
                 ++p->second.failed_connections;
                 if (p->second.last_error != why)

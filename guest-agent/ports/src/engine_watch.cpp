@@ -72,73 +72,73 @@ struct EngineWatcher::Request : std::enable_shared_from_this<EngineWatcher::Requ
                                  std::to_string(timeout.count()) + " ms");
             });
         }
-        socket.async_connect(asio::local::stream_protocol::endpoint(path),
-                             [self = shared_from_this()](error_code ec) {
-                                 if (self->ended)
-                                     return;
-                                 if (ec)
-                                     return self->finish("cannot connect to " + self->path + ": " +
-                                                         ec.message());
-                                 self->send();
-                             });
+        socket.async_connect(
+            asio::local::stream_protocol::endpoint(path),
+            [self = shared_from_this()](error_code ec) {
+                if (self->ended)
+                    return;
+                if (ec)
+                    return self->finish("cannot connect to " + self->path + ": " + ec.message());
+                self->send();
+            });
     }
 
     void send() {
-        request = "GET " + target + " HTTP/1.0\r\nHost: docker\r\nUser-Agent: cordon-guest-agent\r\n\r\n";
-        asio::async_write(socket, asio::buffer(request),
-                          [self = shared_from_this()](error_code ec, std::size_t) {
-                              if (self->ended)
-                                  return;
-                              if (ec)
-                                  return self->finish("cannot send " + self->target + ": " +
-                                                      ec.message());
-                              self->read();
-                          });
+        request =
+            "GET " + target + " HTTP/1.0\r\nHost: docker\r\nUser-Agent: cordon-guest-agent\r\n\r\n";
+        asio::async_write(
+            socket, asio::buffer(request), [self = shared_from_this()](error_code ec, std::size_t) {
+                if (self->ended)
+                    return;
+                if (ec)
+                    return self->finish("cannot send " + self->target + ": " + ec.message());
+                self->read();
+            });
     }
 
     void read() {
-        socket.async_read_some(asio::buffer(buf), [self = shared_from_this()](error_code ec,
-                                                                              std::size_t n) {
-            if (self->ended)
-                return;
-            if (ec == asio::error::eof) {
-                if (!self->headers_done)
-                    return self->finish("dockerd closed the connection before answering " +
-                                        self->target);
-                return self->finish("");
-            }
-            if (ec)
-                return self->finish("reading " + self->target + ": " + ec.message());
-            std::string_view chunk(self->buf.data(), n);
-            if (!self->headers_done) {
-                self->head.append(chunk);
-                const auto end = self->head.find("\r\n\r\n");
-                if (end == std::string::npos) {
-                    if (self->head.size() > 64 * 1024)
-                        return self->finish("dockerd's answer headers exceed 64 KiB");
-                    return self->read();
-                }
-                // "HTTP/1.0 200 OK"
-                const auto sp = self->head.find(' ');
-                if (self->head.rfind("HTTP/1.", 0) != 0 || sp == std::string::npos)
-                    return self->finish("dockerd's answer is not HTTP: " +
-                                        self->head.substr(0, 40));
-                self->status = std::atoi(self->head.c_str() + sp + 1);
-                self->headers_done = true;
-                std::string rest = self->head.substr(end + 4);
-                self->head.clear();
-                if (self->on_headers)
-                    self->on_headers(self->status);
+        socket.async_read_some(
+            asio::buffer(buf), [self = shared_from_this()](error_code ec, std::size_t n) {
                 if (self->ended)
                     return;
-                if (!rest.empty() && self->on_data)
-                    self->on_data(rest);
-            } else if (self->on_data) {
-                self->on_data(chunk);
-            }
-            if (!self->ended)
-                self->read();
-        });
+                if (ec == asio::error::eof) {
+                    if (!self->headers_done)
+                        return self->finish("dockerd closed the connection before answering " +
+                                            self->target);
+                    return self->finish("");
+                }
+                if (ec)
+                    return self->finish("reading " + self->target + ": " + ec.message());
+                std::string_view chunk(self->buf.data(), n);
+                if (!self->headers_done) {
+                    self->head.append(chunk);
+                    const auto end = self->head.find("\r\n\r\n");
+                    if (end == std::string::npos) {
+                        if (self->head.size() > 64 * 1024)
+                            return self->finish("dockerd's answer headers exceed 64 KiB");
+                        return self->read();
+                    }
+                    // "HTTP/1.0 200 OK"
+                    const auto sp = self->head.find(' ');
+                    if (self->head.rfind("HTTP/1.", 0) != 0 || sp == std::string::npos)
+                        return self->finish("dockerd's answer is not HTTP: " +
+                                            self->head.substr(0, 40));
+                    self->status = std::atoi(self->head.c_str() + sp + 1);
+                    self->headers_done = true;
+                    std::string rest = self->head.substr(end + 4);
+                    self->head.clear();
+                    if (self->on_headers)
+                        self->on_headers(self->status);
+                    if (self->ended)
+                        return;
+                    if (!rest.empty() && self->on_data)
+                        self->on_data(rest);
+                } else if (self->on_data) {
+                    self->on_data(chunk);
+                }
+                if (!self->ended)
+                    self->read();
+            });
     }
 
     void finish(const std::string& error) {
@@ -157,9 +157,10 @@ struct EngineWatcher::Request : std::enable_shared_from_this<EngineWatcher::Requ
     }
 
     // Collects a whole body and hands it over with the status.
-    static void get(asio::io_context& io, const std::string& path, const std::string& target,
-                    std::chrono::milliseconds timeout,
-                    std::function<void(const std::string& error, int status, std::string body)> done) {
+    static void get(
+        asio::io_context& io, const std::string& path, const std::string& target,
+        std::chrono::milliseconds timeout,
+        std::function<void(const std::string& error, int status, std::string body)> done) {
         auto r = std::make_shared<Request>(io, path, target);
         auto body = std::make_shared<std::string>();
         std::weak_ptr<Request> weak = r;
@@ -281,43 +282,42 @@ void EngineWatcher::list_running() {
     syncing_ = true;
     touched_during_sync_.clear();
     const std::uint64_t epoch = ++sync_epoch_;
-    Request::get(io_, opt_.dockerd_socket, "/containers/json", opt_.request_timeout,
-                 [this, epoch, alive = alive_](const std::string& error, int status,
-                                               std::string body) {
-                     if (!*alive || stopped_ || epoch != sync_epoch_)
-                         return;
-                     syncing_ = false;
-                     if (!error.empty() || status != 200) {
-                         last_error_ = error.empty()
-                                           ? "GET /containers/json answered HTTP " +
-                                                 std::to_string(status)
-                                           : error;
-                         log::warn(kLog, "cannot list the running containers: {}", last_error_);
-                         // Start over: re-subscribe and list again.
-                         if (auto e = events_)
-                             e->finish(last_error_);
-                         return;
-                     }
-                     auto j = json::parse(body, nullptr, false);
-                     if (!j.is_array()) {
-                         last_error_ = "dockerd's container list is not a JSON array";
-                         log::warn(kLog, "{}", last_error_);
-                         if (auto e = events_)
-                             e->finish(last_error_);
-                         return;
-                     }
-                     state_ = "watching";
-                     bool changed = table_.replace_all(containers_from_list(j));
-                     // Containers that had events while the list was on its way: the list
-                     // may be older than those events, so ask again.
-                     auto touched = std::move(touched_during_sync_);
-                     touched_during_sync_.clear();
-                     for (const auto& id : touched) {
-                         changed = table_.remove_container(id) || changed;
-                         inspect(id);
-                     }
-                     apply(changed);
-                 });
+    Request::get(
+        io_, opt_.dockerd_socket, "/containers/json", opt_.request_timeout,
+        [this, epoch, alive = alive_](const std::string& error, int status, std::string body) {
+            if (!*alive || stopped_ || epoch != sync_epoch_)
+                return;
+            syncing_ = false;
+            if (!error.empty() || status != 200) {
+                last_error_ = error.empty()
+                                  ? "GET /containers/json answered HTTP " + std::to_string(status)
+                                  : error;
+                log::warn(kLog, "cannot list the running containers: {}", last_error_);
+                // Start over: re-subscribe and list again.
+                if (auto e = events_)
+                    e->finish(last_error_);
+                return;
+            }
+            auto j = json::parse(body, nullptr, false);
+            if (!j.is_array()) {
+                last_error_ = "dockerd's container list is not a JSON array";
+                log::warn(kLog, "{}", last_error_);
+                if (auto e = events_)
+                    e->finish(last_error_);
+                return;
+            }
+            state_ = "watching";
+            bool changed = table_.replace_all(containers_from_list(j));
+            // Containers that had events while the list was on its way: the list
+            // may be older than those events, so ask again.
+            auto touched = std::move(touched_during_sync_);
+            touched_during_sync_.clear();
+            for (const auto& id : touched) {
+                changed = table_.remove_container(id) || changed;
+                inspect(id);
+            }
+            apply(changed);
+        });
 }
 
 void EngineWatcher::on_event_line(const std::string& line) {

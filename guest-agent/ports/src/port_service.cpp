@@ -21,15 +21,14 @@ constexpr std::size_t kMaxWatches = 32;
 
 PortService::PortService(asio::io_context& io, std::string dockerd_socket)
     : io_(io),
-      watcher_(io,
-               [&] {
-                   WatchOptions o;
-                   o.dockerd_socket = std::move(dockerd_socket);
-                   return o;
-               }(),
-               [this](const std::vector<Forward>& now, const Diff& d) {
-                   on_change(now, d);
-               }),
+      watcher_(
+          io,
+          [&] {
+              WatchOptions o;
+              o.dockerd_socket = std::move(dockerd_socket);
+              return o;
+          }(),
+          [this](const std::vector<Forward>& now, const Diff& d) { on_change(now, d); }),
       alive_(std::make_shared<bool>(true)) {}
 
 PortService::~PortService() {

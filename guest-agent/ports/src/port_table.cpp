@@ -140,9 +140,9 @@ std::vector<ListedContainer> containers_from_list(const json& list) {
                 const auto hport = port_of(p["PublicPort"]);
                 const auto cport = p.contains("PrivatePort") ? port_of(p["PrivatePort"])
                                                              : std::optional<std::uint16_t>{};
-                const std::string proto =
-                    p.contains("Type") && p["Type"].is_string() ? p["Type"].get<std::string>()
-                                                                : "tcp";
+                const std::string proto = p.contains("Type") && p["Type"].is_string()
+                                              ? p["Type"].get<std::string>()
+                                              : "tcp";
                 if (!hport || !cport || !known_proto(proto))
                     continue;
                 Binding b;
@@ -173,8 +173,8 @@ std::optional<EngineEvent> parse_event(const json& event) {
         e.action = event["Action"].get<std::string>();
     else if (event.contains("status") && event["status"].is_string())
         e.action = event["status"].get<std::string>();
-    const json* actor = event.contains("Actor") && event["Actor"].is_object() ? &event["Actor"]
-                                                                             : nullptr;
+    const json* actor =
+        event.contains("Actor") && event["Actor"].is_object() ? &event["Actor"] : nullptr;
     if (actor && actor->contains("ID") && (*actor)["ID"].is_string())
         e.id = (*actor)["ID"].get<std::string>();
     else if (event.contains("id") && event["id"].is_string())
@@ -254,8 +254,8 @@ bool PortTable::rebuild() {
             const auto key = std::make_pair(b.proto, b.host_port);
             const int r = rank(b.host_ip);
             auto it = best.find(key);
-            if (it == best.end() || std::tie(r, id) < std::tie(std::get<0>(it->second),
-                                                                std::get<1>(it->second))) {
+            if (it == best.end() ||
+                std::tie(r, id) < std::tie(std::get<0>(it->second), std::get<1>(it->second))) {
                 best[key] = {r, id, &b, &entry.name};
             }
         }

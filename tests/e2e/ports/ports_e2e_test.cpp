@@ -143,8 +143,8 @@ TEST_F(Ports, PublishedPortIsReachableFromTheHostAndGoesAwayWhenTheContainerStop
     ASSERT_NE(port, 0);
     const std::string pub = std::to_string(port) + ":80";
     vm.docker({"rm", "-f", "e2e-web"}, 60s);
-    auto run = vm.docker({"run", "-d", "--name", "e2e-web", "-p", pub, vm.test_image(), "sh", "-c",
-                          web_command()});
+    auto run = vm.docker(
+        {"run", "-d", "--name", "e2e-web", "-p", pub, vm.test_image(), "sh", "-c", web_command()});
     ASSERT_TRUE(run.ok()) << describe(run);
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -165,8 +165,9 @@ TEST_F(Ports, PublishedPortIsReachableFromTheHostAndGoesAwayWhenTheContainerStop
     // A real client: curl. httpd may need a moment after docker-proxy is up.
     cordon::ProcessResult curl;
     for (int i = 0; i < 30; ++i) {
-        curl = cordon::run({"curl", "-sS", "--max-time", "30", "http://127.0.0.1:" + std::to_string(port) + "/"},
-                           60s);
+        curl = cordon::run(
+            {"curl", "-sS", "--max-time", "30", "http://127.0.0.1:" + std::to_string(port) + "/"},
+            60s);
         if (curl.ok() && curl.out.find("cordon-port-ok") != std::string::npos)
             break;
         std::this_thread::sleep_for(1s);
@@ -214,7 +215,8 @@ TEST_F(Ports, TakenHostPortIsReportedNotSkipped) {
                           vm.test_image(), "sh", "-c", web_command()});
     ASSERT_TRUE(run.ok()) << describe(run);  // the port is free inside the VM
     auto report = wait_port(vm, port, [](const json& p) {
-        return p.is_object() && (p.value("state", "") == "failed" || p.value("state", "") == "partial");
+        return p.is_object() &&
+               (p.value("state", "") == "failed" || p.value("state", "") == "partial");
     });
     const json entry = find_port(report, port);
     ASSERT_TRUE(entry.is_object()) << report.dump(2);

@@ -49,12 +49,11 @@ class StubDockerd {
     // Everything below runs on the io thread.
     json containers = json::object();  // id -> inspect document
     void event(const std::string& action, const std::string& id) {
-        const std::string line =
-            json{{"Type", "container"},
-                 {"Action", action},
-                 {"Actor", {{"ID", id}, {"Attributes", {{"name", id}}}}}}
-                .dump() +
-            "\n";
+        const std::string line = json{{"Type", "container"},
+                                      {"Action", action},
+                                      {"Actor", {{"ID", id}, {"Attributes", {{"name", id}}}}}}
+                                     .dump() +
+                                 "\n";
         for (auto& s : events_) {
             auto buf = std::make_shared<std::string>(line);
             asio::async_write(*s, asio::buffer(*buf), [buf](error_code, std::size_t) {});
@@ -81,15 +80,15 @@ class StubDockerd {
         auto chunk = std::make_shared<std::array<char, 4096>>();
         auto read = std::make_shared<std::function<void()>>();
         *read = [this, s, buf, chunk, read] {
-            s->async_read_some(asio::buffer(*chunk), [this, s, buf, chunk, read](error_code ec,
-                                                                                 std::size_t n) {
-                if (ec)
-                    return;
-                buf->append(chunk->data(), n);
-                if (buf->find("\r\n\r\n") == std::string::npos)
-                    return (*read)();
-                answer(s, buf->substr(0, buf->find("\r\n")));
-            });
+            s->async_read_some(asio::buffer(*chunk),
+                               [this, s, buf, chunk, read](error_code ec, std::size_t n) {
+                                   if (ec)
+                                       return;
+                                   buf->append(chunk->data(), n);
+                                   if (buf->find("\r\n\r\n") == std::string::npos)
+                                       return (*read)();
+                                   answer(s, buf->substr(0, buf->find("\r\n")));
+                               });
         };
         (*read)();
     }
@@ -114,13 +113,14 @@ class StubDockerd {
                 json ports = json::array();
                 for (auto& [k, v] : c["NetworkSettings"]["Ports"].items()) {
                     for (auto& bnd : v)
-                        ports.push_back({{"IP", bnd["HostIp"]},
-                                         {"PrivatePort", std::stoi(k)},
-                                         {"PublicPort", std::stoi(bnd["HostPort"].get<std::string>())},
-                                         {"Type", "tcp"}});
+                        ports.push_back(
+                            {{"IP", bnd["HostIp"]},
+                             {"PrivatePort", std::stoi(k)},
+                             {"PublicPort", std::stoi(bnd["HostPort"].get<std::string>())},
+                             {"Type", "tcp"}});
                 }
-                list.push_back({{"Id", id}, {"Names", {c["Name"]}}, {"Ports", ports},
-                                {"State", "running"}});
+                list.push_back(
+                    {{"Id", id}, {"Names", {c["Name"]}}, {"Ports", ports}, {"State", "running"}});
             }
             body = list.dump();
         } else if (target.rfind("/containers/", 0) == 0) {
@@ -132,9 +132,8 @@ class StubDockerd {
         } else {
             status = "404 Not Found";
         }
-        auto out = std::make_shared<std::string>("HTTP/1.0 " + status +
-                                                 "\r\nContent-Type: application/json\r\n\r\n" +
-                                                 body);
+        auto out = std::make_shared<std::string>(
+            "HTTP/1.0 " + status + "\r\nContent-Type: application/json\r\n\r\n" + body);
         asio::async_write(*s, asio::buffer(*out), [s, out](error_code, std::size_t) {
             error_code ignored;
             s->close(ignored);
@@ -148,10 +147,11 @@ class StubDockerd {
 
 json inspect_doc(const std::string& name, const std::string& ip, std::uint16_t host_port,
                  bool running = true) {
-    return {{"Name", "/" + name},
-            {"State", {{"Running", running}}},
-            {"NetworkSettings",
-             {{"Ports", {{"80/tcp", {{{"HostIp", ip}, {"HostPort", std::to_string(host_port)}}}}}}}}};
+    return {
+        {"Name", "/" + name},
+        {"State", {{"Running", running}}},
+        {"NetworkSettings",
+         {{"Ports", {{"80/tcp", {{{"HostIp", ip}, {"HostPort", std::to_string(host_port)}}}}}}}}};
 }
 
 // A blocking TCP client: connects, sends, reads until EOF. Empty optional when refused.
@@ -220,18 +220,20 @@ bool wait_for(Pred pred, std::chrono::milliseconds limit = 15s) {
 class PortForwardTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() /
-               ("cordon-ports-" + std::to_string(::getpid()));
+        dir_ =
+            std::filesystem::temp_directory_path() / ("cordon-ports-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir_);
         state_file_ = dir_ / "ports.json";
         // The "docker-proxy": echoes with a prefix, on 127.0.0.2:<free port>.
-        echo_ = std::make_unique<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
+        echo_ = std::make_unique<tcp::acceptor>(
+            io_, tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
         port_ = echo_->local_endpoint().port();
         serve_echo();
         dockerd_ = std::make_unique<StubDockerd>(io_, (dir_ / "dockerd.sock").string());
         dockerd_->containers["web1"] = inspect_doc("web", "127.0.0.2", port_);
 
-        ports_ = std::make_unique<cordon::ports::PortService>(io_, (dir_ / "dockerd.sock").string());
+        ports_ =
+            std::make_unique<cordon::ports::PortService>(io_, (dir_ / "dockerd.sock").string());
         ports_->register_methods(rpc_);
         cordon::hostagent::ForwardOptions fo;
         fo.state_file = state_file_;
@@ -265,13 +267,13 @@ class PortForwardTest : public ::testing::Test {
         go.role = cordon::channel::Role::guest;
         go.agent_version = "test-guest";
         guest_ = cordon::channel::Session::create(io_, cordon::UniqueFd(sv[0]), go);
-        guest_->set_stream_handler([this](std::shared_ptr<cordon::channel::Stream> s,
-                                          const std::string& svc) {
-            if (svc == "rpc")
-                rpc_.serve(std::move(s));
-            else if (cordon::ports::PortService::is_port_service(svc))
-                ports_->on_stream(std::move(s), svc);
-        });
+        guest_->set_stream_handler(
+            [this](std::shared_ptr<cordon::channel::Stream> s, const std::string& svc) {
+                if (svc == "rpc")
+                    rpc_.serve(std::move(s));
+                else if (cordon::ports::PortService::is_port_service(svc))
+                    ports_->on_stream(std::move(s), svc);
+            });
         guest_->start([](error_code, const cordon::channel::PeerInfo&) {});
         cordon::channel::SessionOptions ho;
         ho.role = cordon::channel::Role::host;
@@ -293,18 +295,19 @@ class PortForwardTest : public ::testing::Test {
             auto chunk = std::make_shared<std::array<char, 4096>>();
             auto read = std::make_shared<std::function<void()>>();
             *read = [sock, buf, chunk, read] {
-                sock->async_read_some(asio::buffer(*chunk), [sock, buf, chunk, read](
-                                                                error_code rec, std::size_t n) {
-                    if (!rec) {
-                        buf->append(chunk->data(), n);
-                        return (*read)();
-                    }
-                    auto out = std::make_shared<std::string>("echo:" + *buf);
-                    asio::async_write(*sock, asio::buffer(*out), [sock, out](error_code, std::size_t) {
-                        error_code ignored;
-                        sock->shutdown(tcp::socket::shutdown_send, ignored);
+                sock->async_read_some(
+                    asio::buffer(*chunk), [sock, buf, chunk, read](error_code rec, std::size_t n) {
+                        if (!rec) {
+                            buf->append(chunk->data(), n);
+                            return (*read)();
+                        }
+                        auto out = std::make_shared<std::string>("echo:" + *buf);
+                        asio::async_write(*sock, asio::buffer(*out),
+                                          [sock, out](error_code, std::size_t) {
+                                              error_code ignored;
+                                              sock->shutdown(tcp::socket::shutdown_send, ignored);
+                                          });
                     });
-                });
             };
             (*read)();
             serve_echo();
@@ -411,7 +414,8 @@ TEST_F(PortForwardTest, ATakenHostPortIsReportedAndRetried) {
         return s == "failed" || s == "partial";
     })) << read_state(state_file_).dump(2);
     auto p = find_port(read_state(state_file_), q);
-    EXPECT_NE(p.value("error", "").find("already in use on 127.0.0.1"), std::string::npos) << p.dump(2);
+    EXPECT_NE(p.value("error", "").find("already in use on 127.0.0.1"), std::string::npos)
+        << p.dump(2);
     EXPECT_FALSE(p.value("hint", "").empty());
     // The other program goes away: the retry picks the port up.
     other.close();
@@ -484,11 +488,11 @@ TEST(PortForwardPrivileged, APortBelow1024IsReportedWhenNotRoot) {
         cordon::channel::SessionOptions go;
         go.role = cordon::channel::Role::guest;
         auto guest = cordon::channel::Session::create(io, cordon::UniqueFd(sv[0]), go);
-        guest->set_stream_handler([&](std::shared_ptr<cordon::channel::Stream> st,
-                                      const std::string& svc) {
-            if (svc == "rpc")
-                rpc.serve(std::move(st));
-        });
+        guest->set_stream_handler(
+            [&](std::shared_ptr<cordon::channel::Stream> st, const std::string& svc) {
+                if (svc == "rpc")
+                    rpc.serve(std::move(st));
+            });
         guest->start([](error_code, const cordon::channel::PeerInfo&) {});
         cordon::channel::SessionOptions ho;
         ho.role = cordon::channel::Role::host;
@@ -511,7 +515,7 @@ TEST(PortForwardPrivileged, APortBelow1024IsReportedWhenNotRoot) {
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     const json st = read_state(state_file);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status << "\n"
-                                                              << st.dump(2);
+                                                               << st.dump(2);
     const json p = find_port(st, 80);
     EXPECT_NE(p.value("error", "").find("below 1024"), std::string::npos) << p.dump(2);
     EXPECT_NE(p.value("hint", "").find("cap_net_bind_service"), std::string::npos) << p.dump(2);

@@ -1,8 +1,8 @@
 // The event -> published-port-set logic of the guest agent, on JSON in the shape dockerd
 // 20.10 (API 1.41) answers: GET /containers/json, GET /containers/{id}/json, GET /events.
-#include <gtest/gtest.h>
-
 #include "cordon/ports/port_table.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace cordon::ports;
 
@@ -96,7 +96,9 @@ TEST(PortBindings, MalformedEntriesAreSkippedNotThrown) {
     EXPECT_TRUE(bindings_from_inspect(parse("[]")).empty());
     EXPECT_TRUE(containers_from_list(parse(R"({"not":"a list"})")).empty());
     EXPECT_TRUE(containers_from_list(parse(R"([1, {"Names":["/x"]}, {"Id":"z","Ports":[
-        {"PublicPort":"no","PrivatePort":80}]}])")).at(0).bindings.empty());
+        {"PublicPort":"no","PrivatePort":80}]}])"))
+                    .at(0)
+                    .bindings.empty());
 }
 
 TEST(PortEvents, ParsesContainerEvents) {

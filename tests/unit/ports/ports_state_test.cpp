@@ -49,9 +49,9 @@ TEST(PortsState, ParsesWhatTheHostAgentWrites) {
 }
 
 TEST(PortsState, RefusesAnotherShapeWithTheFileNamed) {
-    for (const char* bad : {R"([])", R"({"guest":"connected"})", R"({"ports":{}})",
-                            R"({"ports":[{"proto":"tcp"}]})",
-                            R"({"ports":[{"proto":"tcp","host_port":70000}]})"}) {
+    for (const char* bad :
+         {R"([])", R"({"guest":"connected"})", R"({"ports":{}})", R"({"ports":[{"proto":"tcp"}]})",
+          R"({"ports":[{"proto":"tcp","host_port":70000}]})"}) {
         try {
             parse_ports_state(json::parse(bad), "/run/cordon/x/ports.json");
             ADD_FAILURE() << "accepted " << bad;

@@ -1,5 +1,6 @@
-#include "commands.hpp"
 #include "cordon/host/ports.hpp"
+
+#include "commands.hpp"
 
 namespace vmctl {
 
@@ -45,7 +46,10 @@ void print_ports(std::ostream& o, const PortsReport& r) {
             o << "\n";
             continue;
         }
-        o << "  [" << (p.state == "partial" ? "PARTIAL" : p.state == "failed" ? "NOT FORWARDED" : p.state)
+        o << "  ["
+          << (p.state == "partial"  ? "PARTIAL"
+              : p.state == "failed" ? "NOT FORWARDED"
+                                    : p.state)
           << "]\n";
         if (!p.error.empty())
             o << "      " << p.error << "\n";

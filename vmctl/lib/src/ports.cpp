@@ -138,8 +138,8 @@ std::string describe(const PublishedPort& p) {
     }
     if (where.empty())
         where = p.proto + " " + std::to_string(p.host_port);
-    std::string s = where + " -> " + (p.container_name.empty() ? p.container_id.substr(0, 12)
-                                                                : p.container_name) +
+    std::string s = where + " -> " +
+                    (p.container_name.empty() ? p.container_id.substr(0, 12) : p.container_name) +
                     ":" + std::to_string(p.container_port) + "/" + p.proto;
     return s;
 }

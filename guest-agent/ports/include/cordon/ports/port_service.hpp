@@ -1,8 +1,8 @@
 #pragma once
-// Published ports in the guest agent (cordon::agent owns one): follows dockerd (cordon::EngineWatcher),
-// answers `ports` and streams `ports.watch` to the host agent, and serves the channel
-// services "port:tcp:<host port>" by connecting to the docker-proxy that listens on that
-// port in the VM. UDP ports are reported but not forwarded.
+// Published ports in the guest agent (cordon::agent owns one): follows dockerd
+// (cordon::EngineWatcher), answers `ports` and streams `ports.watch` to the host agent, and serves
+// the channel services "port:tcp:<host port>" by connecting to the docker-proxy that listens on
+// that port in the VM. UDP ports are reported but not forwarded.
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>

@@ -36,10 +36,10 @@ struct PublishedPort {
 
 struct PortsReport {
     bool hostagent_running = false;
-    bool known = false;     // the host agent wrote a state file
-    std::string guest;      // "connected", "disconnected", "unsupported" (older guest agent)
-    std::string engine;     // the guest's view of dockerd: "watching", "connecting", ...
-    std::string error;      // why the host agent does not follow the guest's ports, if so
+    bool known = false;  // the host agent wrote a state file
+    std::string guest;   // "connected", "disconnected", "unsupported" (older guest agent)
+    std::string engine;  // the guest's view of dockerd: "watching", "connecting", ...
+    std::string error;   // why the host agent does not follow the guest's ports, if so
     std::vector<PublishedPort> ports;
     std::size_t problems() const;  // ports that are not fully forwarded
 };
