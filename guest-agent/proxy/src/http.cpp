@@ -1,10 +1,10 @@
 #include "cordon/proxy/http.hpp"
 
-#include "cordon/proxy/hex.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
+
+#include "cordon/proxy/hex.hpp"
 
 namespace cordon::http {
 namespace {

@@ -606,7 +606,68 @@ struct Session : std::enable_shared_from_this<Session> {
         co_await join->wait();
     }
 
-    awaitable<Outcome> relay_response(const http::RequestHead& req, bool want_upgrade) {
+    // While a streamed response (chunked or unframed: logs -f, events, build output) is
+    // relayed, the client is watched: when it goes away (EOF or error, e.g. Ctrl-C on
+    // `docker events`) the upstream connection is shut down, so the relay ends now rather
+    // than at dockerd's next event, and no connection lingers on either side. Bytes the
+    // client pipelines meanwhile are kept in cbuf for the main loop.
+    struct Watch {
+        explicit Watch(asio::any_io_executor ex) : join(ex) {}
+        Join join;
+        bool stop = false;
+    };
+
+    static awaitable<void> watch_client(std::shared_ptr<Session> self, std::shared_ptr<Watch> w) {
+        std::array<char, 4096> tmp;
+        while (!w->stop) {
+            error_code ec;
+            std::size_t n = co_await self->client.async_read_some(
+                asio::buffer(tmp), asio::redirect_error(use_awaitable, ec));
+            if (!ec)
+                self->cbuf.append(tmp.data(), n);
+            if (w->stop)
+                break;
+            if (ec) {
+                log::debug(kComponent, "connection {}: the client left during a stream", self->id);
+                error_code ig;
+                self->upstream.shutdown(stream::socket::shutdown_both, ig);
+                break;
+            }
+            if (self->cbuf.size() > self->core->opt.max_head)
+                break;  // enough pipelined: the main loop reads the rest
+        }
+        w->join.finish();
+    }
+
+    std::shared_ptr<Watch> start_watch(bool allowed) {
+        if (!allowed)
+            return nullptr;
+        auto w = std::make_shared<Watch>(client.get_executor());
+        asio::co_spawn(client.get_executor(), watch_client(shared_from_this(), w), asio::detached);
+        return w;
+    }
+
+    awaitable<void> stop_watch(const std::shared_ptr<Watch>& w) {
+        if (!w)
+            co_return;
+        w->stop = true;
+        if (!w->join.done) {
+            error_code ig;
+            client.cancel(ig);  // only the watch's read is pending on the client now
+        }
+        co_await w->join.wait();
+    }
+
+    awaitable<Outcome> relay_response(const http::RequestHead& req, bool want_upgrade,
+                                      bool may_watch) {
+        auto w = std::shared_ptr<Watch>();
+        Outcome o = co_await relay_response_inner(req, want_upgrade, may_watch, w);
+        co_await stop_watch(w);
+        co_return o;
+    }
+
+    awaitable<Outcome> relay_response_inner(const http::RequestHead& req, bool want_upgrade,
+                                            bool may_watch, std::shared_ptr<Watch>& watch) {
         error_code ec;
         bool interim_sent = false;
         while (true) {
@@ -656,6 +717,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_return done;
             }
             if (rh.chunked) {
+                watch = start_watch(may_watch);
                 http::ChunkedDecoder dec(true);
                 std::vector<std::string_view> spans;
                 std::size_t used = dec.feed(std::string_view(ubuf).substr(rh.size), spans);
@@ -716,6 +778,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_return done;
             }
             // No framing: the body runs until dockerd closes.
+            watch = start_watch(may_watch);
             if (!co_await send(client, ubuf))
                 co_return Outcome::close;
             ubuf.clear();
@@ -894,7 +957,10 @@ struct Session : std::enable_shared_from_this<Session> {
                     asio::co_spawn(client.get_executor(),
                                    pump_body(shared_from_this(), h, pump_join), asio::detached);
                 }
-                o = co_await relay_response(h, want_upgrade && !pump_join);
+                // The client is watched during streamed responses unless a body pump
+                // reads from it, or the response may become a tunnel.
+                o = co_await relay_response(h, want_upgrade && !pump_join,
+                                            !pump_join && !want_upgrade);
                 if (o == Outcome::upstream_gone && may_retry) {
                     log::info(kComponent,
                               "connection {}: dockerd dropped a kept-alive connection; retrying",
