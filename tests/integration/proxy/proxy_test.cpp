@@ -19,8 +19,8 @@
 #include <future>
 #include <thread>
 
-#include "cordon/error.hpp"
 #include "cli_refusals.hpp"
+#include "cordon/error.hpp"
 #include "stub_dockerd.hpp"
 
 namespace {
