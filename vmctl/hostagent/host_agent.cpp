@@ -158,6 +158,7 @@ void HostAgent::stop(const std::string& reason) {
     pending_.clear();
     if (ports_)
         ports_->stop();
+    waiting_.clear();
     if (session_) {
         auto s = std::move(session_);
         s->close(reason);
@@ -216,22 +217,77 @@ void HostAgent::expire_pending() {
 }
 
 void HostAgent::open_stream(Socket socket, const std::string& service) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!waiting_.empty() || !has_capacity()) {
+        waiting_.push_back({std::move(socket), service, now});
+        return;
+    }
+    start_open(std::move(socket), service, now);
+}
+
+void HostAgent::start_open(Socket socket, const std::string& service,
+                           std::chrono::steady_clock::time_point since) {
+    ++opening_;
     auto sock = std::make_shared<Socket>(std::move(socket));
-    session_->open(
-        service, [sock, service](error_code ec, std::shared_ptr<channel::Stream> stream) {
-            if (ec) {
-                log::warn(kLog, "the guest refused a {} stream: {}{}", service, ec.message(),
-                          stream && !stream->reset_reason().empty()
-                              ? " (" + stream->reset_reason() + ")"
-                              : "");
-                return;  // the socket closes with sock
-            }
-            log::debug(kLog, "stream {} ({}) opened", stream->id(), service);
-            channel::splice(stream, std::move(*sock), [id = stream->id(), service](error_code e) {
+    const auto now = since;
+    std::weak_ptr<int> alive = alive_;
+    std::weak_ptr<channel::Session> from = session_;
+    session_->open(service, [this, alive, from, sock, service, now](
+                                error_code ec, std::shared_ptr<channel::Stream> stream) {
+        if (alive.expired())
+            return;
+        const bool current = !from.expired() && from.lock() == session_;
+        if (current && opening_ > 0)
+            --opening_;
+        if (current && (ec == channel::errc::too_many_streams ||
+                        ec == channel::errc::too_many_pending_opens)) {
+            // A local limit: wait for capacity (an open completing, a stream ending).
+            waiting_.push_front({std::move(*sock), service, now});
+            if (opening_ == 0 && ec == channel::errc::too_many_pending_opens)
+                open_next();
+            return;
+        }
+        if (ec) {
+            log::warn(kLog, "the guest refused a {} stream: {}{}", service, ec.message(),
+                      stream && !stream->reset_reason().empty()
+                          ? " (" + stream->reset_reason() + ")"
+                          : "");
+            open_next();
+            return;  // the socket closes with sock
+        }
+        log::debug(kLog, "stream {} ({}) opened", stream->id(), service);
+        channel::splice(
+            stream, std::move(*sock), [this, alive, id = stream->id(), service](error_code e) {
                 if (e)
                     log::debug(kLog, "stream {} ({}) ended: {}", id, service, e.message());
+                if (!alive.expired())
+                    open_next();  // a stream slot is free
             });
-        });
+        open_next();
+    });
+}
+
+bool HostAgent::has_capacity() const {
+    const auto& o = session_->options();
+    return opening_ < o.max_pending_opens &&
+           session_->stats().open_streams < std::min(o.max_streams, session_->peer().max_streams);
+}
+
+void HostAgent::open_next() {
+    if (stopped_ || !session_ || !session_->established())
+        return;
+    const auto now = std::chrono::steady_clock::now();
+    while (!waiting_.empty() && has_capacity()) {
+        Pending p = std::move(waiting_.front());
+        waiting_.pop_front();
+        if (now - p.since > opt_.pending_timeout) {
+            log::warn(
+                kLog, "a {} connection waited {} s for a channel stream: closing it", p.service,
+                std::chrono::duration_cast<std::chrono::seconds>(opt_.pending_timeout).count());
+            continue;
+        }
+        start_open(std::move(p.socket), p.service, p.since);
+    }
 }
 
 void HostAgent::connect_channel() {
@@ -301,6 +357,13 @@ void HostAgent::on_session_closed(const std::string& reason) {
     session_.reset();
     if (ports_)
         ports_->detach(reason.empty() ? "the channel closed" : reason);
+    opening_ = 0;
+    while (!waiting_.empty()) {  // they wait for the next session like new connections
+        pending_.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+    }
+    if (!pending_.empty())
+        expire_pending();
     schedule_reconnect();
 }
 

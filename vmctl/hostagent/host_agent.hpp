@@ -69,6 +69,10 @@ class HostAgent {
     void on_session_ready();
     void on_session_closed(const std::string& reason);
     void expire_pending();
+    void start_open(Socket socket, const std::string& service,
+                    std::chrono::steady_clock::time_point since);
+    void open_next();
+    bool has_capacity() const;
 
     boost::asio::io_context& io_;
     Options opt_;
@@ -79,6 +83,12 @@ class HostAgent {
     boost::asio::steady_timer pending_timer_;
     std::chrono::milliseconds backoff_;
     std::deque<Pending> pending_;
+    // Connections waiting for channel capacity (opens awaiting the guest's ACCEPT are
+    // capped by the channel's max_pending_opens, streams by max_streams): served in order
+    // as opens complete and streams end, instead of being refused (issue 9, 200 clients).
+    std::deque<Pending> waiting_;
+    std::size_t opening_ = 0;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     bool stopped_ = false;
     bool pid_written_ = false;
     std::string last_connect_error_;

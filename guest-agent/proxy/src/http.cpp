@@ -1,8 +1,10 @@
 #include "cordon/proxy/http.hpp"
 
-#include "cordon/proxy/hex.hpp"
-
 #include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cordon/proxy/hex.hpp"
 
 namespace cordon::http {
 namespace {
@@ -336,6 +338,14 @@ bool ChunkedDecoder::fail(const char* why) {
     state_ = State::failed;
     error_ = why;
     return false;
+}
+
+void ChunkedDecoder::skip_data(std::uint64_t n) {
+    n = std::min(n, data_remaining());
+    remaining_ -= n;
+    total_ += n;
+    if (state_ == State::data && remaining_ == 0)
+        state_ = State::data_cr;
 }
 
 std::size_t ChunkedDecoder::feed(std::string_view in, std::vector<std::string_view>& data) {

@@ -3,6 +3,7 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include "cordon/proxy/proxy.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "cordon/log.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "cordon/proxy/http.hpp"
+#include "cordon/unique_fd.hpp"
 
 namespace cordon::policy {
 
@@ -107,6 +109,36 @@ inline asio::mutable_buffer buf_of(Scratch& s) {
     return asio::buffer(s.data(), s.size());
 }
 
+// Bodies this large (or the rest of a chunk this large) are moved with splice(2) through
+// a pipe once the policy has decided: the kernel hands page references from one socket
+// to the other, nothing is copied through user space. Smaller ones go through the read
+// buffer (fewer system calls for small pieces).
+constexpr std::uint64_t kSpliceMin = 64 * 1024;
+constexpr std::size_t kAfterSplice = 4096;
+
+// One direction's pipe for splice(2), created on first use (2 descriptors).
+struct SplicePipe {
+    UniqueFd r, w;
+    std::size_t capacity = 0;
+    bool failed = false;  // no pipe (descriptor limit): fall back to copying
+    bool ready() {
+        if (r || failed)
+            return !failed;
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+            failed = true;
+            return false;
+        }
+        r.reset(fds[0]);
+        w.reset(fds[1]);
+        int got = ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+        if (got <= 0)
+            got = ::fcntl(fds[1], F_GETPIPE_SZ);
+        capacity = got > 0 ? static_cast<std::size_t>(got) : 65536;
+        return true;
+    }
+};
+
 enum class Outcome { next, close, tunneled, upstream_gone };
 enum class BodyRead { ok, too_big, bad, eof };
 
@@ -128,7 +160,60 @@ struct Session : std::enable_shared_from_this<Session> {
     std::uint64_t id;
     std::string cbuf, ubuf;
     Scratch cscratch, uscratch;
+    SplicePipe to_upstream_pipe, to_client_pipe;
     bool pump_ok = true;
+
+    // Moves exactly `n` bytes from `from` to `to` with splice(2) through `pipe`, waiting
+    // for readiness on the event loop (the sockets are non-blocking). False on EOF or an
+    // error (the caller closes the connection; the pipe may then hold bytes, which die
+    // with the session).
+    awaitable<bool> splice_bytes(stream::socket& from, stream::socket& to, SplicePipe& pipe,
+                                 std::uint64_t n) {
+        std::size_t held = 0;
+        const int in = from.native_handle(), out = to.native_handle();
+        while (n > 0 || held > 0) {
+            bool progress = false;
+            if (n > 0 && held < pipe.capacity) {
+                std::size_t want =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(n, pipe.capacity - held));
+                ssize_t r = ::splice(in, nullptr, pipe.w.get(), nullptr, want,
+                                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (r == 0)
+                    co_return false;  // EOF inside the body
+                if (r > 0) {
+                    held += static_cast<std::size_t>(r);
+                    n -= static_cast<std::uint64_t>(r);
+                    progress = true;
+                } else if (errno != EAGAIN && errno != EINTR) {
+                    co_return false;
+                }
+            }
+            if (held > 0) {
+                ssize_t w = ::splice(pipe.r.get(), nullptr, out, nullptr, held,
+                                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (w > 0) {
+                    held -= static_cast<std::size_t>(w);
+                    progress = true;
+                } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                    co_return false;
+                }
+            }
+            if (progress)
+                continue;
+            // Bytes in the pipe go out before more are read, so a pause of the sender
+            // never holds back what already arrived (logs -f, events).
+            error_code ec;
+            if (held > 0)
+                co_await to.async_wait(stream::socket::wait_write,
+                                       asio::redirect_error(use_awaitable, ec));
+            else
+                co_await from.async_wait(stream::socket::wait_read,
+                                         asio::redirect_error(use_awaitable, ec));
+            if (ec)
+                co_return false;
+        }
+        co_return true;
+    }
 
     void close_all() {
         error_code ec;
@@ -397,11 +482,16 @@ struct Session : std::enable_shared_from_this<Session> {
             std::string leftover = std::move(cbuf);
             cbuf.clear();
             std::string_view input = leftover;
+            bool crlf_owed = false;  // a spliced chunk's closing CRLF, sent with what follows
+            std::string big_size;
             while (true) {
                 spans.clear();
                 std::size_t used = dec.feed(input, spans);
                 bufs.clear();
                 sizes.clear();
+                if (crlf_owed)
+                    bufs.push_back(asio::buffer("\r\n", 2));
+                crlf_owed = false;
                 for (auto sp : spans)
                     if (!sp.empty())
                         sizes.push_back(fmt::format("{:x}\r\n", sp.size()));
@@ -415,6 +505,13 @@ struct Session : std::enable_shared_from_this<Session> {
                 }
                 if (dec.done())
                     bufs.push_back(asio::buffer("0\r\n\r\n", 5));
+                // The rest of a large chunk is spliced: its size line goes out now.
+                const std::uint64_t big = dec.failed() ? 0 : dec.data_remaining();
+                const bool splice_now = big >= kSpliceMin && to_upstream_pipe.ready();
+                if (splice_now) {
+                    big_size = fmt::format("{:x}\r\n", big);
+                    bufs.push_back(asio::buffer(big_size));
+                }
                 if (!bufs.empty()) {
                     co_await asio::async_write(upstream, bufs,
                                                asio::redirect_error(use_awaitable, ec));
@@ -429,8 +526,17 @@ struct Session : std::enable_shared_from_this<Session> {
                     log::info(kComponent, "connection {}: bad chunked body: {}", id, dec.error());
                     co_return false;
                 }
+                if (splice_now) {
+                    if (!co_await splice_bytes(client, upstream, to_upstream_pipe, big))
+                        co_return false;
+                    dec.skip_data(big);
+                    crlf_owed = true;
+                }
+                // After a spliced chunk, read little: the next size line, and the next
+                // large chunk's data mostly spliced rather than copied.
                 std::size_t n = co_await client.async_read_some(
-                    buf_of(cscratch), asio::redirect_error(use_awaitable, ec));
+                    asio::buffer(cscratch.data(), splice_now ? kAfterSplice : cscratch.size()),
+                    asio::redirect_error(use_awaitable, ec));
                 if (ec)
                     co_return false;
                 input = std::string_view(cscratch.data(), n);
@@ -444,6 +550,8 @@ struct Session : std::enable_shared_from_this<Session> {
             cbuf.erase(0, take);
             rem -= take;
         }
+        if (rem >= kSpliceMin && to_upstream_pipe.ready())
+            co_return co_await splice_bytes(client, upstream, to_upstream_pipe, rem);
         while (rem) {
             std::size_t want =
                 static_cast<std::size_t>(std::min<std::uint64_t>(rem, cscratch.size()));
@@ -498,7 +606,68 @@ struct Session : std::enable_shared_from_this<Session> {
         co_await join->wait();
     }
 
-    awaitable<Outcome> relay_response(const http::RequestHead& req, bool want_upgrade) {
+    // While a streamed response (chunked or unframed: logs -f, events, build output) is
+    // relayed, the client is watched: when it goes away (EOF or error, e.g. Ctrl-C on
+    // `docker events`) the upstream connection is shut down, so the relay ends now rather
+    // than at dockerd's next event, and no connection lingers on either side. Bytes the
+    // client pipelines meanwhile are kept in cbuf for the main loop.
+    struct Watch {
+        explicit Watch(asio::any_io_executor ex) : join(ex) {}
+        Join join;
+        bool stop = false;
+    };
+
+    static awaitable<void> watch_client(std::shared_ptr<Session> self, std::shared_ptr<Watch> w) {
+        std::array<char, 4096> tmp;
+        while (!w->stop) {
+            error_code ec;
+            std::size_t n = co_await self->client.async_read_some(
+                asio::buffer(tmp), asio::redirect_error(use_awaitable, ec));
+            if (!ec)
+                self->cbuf.append(tmp.data(), n);
+            if (w->stop)
+                break;
+            if (ec) {
+                log::debug(kComponent, "connection {}: the client left during a stream", self->id);
+                error_code ig;
+                self->upstream.shutdown(stream::socket::shutdown_both, ig);
+                break;
+            }
+            if (self->cbuf.size() > self->core->opt.max_head)
+                break;  // enough pipelined: the main loop reads the rest
+        }
+        w->join.finish();
+    }
+
+    std::shared_ptr<Watch> start_watch(bool allowed) {
+        if (!allowed)
+            return nullptr;
+        auto w = std::make_shared<Watch>(client.get_executor());
+        asio::co_spawn(client.get_executor(), watch_client(shared_from_this(), w), asio::detached);
+        return w;
+    }
+
+    awaitable<void> stop_watch(const std::shared_ptr<Watch>& w) {
+        if (!w)
+            co_return;
+        w->stop = true;
+        if (!w->join.done) {
+            error_code ig;
+            client.cancel(ig);  // only the watch's read is pending on the client now
+        }
+        co_await w->join.wait();
+    }
+
+    awaitable<Outcome> relay_response(const http::RequestHead& req, bool want_upgrade,
+                                      bool may_watch) {
+        auto w = std::shared_ptr<Watch>();
+        Outcome o = co_await relay_response_inner(req, want_upgrade, may_watch, w);
+        co_await stop_watch(w);
+        co_return o;
+    }
+
+    awaitable<Outcome> relay_response_inner(const http::RequestHead& req, bool want_upgrade,
+                                            bool may_watch, std::shared_ptr<Watch>& watch) {
         error_code ec;
         bool interim_sent = false;
         while (true) {
@@ -548,6 +717,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_return done;
             }
             if (rh.chunked) {
+                watch = start_watch(may_watch);
                 http::ChunkedDecoder dec(true);
                 std::vector<std::string_view> spans;
                 std::size_t used = dec.feed(std::string_view(ubuf).substr(rh.size), spans);
@@ -557,8 +727,18 @@ struct Session : std::enable_shared_from_this<Session> {
                 while (!dec.done()) {
                     if (dec.failed())
                         co_return Outcome::close;
+                    // The rest of a large chunk goes over unchanged, spliced.
+                    bool spliced = false;
+                    if (std::uint64_t big = dec.data_remaining();
+                        big >= kSpliceMin && to_client_pipe.ready()) {
+                        if (!co_await splice_bytes(upstream, client, to_client_pipe, big))
+                            co_return Outcome::close;
+                        dec.skip_data(big);
+                        spliced = true;
+                    }
                     std::size_t n = co_await upstream.async_read_some(
-                        buf_of(uscratch), asio::redirect_error(use_awaitable, ec));
+                        asio::buffer(uscratch.data(), spliced ? kAfterSplice : uscratch.size()),
+                        asio::redirect_error(use_awaitable, ec));
                     if (ec)
                         co_return Outcome::close;
                     spans.clear();
@@ -579,6 +759,10 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_return Outcome::close;
                 ubuf.erase(0, rh.size + avail);
                 rem -= avail;
+                if (rem >= kSpliceMin && to_client_pipe.ready())
+                    co_return co_await splice_bytes(upstream, client, to_client_pipe, rem)
+                        ? done
+                        : Outcome::close;
                 while (rem) {
                     std::size_t want =
                         static_cast<std::size_t>(std::min<std::uint64_t>(rem, uscratch.size()));
@@ -594,6 +778,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 co_return done;
             }
             // No framing: the body runs until dockerd closes.
+            watch = start_watch(may_watch);
             if (!co_await send(client, ubuf))
                 co_return Outcome::close;
             ubuf.clear();
@@ -772,7 +957,10 @@ struct Session : std::enable_shared_from_this<Session> {
                     asio::co_spawn(client.get_executor(),
                                    pump_body(shared_from_this(), h, pump_join), asio::detached);
                 }
-                o = co_await relay_response(h, want_upgrade && !pump_join);
+                // The client is watched during streamed responses unless a body pump
+                // reads from it, or the response may become a tunnel.
+                o = co_await relay_response(h, want_upgrade && !pump_join,
+                                            !pump_join && !want_upgrade);
                 if (o == Outcome::upstream_gone && may_retry) {
                     log::info(kComponent,
                               "connection {}: dockerd dropped a kept-alive connection; retrying",

@@ -1,8 +1,7 @@
 // The policy proxy end to end on this machine: real unix sockets, the real PolicyProxy
 // on its own io_context thread, a stub dockerd (stub_dockerd.cpp) upstream, and raw
-// clients that send exactly the bytes under test. The e2e suite (later, in the VM) can
-// reuse these scenarios against the real dockerd by pointing a client at the agent's
-// socket: every test below only speaks HTTP on a socket path.
+// clients that send exactly the bytes under test. tests/e2e/proxy runs the docker CLI
+// workflow and the attacks against the VM's real dockerd.
 #pragma GCC diagnostic ignored "-Wnull-dereference"  // Boost.Asio false positive, see proxy.cpp
 #include "cordon/proxy/proxy.hpp"
 
@@ -20,6 +19,7 @@
 #include <future>
 #include <thread>
 
+#include "cli_refusals.hpp"
 #include "cordon/error.hpp"
 #include "stub_dockerd.hpp"
 
@@ -612,13 +612,8 @@ TEST_F(ProxyTest, StaleSocketIsReplacedAndAFileInTheWayIsAnError) {
 namespace {
 
 // The real docker CLI against the proxy: refusals must come back as messages the CLI
-// prints. The same table is the e2e check for the VM: set CORDON_E2E_DOCKER_HOST to the
-// agent's socket (unix://...) and the commands run against the real dockerd instead.
-struct CliCase {
-    const char* args;
-    const char* rule;
-};
-
+// prints. The same table (cli_refusals.hpp) runs against the VM's real dockerd in
+// tests/e2e/proxy (e2e_proxy_test).
 std::string find_docker() {
     for (const char* p : {"/usr/local/bin/docker", "/usr/bin/docker"})
         if (::access(p, X_OK) == 0)
@@ -644,50 +639,20 @@ TEST_F(ProxyTest, RealDockerCliPrintsTheRefusals) {
     std::string docker = find_docker();
     if (docker.empty())
         GTEST_SKIP() << "no docker CLI on this machine";
-    const char* e2e = std::getenv("CORDON_E2E_DOCKER_HOST");
-    std::string host = e2e ? e2e : "unix://" + listen();
-    if (!e2e)
-        start();
-    const CliCase cases[] = {
-        {"run --rm --privileged busybox true", "privileged"},
-        {"run --rm -v /:/host busybox true", "bind-mount.sensitive"},
-        {"run --rm -v /etc:/e:ro busybox true", "bind-mount.sensitive"},
-        {"run --rm --mount type=bind,source=/proc,target=/p busybox true", "bind-mount.sensitive"},
-        {"run --rm --pid host busybox true", "namespace.pid"},
-        {"run --rm --ipc host busybox true", "namespace.ipc"},
-        {"run --rm --uts host busybox true", "namespace.uts"},
-        {"run --rm --userns host busybox true", "namespace.user"},
-        {"run --rm --network host busybox true", "namespace.network"},
-        {"run --rm --cap-add sys_admin busybox true", "capabilities"},
-        {"run --rm --cap-add ALL busybox true", "capabilities"},
-        {"run --rm --security-opt seccomp=unconfined busybox true", "security-opt"},
-        {"run --rm --security-opt apparmor=unconfined busybox true", "security-opt"},
-        // the CLI turns systempaths=unconfined into empty MaskedPaths/ReadonlyPaths
-        {"run --rm --security-opt systempaths=unconfined busybox true", "masked-paths"},
-        {"run --rm --device-cgroup-rule 'b *:* rwm' busybox true", "devices"},
-        {"run --rm --oom-kill-disable -m 64m busybox true", "oom"},
-        {"run --rm --oom-score-adj -900 busybox true", "oom"},
-        {"run --rm --cgroup-parent /system.slice busybox true", "cgroup-parent"},
-        {"run --rm --runtime evil busybox true", "runtime"},
-        {"run --rm --log-driver syslog busybox true", "log-driver"},
-        {"volume create -o o=bind -o device=/etc -o type=none cordon-v1", "bind-mount.sensitive"},
-        {"network create -d macvlan cordon-m1", "network.driver"},
-        {"plugin install --grant-all-permissions vieux/sshfs", "plugin"},
-        {"swarm init", "swarm"},
-        {"service create busybox", "swarm"},
-    };
-    for (const auto& c : cases) {
-        std::string out = run_cli(docker, host, c.args);
+    std::string host = "unix://" + listen();
+    start();
+    for (const auto& c : cordon::testing::kCliRefusals) {
+        if (c.needs_engine)
+            continue;  // e2e_proxy_test runs these against the VM's dockerd
+        std::string out = run_cli(docker, host, cordon::testing::with_image(c.args, "busybox"));
         EXPECT_NE(out.find(std::string("[rule ") + c.rule), std::string::npos)
             << "docker " << c.args << "\n"
             << out;
         EXPECT_NE(out.find("enhanced container isolation is on"), std::string::npos)
             << "docker " << c.args;
     }
-    if (!e2e) {
-        EXPECT_FALSE(stub_->saw("/containers/create"));
-        EXPECT_FALSE(stub_->saw("/volumes/create"));
-    }
+    EXPECT_FALSE(stub_->saw("/containers/create"));
+    EXPECT_FALSE(stub_->saw("/volumes/create"));
 }
 
 }  // namespace

@@ -73,6 +73,11 @@ class ChunkedDecoder {
     bool failed() const { return state_ == State::failed; }
     const std::string& error() const { return error_; }
     std::uint64_t total() const { return total_; }
+    // Data bytes of the current chunk still to come (0 when not inside chunk data).
+    std::uint64_t data_remaining() const { return state_ == State::data ? remaining_ : 0; }
+    // The caller moved `n` (at most data_remaining()) data bytes itself, e.g. with
+    // splice(2): account for them as if they had been fed.
+    void skip_data(std::uint64_t n);
 
   private:
     enum class State {
