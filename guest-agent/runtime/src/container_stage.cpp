@@ -26,13 +26,15 @@ namespace {
 constexpr const char* kComponent = "idmap";
 
 void make_dir(const std::string& path, mode_t mode) {
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw_errno("cannot create a folder", path);
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
+        throw_errno("cannot create a folder", path);
     ::chmod(path.c_str(), mode);  // whatever the umask
 }
 
 void make_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
-    if (!fd) throw_errno("cannot create a mount point", path);
+    if (!fd)
+        throw_errno("cannot create a mount point", path);
 }
 
 // Mount points at or under `dir`, deepest first (from /proc/self/mountinfo, whose
@@ -54,16 +56,19 @@ std::vector<std::string> mounts_under(const std::string& dir) {
                 decoded += point[i];
             }
         }
-        if (decoded == dir || decoded.rfind(dir + "/", 0) == 0) out.push_back(decoded);
+        if (decoded == dir || decoded.rfind(dir + "/", 0) == 0)
+            out.push_back(decoded);
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.size() > b.size(); });
     return out;
 }
 
 }  // namespace
 
 std::string ContainerStage::dir_for(const std::string& container) const {
-    if (container.empty() || container.find('/') != std::string::npos || container == "." || container == "..")
+    if (container.empty() || container.find('/') != std::string::npos || container == "." ||
+        container == "..")
         throw Error("invalid container id \"" + container + "\"", "cordon-runc");
     return base_ + "/" + container;
 }
@@ -88,7 +93,8 @@ StagedContainer ContainerStage::prepare(const std::string& container, const nloh
         make_dir(dir + "/u", 0700);
         idmap_bind(layers.layer_dir, dir + "/u", userns_fd);
         make_dir(dir + "/root", 0755);
-        mount_overlay_as(overlay_options(lower, "u/diff", "u/work"), dir + "/root", range.start, range.start, dir);
+        mount_overlay_as(overlay_options(lower, "u/diff", "u/work"), dir + "/root", range.start,
+                         range.start, dir);
         // overlayfs holds private clones of its layers: the staged ones can go.
         for (const auto& name : lower) {
             ::umount2((dir + "/" + name).c_str(), MNT_DETACH);
@@ -101,7 +107,8 @@ StagedContainer ContainerStage::prepare(const std::string& container, const nloh
         for (const std::size_t index : bind_mounts_to_idmap(spec)) {
             const std::string src = spec["mounts"][index]["source"].get<std::string>();
             struct stat st {};
-            if (::stat(src.c_str(), &st) != 0) continue;  // runc reports a missing source itself
+            if (::stat(src.c_str(), &st) != 0)
+                continue;  // runc reports a missing source itself
             const std::string target = dir + "/m" + std::to_string(index);
             if (S_ISDIR(st.st_mode)) {
                 make_dir(target, 0700);
@@ -112,7 +119,8 @@ StagedContainer ContainerStage::prepare(const std::string& container, const nloh
                 idmap_bind(src, target, userns_fd);
                 staged.sources[index] = target;
             } catch (const Error& e) {
-                // tmpfs (e.g. /dev/shm's source) cannot be ID-mapped before Linux 6.3: keep the plain bind.
+                // tmpfs (e.g. /dev/shm's source) cannot be ID-mapped before Linux 6.3: keep the
+                // plain bind.
                 log::info(kComponent, "{}: mounted without an ID map ({})", src, e.failure());
                 ::remove(target.c_str());
             }
@@ -127,7 +135,8 @@ StagedContainer ContainerStage::prepare(const std::string& container, const nloh
 void ContainerStage::teardown(const std::string& container) const {
     const std::string dir = dir_for(container);
     struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0) return;
+    if (::lstat(dir.c_str(), &st) != 0)
+        return;
     for (const auto& point : mounts_under(dir)) {
         if (::umount2(point.c_str(), MNT_DETACH) != 0)
             log::warn(kComponent, "cannot unmount {}: {}", point, errno_string(errno));
@@ -137,10 +146,12 @@ void ContainerStage::teardown(const std::string& container) const {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         const std::string p = entry.path().string();
-        if (std::find(still_mounted.begin(), still_mounted.end(), p) != still_mounted.end()) continue;
+        if (std::find(still_mounted.begin(), still_mounted.end(), p) != still_mounted.end())
+            continue;
         ::remove(p.c_str());
     }
-    if (still_mounted.empty()) ::rmdir(dir.c_str());
+    if (still_mounted.empty())
+        ::rmdir(dir.c_str());
 }
 
 }  // namespace cordon::runtime

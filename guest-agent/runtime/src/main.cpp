@@ -44,11 +44,15 @@ constexpr const char* kTable = "/var/lib/cordon/idmap-ranges.json";
 // The shim reads runc's --log (JSON lines) to explain a failed create.
 void report(const RuncCall& call, const std::string& message) {
     std::cerr << "cordon-runc: " << message << "\n";
-    if (call.log.empty()) return;
+    if (call.log.empty())
+        return;
     const UniqueFd fd(::open(call.log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd) return;
+    if (!fd)
+        return;
     const std::string line =
-        nlohmann::json{{"level", "error"}, {"msg", "cordon-runc: " + message}, {"time", std::time(nullptr)}}.dump() +
+        nlohmann::json{
+            {"level", "error"}, {"msg", "cordon-runc: " + message}, {"time", std::time(nullptr)}}
+            .dump() +
         "\n";
     (void)!::write(fd.get(), line.data(), line.size());
 }
@@ -66,24 +70,31 @@ int create(const RuncCall& call, char** argv) {
     bool allocated = false;
     try {
         const std::string config = call.bundle + "/config.json";
-        const std::string original = config + ".cordon-orig";  // a retried create starts from the engine's spec
+        const std::string original =
+            config + ".cordon-orig";  // a retried create starts from the engine's spec
         struct stat st {};
-        if (::stat(original.c_str(), &st) != 0) write_file_atomically(original, read_file(config), 0600);
+        if (::stat(original.c_str(), &st) != 0)
+            write_file_atomically(original, read_file(config), 0600);
         const nlohmann::json spec = nlohmann::json::parse(read_file(original), nullptr, false);
-        if (spec.is_discarded()) throw Error("the bundle's config is not valid JSON", original);
+        if (spec.is_discarded())
+            throw Error("the bundle's config is not valid JSON", original);
         const IdRange range = ranges.allocate(call.container, call.root);
         allocated = true;
         const UniqueFd userns = make_userns_fd(range, range);
         const StagedContainer staged = stage.prepare(call.container, spec, range, userns.get());
-        write_file_atomically(config, rewrite_spec(spec, range, range, staged.root_path, staged.sources).dump(), 0600);
+        write_file_atomically(
+            config, rewrite_spec(spec, range, range, staged.root_path, staged.sources).dump(),
+            0600);
     } catch (const std::exception& e) {
         try {
             stage.teardown(call.container);
-            if (allocated) ranges.release(call.container);
+            if (allocated)
+                ranges.release(call.container);
         } catch (const std::exception& cleanup) {
             std::cerr << "cordon-runc: cleanup after a failed create: " << cleanup.what() << "\n";
         }
-        report(call, std::string("cannot give container ") + call.container + " its own ID range: " + e.what());
+        report(call, std::string("cannot give container ") + call.container +
+                         " its own ID range: " + e.what());
         return 1;
     }
     exec_runc(argv);
@@ -95,7 +106,8 @@ int remove(const RuncCall& call, char** argv) {
         report(call, std::string("fork failed: ") + std::strerror(errno));
         return 1;
     }
-    if (pid == 0) exec_runc(argv);
+    if (pid == 0)
+        exec_runc(argv);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -117,7 +129,8 @@ int remove(const RuncCall& call, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 3 && std::strcmp(argv[1], "--cordon-probe") == 0) return run_probe(argv[2]);
+    if (argc == 3 && std::strcmp(argv[1], "--cordon-probe") == 0)
+        return run_probe(argv[2]);
     RuncCall call;
     try {
         call = parse_runc_args(std::vector<std::string>(argv + 1, argv + argc));
@@ -125,10 +138,14 @@ int main(int argc, char** argv) {
         std::cerr << "cordon-runc: " << e.what() << "\n";
         return 1;
     }
-    if (call.command == "create" && !call.container.empty()) return create(call, argv);
-    if (call.command == "delete" && !call.container.empty()) return remove(call, argv);
+    if (call.command == "create" && !call.container.empty())
+        return create(call, argv);
+    if (call.command == "delete" && !call.container.empty())
+        return remove(call, argv);
     if (call.command == "run") {
-        report(call, "`runc run` is not supported in the exclusive-ranges mode; containerd uses create + start");
+        report(call,
+               "`runc run` is not supported in the exclusive-ranges mode; containerd uses create + "
+               "start");
         return 1;
     }
     exec_runc(argv);

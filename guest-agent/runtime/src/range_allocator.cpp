@@ -20,22 +20,26 @@ namespace {
 constexpr const char* kComponent = "idmap";
 
 class TableLock {
-public:
+  public:
     explicit TableLock(const std::string& table) {
         const std::string path = table + ".lock";
         fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-        if (!fd_) throw_errno("cannot open the ID range table's lock", path, "the data disk must be mounted and writable");
+        if (!fd_)
+            throw_errno("cannot open the ID range table's lock", path,
+                        "the data disk must be mounted and writable");
         while (::flock(fd_.get(), LOCK_EX) != 0) {
-            if (errno != EINTR) throw_errno("cannot lock the ID range table", path);
+            if (errno != EINTR)
+                throw_errno("cannot lock the ID range table", path);
         }
     }  // the lock goes with the fd
 
-private:
+  private:
     UniqueFd fd_;
 };
 
-const char* kHint = "the table is rewritten atomically, so this is not a crash: restore or delete it "
-                    "with no container running";
+const char* kHint =
+    "the table is rewritten atomically, so this is not a crash: restore or delete it "
+    "with no container running";
 
 }  // namespace
 
@@ -45,23 +49,28 @@ std::string current_boot_id() {
     return id;
 }
 
-RangeAllocator::RangeAllocator(std::string table_path, RangePool pool, std::string boot_id, IsLive is_live,
-                               std::chrono::seconds grace, Clock now)
+RangeAllocator::RangeAllocator(std::string table_path, RangePool pool, std::string boot_id,
+                               IsLive is_live, std::chrono::seconds grace, Clock now)
     : path_(std::move(table_path)),
       pool_(pool),
       boot_id_(std::move(boot_id)),
       is_live_(std::move(is_live)),
       grace_(grace),
-      now_(now ? std::move(now) : Clock([] { return static_cast<std::int64_t>(std::time(nullptr)); })) {
+      now_(now ? std::move(now)
+               : Clock([] { return static_cast<std::int64_t>(std::time(nullptr)); })) {
     if (pool_.size == 0 || pool_.ranges == 0 ||
-        static_cast<std::uint64_t>(pool_.first) + static_cast<std::uint64_t>(pool_.ranges) * pool_.size > UINT32_MAX)
-        throw Error("the ID range pool does not fit in 32-bit IDs", path_, "use fewer or smaller ranges");
+        static_cast<std::uint64_t>(pool_.first) +
+                static_cast<std::uint64_t>(pool_.ranges) * pool_.size >
+            UINT32_MAX)
+        throw Error("the ID range pool does not fit in 32-bit IDs", path_,
+                    "use fewer or smaller ranges");
 }
 
 std::vector<RangeEntry> RangeAllocator::load() const {
     struct stat st {};
     if (::stat(path_.c_str(), &st) != 0) {
-        if (errno == ENOENT) return {};
+        if (errno == ENOENT)
+            return {};
         throw_errno("cannot read the ID range table", path_);
     }
     const nlohmann::json j = nlohmann::json::parse(read_file(path_), nullptr, false);
@@ -69,8 +78,8 @@ std::vector<RangeEntry> RangeAllocator::load() const {
         throw Error("the ID range table is not {\"ranges\": [...]}", path_, kHint);
     std::vector<RangeEntry> out;
     for (const auto& e : j["ranges"]) {
-        if (!e.is_object() || !e.contains("index") || !e["index"].is_number_unsigned() || !e.contains("container") ||
-            !e["container"].is_string())
+        if (!e.is_object() || !e.contains("index") || !e["index"].is_number_unsigned() ||
+            !e.contains("container") || !e["container"].is_string())
             throw Error("an ID range table entry lacks \"index\" or \"container\"", path_, kHint);
         RangeEntry r;
         r.index = e["index"].get<std::uint32_t>();
@@ -92,31 +101,39 @@ void RangeAllocator::save(const std::vector<RangeEntry>& entries) const {
                        {"state_root", e.state_root},
                        {"allocated_at", e.allocated_at},
                        {"uid_start", pool_.range(e.index).start}});
-    write_file_atomically(path_, nlohmann::json{{"version", 1}, {"ranges", arr}}.dump(1) + "\n", 0600);
+    write_file_atomically(path_, nlohmann::json{{"version", 1}, {"ranges", arr}}.dump(1) + "\n",
+                          0600);
 }
 
 IdRange RangeAllocator::allocate(const std::string& container, const std::string& state_root) {
-    if (container.empty()) throw Error("cannot allocate an ID range for an empty container id");
+    if (container.empty())
+        throw Error("cannot allocate an ID range for an empty container id");
     TableLock lock(path_);
     std::vector<RangeEntry> entries = load();
     for (const auto& e : entries)
-        if (e.container == container) return pool_.range(e.index);
+        if (e.container == container)
+            return pool_.range(e.index);
     const std::int64_t now = now_();
     const auto before = entries.size();
     std::erase_if(entries, [&](const RangeEntry& e) {
-        if (e.index >= pool_.ranges) return true;  // the pool shrank
-        if (e.boot_id != boot_id_) return true;    // written before this boot
-        if (now - e.allocated_at < grace_.count()) return false;
+        if (e.index >= pool_.ranges)
+            return true;  // the pool shrank
+        if (e.boot_id != boot_id_)
+            return true;  // written before this boot
+        if (now - e.allocated_at < grace_.count())
+            return false;
         return !is_live_(e);
     });
     if (entries.size() != before)
-        log::info(kComponent, "reclaimed {} ID range(s) of containers that are gone", before - entries.size());
+        log::info(kComponent, "reclaimed {} ID range(s) of containers that are gone",
+                  before - entries.size());
     std::vector<bool> used(pool_.ranges, false);
     for (const auto& e : entries) used[e.index] = true;
     const auto free = std::find(used.begin(), used.end(), false);
     if (free == used.end())
-        throw Error("every exclusive ID range is in use (" + std::to_string(pool_.ranges) + " containers)", path_,
-                    "remove stopped containers or switch isolation to the shared range");
+        throw Error(
+            "every exclusive ID range is in use (" + std::to_string(pool_.ranges) + " containers)",
+            path_, "remove stopped containers or switch isolation to the shared range");
     RangeEntry e;
     e.index = static_cast<std::uint32_t>(free - used.begin());
     e.container = container;
@@ -124,7 +141,8 @@ IdRange RangeAllocator::allocate(const std::string& container, const std::string
     e.state_root = state_root;
     e.allocated_at = now;
     entries.push_back(e);
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.index < b.index; });
     save(entries);
     return pool_.range(e.index);
 }
@@ -132,8 +150,10 @@ IdRange RangeAllocator::allocate(const std::string& container, const std::string
 bool RangeAllocator::release(const std::string& container) {
     TableLock lock(path_);
     std::vector<RangeEntry> entries = load();
-    const auto n = std::erase_if(entries, [&](const RangeEntry& e) { return e.container == container; });
-    if (n) save(entries);
+    const auto n =
+        std::erase_if(entries, [&](const RangeEntry& e) { return e.container == container; });
+    if (n)
+        save(entries);
     return n != 0;
 }
 

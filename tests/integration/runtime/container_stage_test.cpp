@@ -1,6 +1,8 @@
 // ContainerStage on the build host's real kernel: a fake overlay2 layout on a real
 // filesystem, staged with real ID-mapped mounts and a real overlay, then torn down.
 // Needs root and a kernel with ID-mapped mounts (>= 5.19 for overlayfs layers).
+#include "cordon/runtime/container_stage.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/fsuid.h>
@@ -12,7 +14,6 @@
 #include <fstream>
 
 #include "cordon/error.hpp"
-#include "cordon/runtime/container_stage.hpp"
 #include "cordon/runtime/idmap_mount.hpp"
 
 namespace fs = std::filesystem;
@@ -22,9 +23,10 @@ using json = nlohmann::json;
 namespace {
 
 class StageTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+        if (::geteuid() != 0)
+            GTEST_SKIP() << "mounting needs root";
         // Under the build tree: /tmp may be tmpfs, which cannot be ID-mapped before Linux 6.3.
         base_ = fs::absolute(fs::path("runtime-stage-" + std::to_string(::getpid()))).string();
         fs::create_directories(base_);
@@ -40,8 +42,14 @@ protected:
         std::ofstream(fs::path(base_) / "hosts") << "127.0.0.1 localhost\n";
         spec_ = {{"root", {{"path", (o2 / "ctr" / "merged").string()}}},
                  {"mounts",
-                  {{{"destination", "/data"}, {"type", "bind"}, {"source", base_ + "/volume"}, {"options", {"rbind"}}},
-                   {{"destination", "/etc/hosts"}, {"type", "bind"}, {"source", base_ + "/hosts"}, {"options", {"rbind"}}},
+                  {{{"destination", "/data"},
+                    {"type", "bind"},
+                    {"source", base_ + "/volume"},
+                    {"options", {"rbind"}}},
+                   {{"destination", "/etc/hosts"},
+                    {"type", "bind"},
+                    {"source", base_ + "/hosts"},
+                    {"options", {"rbind"}}},
                    {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}}}}};
         stage_dir_ = base_ + "/stage";
         try {
@@ -50,7 +58,8 @@ protected:
             GTEST_SKIP() << e.what();
         }
         std::string why;
-        if (!can_idmap(base_, userns_.get(), &why)) GTEST_SKIP() << "this filesystem cannot be ID-mapped: " << why;
+        if (!can_idmap(base_, userns_.get(), &why))
+            GTEST_SKIP() << "this filesystem cannot be ID-mapped: " << why;
     }
     void TearDown() override {
         if (!base_.empty()) {
@@ -65,7 +74,8 @@ protected:
         const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
         ::setfsuid(0);
         ::setfsgid(0);
-        if (fd >= 0) ::close(fd);
+        if (fd >= 0)
+            ::close(fd);
         return fd >= 0;
     }
     static std::uint32_t owner(const std::string& path) {
@@ -112,7 +122,8 @@ TEST_F(StageTest, RootAndVolumesAreSeenAndWrittenThroughTheRange) {
 
     stage.teardown("c1");
     EXPECT_FALSE(fs::exists(stage_dir_ + "/c1"));
-    EXPECT_TRUE(fs::exists(base_ + "/overlay2/ctr/diff/etc/new")) << "teardown never deletes container data";
+    EXPECT_TRUE(fs::exists(base_ + "/overlay2/ctr/diff/etc/new"))
+        << "teardown never deletes container data";
     EXPECT_TRUE(fs::exists(base_ + "/volume/v"));
 }
 

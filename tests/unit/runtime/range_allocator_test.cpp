@@ -1,3 +1,5 @@
+#include "cordon/runtime/range_allocator.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +10,6 @@
 
 #include "cordon/atomic_file.hpp"
 #include "cordon/error.hpp"
-#include "cordon/runtime/range_allocator.hpp"
 
 namespace fs = std::filesystem;
 using namespace cordon;
@@ -17,7 +18,7 @@ using namespace cordon::runtime;
 namespace {
 
 class RangeAllocatorTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/cordon-ranges-XXXXXX";
         dir_ = ::mkdtemp(tmpl);
@@ -26,9 +27,10 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     RangeAllocator make(std::uint32_t ranges = 4, std::string boot = "boot-1") {
-        return RangeAllocator(table_, RangePool{100000, 65536, ranges}, std::move(boot),
-                              [this](const RangeEntry& e) { return live_.count(e.container) != 0; },
-                              std::chrono::seconds(60), [this] { return now_; });
+        return RangeAllocator(
+            table_, RangePool{100000, 65536, ranges}, std::move(boot),
+            [this](const RangeEntry& e) { return live_.count(e.container) != 0; },
+            std::chrono::seconds(60), [this] { return now_; });
     }
 
     std::string dir_, table_;
@@ -63,7 +65,8 @@ TEST_F(RangeAllocatorTest, ExhaustionIsAClearErrorAndChangesNothing) {
         a.allocate("C", "/run/r");
         FAIL() << "expected exhaustion";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("every exclusive ID range is in use (2 containers)"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("every exclusive ID range is in use (2 containers)"),
+                  std::string::npos)
             << e.what();
         EXPECT_FALSE(e.hint().empty());
     }
@@ -134,7 +137,8 @@ TEST_F(RangeAllocatorTest, ACorruptTableIsRefusedAndLeftAlone) {
 }
 
 TEST_F(RangeAllocatorTest, APoolThatOverflows32BitsIsRefused) {
-    EXPECT_THROW(RangeAllocator(table_, RangePool{100000, 65536, 65536}, "b", [](const RangeEntry&) { return true; }),
+    EXPECT_THROW(RangeAllocator(table_, RangePool{100000, 65536, 65536}, "b",
+                                [](const RangeEntry&) { return true; }),
                  Error);
 }
 

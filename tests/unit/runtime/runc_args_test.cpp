@@ -1,14 +1,16 @@
+#include "cordon/runtime/runc_args.hpp"
+
 #include <gtest/gtest.h>
 
 #include "cordon/error.hpp"
-#include "cordon/runtime/runc_args.hpp"
 
 using namespace cordon::runtime;
 
 TEST(RuncArgs, ReadsTheShimsCreateCall) {
-    const auto c = parse_runc_args({"--root", "/run/docker/runtime-runc/moby", "--log", "/run/x/log.json",
-                                    "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b/ID",
-                                    "--pid-file", "/b/ID/init.pid", "--console-socket", "/tmp/c.sock", "ID"});
+    const auto c =
+        parse_runc_args({"--root", "/run/docker/runtime-runc/moby", "--log", "/run/x/log.json",
+                         "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b/ID",
+                         "--pid-file", "/b/ID/init.pid", "--console-socket", "/tmp/c.sock", "ID"});
     EXPECT_EQ(c.command, "create");
     EXPECT_EQ(c.root, "/run/docker/runtime-runc/moby");
     EXPECT_EQ(c.log, "/run/x/log.json");

@@ -1,3 +1,5 @@
+#include "cordon/runtime/spec_rewrite.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -5,7 +7,6 @@
 
 #include "cordon/error.hpp"
 #include "cordon/runtime/overlay_rootfs.hpp"
-#include "cordon/runtime/spec_rewrite.hpp"
 
 using namespace cordon::runtime;
 using json = nlohmann::json;
@@ -39,12 +40,14 @@ const IdRange kRange{165536, 65536};
 }  // namespace
 
 TEST(SpecRewrite, PicksTheBindMountsToIdMap) {
-    EXPECT_EQ(bind_mounts_to_idmap(docker_spec()), (std::vector<std::size_t>{3, 4, 5}));  // not /dev/kmsg
+    EXPECT_EQ(bind_mounts_to_idmap(docker_spec()),
+              (std::vector<std::size_t>{3, 4, 5}));  // not /dev/kmsg
 }
 
 TEST(SpecRewrite, AddsAUserNamespaceWithTheContainersRange) {
-    const json out = rewrite_spec(docker_spec(), kRange, kRange, "/run/cordon-idmap/abc/root",
-                                  {{3, "/run/cordon-idmap/abc/m3"}, {4, "/run/cordon-idmap/abc/m4"}});
+    const json out =
+        rewrite_spec(docker_spec(), kRange, kRange, "/run/cordon-idmap/abc/root",
+                     {{3, "/run/cordon-idmap/abc/m3"}, {4, "/run/cordon-idmap/abc/m4"}});
     int users = 0;
     for (const auto& ns : out["linux"]["namespaces"]) users += ns["type"] == "user";
     EXPECT_EQ(users, 1);
@@ -54,8 +57,9 @@ TEST(SpecRewrite, AddsAUserNamespaceWithTheContainersRange) {
     EXPECT_EQ(out["root"]["path"], "/run/cordon-idmap/abc/root");
     EXPECT_EQ(out["mounts"][3]["source"], "/run/cordon-idmap/abc/m3");
     EXPECT_EQ(out["mounts"][4]["source"], "/run/cordon-idmap/abc/m4");
-    EXPECT_EQ(out["mounts"][5]["source"], "/var/lib/docker/containers/abc/mounts/shm");  // not ID-mapped: unchanged
-    EXPECT_EQ(out["mounts"][2]["type"], "sysfs");  // own network namespace: sysfs stays
+    EXPECT_EQ(out["mounts"][5]["source"],
+              "/var/lib/docker/containers/abc/mounts/shm");  // not ID-mapped: unchanged
+    EXPECT_EQ(out["mounts"][2]["type"], "sysfs");            // own network namespace: sysfs stays
     EXPECT_EQ(out["linux"]["sysctl"]["net.ipv4.ping_group_range"], "0 65535");
     EXPECT_EQ(out["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "0");
     EXPECT_EQ(out["annotations"]["org.cordon.idmap.uid-start"], "165536");
@@ -80,7 +84,8 @@ TEST(SpecRewrite, RefusesSpecsThatAlreadyChooseAMapping) {
     joins["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/proc/1/ns/user"}});
     EXPECT_THROW(rewrite_spec(joins, kRange, kRange, "/r", {}), cordon::Error);
     EXPECT_THROW(rewrite_spec(json::array(), kRange, kRange, "/r", {}), cordon::Error);
-    EXPECT_THROW(rewrite_spec(json::parse(R"({"linux": {}})"), kRange, kRange, "/r", {}), cordon::Error);
+    EXPECT_THROW(rewrite_spec(json::parse(R"({"linux": {}})"), kRange, kRange, "/r", {}),
+                 cordon::Error);
     EXPECT_THROW(rewrite_spec(docker_spec(), kRange, kRange, "/r", {{42, "/x"}}), cordon::Error);
 }
 
@@ -101,7 +106,8 @@ TEST(OverlayLayers, ReadsDockersOverlay2Layout) {
     std::ofstream(layer + "/lower") << "l/AAA:l/BBB";
     const auto layers = docker_overlay_layers(layer + "/merged");
     EXPECT_EQ(layers.layer_dir, layer);
-    EXPECT_EQ(layers.lower, (std::vector<std::string>{root + "/overlay2/l/AAA", root + "/overlay2/l/BBB"}));
+    EXPECT_EQ(layers.lower,
+              (std::vector<std::string>{root + "/overlay2/l/AAA", root + "/overlay2/l/BBB"}));
     std::ofstream(layer + "/lower") << "l/AAA:../../etc";
     EXPECT_THROW(docker_overlay_layers(layer + "/merged"), cordon::Error);
     EXPECT_THROW(docker_overlay_layers(root + "/overlay2/abc/diff"), cordon::Error);

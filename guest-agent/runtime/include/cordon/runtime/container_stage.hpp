@@ -23,19 +23,19 @@ struct StagedContainer {
 };
 
 class ContainerStage {
-public:
+  public:
     explicit ContainerStage(std::string base = "/run/cordon-idmap") : base_(std::move(base)) {}
 
     std::string dir_for(const std::string& container) const;
     // Throws cordon::Error (naming the step, the path and errno) and leaves nothing
     // mounted when a step fails.
-    StagedContainer prepare(const std::string& container, const nlohmann::json& spec, const IdRange& range,
-                            int userns_fd) const;
+    StagedContainer prepare(const std::string& container, const nlohmann::json& spec,
+                            const IdRange& range, int userns_fd) const;
     // Unmounts and removes what prepare staged; never follows into a mount it
     // could not unmount. Safe to call when nothing is staged.
     void teardown(const std::string& container) const;
 
-private:
+  private:
     std::string base_;
 };
 

@@ -32,8 +32,9 @@ void idmap_bind(const std::string& source, const std::string& target, int userns
 // must be mapped in the ID-mapped upper layer, where VM uid 0 is not.
 // `cwd` is the folder relative layer paths in `options` start from (short options:
 // the kernel caps them at one page).
-void mount_overlay_as(const std::string& options, const std::string& target, std::uint32_t owner_uid,
-                      std::uint32_t owner_gid, const std::string& cwd = "/");
+void mount_overlay_as(const std::string& options, const std::string& target,
+                      std::uint32_t owner_uid, std::uint32_t owner_gid,
+                      const std::string& cwd = "/");
 
 bool can_idmap(const std::string& path, int userns_fd, std::string* why = nullptr);
 

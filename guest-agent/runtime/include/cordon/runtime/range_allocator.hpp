@@ -20,9 +20,9 @@ namespace cordon::runtime {
 using engine::IdRange;
 
 struct RangePool {
-    std::uint32_t first = 100000;   // VM uid of the first range's container root
-    std::uint32_t size = 65536;     // IDs per container
-    std::uint32_t ranges = 4096;    // how many ranges exist (first + ranges*size must fit in 32 bits)
+    std::uint32_t first = 100000;  // VM uid of the first range's container root
+    std::uint32_t size = 65536;    // IDs per container
+    std::uint32_t ranges = 4096;  // how many ranges exist (first + ranges*size must fit in 32 bits)
     IdRange range(std::uint32_t index) const { return {first + index * size, size}; }
 };
 
@@ -30,12 +30,12 @@ struct RangeEntry {
     std::uint32_t index = 0;
     std::string container;
     std::string boot_id;
-    std::string state_root;       // runc --root, to tell whether the container still exists
+    std::string state_root;         // runc --root, to tell whether the container still exists
     std::int64_t allocated_at = 0;  // unix seconds
 };
 
 class RangeAllocator {
-public:
+  public:
     using IsLive = std::function<bool(const RangeEntry&)>;
     using Clock = std::function<std::int64_t()>;
 
@@ -52,7 +52,7 @@ public:
     // The entries in the table now (after nothing is reclaimed), for status and tests.
     std::vector<RangeEntry> entries() const;
 
-private:
+  private:
     std::vector<RangeEntry> load() const;
     void save(const std::vector<RangeEntry>& entries) const;
 

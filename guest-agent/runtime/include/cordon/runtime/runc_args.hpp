@@ -7,11 +7,11 @@
 namespace cordon::runtime {
 
 struct RuncCall {
-    std::string command;     // "create", "delete", "start", ... (empty: none)
-    std::string root;        // --root (runc's state folder), default /run/runc
-    std::string log;         // --log, where runc (and we) write errors for the shim
-    std::string bundle;      // create/run: --bundle/-b, default "."
-    std::string container;   // the last positional argument of the command
+    std::string command;    // "create", "delete", "start", ... (empty: none)
+    std::string root;       // --root (runc's state folder), default /run/runc
+    std::string log;        // --log, where runc (and we) write errors for the shim
+    std::string bundle;     // create/run: --bundle/-b, default "."
+    std::string container;  // the last positional argument of the command
 };
 
 // Throws cordon::Error when a flag that takes a value lacks it.

@@ -25,6 +25,7 @@ std::vector<std::size_t> bind_mounts_to_idmap(const nlohmann::json& spec);
 // the mapped groups. Refuses, with cordon::Error naming the key,
 // a spec that already has ID mappings or joins an existing user namespace.
 nlohmann::json rewrite_spec(nlohmann::json spec, const IdRange& uids, const IdRange& gids,
-                            const std::string& root_path, const std::map<std::size_t, std::string>& new_sources);
+                            const std::string& root_path,
+                            const std::map<std::size_t, std::string>& new_sources);
 
 }  // namespace cordon::runtime
