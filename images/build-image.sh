@@ -3,7 +3,7 @@
 # a compressed read-only root (squashfs on a virtio disk) under a tmpfs overlay, and
 # manifest.json with the exact package versions and sha256s.
 #
-# usage: build-image.sh --cache DIR --out DIR [--agent PATH] [--compressor lz4|zstd|xz|gzip|none] [--version V]
+# usage: build-image.sh --cache DIR --out DIR [--agent PATH] [--runtime PATH] [--compressor lz4|zstd|xz|gzip|none] [--version V]
 #
 # Needs (host): apt-get, dpkg-deb, readelf (binutils), mksquashfs (squashfs-tools), cpio,
 # sha256sum. No loop devices, no mounts: everything is built in plain folders.
@@ -12,12 +12,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache="" out="" agent="" version=${CORDON_VERSION:-0.1.0} compressor=${CORDON_IMAGE_COMPRESSOR:-lz4}
+cache="" out="" agent="" runtime="" version=${CORDON_VERSION:-0.1.0} compressor=${CORDON_IMAGE_COMPRESSOR:-lz4}
 while [ $# -gt 0 ]; do
   case "$1" in
     --cache) cache=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --agent) agent=$2; shift 2 ;;
+    --runtime) runtime=$2; shift 2 ;;   # cordon-runc, the exclusive-ID-range runc wrapper
     --compressor) compressor=$2; shift 2 ;;
     --version) version=$2; shift 2 ;;
     *) echo "build-image: unknown argument '$1' (see the usage line at the top of $0)" >&2; exit 2 ;;
@@ -29,6 +30,7 @@ for tool in apt-get apt-cache dpkg-deb readelf mksquashfs cpio sha256sum; do
   command -v "$tool" >/dev/null || die "'$tool' is missing on the build host: run scripts/bootstrap (squashfs-tools, cpio, binutils, dpkg-dev)"
 done
 if [ -n "$agent" ] && [ ! -x "$agent" ]; then die "the guest agent '$agent' does not exist or is not executable"; fi
+if [ -n "$runtime" ] && [ ! -x "$runtime" ]; then die "the runtime wrapper '$runtime' does not exist or is not executable"; fi
 case "$compressor" in zstd|lz4|xz|gzip|none) ;; *) die "unknown --compressor '$compressor' (lz4, zstd, xz, gzip or none)";; esac
 
 # The kernel command line the VM must boot with (virtio disks found by serial, see README).
@@ -150,6 +152,9 @@ done
 
 if [ -n "$agent" ]; then
   install -s -m 0755 "$agent" "$root/usr/sbin/cordon-guest-agent"   # -s: no debug info in the VM
+fi
+if [ -n "$runtime" ]; then
+  install -D -s -m 0755 "$runtime" "$root/usr/libexec/cordon/cordon-runc"
 fi
 
 # Shared libraries: the closure of DT_NEEDED over every dynamic binary we kept.

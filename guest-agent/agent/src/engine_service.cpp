@@ -94,7 +94,8 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
     isolation_ = engine::effective_isolation(choice, lock_);
     engine::UnixDockerApi api(paths_.dockerd_socket);
     SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
-    engine::IsolationSwitch(paths_, user_, store_, api, control).write_daemon_config(isolation_);
+    engine::IsolationSwitch(paths_, user_, store_, api, control)
+        .write_daemon_config(isolation_, isolation_ && choice.exclusive_ranges);
     log::info(kComponent, "isolation {}{}", isolation_ ? "on" : "off", lock_.locked ? " (locked by the administrator)" : "");
     if (on_mode_) on_mode_(isolation_);
     return isolation_;

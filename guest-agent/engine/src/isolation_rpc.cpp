@@ -30,6 +30,7 @@ nlohmann::json isolation_status_json(const IsolationChoice& choice, const AdminL
         {"gid_range", range_json(user.gids)},
         {"engine_version", engine_version},
         {"changed_at", choice.changed_at},
+        {"exclusive_ranges", effective_isolation(choice, lock) && choice.exclusive_ranges},
     };
 }
 
@@ -37,13 +38,14 @@ nlohmann::json switch_result_json(const SwitchResult& r) {
     return {{"enabled", r.enabled},         {"changed", r.changed},
             {"stopped_containers", r.stopped_containers},
             {"images_moved", r.images_moved}, {"volumes_moved", r.volumes_moved},
-            {"seconds", r.seconds}};
+            {"seconds", r.seconds},           {"exclusive_ranges", r.exclusive_ranges}};
 }
 
 SwitchRequest parse_switch_request(const nlohmann::json& params) {
     SwitchRequest req;
     req.enabled = read_bool(params, "enabled", true, true);
     req.confirmed = read_bool(params, "confirmed", false, false);
+    if (params.contains("exclusive_ranges")) req.exclusive_ranges = read_bool(params, "exclusive_ranges", false, true);
     return req;
 }
 

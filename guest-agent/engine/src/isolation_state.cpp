@@ -30,11 +30,18 @@ IsolationChoice IsolationStore::load() const {
             throw Error("the isolation state's key \"changed_at\" must be an integer", path_, hint);
         c.changed_at = j["changed_at"].get<std::int64_t>();
     }
+    if (j.contains("exclusive_ranges")) {
+        if (!j["exclusive_ranges"].is_boolean())
+            throw Error("the isolation state's key \"exclusive_ranges\" must be true or false", path_, hint);
+        c.exclusive_ranges = j["exclusive_ranges"].get<bool>();
+    }
     return c;
 }
 
 void IsolationStore::save(const IsolationChoice& choice) const {
-    const nlohmann::json j = {{"enabled", choice.enabled}, {"changed_at", choice.changed_at}};
+    const nlohmann::json j = {{"enabled", choice.enabled},
+                              {"changed_at", choice.changed_at},
+                              {"exclusive_ranges", choice.exclusive_ranges}};
     write_file_atomically(path_, j.dump(2) + "\n", 0600);
 }
 

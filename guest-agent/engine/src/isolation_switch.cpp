@@ -41,7 +41,7 @@ IdMapping IsolationSwitch::mapping_for(bool isolation) const {
     return isolation ? IdMapping{user_.uids, user_.gids} : identity_mapping();
 }
 
-void IsolationSwitch::write_daemon_config(bool isolation) const {
+void IsolationSwitch::write_daemon_config(bool isolation, bool exclusive_ranges) const {
     nlohmann::json base = nlohmann::json::object();
     if (::access(paths_.base_daemon_json.c_str(), F_OK) == 0) {
         base = nlohmann::json::parse(read_file(paths_.base_daemon_json), nullptr, false);
@@ -49,7 +49,7 @@ void IsolationSwitch::write_daemon_config(bool isolation) const {
             throw Error("the image's dockerd configuration is not a JSON object", paths_.base_daemon_json,
                         "rebuild the VM image");
     }
-    write_file_atomically(paths_.daemon_json, make_daemon_config(base, isolation, paths_, user_).dump(2) + "\n",
+    write_file_atomically(paths_.daemon_json, make_daemon_config(base, isolation, paths_, user_, exclusive_ranges).dump(2) + "\n",
                           0644);
 }
 
@@ -105,17 +105,26 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
     const auto t0 = std::chrono::steady_clock::now();
     const IsolationChoice current = store_.load();
     const bool from = effective_isolation(current, lock);
+    const bool from_excl = from && current.exclusive_ranges;
     SwitchResult result;
     result.enabled = from;
+    result.exclusive_ranges = from_excl;
     if (lock.locked && request.enabled != lock.enabled) {
         throw Error(std::string("isolation is locked ") + (lock.enabled ? "on" : "off") + " by the administrator",
                     lock.source, "ask your administrator to change the admin settings");
     }
-    if (request.enabled == from) {
-        if (current.enabled != request.enabled) store_.save({request.enabled, std::time(nullptr)});
+    const bool wants_excl = request.exclusive_ranges.value_or(current.exclusive_ranges);
+    const bool to_excl = request.enabled && wants_excl;
+    if (request.enabled == from && to_excl == from_excl) {
+        if (current.enabled != request.enabled || current.exclusive_ranges != wants_excl)
+            store_.save({request.enabled, std::time(nullptr), wants_excl});
         return result;
     }
     const bool to = request.enabled;
+    // Data (images, volumes) moves only when userns-remap comes or goes: the plain
+    // engine and the exclusive-ranges engine share the plain data root.
+    const bool from_remap = from && !from_excl;
+    const bool to_remap = to && !to_excl;
 
     const auto running = api_.running_containers();
     if (!running.empty() && !request.confirmed) throw ConfirmationRequired(running);
@@ -125,7 +134,8 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
         result.stopped_containers.push_back(c.name.empty() ? c.id : c.name);
     }
 
-    const std::vector<std::string> tags = api_.image_tags();
+    const std::vector<std::string> tags =
+        from_remap != to_remap ? api_.image_tags() : std::vector<std::string>{};
     const std::string archive = paths_.state_dir + "/isolation-switch-images.tar";
     if (!tags.empty()) {
         progress("saving " + std::to_string(tags.size()) + " image tag(s) from the current engine");
@@ -137,9 +147,9 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
 
     std::vector<MovedVolume> moved;
     try {
-        moved = move_volumes(from, to, progress);
-        progress(std::string("starting the engine with isolation ") + (to ? "on" : "off"));
-        write_daemon_config(to);
+        if (from_remap != to_remap) moved = move_volumes(from_remap, to_remap, progress);
+        progress(std::string("starting the engine with isolation ") + (to ? (to_excl ? "on (exclusive ID ranges)" : "on") : "off"));
+        write_daemon_config(to, to_excl);
         control_.start_engine();
         control_.wait_ready(std::chrono::seconds(90));
     } catch (const std::exception& e) {
@@ -150,16 +160,17 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
         } catch (const std::exception& stop_err) {
             log::warn("engine", "stopping the half-started engine: {}", stop_err.what());
         }
-        move_back(moved, from, to);
-        write_daemon_config(from);
+        move_back(moved, from_remap, to_remap);
+        write_daemon_config(from, from_excl);
         control_.start_engine();
         control_.wait_ready(std::chrono::seconds(90));
         ::unlink(archive.c_str());
         throw Error(std::string("switching isolation ") + (to ? "on" : "off") + " failed: " + e.what(), {},
                     "the previous engine was restored; 'vmctl logs engine' shows dockerd's log");
     }
-    store_.save({to, std::time(nullptr)});
+    store_.save({to, std::time(nullptr), wants_excl});
     result.enabled = to;
+    result.exclusive_ranges = to_excl;
     result.changed = true;
     result.volumes_moved = moved.size();
 

@@ -648,8 +648,10 @@ struct Checker {
             security_opt(so->text);
 
         std::string rt = get_string(field(*hc, "Runtime"), "Runtime");
-        if (!rt.empty() && rt != "runc")
-            deny("runtime", "the runtime \"" + rt + "\" replaces the default runc");
+        // The isolation mode picks the runtime (runc, or cordon-runc with exclusive ID
+        // ranges); naming "runc" there would run the container without a user namespace.
+        if (!rt.empty())
+            deny("runtime", "the runtime \"" + rt + "\" replaces the one the isolation mode chose; leave --runtime unset");
         std::string iso = get_string(field(*hc, "Isolation"), "Isolation");
         if (!iso.empty() && iso != "default")
             deny("isolation-mode", "Isolation=\"" + iso + "\" is not allowed");

@@ -51,3 +51,23 @@ TEST(IsolationRpc, SwitchRequestNeedsABooleanEnabled) {
     EXPECT_THROW(parse_switch_request({{"enabled", "yes"}}), cordon::Error);
     EXPECT_THROW(parse_switch_request(nlohmann::json::array()), cordon::Error);
 }
+
+TEST(EngineConfigExclusive, UsesTheWrapperAsDefaultRuntimeWithoutRemap) {
+    using namespace cordon::engine;
+    EnginePaths paths;
+    RemapUser user;
+    const auto base = nlohmann::json::parse(R"({"userns-remap": "x", "runtimes": {"other": {"path": "/o"}}})");
+    const auto cfg = make_daemon_config(base, true, paths, user, true);
+    EXPECT_FALSE(cfg.contains("userns-remap"));
+    EXPECT_EQ(cfg["default-runtime"], "cordon-idmap");
+    EXPECT_EQ(cfg["runtimes"]["cordon-idmap"]["path"], "/usr/libexec/cordon/cordon-runc");
+    EXPECT_EQ(cfg["runtimes"]["other"]["path"], "/o");
+    // Shared range (remap) and off: no wrapper.
+    const auto shared = make_daemon_config(cfg, true, paths, user, false);
+    EXPECT_EQ(shared["userns-remap"], "cordon:cordon");
+    EXPECT_FALSE(shared.contains("default-runtime"));
+    EXPECT_FALSE(shared["runtimes"].contains("cordon-idmap"));
+    const auto off = make_daemon_config(cfg, false, paths, user, true);
+    EXPECT_FALSE(off.contains("default-runtime"));
+    EXPECT_FALSE(off.contains("userns-remap"));
+}

@@ -30,7 +30,7 @@ TEST(IsolationStore, MissingFileMeansOn) {
 TEST(IsolationStore, SaveThenLoadRoundTrips) {
     TempDir d;
     IsolationStore s((d.path / "isolation.json").string());
-    s.save({false, 1234});
+    s.save({false, 1234, false});
     auto c = s.load();
     EXPECT_FALSE(c.enabled);
     EXPECT_EQ(c.changed_at, 1234);
@@ -69,4 +69,14 @@ TEST(AtomicFile, FailedWriteLeavesNoTemporaryAndKeepsTheOld) {
     std::size_t n = 0;
     for ([[maybe_unused]] auto& e : fs::directory_iterator(d.path)) ++n;
     EXPECT_EQ(n, 1u);
+}
+
+TEST(IsolationStore, ExclusiveRangesRoundTripAndDefaultOff) {
+    TempDir d;
+    IsolationStore s((d.path / "isolation.json").string());
+    EXPECT_FALSE(s.load().exclusive_ranges);
+    s.save({true, 5, true});
+    EXPECT_TRUE(s.load().exclusive_ranges);
+    std::ofstream(d.path / "isolation.json") << R"({"enabled": true, "exclusive_ranges": "yes"})";
+    EXPECT_THROW(s.load(), cordon::Error);
 }

@@ -77,11 +77,11 @@ protected:
 
 TEST_F(SwitchTest, RunningContainersNeedConfirmation) {
     store_ = IsolationStore((root_ / "iso.json").string());
-    store_.save({false, 1});
+    store_.save({false, 1, false});
     api_.running = {{"abc123", "web", "nginx"}};
     auto sw = make();
     try {
-        sw.apply({true, false}, {}, [](const std::string&) {});
+        sw.apply({true, false, {}}, {}, [](const std::string&) {});
         FAIL() << "switched without confirmation";
     } catch (const ConfirmationRequired& e) {
         EXPECT_NE(std::string(e.what()).find("web"), std::string::npos);
@@ -94,7 +94,7 @@ TEST_F(SwitchTest, LockedByAdminRefusesAndNamesTheSource) {
     store_ = IsolationStore((root_ / "iso.json").string());
     auto sw = make();
     try {
-        sw.apply({false, true}, {true, true, "/etc/cordon/admin-settings.json"}, [](const std::string&) {});
+        sw.apply({false, true, {}}, {true, true, "/etc/cordon/admin-settings.json"}, [](const std::string&) {});
         FAIL();
     } catch (const cordon::Error& e) {
         EXPECT_EQ(e.subject(), "/etc/cordon/admin-settings.json");
@@ -104,7 +104,7 @@ TEST_F(SwitchTest, LockedByAdminRefusesAndNamesTheSource) {
 
 TEST_F(SwitchTest, SameModeIsANoOp) {
     store_ = IsolationStore((root_ / "iso.json").string());
-    auto r = make().apply({true, false}, {}, [](const std::string&) {});
+    auto r = make().apply({true, false, {}}, {}, [](const std::string&) {});
     EXPECT_FALSE(r.changed);
     EXPECT_TRUE(control_.calls.empty());
 }
@@ -112,11 +112,11 @@ TEST_F(SwitchTest, SameModeIsANoOp) {
 TEST_F(SwitchTest, OffToOnMovesVolumesAndImagesAndPersists) {
     if (::geteuid() != 0) GTEST_SKIP() << "re-owning volumes needs root";
     store_ = IsolationStore((root_ / "iso.json").string());
-    store_.save({false, 1});
+    store_.save({false, 1, false});
     api_.running = {{"abc123", "web", "nginx"}};
     api_.tags = {"busybox:latest"};
     std::vector<std::string> steps;
-    auto r = make().apply({true, true}, {}, [&](const std::string& s) { steps.push_back(s); });
+    auto r = make().apply({true, true, {}}, {}, [&](const std::string& s) { steps.push_back(s); });
     EXPECT_TRUE(r.changed);
     EXPECT_TRUE(r.enabled);
     EXPECT_EQ(r.volumes_moved, 1u);
@@ -137,9 +137,9 @@ TEST_F(SwitchTest, OffToOnMovesVolumesAndImagesAndPersists) {
 TEST_F(SwitchTest, NewEngineFailingToStartRollsEverythingBack) {
     if (::geteuid() != 0) GTEST_SKIP() << "re-owning volumes needs root";
     store_ = IsolationStore((root_ / "iso.json").string());
-    store_.save({false, 1});
+    store_.save({false, 1, false});
     control_.fail_ready = 1;
-    EXPECT_THROW(make().apply({true, true}, {}, [](const std::string&) {}), cordon::Error);
+    EXPECT_THROW(make().apply({true, true, {}}, {}, [](const std::string&) {}), cordon::Error);
     EXPECT_FALSE(store_.load().enabled);
     EXPECT_TRUE(fs::exists(root_ / "docker" / "volumes" / "data" / "_data" / "file"));
     EXPECT_FALSE(fs::exists(root_ / "docker" / "100000.100000" / "volumes" / "data"));
@@ -150,4 +150,26 @@ TEST_F(SwitchTest, NewEngineFailingToStartRollsEverythingBack) {
     ASSERT_GE(control_.calls.size(), 2u);
     EXPECT_EQ(control_.calls[control_.calls.size() - 1], "ready");
     EXPECT_EQ(control_.calls[control_.calls.size() - 2].find("userns-remap"), std::string::npos);
+}
+
+TEST_F(SwitchTest, OffToExclusiveRangesRestartsWithTheWrapperAndMovesNothing) {
+    store_ = IsolationStore((root_ / "iso.json").string());
+    store_.save({false, 1, false});
+    api_.tags = {"busybox:latest"};
+    SwitchRequest req{true, true, true};
+    auto r = make().apply(req, {}, [](const std::string&) {});
+    EXPECT_TRUE(r.changed);
+    EXPECT_TRUE(r.exclusive_ranges);
+    EXPECT_EQ(r.volumes_moved, 0u);  // the plain data root serves both modes
+    EXPECT_EQ(r.images_moved, 0u);
+    EXPECT_TRUE(fs::exists(root_ / "docker" / "volumes" / "data" / "_data" / "file"));
+    ASSERT_EQ(control_.calls.size(), 3u);
+    EXPECT_NE(control_.calls[1].find("cordon-runc"), std::string::npos);
+    EXPECT_EQ(control_.calls[1].find("userns-remap"), std::string::npos);
+    const auto saved = store_.load();
+    EXPECT_TRUE(saved.enabled);
+    EXPECT_TRUE(saved.exclusive_ranges);
+    // Isolation off and on again without naming the mode keeps the user's choice.
+    SwitchRequest again{true, true, std::nullopt};
+    EXPECT_FALSE(make().apply(again, {}, [](const std::string&) {}).changed);
 }

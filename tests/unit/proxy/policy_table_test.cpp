@@ -309,6 +309,8 @@ std::vector<Row> table() {
         hc(R"("ReadonlyPaths":[])"));
     add({"runtime_override", "POST", create, nullptr, D, "runtime"},
         hc(R"("Runtime":"io.containerd.runc.v2.evil")"));
+    add({"runtime_plain_runc_skips_exclusive_ranges", "POST", create, nullptr, D, "runtime"},
+        hc(R"("Runtime":"runc")"));
     add({"sysctl_kernel", "POST", create, nullptr, D, "sysctl"},
         hc(R"("Sysctls":{"kernel.core_pattern":"|/tmp/x"})"));
     add({"sysctl_slash_form", "POST", create, nullptr, D, "sysctl"},

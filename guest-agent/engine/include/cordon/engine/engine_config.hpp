@@ -27,8 +27,16 @@ struct RemapUser {
 // dockerd's configuration: the image's base configuration with "userns-remap"
 // added (isolation on) or removed (off). Whatever the base says, dockerd listens
 // only on its unix socket in the root-only folder (no TCP) and its group is root.
+//
+// With `exclusive_ranges` (and isolation on), dockerd runs without userns-remap and
+// with cordon-runc as its default runtime: the wrapper gives every container its
+// own 64K range (see guest-agent/runtime). Data then lives in the plain data root.
 nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation,
-                                  const EnginePaths& paths, const RemapUser& user);
+                                  const EnginePaths& paths, const RemapUser& user, bool exclusive_ranges = false);
+
+// The runtime name and binary dockerd is given in the exclusive-ranges mode.
+inline constexpr const char* kExclusiveRuntimeName = "cordon-idmap";
+inline constexpr const char* kExclusiveRuntimePath = "/usr/libexec/cordon/cordon-runc";
 
 // dockerd keeps a separate data root per mapping: with userns-remap it uses
 // "<root>/<uid>.<gid>" so that files owned by a remapped root never mix with

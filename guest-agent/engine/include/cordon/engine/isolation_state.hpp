@@ -11,6 +11,7 @@ namespace cordon::engine {
 struct IsolationChoice {
     bool enabled = true;              // the default: isolation on
     std::int64_t changed_at = 0;      // unix seconds; 0 = never changed
+    bool exclusive_ranges = false;    // with isolation on: a 64K range per container (cordon-runc)
 };
 
 struct AdminLock {

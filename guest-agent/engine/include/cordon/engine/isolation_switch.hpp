@@ -9,6 +9,7 @@
 // the old engine, so the VM is never left without a working engine.
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,13 @@ public:
 struct SwitchRequest {
     bool enabled = true;
     bool confirmed = false;  // the caller accepted that running containers stop
+    std::optional<bool> exclusive_ranges;  // absent: keep the current choice
 };
 
 struct SwitchResult {
     bool enabled = true;
     bool changed = false;
+    bool exclusive_ranges = false;
     std::vector<std::string> stopped_containers;
     std::size_t images_moved = 0;
     std::size_t volumes_moved = 0;
@@ -60,7 +63,7 @@ public:
                     EngineControl& control);
 
     // Writes daemon.json for the mode in force (at boot, before dockerd starts).
-    void write_daemon_config(bool isolation) const;
+    void write_daemon_config(bool isolation, bool exclusive_ranges = false) const;
 
     SwitchResult apply(const SwitchRequest& request, const AdminLock& lock, const Progress& progress);
 

@@ -1,0 +1,20 @@
+#pragma once
+// What the wrapper needs from a runc command line (containerd-shim-runc-v2 calls
+// e.g. `runc --root R --log L --log-format json create --bundle B --pid-file P ID`).
+#include <string>
+#include <vector>
+
+namespace cordon::runtime {
+
+struct RuncCall {
+    std::string command;    // "create", "delete", "start", ... (empty: none)
+    std::string root;       // --root (runc's state folder), default /run/runc
+    std::string log;        // --log, where runc (and we) write errors for the shim
+    std::string bundle;     // create/run: --bundle/-b, default "."
+    std::string container;  // the last positional argument of the command
+};
+
+// Throws cordon::Error when a flag that takes a value lacks it.
+RuncCall parse_runc_args(const std::vector<std::string>& args);  // args without argv[0]
+
+}  // namespace cordon::runtime

@@ -1,0 +1,6 @@
+#pragma once
+#include <string>
+
+namespace cordon::runtime {
+int run_probe(const std::string& dir);
+}

@@ -1,0 +1,81 @@
+#include "cordon/runtime/runc_args.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+#include "cordon/error.hpp"
+
+namespace cordon::runtime {
+namespace {
+
+// runc's global flags that take a value (runc 1.1).
+constexpr std::array<std::string_view, 5> kGlobalValued = {"--root", "--log", "--log-format",
+                                                           "--criu", "--rootless"};
+// Flags of create/run/delete/exec that take a value.
+constexpr std::array<std::string_view, 10> kCommandValued = {
+    "--bundle",  "-b", "--pid-file", "--console-socket", "--preserve-fds",
+    "--process", "-p", "--cwd",      "--user",           "-u"};
+
+template <std::size_t N>
+bool takes_value(std::string_view arg, const std::array<std::string_view, N>& list) {
+    return std::find(list.begin(), list.end(), arg) != list.end();
+}
+
+}  // namespace
+
+RuncCall parse_runc_args(const std::vector<std::string>& args) {
+    RuncCall call;
+    call.root = "/run/runc";
+    std::size_t i = 0;
+    auto value = [&](const std::string& flag) -> std::string {
+        if (i + 1 >= args.size())
+            throw Error("runc flag " + flag + " needs a value", "cordon-runc");
+        return args[++i];
+    };
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+            const std::string key = a.substr(0, a.find('='));
+            if (key == "--root")
+                call.root = a.substr(a.find('=') + 1);
+            if (key == "--log")
+                call.log = a.substr(a.find('=') + 1);
+            continue;
+        }
+        if (a == "--root") {
+            call.root = value(a);
+        } else if (a == "--log") {
+            call.log = value(a);
+        } else if (takes_value(a, kGlobalValued)) {
+            value(a);
+        } else if (!a.empty() && a.front() == '-') {
+            continue;  // a boolean global flag (--debug, --systemd-cgroup)
+        } else {
+            call.command = a;
+            ++i;
+            break;
+        }
+    }
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a.rfind("--bundle=", 0) == 0) {
+            call.bundle = a.substr(9);
+        } else if (a == "--bundle" || a == "-b") {
+            call.bundle = value(a);
+        } else if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+            continue;
+        } else if (takes_value(a, kCommandValued)) {
+            value(a);
+        } else if (!a.empty() && a.front() == '-') {
+            continue;
+        } else if (call.container.empty()) {
+            call.container = a;  // the first positional argument is the container id
+        }
+    }
+    if ((call.command == "create" || call.command == "run") && call.bundle.empty())
+        call.bundle = ".";
+    return call;
+}
+
+}  // namespace cordon::runtime

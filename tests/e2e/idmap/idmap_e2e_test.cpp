@@ -1,0 +1,198 @@
+// Exclusive ID ranges per container (isolation mode "exclusive_ranges", cordon-runc)
+// on a real VM: two containers running at once get different 64K ranges, each
+// writes its root filesystem and a shared named volume, and the VM sees each
+// container's files owned by that container's own range.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cordon/unique_fd.hpp"
+#include "cordon_e2e.hpp"
+
+using cordon::e2e::describe;
+using cordon::e2e::VmEnvironment;
+using json = nlohmann::json;
+
+namespace {
+
+// The agent's isolation RPC through the host agent's control.sock (one JSON line each way).
+json isolation_rpc(const VmEnvironment& vm, const json& params) {
+    std::string path = vm.docker_host().substr(std::string("unix://").size());
+    path = path.substr(0, path.rfind('/')) + "/control.sock";
+    cordon::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        return {{"error", "cannot connect to " + path}};
+    const std::string req =
+        json{{"id", 7}, {"method", "isolation"}, {"params", params}}.dump() + "\n";
+    if (::write(fd.get(), req.data(), req.size()) != static_cast<ssize_t>(req.size()))
+        return {{"error", "write"}};
+    timeval tv{600, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string buf;
+    char chunk[4096];
+    for (;;) {
+        const auto n = ::read(fd.get(), chunk, sizeof chunk);
+        if (n <= 0)
+            return {{"error", "no reply from the agent"}};
+        buf.append(chunk, static_cast<std::size_t>(n));
+        std::size_t nl;
+        while ((nl = buf.find('\n')) != std::string::npos) {
+            json msg = json::parse(buf.substr(0, nl), nullptr, false);
+            buf.erase(0, nl + 1);
+            if (msg.is_object() && msg.value("id", -1) == 7)
+                return msg;
+        }
+    }
+}
+
+class IdmapTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        CORDON_REQUIRE_VM();
+        auto& vm = VmEnvironment::get();
+        vm.ensure_test_image();
+        static bool switched = false;
+        if (switched)
+            return;
+        const json reply =
+            isolation_rpc(vm, {{"enabled", true}, {"exclusive_ranges", true}, {"confirmed", true}});
+        ASSERT_TRUE(reply.contains("result")) << reply.dump();
+        ASSERT_TRUE(reply["result"].value("exclusive_ranges", false)) << reply.dump();
+        switched = true;
+    }
+};
+
+std::uint64_t first_host_id(const std::string& uid_map) {
+    std::istringstream in(uid_map);
+    std::uint64_t inside = 1, outside = 0;
+    in >> inside >> outside;
+    return inside == 0 ? outside : 0;
+}
+
+}  // namespace
+
+TEST_F(IdmapTest, StatusReportsTheMode) {
+    const json reply = isolation_rpc(VmEnvironment::get(), json::object());
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    EXPECT_TRUE(reply["result"]["enabled"].get<bool>());
+    EXPECT_TRUE(reply["result"]["exclusive_ranges"].get<bool>());
+}
+
+TEST_F(IdmapTest, OneContainerRunsInARangeOfItsOwn) {
+    auto& vm = VmEnvironment::get();
+    auto r = vm.docker({"run", "--rm", vm.test_image(), "sh", "-c",
+                        "cat /proc/self/uid_map; touch /made && stat -c %u /made"});
+    ASSERT_TRUE(r.ok()) << describe(r);
+    const auto start = first_host_id(r.out);
+    EXPECT_GE(start, 100000u) << r.out;
+    EXPECT_EQ((start - 100000) % 65536, 0u) << r.out;
+    EXPECT_NE(r.out.find("65536"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\n0\n"), std::string::npos)
+        << "root in the container owns what it creates: " << r.out;
+}
+
+TEST_F(IdmapTest, TwoRunningContainersHaveDifferentRangesAndOwnTheirFiles) {
+    auto& vm = VmEnvironment::get();
+    ASSERT_TRUE(vm.docker({"volume", "create", "idmap-shared"}).ok());
+    for (const char* name : {"idmap-a", "idmap-b"}) {
+        const std::string script = std::string("echo ") + name + " > /rootfs-" + name +
+                                   " && echo " + name + " > /data/vol-" + name +
+                                   " && exec sleep 600";
+        auto r = vm.docker({"run", "-d", "--name", name, "-v", "idmap-shared:/data",
+                            vm.test_image(), "sh", "-c", script});
+        ASSERT_TRUE(r.ok()) << describe(r);
+    }
+    // Each container's view from the VM: its uid_map, then the owners of its files.
+    std::map<std::uint64_t, std::string> seen;  // range start -> what the VM saw
+    std::string out;
+    for (int attempt = 0; attempt < 30; ++attempt) {
+        auto e = vm.vm_exec(
+            "for p in $(pidof sleep); do set -- $(head -1 /proc/$p/uid_map); printf '%s ' $2; "
+            "for f in /proc/$p/root/rootfs-* /proc/$p/root/data/vol-idmap-a "
+            "/proc/$p/root/data/vol-idmap-b; do "
+            "stat -c '%u' $f | tr '\\n' ' '; done; echo; done; echo disk $(stat -c %u "
+            "/var/lib/docker/volumes/idmap-shared/_data/vol-idmap-a "
+            "/var/lib/docker/volumes/idmap-shared/_data/vol-idmap-b)");
+        out = e.out;
+        if (e.ok() && std::count(out.begin(), out.end(), '\n') >= 3 &&
+            out.find("No such") == std::string::npos)
+            break;
+        sleep(1);
+    }
+    std::istringstream lines(out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream f(line);
+        std::string first;
+        f >> first;
+        if (first == "disk" || first == "0" || first.empty())
+            continue;  // the summary line; not a container
+        const std::uint64_t start = std::stoull(first);
+        std::uint64_t owner = 0;
+        int files = 0;
+        while (f >> owner) {
+            EXPECT_EQ(owner, start)
+                << "a file seen in the container of range " << start << ": " << line;
+            ++files;
+        }
+        EXPECT_EQ(files, 3) << "its rootfs file and both volume files: " << line;
+        seen[start] = line;
+    }
+    ASSERT_EQ(seen.size(), 2u) << "two containers, two ranges:\n" << out;
+    for (const auto& [start, what] : seen) {
+        EXPECT_GE(start, 100000u) << what;
+        EXPECT_EQ((start - 100000) % 65536, 0u) << what;
+    }
+    // On the data disk, volume files keep the unshifted IDs (so that both containers share them).
+    EXPECT_NE(out.find("disk 0 0"), std::string::npos) << out;
+
+    auto rm = vm.docker({"rm", "-f", "idmap-a", "idmap-b"});
+    EXPECT_TRUE(rm.ok()) << describe(rm);
+    // Their ranges are freed and their staged mounts gone.
+    std::string table;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        auto t = vm.vm_exec(
+            "cat /var/lib/cordon/idmap-ranges.json; ls /run/cordon-idmap | wc -l; "
+            "grep -c cordon-idmap /proc/self/mountinfo || true");
+        table = t.out;
+        if (table.find("\"ranges\": []") != std::string::npos)
+            break;
+        sleep(1);
+    }
+    EXPECT_NE(table.find("\"ranges\": []"), std::string::npos) << table;
+    EXPECT_NE(table.find("}\n0\n0\n"), std::string::npos)
+        << "no staged folder or mount left: " << table;
+    vm.docker({"volume", "rm", "idmap-shared"});
+}
+
+TEST_F(IdmapTest, TheGuestKernelPassesTheProbe) {
+    // ID-mapped ext4, overlayfs over ID-mapped layers, writes stored 0-based: on the real guest
+    // kernel.
+    auto r = VmEnvironment::get().vm_exec(
+        "/usr/libexec/cordon/cordon-runc --cordon-probe /data/cordon-probe");
+    EXPECT_TRUE(r.ok()) << describe(r);
+    EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+}
+
+TEST_F(IdmapTest, NamingRuncExplicitlyIsRefused) {
+    // It would run the container without the wrapper, i.e. as VM root.
+    auto& vm = VmEnvironment::get();
+    auto r = vm.docker({"run", "--rm", "--runtime", "runc", vm.test_image(), "true"});
+    EXPECT_FALSE(r.ok()) << describe(r);
+    EXPECT_NE(r.err.find("runtime"), std::string::npos) << describe(r);
+}
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
+    return RUN_ALL_TESTS();
+}

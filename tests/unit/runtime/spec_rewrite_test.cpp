@@ -1,0 +1,115 @@
+#include "cordon/runtime/spec_rewrite.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cordon/error.hpp"
+#include "cordon/runtime/overlay_rootfs.hpp"
+
+using namespace cordon::runtime;
+using json = nlohmann::json;
+
+namespace {
+
+// The shape dockerd 20.10 writes (trimmed to what matters).
+json docker_spec() {
+    return json::parse(R"({
+      "ociVersion": "1.0.2-dev",
+      "root": {"path": "/var/lib/docker/overlay2/abc/merged"},
+      "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid","noexec","nodev","ro"]},
+        {"destination": "/data", "type": "bind", "source": "/var/lib/docker/volumes/v1/_data", "options": ["rbind"]},
+        {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/docker/containers/abc/hosts", "options": ["rbind","rprivate"]},
+        {"destination": "/dev/shm", "type": "bind", "source": "/var/lib/docker/containers/abc/mounts/shm", "options": ["rbind"]},
+        {"destination": "/dev/kmsg", "type": "bind", "source": "/dev/kmsg", "options": ["rbind"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"}
+      ],
+      "linux": {
+        "namespaces": [{"type": "mount"}, {"type": "network"}, {"type": "uts"}, {"type": "pid"}, {"type": "ipc"}],
+        "sysctl": {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+      }
+    })");
+}
+
+const IdRange kRange{165536, 65536};
+
+}  // namespace
+
+TEST(SpecRewrite, PicksTheBindMountsToIdMap) {
+    EXPECT_EQ(bind_mounts_to_idmap(docker_spec()),
+              (std::vector<std::size_t>{3, 4, 5}));  // not /dev/kmsg
+}
+
+TEST(SpecRewrite, AddsAUserNamespaceWithTheContainersRange) {
+    const json out =
+        rewrite_spec(docker_spec(), kRange, kRange, "/run/cordon-idmap/abc/root",
+                     {{3, "/run/cordon-idmap/abc/m3"}, {4, "/run/cordon-idmap/abc/m4"}});
+    int users = 0;
+    for (const auto& ns : out["linux"]["namespaces"]) users += ns["type"] == "user";
+    EXPECT_EQ(users, 1);
+    const json expected = json::parse(R"([{"containerID": 0, "hostID": 165536, "size": 65536}])");
+    EXPECT_EQ(out["linux"]["uidMappings"], expected);
+    EXPECT_EQ(out["linux"]["gidMappings"], expected);
+    EXPECT_EQ(out["root"]["path"], "/run/cordon-idmap/abc/root");
+    EXPECT_EQ(out["mounts"][3]["source"], "/run/cordon-idmap/abc/m3");
+    EXPECT_EQ(out["mounts"][4]["source"], "/run/cordon-idmap/abc/m4");
+    EXPECT_EQ(out["mounts"][5]["source"],
+              "/var/lib/docker/containers/abc/mounts/shm");  // not ID-mapped: unchanged
+    EXPECT_EQ(out["mounts"][2]["type"], "sysfs");            // own network namespace: sysfs stays
+    EXPECT_EQ(out["linux"]["sysctl"]["net.ipv4.ping_group_range"], "0 65535");
+    EXPECT_EQ(out["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "0");
+    EXPECT_EQ(out["annotations"]["org.cordon.idmap.uid-start"], "165536");
+    EXPECT_EQ(out["ociVersion"], "1.0.2-dev");
+}
+
+TEST(SpecRewrite, HostNetworkGetsABindOfSys) {
+    json spec = docker_spec();
+    auto& ns = spec["linux"]["namespaces"];
+    ns.erase(ns.begin() + 1);  // --network host: no network namespace
+    const json out = rewrite_spec(spec, kRange, kRange, "/r", {});
+    EXPECT_EQ(out["mounts"][2]["type"], "bind");
+    EXPECT_EQ(out["mounts"][2]["source"], "/sys");
+    EXPECT_EQ(out["mounts"][2]["destination"], "/sys");
+}
+
+TEST(SpecRewrite, RefusesSpecsThatAlreadyChooseAMapping) {
+    json spec = docker_spec();
+    spec["linux"]["uidMappings"] = json::array({{{"containerID", 0}, {"hostID", 0}, {"size", 1}}});
+    EXPECT_THROW(rewrite_spec(spec, kRange, kRange, "/r", {}), cordon::Error);
+    json joins = docker_spec();
+    joins["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/proc/1/ns/user"}});
+    EXPECT_THROW(rewrite_spec(joins, kRange, kRange, "/r", {}), cordon::Error);
+    EXPECT_THROW(rewrite_spec(json::array(), kRange, kRange, "/r", {}), cordon::Error);
+    EXPECT_THROW(rewrite_spec(json::parse(R"({"linux": {}})"), kRange, kRange, "/r", {}),
+                 cordon::Error);
+    EXPECT_THROW(rewrite_spec(docker_spec(), kRange, kRange, "/r", {{42, "/x"}}), cordon::Error);
+}
+
+TEST(OverlayOptions, BuildsShortRelativeOptionsAndRefusesSeparators) {
+    EXPECT_EQ(overlay_options({"l0", "l1"}, "u/diff", "u/work"),
+              "lowerdir=l0:l1,upperdir=u/diff,workdir=u/work,index=off");
+    EXPECT_THROW(overlay_options({}, "u", "w"), cordon::Error);
+    EXPECT_THROW(overlay_options({"a:b"}, "u", "w"), cordon::Error);
+}
+
+TEST(OverlayLayers, ReadsDockersOverlay2Layout) {
+    char tmpl[] = "/tmp/cordon-ovl-XXXXXX";
+    const std::string root = ::mkdtemp(tmpl);
+    const std::string layer = root + "/overlay2/abc";
+    std::filesystem::create_directories(layer + "/diff");
+    std::filesystem::create_directories(layer + "/work");
+    std::filesystem::create_directories(layer + "/merged");
+    std::ofstream(layer + "/lower") << "l/AAA:l/BBB";
+    const auto layers = docker_overlay_layers(layer + "/merged");
+    EXPECT_EQ(layers.layer_dir, layer);
+    EXPECT_EQ(layers.lower,
+              (std::vector<std::string>{root + "/overlay2/l/AAA", root + "/overlay2/l/BBB"}));
+    std::ofstream(layer + "/lower") << "l/AAA:../../etc";
+    EXPECT_THROW(docker_overlay_layers(layer + "/merged"), cordon::Error);
+    EXPECT_THROW(docker_overlay_layers(root + "/overlay2/abc/diff"), cordon::Error);
+    std::filesystem::remove_all(root);
+}
