@@ -15,6 +15,7 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
+#include "cordon/shares/shares.hpp"
 #include "engine_service.hpp"
 
 namespace cordon::agent {
@@ -77,6 +78,7 @@ class Agent {
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
+    std::unique_ptr<shares::ShareMounter> shares_;  // shared host folders (cordon.share=...)
     std::string proxy_error_;
     std::shared_ptr<bool> alive_;
 };
