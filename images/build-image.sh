@@ -187,6 +187,7 @@ ln -sf ../lib64/ld-linux-x86-64.so.2 "$root/lib/x86_64-linux-gnu/ld-linux-x86-64
 # Kernel modules (only these and their dependencies).
 MODULES_INITRAMFS=(virtio_pci virtio_blk squashfs overlay virtio_console)
 MODULES_ROOT=(
+  virtiofs                                                   # shared host folders
   virtio_console virtio_net virtio_rng                       # channel, network, entropy
   overlay bridge br_netfilter veth                           # docker's bridge network
   ip_tables iptable_filter iptable_nat nf_nat nf_conntrack   # iptables (legacy backend)

@@ -458,6 +458,7 @@ SettingsPage::SettingsPage(SettingsStore* store, VmController* vm, QWidget* pare
                 editor = spin;
                 break;
             }
+            case host::ValueType::folders:  // shared_folders as "PATH[:ro],..."
             case host::ValueType::string: {
                 auto* line = new QLineEdit(box);
                 if (k.name == "connect_uri")
@@ -527,7 +528,8 @@ void SettingsPage::revert() {
         if (auto* spin = qobject_cast<QSpinBox*>(r.editor)) {
             spin->setValue(v.is_number_integer() ? v.get<int>() : 0);
         } else if (auto* line = qobject_cast<QLineEdit*>(r.editor)) {
-            line->setText(v.is_string() ? QString::fromStdString(v.get<std::string>()) : QString());
+            line->setText(v.is_string() || v.is_array() ? QString::fromStdString(host::setting_text(v))
+                                                        : QString());
         } else if (auto* check = qobject_cast<QCheckBox*>(r.editor)) {
             check->setChecked(v.is_boolean() && v.get<bool>());
         } else if (auto* combo = qobject_cast<QComboBox*>(r.editor)) {
@@ -549,8 +551,18 @@ void SettingsPage::revert() {
 json SettingsPage::editorValue(const Row& r) const {
     if (auto* spin = qobject_cast<QSpinBox*>(r.editor))
         return spin->value();
-    if (auto* line = qobject_cast<QLineEdit*>(r.editor))
-        return line->text().trimmed().toStdString();
+    if (auto* line = qobject_cast<QLineEdit*>(r.editor)) {
+        const std::string text = line->text().trimmed().toStdString();
+        const host::KeyInfo* k = host::find_key(r.key);
+        if (k && k->type == host::ValueType::folders) {
+            try {
+                return host::parse_shared_folders_text(text);
+            } catch (const std::exception&) {
+                return text;  // applying reports what the setting expects
+            }
+        }
+        return text;
+    }
     if (auto* check = qobject_cast<QCheckBox*>(r.editor))
         return check->isChecked();
     if (auto* combo = qobject_cast<QComboBox*>(r.editor))

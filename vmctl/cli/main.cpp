@@ -24,6 +24,7 @@ std::vector<std::unique_ptr<Command>> make_commands() {
     c.push_back(std::make_unique<IsolationCommand>());
     c.push_back(std::make_unique<PortsCommand>());
     c.push_back(std::make_unique<SettingsCommand>());
+    c.push_back(std::make_unique<SharesCommand>());
     c.push_back(std::make_unique<VersionCommand>());
     return c;
 }

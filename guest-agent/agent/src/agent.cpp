@@ -41,6 +41,14 @@ double uptime_or_zero() {
         return 0;
     }
 }
+// The shared host folders the host listed on the kernel command line.
+std::unique_ptr<shares::ShareMounter> make_share_mounter(const std::string& cmdline) {
+    std::vector<std::string> problems;
+    auto list = shares::parse_share_cmdline(cmdline, &problems);
+    for (const auto& p : problems) log::error("shares", "ignoring {}", p);
+    return std::make_unique<shares::ShareMounter>(std::move(list));
+}
+
 }  // namespace
 
 Agent::Agent(asio::io_context& io, AgentOptions options)
@@ -153,15 +161,18 @@ void Agent::setup_engine() {
     paths.dockerd_socket = opts_.dockerd_socket;
     paths.state_dir = opts_.state_dir;
     paths.daemon_json = opts_.run_dir + "/daemon.json";
-    engine_ = std::make_unique<EngineService>(io_, supervisor_, paths, [this](bool on) {
-        if (proxy_)
-            proxy_->set_isolation(on);
-    });
     std::string cmdline;
     {
         std::ifstream in("/proc/cmdline");
         std::getline(in, cmdline);
     }
+    shares_ = make_share_mounter(cmdline);
+    engine_ = std::make_unique<EngineService>(io_, supervisor_, paths, [this](bool on) {
+        if (shares_)
+            shares_->apply(on);  // the virtiofs device served with this mode's ID map
+        if (proxy_)
+            proxy_->set_isolation(on);
+    });
     try {
         engine_->prepare_boot(cmdline);
     } catch (const std::exception& e) {
@@ -203,7 +214,11 @@ void Agent::start_proxy() {
         po.listen_path = opts_.docker_socket;
         po.upstream_path = opts_.dockerd_socket;
         po.listen_mode = 0600;
-        proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, policy::PolicyConfig{}, *audit_);
+        policy::PolicyConfig pc;
+        pc.binds_only_from_shares = true;  // with isolation on: binds only from shared folders
+        if (shares_)
+            pc.shared_folders = shares_->paths();
+        proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, pc, *audit_);
         if (engine_)
             proxy_->set_isolation(engine_->isolation());
         proxy_->start();
@@ -485,6 +500,8 @@ json Agent::info() {
     }
     j["proxy"] = px;
     j["published_ports"] = ports_->status();
+    if (shares_)
+        j["shares"] = shares_->status();
     j["shutting_down"] = shutting_down_;
     return j;
 }

@@ -16,6 +16,7 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
+#include "cordon/shares/shares.hpp"
 #include "engine_service.hpp"
 
 namespace cordon::agent {
@@ -79,6 +80,7 @@ class Agent {
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
     std::unique_ptr<ports::PortService> ports_;
+    std::unique_ptr<shares::ShareMounter> shares_;  // shared host folders (cordon.share=...)
     std::string proxy_error_;
     std::shared_ptr<bool> alive_;
 };

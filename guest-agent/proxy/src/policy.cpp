@@ -451,6 +451,8 @@ struct Checker {
         auto cls = policy.classify_bind_source(src, resolved, why);
         if (cls == Policy::PathClass::sensitive)
             deny("bind-mount.sensitive", "bind mount of " + src + " (" + where + "): " + why);
+        if (cls == Policy::PathClass::outside_shares)
+            deny("bind-mount.outside-shares", "bind mount of " + src + " (" + where + "): " + why);
         if (cls == Policy::PathClass::docker_socket) {
             if (!socket_ok)
                 deny("bind-mount.docker-socket",
@@ -1151,6 +1153,23 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
                 why = "it reaches the sensitive VM path " + s + " through " + c;
                 return PathClass::sensitive;
             }
+    }
+    if (cfg_.isolation && cfg_.binds_only_from_shares) {
+        std::string list;
+        for (const auto& f : cfg_.shared_folders) {
+            try {
+                if (path_within(resolved, resolve(f)))
+                    return PathClass::ok;
+            } catch (const Error&) {
+                // an unresolvable shared folder admits nothing
+            }
+            list += (list.empty() ? "" : ", ") + f;
+        }
+        why = "with isolation on, containers may bind only folders inside the shared folders (" +
+              (list.empty() ? std::string("none are shared") : list) + ")" + via +
+              "; add the folder to the host setting shared_folders (`vmctl shares add " +
+              resolved + "`, then restart the VM) or use a named volume";
+        return PathClass::outside_shares;
     }
     return PathClass::ok;
 }

@@ -49,6 +49,13 @@ void VmEnvironment::SetUp() {
         ADD_FAILURE() << "vmctl settings set vm_name failed: " << describe(set);
         return;
     }
+    for (const auto& args : before_start) {
+        auto r = vmctl(args, 30s);
+        if (!r.ok()) {
+            ADD_FAILURE() << "vmctl before start failed: " << describe(r);
+            return;
+        }
+    }
     auto start = vmctl({"start"}, 600s);
     if (!start.ok()) {
         ADD_FAILURE() << "vmctl start failed: " << describe(start) << "\n--- console\n"

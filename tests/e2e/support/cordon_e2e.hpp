@@ -22,6 +22,8 @@ public:
     void TearDown() override;
 
     static VmEnvironment& get();
+    // vmctl commands run before `vmctl start` (e.g. {"settings", "set", "shared_folders", dir}).
+    std::vector<std::vector<std::string>> before_start;
     bool ready() const { return ready_; }
     const std::string& skip_reason() const { return skip_reason_; }
 

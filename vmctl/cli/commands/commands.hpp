@@ -127,6 +127,20 @@ class IsolationCommand final : public Command {
 
 nlohmann::json admin_lock_param(cordon::host::LayeredSettings& s);
 
+class SharesCommand final : public Command {
+  public:
+    CLI::App* add(CLI::App& parent) override;
+    int run(Context& ctx) override;
+
+  private:
+    CLI::App* app_ = nullptr;
+    CLI::App* list_ = nullptr;
+    CLI::App* add_ = nullptr;
+    CLI::App* remove_ = nullptr;
+    std::string path_;
+    bool readonly_ = false;
+};
+
 class SettingsCommand final : public Command {
   public:
     CLI::App* add(CLI::App& parent) override;

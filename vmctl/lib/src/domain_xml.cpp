@@ -99,6 +99,12 @@ std::string domain_fingerprint(const DomainSpec& s) {
     mix(s.data_disk.string());
     mix(s.channel_socket.string());
     mix(s.console_log.string());
+    for (const auto& f : s.filesystems) {  // absent for a VM without shares: same fingerprint
+        mix("fs");
+        mix(f.tag);
+        mix(f.source.string());
+        mix(f.binary.string());
+    }
     mix("layout-1");  // bump when domain_xml() writes different XML for the same spec
     char buf[17];
     std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -141,6 +147,13 @@ std::string domain_xml(const DomainSpec& s) {
     w.text(std::to_string(s.memory_mib));
     w.end();
     w.element("vcpu", std::to_string(s.vcpus));
+    if (!s.filesystems.empty()) {
+        // vhost-user (virtiofsd) maps guest memory: it must be a shareable memfd.
+        w.start("memoryBacking");
+        w.empty("source", {{"type", "memfd"}});
+        w.empty("access", {{"mode", "shared"}});
+        w.end();
+    }
 
     w.start("os");
     w.start("type");
@@ -168,6 +181,24 @@ std::string domain_xml(const DomainSpec& s) {
     if (s.rootfs)
         disk(w, s.rootfs_format, *s.rootfs, "vda", kRootDiskSerial, true);
     disk(w, "qcow2", s.data_disk, s.rootfs ? "vdb" : "vda", kDataDiskSerial, false);
+
+    for (const auto& f : s.filesystems) {
+        if (f.tag.empty() || f.tag.size() > 36)
+            throw cordon::Error("a virtiofs tag must be 1 to 36 bytes", f.tag);
+        w.start("filesystem");
+        w.attr("type", "mount");
+        w.attr("accessmode", "passthrough");
+        w.empty("driver", {{"type", "virtiofs"}, {"queue", "1024"}});
+        if (!f.binary.empty()) {
+            w.start("binary");
+            w.attr("path", f.binary.string());
+            w.attr("xattr", "off");
+            w.end();
+        }
+        w.empty("source", {{"dir", f.source.string()}});
+        w.empty("target", {{"dir", f.tag}});
+        w.end();
+    }
 
     w.start("channel");
     w.attr("type", "unix");

@@ -80,6 +80,22 @@ const std::vector<KeyInfo>& setting_keys() {
                      0,
                      {},
                      true});
+        k.push_back({"shared_folders",
+                     ValueType::folders,
+                     "host folders the VM mounts at the same path (PATH[:ro],...; ~ is the "
+                     "owner's home); with isolation on, only these may be bind-mounted",
+                     0,
+                     0,
+                     {},
+                     json::array({json{{"path", "~"}, {"readonly", false}}})});
+        k.push_back({"share_owner",
+                     ValueType::string,
+                     "host user owning what containers create in shared folders (empty: the "
+                     "user running Cordon; NAME or UID:GID)",
+                     0,
+                     0,
+                     {},
+                     ""});
         return k;
     }();
     return keys;
@@ -200,7 +216,16 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
                     return "a name of 1-48 letters, digits, '-', '_' or '.'";
                 }
             }
+            if (key.name == "share_owner") {
+                try {
+                    resolve_share_owner(v.get<std::string>());
+                } catch (const HostError&) {
+                    return "empty, a user name of this host or UID:GID";
+                }
+            }
             return {};
+        case ValueType::folders:
+            return check_shared_folders(v);
         case ValueType::choice: {
             std::string expected = "one of";
             for (const auto& c : key.choices) expected += " \"" + c + "\"";
@@ -216,6 +241,16 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
 }
 
 std::string setting_text(const json& v) {
+    if (v.is_array()) {  // shared_folders: PATH[:ro],...
+        std::string s;
+        for (const auto& e : v) {
+            if (!e.is_object() || !e.contains("path") || !e["path"].is_string())
+                return v.dump();
+            s += (s.empty() ? "" : ",") + e["path"].get<std::string>() +
+                 (e.value("readonly", false) ? ":ro" : "");
+        }
+        return s;
+    }
     if (v.is_boolean())
         return v.get<bool>() ? "on" : "off";
     if (v.is_string())
@@ -258,6 +293,9 @@ json parse_setting_text(const std::string& key, const std::string& text) {
         case ValueType::string:
         case ValueType::choice:
             v = text;
+            break;
+        case ValueType::folders:
+            v = parse_shared_folders_text(text);
             break;
     }
     std::string expected = check_setting_value(*k, v);
@@ -344,6 +382,8 @@ Settings LayeredSettings::effective() const {
     s.image_dir = get("image_dir").value.get<std::string>();
     s.isolation = get("isolation").value.get<bool>();
     s.isolation_locked = get("isolation").locked;
+    s.share_owner = resolve_share_owner(get("share_owner").value.get<std::string>());
+    s.shared_folders = shared_folders_from_json(get("shared_folders").value, s.share_owner.home);
     return s;
 }
 

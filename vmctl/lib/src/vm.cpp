@@ -185,6 +185,7 @@ StartResult Vm::start(const StartOptions& opt) {
     spec.data_disk = paths_.data_disk;
     spec.channel_socket = paths_.channel_socket;
     spec.console_log = paths_.console_log;
+    add_shared_folders(spec, local, opt.progress);
     // Defining is slow on some hosts (libvirtd re-probes QEMU): only when something changed.
     if (dom && fingerprint_in_xml(dom->xml()) == domain_fingerprint(spec)) {
         say(opt.progress, "the libvirt domain " + settings_.vm_name + " is up to date");
@@ -256,6 +257,47 @@ StartResult Vm::start(const StartOptions& opt) {
         "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
     wait_for_engine(r, deadline, opt.progress, t0);
     return r;
+}
+
+// Each shared folder becomes two virtiofs devices, one per isolation mode (the guest
+// mounts the one of the mode in force; see docs/ARCHITECTURE.md), served by virtiofsd in
+// a user namespace through the wrapper scripts written here at every start.
+void Vm::add_shared_folders(DomainSpec& spec, bool local, const Progress& progress) {
+    const auto& folders = settings_.shared_folders;
+    if (folders.empty())
+        return;
+    if (!local) {
+        say(progress, "remote libvirt: shared folders are not supported; starting without them");
+        return;
+    }
+    if (::geteuid() != 0) {
+        say(progress,
+            "shared folders need libvirt's system instance (QEMU 7.2's virtiofsd runs as root); "
+            "starting without them");
+        return;
+    }
+    for (const auto& f : folders) {
+        struct stat st {};
+        if (::stat(f.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            throw HostError(ErrorKind::config, "the shared folder does not exist or is not a folder",
+                            f.path, "create it, or remove it with `vmctl shares remove " + f.path + "`");
+    }
+    fs::path wrapper;
+    try {
+        wrapper = find_virtiofs_wrapper();
+    } catch (const HostError& e) {  // the VM stays usable; binds are refused with a reason
+        say(progress, std::string(e.what()) + "; starting without shared folders");
+        return;
+    }
+    const fs::path dir = paths_.state_dir / "virtiofs";
+    write_virtiofs_wrappers(dir, folders, settings_.share_owner, wrapper);
+    for (std::size_t i = 0; i < folders.size(); ++i)
+        for (bool iso : {false, true})
+            spec.filesystems.push_back(
+                {share_tag(i, iso), folders[i].path, virtiofs_wrapper_path(dir, i, iso)});
+    spec.cmdline += share_cmdline(folders);
+    say(progress, std::to_string(folders.size()) + " shared folder(s), owned on the host by " +
+                      settings_.share_owner.text());
 }
 
 // A started VM is one whose Docker engine answers (as Docker Desktop means it): poll the

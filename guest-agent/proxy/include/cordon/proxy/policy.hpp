@@ -55,6 +55,11 @@ struct PolicyConfig {
                                                 "/usr/lib/modules",
                                                 "/root",
                                                 "/run/cordon"};
+    // Shared host folders (their VM paths). With binds_only_from_shares and isolation on,
+    // a bind source must resolve inside one of them (named volumes are not binds);
+    // the sensitive-path and socket rules above still apply first.
+    bool binds_only_from_shares = false;
+    std::vector<std::string> shared_folders;
     // The socket an allowlisted container gets bound in place of whatever Docker socket
     // path it asked for (the proxy's container-facing socket).
     std::string container_socket_path = "/run/cordon/docker.sock";
@@ -145,7 +150,7 @@ class Policy {
                         const Lookups* lookups = nullptr) const;
 
     // Bind-source classification, exposed for tests.
-    enum class PathClass { ok, docker_socket, sensitive };
+    enum class PathClass { ok, docker_socket, sensitive, outside_shares };
     PathClass classify_bind_source(const std::string& path, std::string& resolved,
                                    std::string& why) const;
 

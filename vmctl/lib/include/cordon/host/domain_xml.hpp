@@ -3,12 +3,21 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cordon::host {
 
 inline constexpr const char* kChannelName = "org.cordon.channel.0";
 inline constexpr const char* kDataDiskSerial = "cordon-data";
 inline constexpr const char* kRootDiskSerial = "cordon-root";
+
+// A host folder exported over virtiofs; libvirt starts `binary` as its virtiofsd.
+struct FilesystemSpec {
+    std::string tag;                   // the guest mounts it by this (at most 36 bytes)
+    std::filesystem::path source;      // host folder
+    std::filesystem::path binary;      // virtiofsd (or a wrapper); empty: libvirt's default
+    bool operator==(const FilesystemSpec&) const = default;
+};
 
 struct DomainSpec {
     std::string name;
@@ -24,6 +33,8 @@ struct DomainSpec {
     std::filesystem::path data_disk;       // qcow2 virtio disk, serial cordon-data
     std::filesystem::path channel_socket;  // unix socket QEMU binds for org.cordon.channel.0
     std::filesystem::path console_log;     // serial console log file
+    // virtiofs shares; when any, guest memory is memfd-backed and shared (vhost-user needs it).
+    std::vector<FilesystemSpec> filesystems;
 };
 
 // Throws cordon::Error if libxml2 fails. The Cordon metadata element carries a

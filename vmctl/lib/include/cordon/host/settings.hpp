@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "cordon/host/shares.hpp"
+
 namespace cordon::host {
 
 enum class Accelerator { automatic, kvm, tcg };
@@ -30,9 +32,12 @@ struct Settings {
     bool isolation = true;
     bool isolation_locked = false;  // the administrator locked `isolation` to its value
     std::string vm_name = "cordon";
+    // Host folders the VM mounts at the same path ("~" expanded to the owner's home).
+    std::vector<SharedFolder> shared_folders;
+    ShareOwner share_owner;  // who owns what containers create in them
 };
 
-enum class ValueType { integer, string, boolean, choice };
+enum class ValueType { integer, string, boolean, choice, folders };
 
 struct KeyInfo {
     std::string name;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cordon/host/agent_client.hpp"
+#include "cordon/host/domain_xml.hpp"
 #include "cordon/host/paths.hpp"
 #include "cordon/host/settings.hpp"
 #include "cordon/host/virt.hpp"
@@ -88,6 +89,7 @@ class Vm {
     void wait_for_engine(StartResult& r, std::chrono::steady_clock::time_point deadline,
                          const Progress& progress, std::chrono::steady_clock::time_point t0);
     bool wait_for_shutoff(Domain& d, std::chrono::seconds timeout);
+    void add_shared_folders(DomainSpec& spec, bool local, const Progress& progress);
 
     Hypervisor& hv_;
     Settings settings_;

@@ -1,0 +1,166 @@
+// Shared host folders end to end: a real VM under libvirt with two host folders shared
+// over virtiofs (one read-only), the real docker CLI through the host agent and the
+// policy proxy. Files a container creates appear on the host owned by the share owner
+// (a test uid:gid, as CI runs as root), files the owner has are writable by container
+// root, and binds from outside the shared folders are refused with isolation on.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cordon_e2e.hpp"
+
+using cordon::e2e::describe;
+using cordon::e2e::VmEnvironment;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The host user that owns the shared folders. Any uid works (virtiofsd's user namespace
+// maps to it); a number without an account keeps the test from touching /etc/passwd.
+constexpr unsigned kOwner = 24242;
+std::string g_base;  // host folder holding the shares, made in main()
+
+std::string share_dir() { return g_base + "/project"; }
+std::string ro_dir() { return g_base + "/readonly"; }
+
+std::string slurp(const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+struct stat stat_of(const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p << " is missing on the host";
+    return st;
+}
+
+void write_owned(const std::string& p, const std::string& text, mode_t mode, uid_t uid, gid_t gid) {
+    std::ofstream(p) << text;
+    ASSERT_EQ(::chown(p.c_str(), uid, gid), 0);
+    ASSERT_EQ(::chmod(p.c_str(), mode), 0);
+}
+
+class Shares : public ::testing::Test {
+protected:
+    void SetUp() override {
+        CORDON_REQUIRE_VM();
+        VmEnvironment::get().ensure_test_image();
+    }
+    cordon::ProcessResult run_in(const std::string& bind, const std::string& script) {
+        return VmEnvironment::get().docker(
+            {"run", "--rm", "-v", bind, VmEnvironment::get().test_image(), "sh", "-c", script});
+    }
+};
+
+TEST_F(Shares, FoldersAppearInTheVmAtTheSamePath) {
+    auto r = VmEnvironment::get().vm_exec("grep ' virtiofs ' /proc/mounts");
+    ASSERT_TRUE(r.ok()) << describe(r);
+    EXPECT_NE(r.out.find("cordon-share-0-on " + share_dir() + " virtiofs rw"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("cordon-share-1-on " + ro_dir() + " virtiofs ro"), std::string::npos) << r.out;
+}
+
+TEST_F(Shares, ContainerReadsAHostFileAndWritesFilesOwnedByTheUser) {
+    write_owned(share_dir() + "/in.txt", "from the host\n", 0644, kOwner, kOwner);
+    write_owned(share_dir() + "/private.txt", "secret\n", 0600, kOwner, kOwner);
+    auto r = run_in(share_dir() + ":/src",
+                    "cat /src/in.txt && cat /src/private.txt && echo from the container > /src/out.txt && "
+                    "echo appended >> /src/private.txt && mkdir /src/sub && echo deep > /src/sub/f && "
+                    "stat -c '%u:%g' /src/in.txt");
+    ASSERT_TRUE(r.ok()) << describe(r);
+    EXPECT_NE(r.out.find("from the host"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("secret"), std::string::npos) << r.out;
+    // Inside the container the user's files belong to root: container root owns them.
+    EXPECT_NE(r.out.find("0:0"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(share_dir() + "/out.txt"), "from the container\n");
+    EXPECT_EQ(slurp(share_dir() + "/private.txt"), "secret\nappended\n");
+    EXPECT_EQ(slurp(share_dir() + "/sub/f"), "deep\n");
+    for (const char* p : {"/out.txt", "/sub", "/sub/f", "/private.txt"}) {
+        struct stat st = stat_of(share_dir() + p);
+        EXPECT_EQ(st.st_uid, kOwner) << p << " is not owned by the share owner (not root, not 100000)";
+        EXPECT_EQ(st.st_gid, kOwner) << p;
+    }
+}
+
+TEST_F(Shares, AHostFileOfAnotherUserIsNotWritableByContainerRoot) {
+    write_owned(share_dir() + "/roots.txt", "host root's\n", 0644, 0, 0);
+    auto r = run_in(share_dir() + ":/src", "cat /src/roots.txt && echo x >> /src/roots.txt");
+    EXPECT_FALSE(r.ok()) << "container root wrote a host root file: " << describe(r);
+    EXPECT_NE(r.out.find("host root's"), std::string::npos) << describe(r);
+    EXPECT_EQ(slurp(share_dir() + "/roots.txt"), "host root's\n");
+}
+
+TEST_F(Shares, AReadOnlyFolderCannotBeWritten) {
+    write_owned(ro_dir() + "/doc.txt", "read me\n", 0644, kOwner, kOwner);
+    auto r = run_in(ro_dir() + ":/ro", "cat /ro/doc.txt && echo x > /ro/new.txt");
+    EXPECT_FALSE(r.ok()) << describe(r);
+    EXPECT_NE(r.out.find("read me"), std::string::npos) << describe(r);
+    EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << describe(r);
+    EXPECT_FALSE(fs::exists(ro_dir() + "/new.txt"));
+}
+
+TEST_F(Shares, ABindOutsideTheSharedFoldersIsRefusedNamingTheSetting) {
+    auto r = run_in(g_base + ":/x", "true");
+    ASSERT_FALSE(r.ok()) << describe(r);
+    EXPECT_NE(r.err.find("bind-mount.outside-shares"), std::string::npos) << describe(r);
+    EXPECT_NE(r.err.find("shared_folders"), std::string::npos) << describe(r);
+    EXPECT_NE(r.err.find("vmctl shares add " + g_base), std::string::npos) << describe(r);
+    // A symlink inside a shared folder does not lead out either.
+    fs::create_directory_symlink(g_base, share_dir() + "/escape");
+    auto s = run_in(share_dir() + "/escape:/x", "true");
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.err.find("bind-mount.outside-shares"), std::string::npos) << describe(s);
+    // Named volumes need no shared folder.
+    auto v = run_in("e2e-shares-vol:/v", "echo ok > /v/f && cat /v/f");
+    EXPECT_TRUE(v.ok()) << describe(v);
+}
+
+// Last: the live switch to isolation off remounts the device served with the other ID
+// map, so container root (now VM root) still writes as the host user.
+TEST_F(Shares, AfterSwitchingIsolationOffFilesStillBelongToTheUser) {
+    auto& vm = VmEnvironment::get();
+    auto sw = vm.vmctl({"isolation", "off", "--yes"}, 600s);
+    ASSERT_TRUE(sw.ok()) << describe(sw);
+    auto m = vm.vm_exec("grep ' virtiofs ' /proc/mounts");
+    EXPECT_NE(m.out.find("cordon-share-0-off " + share_dir()), std::string::npos) << m.out;
+    auto r = run_in(share_dir() + ":/src",
+                    "cat /proc/self/uid_map && echo off >> /src/out.txt && echo new > /src/off.txt");
+    ASSERT_TRUE(r.ok()) << describe(r);
+    EXPECT_EQ(slurp(share_dir() + "/out.txt"), "from the container\noff\n");
+    for (const char* p : {"/off.txt", "/out.txt"}) {
+        struct stat st = stat_of(share_dir() + p);
+        EXPECT_EQ(st.st_uid, kOwner) << p;
+        EXPECT_EQ(st.st_gid, kOwner) << p;
+    }
+    // With isolation off the shared-folder rule does not apply (nothing is isolated).
+    auto out = run_in(g_base + ":/x", "true");
+    EXPECT_TRUE(out.ok()) << describe(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    char tmpl[] = "/tmp/cordon-e2e-shares-XXXXXX";
+    g_base = ::mkdtemp(tmpl);
+    ::chmod(g_base.c_str(), 0755);
+    for (const auto& d : {share_dir(), ro_dir()}) {
+        fs::create_directories(d);
+        if (::chown(d.c_str(), kOwner, kOwner) != 0) return 2;
+    }
+    auto* env = new VmEnvironment;
+    env->before_start = {
+        {"settings", "set", "shared_folders", share_dir() + "," + ro_dir() + ":ro"},
+        {"settings", "set", "share_owner", std::to_string(kOwner) + ":" + std::to_string(kOwner)}};
+    ::testing::AddGlobalTestEnvironment(env);
+    const int rc = RUN_ALL_TESTS();
+    std::error_code ec;
+    fs::remove_all(g_base, ec);
+    return rc;
+}
