@@ -72,7 +72,8 @@ HostAgent::HostAgent(asio::io_context& io, Options options)
       opt_(std::move(options)),
       reconnect_timer_(io),
       pending_timer_(io),
-      backoff_(opt_.min_backoff) {}
+      backoff_(opt_.min_backoff),
+      clock_(io, [this] { return session_; }, opt_.clock_sync_interval) {}
 
 HostAgent::~HostAgent() {
     stop("host agent destroyed");
@@ -131,6 +132,7 @@ void HostAgent::start() {
     accept(*docker_, "docker");
     accept(*control_, "rpc");
     connect_channel();
+    clock_.start();
 }
 
 void HostAgent::stop(const std::string& reason) {
@@ -140,6 +142,7 @@ void HostAgent::stop(const std::string& reason) {
     log::info(kLog, "stopping: {}", reason);
     reconnect_timer_.cancel();
     pending_timer_.cancel();
+    clock_.stop();
     error_code ec;
     for (auto* a : {docker_.get(), control_.get()}) {
         if (a)
@@ -284,6 +287,7 @@ void HostAgent::on_session_ready() {
         pending_.pop_front();
         open_stream(std::move(p.socket), p.service);
     }
+    clock_.sync_now("the channel came up");
 }
 
 void HostAgent::on_session_closed(const std::string& reason) {

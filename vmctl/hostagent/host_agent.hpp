@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "clock_sync.hpp"
 #include "cordon/channel/session.hpp"
 
 namespace cordon::hostagent {
@@ -31,6 +32,7 @@ struct Options {
     std::chrono::milliseconds max_backoff{2000};
     std::chrono::milliseconds pending_timeout{60'000};  // a client waits this long for the channel
     std::size_t max_pending = 128;
+    std::chrono::milliseconds clock_sync_interval{10'000};  // pushes the host's time (0: never)
 };
 
 class HostAgent {
@@ -78,6 +80,7 @@ class HostAgent {
     bool pid_written_ = false;
     std::string last_connect_error_;
     std::uint64_t sessions_ = 0;
+    ClockSync clock_;  // last: its handlers read session_
 };
 
 }  // namespace cordon::hostagent

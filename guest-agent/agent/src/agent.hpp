@@ -15,6 +15,7 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
+#include "clock_sync.hpp"
 #include "engine_service.hpp"
 
 namespace cordon::agent {
@@ -74,10 +75,12 @@ class Agent {
     bool dockerd_ready_ = false;
     bool shutting_down_ = false;
     bool port_missing_logged_ = false;
+    bool restart_notice_sent_ = false;
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
     std::string proxy_error_;
+    ClockSync clock_;
     std::shared_ptr<bool> alive_;
 };
 
