@@ -68,6 +68,7 @@ rpc::json ClockSync::sync(const rpc::json& params) {
         }
         stepped = true;
         ++steps_;
+        last_step_offset_ms_ = offset;
         log::info(kLog, "guest clock was {:.3f} s {} the host's: stepped", std::fabs(offset) / 1000,
                   offset < 0 ? "behind" : "ahead of");
     }
@@ -82,6 +83,7 @@ rpc::json ClockSync::info() const {
                      {"syncs", syncs_},
                      {"steps", steps_},
                      {"last_offset_ms", last_offset_ms_},
+                     {"last_step_offset_ms", last_step_offset_ms_},
                      {"last_sync_uptime_s", last_sync_uptime_s_ < 0 ? rpc::json(nullptr) : rpc::json(last_sync_uptime_s_)}};
 }
 

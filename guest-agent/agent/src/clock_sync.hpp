@@ -19,7 +19,7 @@ class ClockSync {
 
     void register_methods(rpc::Server& server);
     // {"unix_ns" (the guest's clock now), "syncs", "steps", "last_offset_ms",
-    // "last_sync_uptime_s"} for the info RPC.
+    // "last_step_offset_ms", "last_sync_uptime_s"} for the info RPC.
     rpc::json info() const;
 
     // The pure part, for tests: the offset of `guest_ns` from `host_ns` and whether it
@@ -33,6 +33,7 @@ class ClockSync {
     std::uint64_t syncs_ = 0;
     std::uint64_t steps_ = 0;
     double last_offset_ms_ = 0;
+    double last_step_offset_ms_ = 0;  // the offset the last step corrected
     double last_sync_uptime_s_ = -1;
 };
 
