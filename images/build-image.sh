@@ -189,6 +189,7 @@ MODULES_INITRAMFS=(virtio_pci virtio_blk squashfs overlay virtio_console)
 MODULES_ROOT=(
   virtiofs                                                   # shared host folders
   virtio_console virtio_net virtio_rng                       # channel, network, entropy
+  virtio_balloon                                             # memory given back (free page reporting)
   overlay bridge br_netfilter veth                           # docker's bridge network
   ip_tables iptable_filter iptable_nat nf_nat nf_conntrack   # iptables (legacy backend)
   xt_MASQUERADE xt_conntrack xt_addrtype xt_nat xt_tcpudp

@@ -72,7 +72,8 @@ HostAgent::HostAgent(asio::io_context& io, Options options)
       opt_(std::move(options)),
       reconnect_timer_(io),
       pending_timer_(io),
-      backoff_(opt_.min_backoff) {}
+      backoff_(opt_.min_backoff),
+      clock_(io, [this] { return session_; }, opt_.clock_sync_interval) {}
 
 HostAgent::~HostAgent() {
     stop("host agent destroyed");
@@ -137,6 +138,7 @@ void HostAgent::start() {
         ports_ = std::make_unique<PortForwarder>(io_, fo);
     }
     connect_channel();
+    clock_.start();
 }
 
 void HostAgent::stop(const std::string& reason) {
@@ -146,6 +148,7 @@ void HostAgent::stop(const std::string& reason) {
     log::info(kLog, "stopping: {}", reason);
     reconnect_timer_.cancel();
     pending_timer_.cancel();
+    clock_.stop();
     error_code ec;
     for (auto* a : {docker_.get(), control_.get()}) {
         if (a)
@@ -350,6 +353,7 @@ void HostAgent::on_session_ready() {
     }
     if (ports_)
         ports_->attach(session_);
+    clock_.sync_now("the channel came up");
 }
 
 void HostAgent::on_session_closed(const std::string& reason) {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "clock_sync.hpp"
 #include "cordon/channel/session.hpp"
 #include "port_forwarder.hpp"
 
@@ -36,6 +37,7 @@ struct Options {
     std::chrono::milliseconds max_backoff{2000};
     std::chrono::milliseconds pending_timeout{60'000};  // a client waits this long for the channel
     std::size_t max_pending = 128;
+    std::chrono::milliseconds clock_sync_interval{10'000};  // pushes the host's time (0: never)
 };
 
 class HostAgent {
@@ -94,6 +96,7 @@ class HostAgent {
     std::string last_connect_error_;
     std::uint64_t sessions_ = 0;
     std::unique_ptr<PortForwarder> ports_;
+    ClockSync clock_;  // last: its handlers read session_
 };
 
 }  // namespace cordon::hostagent

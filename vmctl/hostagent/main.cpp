@@ -30,8 +30,14 @@ int main(int argc, char** argv) {
                    "Where to write the published ports' state (default: ports.json beside the "
                    "control socket)");
     app.add_flag("!--no-ports", opt.forward_ports, "Do not forward published ports");
+    int clock_sync_s = static_cast<int>(opt.clock_sync_interval.count() / 1000);
+    app.add_option("--clock-sync-interval", clock_sync_s,
+                   "Seconds between pushes of the host's time to the guest (0: never)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 86400));
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
+    opt.clock_sync_interval = std::chrono::seconds(clock_sync_s);
     cordon::log::Level l;
     if (cordon::log::parse_level(level, l))
         cordon::log::set_level(l);

@@ -18,6 +18,8 @@
 
 #include "cordon/error.hpp"
 #include "cordon/guest/http_ping.hpp"
+#include "cordon/guest/leftovers.hpp"
+#include "restart_notice.hpp"
 #include "cordon/guest/shutdown.hpp"
 #include "cordon/log.hpp"
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
@@ -130,7 +132,17 @@ void Agent::wait_for_data_disk() {
     disk_ = guest::read_data_disk(path);
     if (disk_.ok()) {
         try {
-            boot_count_ = guest::bump_counter(opts_.state_dir + "/boot-count");
+            // Once per boot: a restarted agent (kill -9, crash) reads the count instead.
+            const std::string counted = opts_.run_dir + "/boot-counted";
+            if (::access(counted.c_str(), F_OK) == 0) {
+                std::ifstream in(opts_.state_dir + "/boot-count");
+                std::uint64_t n = 0;
+                if (in >> n)
+                    boot_count_ = n;
+            } else {
+                boot_count_ = guest::bump_counter(opts_.state_dir + "/boot-count");
+                std::ofstream(counted) << *boot_count_ << "\n";
+            }
         } catch (const Error& e) {
             state_error_ = e.what();
             log::error(kComponent, "{}", state_error_);
@@ -191,7 +203,12 @@ void Agent::setup_engine() {
     dockerd.stop_timeout = 15s;
     supervisor_.add(dockerd);
 
-    supervisor_.set_start_hook([this](const std::string& name, int) {
+    // A previous agent of this boot that was killed left its services running: stop them
+    // first, or the new dockerd finds its pid file and sockets taken.
+    guest::stop_leftover_services(opts_.run_dir, {{"dockerd", opts_.dockerd}, {"containerd", opts_.containerd}},
+                                  std::chrono::seconds(5));
+    supervisor_.set_start_hook([this](const std::string& name, int pid) {
+        guest::record_service_pid(opts_.run_dir, name, pid);
         if (name != "dockerd")
             return;
         dockerd_ready_ = false;
@@ -298,6 +315,10 @@ void Agent::open_port() {
         });
         return;
     }
+    if (!restart_notice_sent_) {
+        restart_notice_sent_ = true;
+        send_restart_notice(fd);
+    }
     channel::SessionOptions so;
     so.role = channel::Role::guest;
     so.agent_version = "cordon-guest-agent " + version_;
@@ -363,6 +384,7 @@ void Agent::register_methods() {
     });
     rpc_.register_method("info", [this](const json&, rpc::Call&) { return info(); });
     ports_->register_methods(rpc_);
+    clock_.register_methods(rpc_);
     rpc_.register_async_method("isolation", [this](std::shared_ptr<rpc::Call> call) {
         if (!engine_) {
             call->fail(rpc::RemoteError{"unavailable", "the container engine is not set up: " + engine_message_,
@@ -461,6 +483,14 @@ json Agent::info() {
                       {"device", disk_.device},
                       {"formatted_this_boot", disk_.formatted},
                       {"message", disk_.message}};
+    // What the init's e2fsck found on this boot (an unclean end of the last run shows here).
+    for (const auto& [k, v] : guest::read_key_values(opts_.run_dir + "/data-disk")) {
+        if (k == "check")
+            j["data_disk"]["check"] = v;
+        else if (k == "unclean")
+            j["data_disk"]["previous_run_unclean"] = v == "1";
+    }
+    j["clock"] = clock_.info();
     j["boot_count"] = boot_count_ ? json(*boot_count_) : json(nullptr);
     if (!state_error_.empty())
         j["state_error"] = state_error_;

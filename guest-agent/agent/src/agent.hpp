@@ -17,6 +17,7 @@
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/shares/shares.hpp"
+#include "clock_sync.hpp"
 #include "engine_service.hpp"
 
 namespace cordon::agent {
@@ -76,12 +77,14 @@ class Agent {
     bool dockerd_ready_ = false;
     bool shutting_down_ = false;
     bool port_missing_logged_ = false;
+    bool restart_notice_sent_ = false;
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
     std::unique_ptr<ports::PortService> ports_;
     std::unique_ptr<shares::ShareMounter> shares_;  // shared host folders (cordon.share=...)
     std::string proxy_error_;
+    ClockSync clock_;
     std::shared_ptr<bool> alive_;
 };
 

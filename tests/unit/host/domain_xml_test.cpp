@@ -93,6 +93,7 @@ TEST(DomainXml, TcgDomainHasEveryDevice) {
     EXPECT_EQ(d.get("/domain/devices/interface/@type"), "user");
     EXPECT_EQ(d.get("/domain/devices/interface/model/@type"), "virtio");
     EXPECT_EQ(d.get("/domain/devices/memballoon/@model"), "virtio");
+    EXPECT_EQ(d.get("/domain/devices/memballoon/@freePageReporting"), "on");
     EXPECT_EQ(d.count("/domain/uuid"), 0);
 }
 

@@ -1,3 +1,5 @@
+#include <filesystem>
+
 #include "commands.hpp"
 
 namespace vmctl {
@@ -15,6 +17,21 @@ int StatusCommand::run(Context& ctx) {
     Vm vm = ctx.vm();
     VmStatus s = vm.status();
     const bool running = s.domain.state == DomainState::running;
+    // Restart counts of the guest's services (dockerd, containerd) from the agent's info.
+    json restarts = json::object();
+    if (s.agent_info.is_object() && s.agent_info.contains("services") && s.agent_info["services"].is_array()) {
+        for (const auto& svc : s.agent_info["services"]) {
+            if (svc.is_object() && svc.contains("name") && svc["name"].is_string())
+                restarts[svc["name"].get<std::string>()] = svc.value("restarts", 0);
+        }
+    }
+    // A killed host agent leaves its sockets behind until `vmctl start` replaces them.
+    std::error_code ec;
+    const bool stale_socket = !s.hostagent_alive && (std::filesystem::exists(s.paths.docker_socket, ec) ||
+                                                     std::filesystem::exists(s.paths.control_socket, ec));
+    const bool from_outside = s.domain.state == DomainState::shutoff &&
+                              (s.domain.reason.find("destroyed") != std::string::npos ||
+                               s.domain.reason.find("crashed") != std::string::npos);
     json j{{"vm", s.name},
            {"uri", s.uri},
            {"defined", s.defined},
@@ -24,7 +41,9 @@ int StatusCommand::run(Context& ctx) {
            {"accelerator", s.domain_type == "kvm" ? "kvm"
                            : s.defined            ? "tcg"
                                                   : ""},
-           {"host_agent", {{"alive", s.hostagent_alive}, {"pid", s.hostagent_pid}}},
+           {"stopped_from_outside", from_outside},
+           {"service_restarts", restarts},
+           {"host_agent", {{"alive", s.hostagent_alive}, {"pid", s.hostagent_pid}, {"stale_socket", stale_socket}}},
            {"guest_agent",
             {{"reachable", s.agent_reachable}, {"info", s.agent_info}, {"error", s.agent_error}}},
            {"paths",
@@ -51,11 +70,21 @@ int StatusCommand::run(Context& ctx) {
         } else {
             o << "state:       " << to_string(s.domain.state) << " (" << s.domain.reason << ")\n";
             o << "accelerator: " << (s.domain_type == "kvm" ? "KVM" : "TCG") << "\n";
+            if (from_outside) {
+                o << "             the VM was stopped from outside Cordon (virsh destroy, a crash, the host);\n"
+                     "             the next `vmctl start` checks the data disk and reports what it found\n";
+            }
         }
         o << "host agent:  "
           << (s.hostagent_alive ? "running (pid " + std::to_string(s.hostagent_pid) + ")"
                                 : "not running")
+          << (stale_socket ? " (it died: its sockets are stale until `vmctl start` restarts it)" : "")
           << "\n";
+        if (!restarts.empty()) {
+            o << "restarts:   ";
+            for (auto it = restarts.begin(); it != restarts.end(); ++it) o << " " << it.key() << " " << it->dump();
+            o << "\n";
+        }
         if (s.agent_reachable) {
             o << "guest agent: answering\n";
             if (s.agent_info.is_object()) {

@@ -104,8 +104,39 @@ StartResult Vm::start(const StartOptions& opt) {
         r.kvm = dom->xml().find("type='kvm'") != std::string::npos;
         if (local && !hostagent_state(paths_).alive) {
             say(opt.progress, "VM is running but its host agent is not: starting the host agent");
-            stop_hostagent(paths_);
-            start_hostagent(paths_, agent_exe);
+            const auto t0 = Clock::now();
+            stop_hostagent(paths_);  // also removes the sockets a killed agent left behind
+            const pid_t pid = start_hostagent(paths_, agent_exe);
+            // The VM keeps running: wait until the new agent reaches the guest agent again.
+            r.agent_waited = true;
+            const auto deadline = t0 + opt.ready_timeout;
+            std::string last_error;
+            for (;;) {
+                if (!process_alive(pid)) {
+                    throw HostError(ErrorKind::agent_unreachable,
+                                    "the host agent exited: " + log_tail(paths_.hostagent_log),
+                                    paths_.hostagent_log.string(), "read the host agent's log");
+                }
+                try {
+                    auto client = connector_(paths_.control_socket);
+                    client->call("ping", json::object(), std::chrono::seconds(5));
+                    r.seconds_to_ready = since(t0);
+                    r.agent_info = client->call("info", json::object(), std::chrono::seconds(10));
+                    break;
+                } catch (const HostError& e) {
+                    last_error = e.what();
+                }
+                if (Clock::now() >= deadline) {
+                    throw HostError(ErrorKind::timeout,
+                                    "the new host agent did not reach the guest agent within " +
+                                        std::to_string(opt.ready_timeout.count()) + " s (last error: " +
+                                        last_error + ")",
+                                    paths_.hostagent_log.string(), "read the host agent's log and `vmctl logs console`");
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+            say(opt.progress, "host agent reconnected to the running VM after " +
+                                  std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
         }
         return r;
     }
@@ -212,7 +243,28 @@ StartResult Vm::start(const StartOptions& opt) {
     auto next_note = Clock::now() + std::chrono::seconds(10);
     std::string last_error;
     for (;;) {
-        DomainStatus st = dom->status();
+        DomainStatus st;
+        try {
+            if (!dom) {  // libvirtd went away (restarted): the VM runs on; look again
+                conn = connect();
+                dom = lookup(*conn);
+                if (!dom)
+                    throw HostError(ErrorKind::vm_not_found, "the VM was undefined while booting",
+                                    settings_.vm_name, "start it again with `vmctl start`");
+                say(opt.progress, "reconnected to libvirt");
+            }
+            st = dom->status();
+        } catch (const HostError& e) {
+            if (e.kind() != ErrorKind::libvirt && e.kind() != ErrorKind::libvirt_unreachable)
+                throw;
+            if (Clock::now() >= deadline)
+                throw;
+            if (dom)
+                say(opt.progress, std::string("lost libvirt (") + e.failure() + "); reconnecting");
+            dom.reset();
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            continue;
+        }
         if (!st.active()) {
             throw HostError(ErrorKind::vm_not_running, "the VM stopped while booting: " + st.reason,
                             settings_.vm_name, "read the console log with `vmctl logs console`");

@@ -1,0 +1,92 @@
+#include "cordon/guest/leftovers.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cordon/atomic_file.hpp"
+#include "cordon/log.hpp"
+
+namespace cordon::guest {
+namespace {
+
+constexpr const char* kLog = "supervisor";
+
+// The command name and state of a process from /proc/PID/stat; empty name if it is gone.
+struct ProcStat {
+    std::string comm;
+    char state = 0;
+};
+
+ProcStat proc_stat(int pid) {
+    ProcStat st;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line))
+        return st;
+    const auto open = line.find('(');
+    const auto close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open)
+        return st;
+    st.comm = line.substr(open + 1, close - open - 1);
+    if (close + 2 < line.size())
+        st.state = line[close + 2];
+    return st;
+}
+
+bool gone(int pid) {
+    const ProcStat st = proc_stat(pid);
+    return st.comm.empty() || st.state == 'Z' || st.state == 'X';
+}
+
+}  // namespace
+
+std::string service_pid_file(const std::string& run_dir, const std::string& name) {
+    return run_dir + "/services/" + name + ".pid";
+}
+
+void record_service_pid(const std::string& run_dir, const std::string& name, int pid) {
+    try {
+        std::error_code ec;
+        std::filesystem::create_directories(run_dir + "/services", ec);
+        write_file_atomically(service_pid_file(run_dir, name), std::to_string(pid) + "\n", 0644);
+    } catch (const std::exception& e) {
+        log::warn(kLog, "cannot record the pid of {}: {}", name, e.what());
+    }
+}
+
+std::vector<Leftover> stop_leftover_services(
+    const std::string& run_dir,
+    const std::vector<std::pair<std::string, std::string>>& name_and_program,
+    std::chrono::milliseconds grace) {
+    std::vector<Leftover> found;
+    for (const auto& [name, program] : name_and_program) {
+        const std::string file = service_pid_file(run_dir, name);
+        std::ifstream in(file);
+        long long pid = 0;
+        if (!(in >> pid) || pid <= 1 || pid == ::getpid())
+            continue;
+        in.close();
+        ::unlink(file.c_str());
+        const std::string want = std::filesystem::path(program).filename().string().substr(0, 15);
+        const ProcStat st = proc_stat(static_cast<int>(pid));
+        if (st.comm != want || gone(static_cast<int>(pid)))
+            continue;
+        log::warn(kLog, "{} (pid {}) was left running by a previous agent: stopping it", name, pid);
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        found.push_back({name, static_cast<int>(pid), false});
+    }
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    for (auto& l : found) {
+        while (!(l.stopped = gone(l.pid)) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (!l.stopped)
+            log::error(kLog, "{} (pid {}) did not die within {} ms", l.name, l.pid, grace.count());
+    }
+    return found;
+}
+
+}  // namespace cordon::guest
