@@ -117,6 +117,7 @@ class CallImpl final : public Call {
     void fail(const RemoteError& error) override;
     void fail(std::exception_ptr error) override;
     bool answered() const override { return answered_; }
+    bool connected() const override;
 
   private:
     void send(std::string line);
@@ -153,6 +154,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     const std::string& name() const { return t_->name(); }
     const std::string& component() const { return state_->component; }
+    bool open() const { return !dead_ && !read_closed_; }
 
   private:
     void read() {
@@ -293,6 +295,11 @@ CallImpl::~CallImpl() {
                          fmt::format("method '{}' ended without an answer", method_),
                          "this is a bug in the server; see its log"});
     }
+}
+
+bool CallImpl::connected() const {
+    auto c = conn_.lock();
+    return c && c->open();
 }
 
 void CallImpl::send(std::string line) {

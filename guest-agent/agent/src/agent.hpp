@@ -15,7 +15,9 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
+#include "agent_log.hpp"
 #include "engine_service.hpp"
+#include "events.hpp"
 
 namespace cordon::agent {
 
@@ -78,6 +80,8 @@ class Agent {
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
     std::string proxy_error_;
+    std::unique_ptr<AgentLog> agent_log_;  // the agent's own log ring (logs "agent")
+    std::unique_ptr<EventHub> events_;     // events.watch
     std::shared_ptr<bool> alive_;
 };
 

@@ -33,6 +33,9 @@ class Call {
     // its hint; anything else becomes code::internal.
     virtual void fail(std::exception_ptr error) = 0;
     virtual bool answered() const = 0;
+    // False once the client closed the connection (or it failed): a long-lived call (a
+    // watch) can then be dropped.
+    virtual bool connected() const { return true; }
 };
 
 namespace detail {
