@@ -130,6 +130,10 @@ void HostAgent::start() {
               opt_.control_socket.string(), opt_.vm_name);
     accept(*docker_, "docker");
     accept(*control_, "rpc");
+    if (!opt_.shell_socket.empty()) {
+        shell_ = listen(opt_.shell_socket);
+        accept(*shell_, "shell");
+    }
     connect_channel();
 }
 
@@ -141,7 +145,7 @@ void HostAgent::stop(const std::string& reason) {
     reconnect_timer_.cancel();
     pending_timer_.cancel();
     error_code ec;
-    for (auto* a : {docker_.get(), control_.get()}) {
+    for (auto* a : {docker_.get(), control_.get(), shell_.get()}) {
         if (a)
             a->close(ec);
     }
@@ -149,6 +153,8 @@ void HostAgent::stop(const std::string& reason) {
         ::unlink(opt_.docker_socket.c_str());
     if (control_)
         ::unlink(opt_.control_socket.c_str());
+    if (shell_)
+        ::unlink(opt_.shell_socket.c_str());
     pending_.clear();
     if (session_) {
         auto s = std::move(session_);

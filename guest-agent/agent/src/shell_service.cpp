@@ -94,12 +94,9 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
         }
         decoder_.feed(std::string_view(rbuf_.data(), n));
         while (auto m = decoder_.next()) inbox_.push_back(std::move(*m));
-        if (!decoder_.error().empty()) {
-            log::warn(kLog, "stream {}: {}", stream_->id(), decoder_.error());
-            stream_->reset("bad shell message: " + decoder_.error());
-            hang_up("protocol error");
-            return;
-        }
+        // Messages before a bad header still count; the error ends the session after them.
+        if (!decoder_.error().empty())
+            bad_ = decoder_.error();
         process();
     }
 
@@ -162,6 +159,10 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
                     fail("the host sent a message only the guest sends");
                     return;
             }
+        }
+        if (!bad_.empty()) {
+            fail("bad shell message: " + bad_);
+            return;
         }
         if (!closing_)
             read_stream();
@@ -463,6 +464,7 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
     std::shared_ptr<channel::Stream> stream_;
     ShellOptions opt_;
     shell::Decoder decoder_;
+    std::string bad_;  // the decoder's error, once it has one
     std::array<char, 16384> rbuf_{};
     std::array<char, 16384> obuf_{};
     std::array<char, 16384> ebuf_{};
