@@ -12,6 +12,7 @@ namespace {
 std::atomic<Level> g_level{Level::info};
 std::mutex g_mutex;
 constexpr std::string_view kNames[] = {"debug", "info", "warn", "error"};
+std::function<void(Level, std::string_view)> g_tee;  // guarded by g_mutex
 }  // namespace
 
 void set_level(Level l) { g_level.store(l); }
@@ -39,6 +40,13 @@ void write(Level l, std::string_view component, std::string_view message) {
     std::lock_guard lock(g_mutex);
     // One write per line so lines from several processes on one stderr do not interleave.
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+    if (g_tee)
+        g_tee(l, std::string_view(line.data(), line.size() - 1));
+}
+
+void set_tee(std::function<void(Level, std::string_view)> tee) {
+    std::lock_guard lock(g_mutex);
+    g_tee = std::move(tee);
 }
 
 }  // namespace cordon::log

@@ -4,7 +4,7 @@ _vmctl() {
     local cur prev words cword
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="start stop restart status delete logs exec shell docker-env context isolation ports settings version"
+    local commands="start stop restart status delete logs exec shell audit docker-env context isolation ports settings version"
     local global="--json --connect -c --vm --verbose -v --help -h"
     local keys="vm_name cpus memory_mib disk_gib accelerator connect_uri image_dir isolation"
 
@@ -12,7 +12,7 @@ _vmctl() {
         --connect|-c) COMPREPLY=($(compgen -W "qemu:///system qemu:///session" -- "$cur")); return ;;
         --image-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --accelerator) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
-        --vm|--timeout|--tail|-n|--name) return ;;
+        --vm|--timeout|--tail|-n|--name|--limit) return ;;
     esac
 
     # The command is the first word that is not an option or an option's value.
@@ -42,6 +42,8 @@ _vmctl() {
             else COMPREPLY=($(compgen -W "--yes" -- "$cur")); fi ;;
         context) COMPREPLY=($(compgen -W "--use --name --help" -- "$cur")) ;;
         exec) COMPREPLY=($(compgen -W "--timeout -- --help" -- "$cur")) ;;
+        shell) COMPREPLY=($(compgen -W "--tty -t --no-tty -T -- --help" -- "$cur")) ;;
+        audit) COMPREPLY=($(compgen -W "--limit -n --denied --help" -- "$cur")) ;;
         settings)
             if [ -z "$sub" ]; then
                 COMPREPLY=($(compgen -W "get set unset --help" -- "$cur"))

@@ -19,6 +19,7 @@ std::vector<std::unique_ptr<Command>> make_commands() {
     c.push_back(std::make_unique<LogsCommand>());
     c.push_back(std::make_unique<ExecCommand>());
     c.push_back(std::make_unique<ShellCommand>());
+    c.push_back(std::make_unique<AuditCommand>());
     c.push_back(std::make_unique<DockerEnvCommand>());
     c.push_back(std::make_unique<DockerContextCommand>());
     c.push_back(std::make_unique<IsolationCommand>());

@@ -34,6 +34,10 @@ int exit_code(ErrorKind kind) {
             return Exit::confirmation_required;
         case ErrorKind::rpc:
             return Exit::guest_error;
+        case ErrorKind::busy:
+            return Exit::busy;
+        case ErrorKind::cancelled:
+            return Exit::cancelled;
     }
     return Exit::failure;
 }
@@ -61,15 +65,14 @@ void Output::warn(const std::string& line) {
 int Output::error(const cordon::host::HostError& e) {
     const int code = exit_code(e.kind());
     if (json_) {
-        out_ << nlohmann::json{{"ok", false},
-                               {"error",
-                                {{"kind", std::string(cordon::host::to_string(e.kind()))},
-                                 {"message", e.failure()},
-                                 {"subject", e.subject()},
-                                 {"hint", e.hint()},
-                                 {"exit_code", code}}}}
-                    .dump(2)
-             << "\n";
+        nlohmann::json err = {{"kind", std::string(cordon::host::to_string(e.kind()))},
+                              {"message", e.failure()},
+                              {"subject", e.subject()},
+                              {"hint", e.hint()},
+                              {"exit_code", code}};
+        if (!e.rpc_code().empty())
+            err["rpc_code"] = e.rpc_code();
+        out_ << nlohmann::json{{"ok", false}, {"error", err}}.dump(2) << "\n";
     } else {
         err_ << "vmctl: " << e.failure();
         if (!e.subject().empty())

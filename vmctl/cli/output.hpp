@@ -26,6 +26,8 @@ enum Exit : int {
     timeout = 11,
     confirmation_required = 12,
     guest_error = 13,
+    busy = 14,
+    cancelled = 130,  // as a shell reports Ctrl-C
 };
 
 int exit_code(cordon::host::ErrorKind kind);

@@ -137,6 +137,10 @@ void HostAgent::start() {
                                                 : opt_.ports_file;
         ports_ = std::make_unique<PortForwarder>(io_, fo);
     }
+    if (!opt_.shell_socket.empty()) {
+        shell_ = listen(opt_.shell_socket);
+        accept(*shell_, "shell");
+    }
     connect_channel();
     clock_.start();
 }
@@ -150,7 +154,7 @@ void HostAgent::stop(const std::string& reason) {
     pending_timer_.cancel();
     clock_.stop();
     error_code ec;
-    for (auto* a : {docker_.get(), control_.get()}) {
+    for (auto* a : {docker_.get(), control_.get(), shell_.get()}) {
         if (a)
             a->close(ec);
     }
@@ -158,6 +162,8 @@ void HostAgent::stop(const std::string& reason) {
         ::unlink(opt_.docker_socket.c_str());
     if (control_)
         ::unlink(opt_.control_socket.c_str());
+    if (shell_)
+        ::unlink(opt_.shell_socket.c_str());
     pending_.clear();
     if (ports_)
         ports_->stop();

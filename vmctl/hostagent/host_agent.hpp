@@ -4,6 +4,7 @@
 // two unix sockets that only the user can use (0600):
 //   docker.sock  -> every connection becomes a channel stream of service "docker"
 //   control.sock -> every connection becomes a channel stream of service "rpc"
+//   shell.sock   -> every connection becomes a channel stream of service "shell"
 // It reconnects to the channel socket with backoff (guest reboots, QEMU restarts),
 // queues client connections that arrive while the channel is down (up to a limit
 // and a deadline), writes a pid file, and removes its sockets and pid file on exit.
@@ -29,6 +30,7 @@ struct Options {
     std::filesystem::path channel_socket;
     std::filesystem::path docker_socket;
     std::filesystem::path control_socket;
+    std::filesystem::path shell_socket;  // empty: no shell socket
     std::filesystem::path pid_file;
     // Published ports (port_forwarder.hpp): the state file; empty = beside control_socket.
     std::filesystem::path ports_file;
@@ -80,6 +82,7 @@ class HostAgent {
     Options opt_;
     std::unique_ptr<Acceptor> docker_;
     std::unique_ptr<Acceptor> control_;
+    std::unique_ptr<Acceptor> shell_;
     std::shared_ptr<channel::Session> session_;
     boost::asio::steady_timer reconnect_timer_;
     boost::asio::steady_timer pending_timer_;

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
         ->required();
     app.add_option("--control-socket", opt.control_socket, "Where to serve the RPC (0600)")
         ->required();
+    app.add_option("--shell-socket", opt.shell_socket,
+                   "Where to serve the VM's shell (0600; default: shell.sock beside the control "
+                   "socket)");
     app.add_option("--pid-file", opt.pid_file, "The pid file")->required();
     app.add_option("--ports-file", opt.ports_file,
                    "Where to write the published ports' state (default: ports.json beside the "
@@ -38,6 +41,8 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     opt.clock_sync_interval = std::chrono::seconds(clock_sync_s);
+    if (opt.shell_socket.empty())
+        opt.shell_socket = opt.control_socket.parent_path() / "shell.sock";
     cordon::log::Level l;
     if (cordon::log::parse_level(level, l))
         cordon::log::set_level(l);

@@ -2,6 +2,7 @@
 // A small leveled logger to stderr, shared by every Cordon process.
 // Lines look like: "2026-11-25T22:30:01.123Z warn channel: stream 7 reset: window overrun"
 #include <fmt/format.h>
+#include <functional>
 #include <string_view>
 
 namespace cordon::log {
@@ -13,6 +14,10 @@ Level level();
 // Parses "debug|info|warn|error"; returns false on anything else.
 bool parse_level(std::string_view text, Level& out);
 void write(Level level, std::string_view component, std::string_view message);
+// Also hands every written line (with its time stamp, without the newline) to `tee`,
+// e.g. the guest agent's own log ring. Called with the logger's lock held, from the
+// thread that logs: keep it short. An empty function removes it.
+void set_tee(std::function<void(Level level, std::string_view line)> tee);
 
 template <typename... Args>
 void debug(std::string_view component, fmt::format_string<Args...> fmt, Args&&... args) {

@@ -154,7 +154,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     const std::string& name() const { return t_->name(); }
     const std::string& component() const { return state_->component; }
-    bool dead() const { return dead_; }
+    bool open() const { return !dead_ && !read_closed_; }
 
   private:
     void read() {
@@ -299,7 +299,7 @@ CallImpl::~CallImpl() {
 
 bool CallImpl::closed() const {
     auto c = conn_.lock();
-    return !c || c->dead();
+    return !c || !c->open();
 }
 
 void CallImpl::send(std::string line) {

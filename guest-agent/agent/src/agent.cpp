@@ -23,6 +23,7 @@
 #include "cordon/guest/shutdown.hpp"
 #include "cordon/log.hpp"
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
+#include "shell_service.hpp"
 
 namespace cordon::agent {
 
@@ -65,7 +66,26 @@ Agent::Agent(asio::io_context& io, AgentOptions options)
       shutdown_timer_(io),
       signals_(io, SIGTERM, SIGINT),
       ports_(std::make_unique<ports::PortService>(io, opts_.dockerd_socket)),
-      alive_(std::make_shared<bool>(true)) {}
+      agent_log_(std::make_unique<AgentLog>()),
+      alive_(std::make_shared<bool>(true)) {
+    events_ = std::make_unique<EventHub>(io_, [this] {
+        EventState st;
+        st.engine_state = engine_state_;
+        st.engine_message = engine_message_;
+        if (engine_) {
+            st.isolation = engine_->isolation();
+            st.switching = engine_->switching();
+        }
+        for (const auto& s : supervisor_.status()) {
+            if (s.name == "dockerd") {
+                st.dockerd_restarts = s.restarts;
+                st.dockerd_state = guest::to_string(s.state);
+            }
+        }
+        st.shutting_down = shutting_down_;
+        return st;
+    });
+}
 
 Agent::~Agent() {
     *alive_ = false;
@@ -356,6 +376,10 @@ void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string
         rpc_.serve(std::move(stream));
         return;
     }
+    if (service == "shell") {
+        serve_shell(io_, std::move(stream));
+        return;
+    }
     if (service == "docker") {
         auto sock = std::make_shared<asio::local::stream_protocol::socket>(io_);
         sock->async_connect(asio::local::stream_protocol::endpoint(opts_.docker_socket),
@@ -375,7 +399,7 @@ void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string
         return;
     }
     stream->reset("no service named '" + service +
-                  "' in the guest agent (known: rpc, docker, port:tcp:<port>)");
+                  "' in the guest agent (known: rpc, docker, shell, port:tcp:<port>)");
 }
 
 void Agent::register_methods() {
@@ -414,9 +438,10 @@ void Agent::register_methods() {
     rpc_.register_method("logs", [this](const json& params, rpc::Call&) {
         if (!params.is_object() || !params.contains("service") || !params["service"].is_string()) {
             throw rpc::CallError(rpc::code::invalid_params, "logs needs {\"service\": NAME}",
-                                 "logs", "services: containerd, dockerd");
+                                 "logs", "services: containerd, dockerd, agent");
         }
         const std::string name = params["service"].get<std::string>();
+
         std::size_t lines = 0;
         if (params.contains("lines")) {
             if (!params["lines"].is_number_unsigned()) {
@@ -425,7 +450,12 @@ void Agent::register_methods() {
             }
             lines = params["lines"].get<std::size_t>();
         }
+        if (name == "agent")
+            return json{{"service", name}, {"lines", agent_log_->tail(lines)}};
         return json{{"service", name}, {"lines", supervisor_.logs(name, lines)}};
+    });
+    rpc_.register_async_method("events.watch", [this](std::shared_ptr<rpc::Call> call) {
+        events_->watch(std::move(call));
     });
     rpc_.register_method("shutdown", [this](const json& params, rpc::Call&) {
         const bool power_off =
@@ -587,6 +617,7 @@ void Agent::begin_shutdown(bool power_off) {
     if (shutting_down_)
         return;
     shutting_down_ = true;
+    events_->poke();
     probe_timer_.cancel();
     port_timer_.cancel();
     disk_timer_.cancel();

@@ -18,7 +18,9 @@
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/shares/shares.hpp"
 #include "clock_sync.hpp"
+#include "agent_log.hpp"
 #include "engine_service.hpp"
+#include "events.hpp"
 
 namespace cordon::agent {
 
@@ -85,6 +87,8 @@ class Agent {
     std::unique_ptr<shares::ShareMounter> shares_;  // shared host folders (cordon.share=...)
     std::string proxy_error_;
     ClockSync clock_;
+    std::unique_ptr<AgentLog> agent_log_;  // the agent's own log ring (logs "agent")
+    std::unique_ptr<EventHub> events_;     // events.watch
     std::shared_ptr<bool> alive_;
 };
 

@@ -132,6 +132,13 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
         }
         if (switching_) throw rpc::CallError("busy", "an isolation switch is already in progress", "isolation");
         const engine::SwitchRequest req = engine::parse_switch_request(params);
+        if (lock_.locked && req.enabled != lock_.enabled) {
+            // Its own code, so the host can tell "locked" from other refusals.
+            throw rpc::CallError("locked",
+                                 std::string("isolation is locked ") + (lock_.enabled ? "on" : "off") +
+                                     " by the administrator (" + lock_.source + ")",
+                                 "isolation", "ask your administrator to change the admin settings");
+        }
         if (worker_.joinable()) worker_.join();
         switching_ = true;
         worker_ = std::thread([this, call, req, lock = lock_, alive = alive_] {

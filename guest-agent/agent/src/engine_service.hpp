@@ -31,6 +31,7 @@ public:
     bool prepare_boot(const std::string& kernel_cmdline);
     const std::string& daemon_json() const { return paths_.daemon_json; }
     bool isolation() const { return isolation_; }
+    bool switching() const { return switching_; }
     const engine::RemapUser& remap_user() const { return user_; }
 
     // Answers the `isolation` RPC: status, or a switch when "enabled" is given.

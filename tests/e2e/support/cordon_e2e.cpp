@@ -103,6 +103,23 @@ ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args, std::ch
     return run(argv, timeout, o);
 }
 
+ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                                   const SpawnOptions& extra) const {
+    std::vector<std::string> argv{vmctl_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SpawnOptions o = extra;
+    o.env_overrides.insert(o.env_overrides.end(), env_.begin(), env_.end());
+    return run(argv, timeout, o);
+}
+
+void VmEnvironment::apply_env() const {
+    for (const auto& kv : env_) {
+        const auto eq = kv.find('=');
+        if (eq != std::string::npos)
+            ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+    }
+}
+
 ProcessResult VmEnvironment::docker(const std::vector<std::string>& args, std::chrono::seconds timeout,
                                     const SpawnOptions& extra) const {
     std::vector<std::string> argv{"docker"};

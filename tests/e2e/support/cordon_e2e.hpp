@@ -30,6 +30,12 @@ public:
     // Runs vmctl with the harness's environment (state, runtime and cache dirs).
     ProcessResult vmctl(const std::vector<std::string>& args,
                         std::chrono::seconds timeout = std::chrono::seconds(300)) const;
+    // The same with extra spawn options (e.g. stdin_data).
+    ProcessResult vmctl(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                        const SpawnOptions& extra) const;
+    // Puts the harness's environment (CORDON_*_DIR, XDG_CONFIG_HOME, ...) into this
+    // process, so the host library used directly finds the same VM as vmctl.
+    void apply_env() const;
     // Runs the docker CLI against the VM's docker.sock.
     ProcessResult docker(const std::vector<std::string>& args,
                          std::chrono::seconds timeout = std::chrono::seconds(180),

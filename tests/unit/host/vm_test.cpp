@@ -7,7 +7,12 @@
 
 #include "cordon/host/domain_xml.hpp"
 #include "cordon/host/host_error.hpp"
+#include "cordon/subprocess.hpp"
 #include "test_dir.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
 
 using namespace cordon::host;
 using cordon::host::test::TempDir;
@@ -344,4 +349,149 @@ TEST(RealLibvirt, AMissingDaemonSocketIsUnreachableWithAHint) {
         EXPECT_NE(e.hint().find("libvirtd -d"), std::string::npos) << e.what();
         EXPECT_NE(e.subject().find("/nonexistent/cordon-test"), std::string::npos);
     }
+}
+
+// --- structured progress, cancellation, RPC error codes ---
+
+TEST(HostErrorCodes, GuestCodesMapToKinds) {
+    EXPECT_EQ(kind_for_rpc_code("locked"), ErrorKind::locked);
+    EXPECT_EQ(kind_for_rpc_code("busy"), ErrorKind::busy);
+    EXPECT_EQ(kind_for_rpc_code("confirmation_required"), ErrorKind::confirmation_required);
+    EXPECT_EQ(kind_for_rpc_code("unavailable"), ErrorKind::rpc);
+    EXPECT_EQ(kind_for_rpc_code("unknown_method"), ErrorKind::rpc);
+    EXPECT_EQ(kind_for_rpc_code(""), ErrorKind::rpc);
+    HostError e(ErrorKind::locked, "locked", "isolation", "ask", "locked");
+    EXPECT_EQ(e.rpc_code(), "locked");
+    EXPECT_EQ(HostError(ErrorKind::generic, "x").rpc_code(), "");
+    EXPECT_EQ(to_string(ErrorKind::busy), "busy");
+    EXPECT_EQ(to_string(ErrorKind::cancelled), "cancelled");
+}
+
+TEST_F(VmFake, StartReportsStepsWithFractionsThatOnlyGrow) {
+    Vm vm(hv, settings, answering());
+    StartOptions o = start_options();
+    std::vector<ProgressStep> steps;
+    o.on_step = [&](const ProgressStep& s) { steps.push_back(s); };
+    vm.start(o);
+    ASSERT_GE(steps.size(), 5u);
+    EXPECT_EQ(steps.front().step, "connect");
+    EXPECT_EQ(steps.back().step, "ready");
+    EXPECT_DOUBLE_EQ(steps.back().fraction, 1.0);
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        EXPECT_EQ(steps[i].operation, "start");
+        if (i > 0) {
+            EXPECT_GE(steps[i].fraction, steps[i - 1].fraction) << steps[i].step;
+        }
+        if (names.empty() || names.back() != steps[i].step)
+            names.push_back(steps[i].step);
+    }
+    for (const char* want : {"image", "data_disk", "define", "boot", "hostagent", "agent"})
+        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+}
+
+TEST_F(VmFake, StopReportsStepsEndingInStopped) {
+    define_existing(DomainState::running);
+    Vm vm(hv, settings, answering());
+    StopOptions o;
+    std::vector<ProgressStep> steps;
+    o.on_step = [&](const ProgressStep& s) { steps.push_back(s); };
+    vm.stop(o);
+    ASSERT_GE(steps.size(), 2u);
+    EXPECT_EQ(steps.front().step, "agent_shutdown");
+    EXPECT_EQ(steps.back().step, "stopped");
+    EXPECT_EQ(steps.back().operation, "stop");
+}
+
+TEST_F(VmFake, ACancelledStartDestroysTheDomainItStarted) {
+    Vm vm(hv, settings, unreachable);  // the guest never answers: start() waits
+    StartOptions o = start_options(120, "exec sleep 5");
+    std::vector<std::string> steps;
+    std::mutex mu;
+    o.on_step = [&](const ProgressStep& s) {
+        std::lock_guard lock(mu);
+        steps.push_back(s.step);
+    };
+    CancelToken token = o.cancel;
+    std::thread canceller([token] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        token.cancel();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    ErrorKind kind = kind_of([&] { vm.start(o); });
+    canceller.join();
+    EXPECT_EQ(kind, ErrorKind::cancelled);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5))
+        << "cancel must act within a poll interval";
+    EXPECT_EQ(world.creates, 1);
+    EXPECT_EQ(world.destroys, 1) << "the domain this start created is destroyed";
+    EXPECT_FALSE(world.status.active());
+    std::lock_guard lock(mu);
+    ASSERT_FALSE(steps.empty());
+    EXPECT_EQ(steps.back(), "cancelled");
+}
+
+TEST_F(VmFake, ACancelBeforeTheDomainStartsLeavesItAlone) {
+    define_existing(DomainState::shutoff);
+    Vm vm(hv, settings, unreachable);
+    StartOptions o = start_options();
+    o.cancel.cancel();
+    EXPECT_EQ(kind_of([&] { vm.start(o); }), ErrorKind::cancelled);
+    EXPECT_EQ(world.creates, 0);
+    EXPECT_EQ(world.destroys, 0);
+}
+
+TEST_F(VmFake, ACancelDoesNotTouchAVmThatWasAlreadyRunning) {
+    define_existing(DomainState::running);
+    Vm vm(hv, settings, answering());
+    StartOptions o = start_options();
+    StartResult r = vm.start(o);
+    o.cancel.cancel();  // too late: nothing to undo
+    EXPECT_TRUE(r.already_running);
+    EXPECT_EQ(world.destroys, 0);
+}
+
+TEST_F(VmFake, IsolationSwitchProgressBecomesSteps) {
+    define_existing(DomainState::running);
+    // The guest's progress notifications, as the real agent sends them.
+    class ProgressAgent final : public AgentClient {
+      public:
+        json call(const std::string&, const json&, std::chrono::milliseconds) override {
+            return {{"pong", true}};
+        }
+        json call_notified(const std::string& method, const json& params,
+                           std::chrono::milliseconds, const NotificationHandler& h) override {
+            EXPECT_EQ(method, "isolation");
+            EXPECT_EQ(params["enabled"], false);
+            for (const char* s : {"stopping container web", "saving 2 image tag(s) from the current engine",
+                                  "stopping the engine", "starting the engine with isolation off",
+                                  "loading 2 image tag(s) into the new engine"})
+                h("progress", {{"step", s}});
+            return {{"enabled", false}, {"changed", true}};
+        }
+    };
+    Vm vm(hv, settings, [](const std::filesystem::path&) -> std::unique_ptr<AgentClient> {
+        return std::make_unique<ProgressAgent>();
+    });
+    // call_agent checks for a live host agent: a process named cordon-hostagent in the
+    // pid file (a copy of sleep under that name stands in).
+    const auto fake_agent = dir.path() / "cordon-hostagent";
+    std::filesystem::copy_file("/bin/sleep", fake_agent);
+    cordon::SpawnOptions so;
+    so.capture_output = false;
+    cordon::Child sleeper = cordon::Child::spawn({fake_agent.string(), "30"}, so);
+    std::filesystem::create_directories(vm.paths().runtime_dir);
+    dir.write(std::filesystem::relative(vm.paths().hostagent_pid, dir.path()).string(),
+              std::to_string(sleeper.pid()) + "\n");
+    std::vector<ProgressStep> steps;
+    json r = vm.set_isolation(false, true, nullptr,
+                              [&](const ProgressStep& s) { steps.push_back(s); });
+    EXPECT_EQ(r["enabled"], false);
+    for (std::size_t i = 1; i < steps.size(); ++i) {
+        EXPECT_GE(steps[i].fraction, steps[i - 1].fraction);
+    }
+    std::vector<std::string> names;
+    for (const auto& s : steps) names.push_back(s.step);
+    EXPECT_EQ(names, (std::vector<std::string>{"stop_containers", "save_images", "stop_engine",
+                                               "start_engine", "load_images", "done"}));
 }

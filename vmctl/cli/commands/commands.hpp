@@ -23,6 +23,8 @@ class StartCommand final : public Command {
 };
 
 nlohmann::json start_result_json(const cordon::host::StartResult& r, const cordon::host::Vm& vm);
+// Start options with vmctl's progress output ("[ 42%] step text").
+cordon::host::StartOptions start_options(Context& ctx, int timeout_s);
 
 class StopCommand final : public Command {
   public:
@@ -92,6 +94,19 @@ class ShellCommand final : public Command {
 
   private:
     CLI::App* app_ = nullptr;
+    std::vector<std::string> argv_;
+    bool tty_ = false, no_tty_ = false;
+};
+
+class AuditCommand final : public Command {
+  public:
+    CLI::App* add(CLI::App& parent) override;
+    int run(Context& ctx) override;
+
+  private:
+    CLI::App* app_ = nullptr;
+    int limit_ = 50;
+    bool denied_only_ = false;
 };
 
 class DockerEnvCommand final : public Command {

@@ -35,19 +35,4 @@ int ExecCommand::run(Context& ctx) {
     return code == 0 ? Exit::ok : Exit::failure;
 }
 
-CLI::App* ShellCommand::add(CLI::App& parent) {
-    app_ = parent.add_subcommand("shell",
-                                 "NOT AVAILABLE YET: an interactive shell in the VM needs a "
-                                 "pseudo-terminal stream service in the guest "
-                                 "agent, which does not exist yet. Use `vmctl exec -- CMD` for one "
-                                 "command, or `vmctl logs console`.");
-    return app_;
-}
-
-int ShellCommand::run(Context& ctx) {
-    return ctx.out().error(
-        "an interactive shell is not available yet: the guest agent has no terminal service",
-        Exit::failure, "unsupported", "run one command with `vmctl exec -- CMD ARGS`");
-}
-
 }  // namespace vmctl

@@ -40,7 +40,18 @@ int IsolationCommand::run(Context& ctx) {
         params["confirmed"] = yes_;
     }
     Vm vm = ctx.vm();
-    json r = vm.call_agent("isolation", params, std::chrono::seconds(600));
+    json r;
+    if (action_ == "status") {
+        r = vm.call_agent("isolation", params, std::chrono::seconds(600));
+    } else {
+        r = vm.set_isolation(params["enabled"].get<bool>(), yes_, params["admin_lock"],
+                             [&](const ProgressStep& st) {
+                                 if (!st.message.empty())
+                                     ctx.out().progress(fmt::format(
+                                         "[{:3.0f}%] {}", st.fraction * 100, st.message));
+                             },
+                             std::chrono::seconds(600));
+    }
     json out = r.is_object() ? r : json{{"guest", r}};
     out["locked"] = v.locked;
     out["vm"] = vm.settings().vm_name;

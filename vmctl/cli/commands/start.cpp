@@ -1,9 +1,60 @@
+#include <signal.h>
+#include <unistd.h>
+
 #include "commands.hpp"
 
 namespace vmctl {
 
 using namespace cordon::host;
 using nlohmann::json;
+
+namespace {
+
+// Ctrl-C (or SIGTERM) during a start cancels it: the host library undoes what it started
+// and vmctl exits 130. A second Ctrl-C while it cleans up is ignored.
+CancelToken* g_cancel = nullptr;
+
+extern "C" void on_cancel_signal(int) {
+    if (g_cancel)
+        g_cancel->cancel();  // an atomic store: async-signal-safe
+}
+
+class CancelOnSignals {
+  public:
+    explicit CancelOnSignals(CancelToken& token) {
+        g_cancel = &token;
+        struct sigaction sa {};
+        sa.sa_handler = on_cancel_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        ::sigaction(SIGINT, &sa, &old_int_);
+        ::sigaction(SIGTERM, &sa, &old_term_);
+    }
+    ~CancelOnSignals() {
+        ::sigaction(SIGINT, &old_int_, nullptr);
+        ::sigaction(SIGTERM, &old_term_, nullptr);
+        g_cancel = nullptr;
+    }
+    CancelOnSignals(const CancelOnSignals&) = delete;
+    CancelOnSignals& operator=(const CancelOnSignals&) = delete;
+
+  private:
+    struct sigaction old_int_ {};
+    struct sigaction old_term_ {};
+};
+
+}  // namespace
+
+StartOptions start_options(Context& ctx, int timeout_s) {
+    StartOptions opt;
+    opt.ready_timeout = std::chrono::seconds(timeout_s);
+    // Each progress line carries the fraction done: "[ 22%] host agent started ...".
+    opt.on_step = [&ctx](const ProgressStep& st) {
+        if (!st.message.empty())
+            ctx.out().progress(fmt::format("[{:3.0f}%] {}", st.fraction * 100, st.message));
+    };
+    return opt;
+}
 
 CLI::App* StartCommand::add(CLI::App& parent) {
     app_ = parent.add_subcommand(
@@ -46,10 +97,12 @@ int StartCommand::run(Context& ctx) {
                                                 : Accelerator::automatic;
     }
     Vm vm = ctx.vm(s);
-    StartOptions opt;
-    opt.ready_timeout = std::chrono::seconds(timeout_);
-    opt.progress = [&](const std::string& line) { ctx.out().progress(line); };
-    StartResult r = vm.start(opt);
+    StartOptions opt = start_options(ctx, timeout_);
+    StartResult r;
+    {
+        CancelOnSignals cancel_on_signals(opt.cancel);
+        r = vm.start(opt);
+    }
     enforce_locked_isolation(ctx, vm, r.already_running);
     ctx.out().result(start_result_json(r, vm), [&](std::ostream& o) {
         if (r.already_running) {

@@ -12,14 +12,18 @@ class RpcAgentClient final : public AgentClient {
         : client_(std::move(client)), socket_(std::move(socket)) {}
     nlohmann::json call(const std::string& method, const nlohmann::json& params,
                         std::chrono::milliseconds timeout) override {
+        return call_notified(method, params, timeout, {});
+    }
+    nlohmann::json call_notified(const std::string& method, const nlohmann::json& params,
+                                 std::chrono::milliseconds timeout,
+                                 const NotificationHandler& on_notification) override {
         try {
-            return client_.call(method, params, timeout);
+            return client_.call(method, params, timeout, on_notification);
         } catch (const rpc::CallError& e) {
             throw HostError(
-                e.code() == "confirmation_required" ? ErrorKind::confirmation_required
-                                                    : ErrorKind::rpc,
+                kind_for_rpc_code(e.code()),
                 "the guest agent refused '" + method + "': " + e.failure() + " [" + e.code() + "]",
-                {}, e.hint());
+                {}, e.hint(), e.code());
         } catch (const cordon::Error& e) {
             throw HostError(ErrorKind::agent_unreachable,
                             "no answer from the guest agent to '" + method + "': " + e.failure(),

@@ -30,8 +30,22 @@ std::string_view to_string(ErrorKind kind) {
             return "confirmation_required";
         case ErrorKind::rpc:
             return "rpc";
+        case ErrorKind::busy:
+            return "busy";
+        case ErrorKind::cancelled:
+            return "cancelled";
     }
     return "generic";
+}
+
+ErrorKind kind_for_rpc_code(std::string_view code) {
+    if (code == "confirmation_required")
+        return ErrorKind::confirmation_required;
+    if (code == "locked")
+        return ErrorKind::locked;
+    if (code == "busy")
+        return ErrorKind::busy;
+    return ErrorKind::rpc;
 }
 
 }  // namespace cordon::host

@@ -110,6 +110,7 @@ bool stop_hostagent(const VmPaths& paths, std::chrono::milliseconds grace) {
     // Whatever a dead agent left behind.
     remove_stale_socket(paths.docker_socket);
     remove_stale_socket(paths.control_socket);
+    remove_stale_socket(paths.shell_socket);
     if (!hostagent_state(paths).alive)
         ::unlink(paths.hostagent_pid.c_str());
     return s.alive;

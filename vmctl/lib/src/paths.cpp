@@ -92,6 +92,7 @@ VmPaths vm_paths(const std::string& vm_name) {
     p.channel_socket = p.runtime_dir / "channel.sock";
     p.docker_socket = p.runtime_dir / "docker.sock";
     p.control_socket = p.runtime_dir / "control.sock";
+    p.shell_socket = p.runtime_dir / "shell.sock";
     p.hostagent_pid = p.runtime_dir / "hostagent.pid";
     p.kvm_probe_cache = p.cache_dir / "kvm-probe.json";
     return p;

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "cordon/host/accel.hpp"
@@ -22,6 +24,17 @@ namespace cordon::host {
 namespace {
 
 constexpr const char* kCordonMetadata = "https://cordon.dev/xmlns/vm/1";
+
+void check_cancel(const StartOptions& o) {
+    if (o.cancel.cancelled())
+        throw HostError(ErrorKind::cancelled, "the start was cancelled");
+}
+
+// A fraction that approaches `to` as the wait goes on (we cannot know how long a TCG
+// boot takes, but a bar must move and never go back).
+double creep(double from, double to, double seconds, double scale) {
+    return from + (to - from) * (1.0 - std::exp(-seconds / scale));
+}
 
 double since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -67,6 +80,22 @@ void Vm::say(const Progress& p, const std::string& line) {
         p(line);
 }
 
+void Vm::step(const StartOptions& o, const std::string& name, double fraction,
+              const std::string& line) {
+    if (!line.empty())
+        say(o.progress, line);
+    if (o.on_step)
+        o.on_step(ProgressStep{"start", name, std::clamp(fraction, 0.0, 1.0), line});
+}
+
+void Vm::step(const StopOptions& o, const std::string& name, double fraction,
+              const std::string& line) {
+    if (!line.empty())
+        say(o.progress, line);
+    if (o.on_step)
+        o.on_step(ProgressStep{"stop", name, std::clamp(fraction, 0.0, 1.0), line});
+}
+
 std::unique_ptr<Domain> Vm::lookup(Connection& c) {
     auto d = c.lookup(settings_.vm_name);
     if (d && d->xml().find(kCordonMetadata) == std::string::npos) {
@@ -90,10 +119,46 @@ bool Vm::wait_for_shutoff(Domain& d, std::chrono::seconds timeout) {
 }
 
 StartResult Vm::start(const StartOptions& opt) {
+    bool created = false;
+    pid_t agent_pid = 0;
+    try {
+        return start_impl(opt, created, agent_pid);
+    } catch (const HostError& e) {
+        if (e.kind() != ErrorKind::cancelled)
+            throw;
+        // Leave nothing half-started: what this run started goes away again.
+        std::string undone;
+        if (created) {
+            try {
+                auto conn = connect();
+                if (auto dom = lookup(*conn); dom && dom->status().active()) {
+                    dom->destroy();
+                    undone = "the VM was stopped (destroyed)";
+                }
+            } catch (const HostError& cleanup) {
+                log::warn("vm", "cancelled start: cannot destroy the domain: {}", cleanup.what());
+                undone = std::string("the VM could not be stopped: ") + cleanup.what();
+            }
+        }
+        if (agent_pid > 0 || created) {
+            stop_hostagent(paths_);
+            ::unlink(paths_.channel_socket.c_str());
+        }
+        step(opt, "cancelled", 1.0,
+             "start cancelled" + (undone.empty() ? std::string(": nothing was running yet")
+                                                 : "; " + undone));
+        throw HostError(ErrorKind::cancelled,
+                        "the start was cancelled" + (undone.empty() ? "" : "; " + undone),
+                        settings_.vm_name, "start it again with `vmctl start`");
+    }
+}
+
+StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_pid_out) {
     StartResult r;
+    check_cancel(opt);
     auto conn = connect();
     const bool local = conn->is_local();
-    say(opt.progress, "connected to " + conn->uri());
+    step(opt, "connect", 0.05, "connected to " + conn->uri());
     auto dom = lookup(*conn);
     fs::path agent_exe = opt.hostagent_exe;
     if (local && agent_exe.empty())
@@ -144,8 +209,9 @@ StartResult Vm::start(const StartOptions& opt) {
     const fs::path image_dir =
         settings_.image_dir.empty() ? default_image_dir() : fs::path(settings_.image_dir);
     ImageManifest image = load_manifest(image_dir);
-    say(opt.progress,
-        "image " + image.dir.string() + (image.version.empty() ? "" : " (" + image.version + ")"));
+    step(opt, "image", 0.10,
+         "image " + image.dir.string() + (image.version.empty() ? "" : " (" + image.version + ")"));
+    check_cancel(opt);
 
     switch (settings_.accelerator) {
         case Accelerator::kvm:
@@ -162,7 +228,7 @@ StartResult Vm::start(const StartOptions& opt) {
                 r.accelerator_reason = r.kvm ? "kvm (the remote libvirt offers it)"
                                              : "tcg (the remote libvirt offers no kvm)";
             } else {
-                say(opt.progress, "probing whether KVM can boot this kernel");
+                step(opt, "accelerator", 0.15, "probing whether KVM can boot this kernel");
                 KvmProbe probe = probe_kvm(image.kernel, paths_.kvm_probe_cache);
                 r.kvm = probe.usable;
                 r.accelerator_reason = std::string(r.kvm ? "kvm" : "tcg") + " (" + probe.detail +
@@ -170,14 +236,16 @@ StartResult Vm::start(const StartOptions& opt) {
             }
             break;
     }
-    say(opt.progress, "accelerator: " + r.accelerator_reason);
+    step(opt, "accelerator", 0.25, "accelerator: " + r.accelerator_reason);
+    check_cancel(opt);
 
     if (local) {
         make_dirs(paths_.state_dir, 0755);
         make_dirs(paths_.runtime_dir, 0700);
         if (!file_exists(paths_.data_disk)) {
-            say(opt.progress, "creating the data disk " + paths_.data_disk.string() + " (" +
-                                  std::to_string(settings_.disk_gib) + " GiB, qcow2)");
+            step(opt, "data_disk", 0.30,
+                 "creating the data disk " + paths_.data_disk.string() + " (" +
+                     std::to_string(settings_.disk_gib) + " GiB, qcow2)");
             cordon::ProcessResult p =
                 cordon::run({"qemu-img", "create", "-q", "-f", "qcow2", paths_.data_disk.string(),
                              std::to_string(settings_.disk_gib) + "G"},
@@ -219,30 +287,38 @@ StartResult Vm::start(const StartOptions& opt) {
     add_shared_folders(spec, local, opt.progress);
     // Defining is slow on some hosts (libvirtd re-probes QEMU): only when something changed.
     if (dom && fingerprint_in_xml(dom->xml()) == domain_fingerprint(spec)) {
-        say(opt.progress, "the libvirt domain " + settings_.vm_name + " is up to date");
+        step(opt, "define", 0.40, "the libvirt domain " + settings_.vm_name + " is up to date");
     } else {
         if (dom)
             spec.uuid = dom->uuid();
-        say(opt.progress, std::string(dom ? "redefining" : "defining") + " the libvirt domain " +
-                              settings_.vm_name);
+        step(opt, "define", 0.40,
+             std::string(dom ? "redefining" : "defining") + " the libvirt domain " +
+                 settings_.vm_name);
         dom = conn->define(domain_xml(spec));
     }
+    check_cancel(opt);
 
     const auto t0 = Clock::now();
     dom->create();
-    say(opt.progress, "VM started; booting");
+    created = true;
+    step(opt, "boot", 0.50, "VM started; booting");
 
-    if (!local)
+    if (!local) {
+        step(opt, "ready", 1.0, "");
         return r;
+    }
+    check_cancel(opt);
     const pid_t agent_pid = start_hostagent(paths_, agent_exe);
-    say(opt.progress,
-        "host agent started (pid " + std::to_string(agent_pid) + "); waiting for the guest agent");
+    agent_pid_out = agent_pid;
+    step(opt, "hostagent", 0.60,
+         "host agent started (pid " + std::to_string(agent_pid) + "); waiting for the guest agent");
 
     r.agent_waited = true;
     const auto deadline = t0 + opt.ready_timeout;
     auto next_note = Clock::now() + std::chrono::seconds(10);
     std::string last_error;
     for (;;) {
+        check_cancel(opt);
         DomainStatus st;
         try {
             if (!dom) {  // libvirtd went away (restarted): the VM runs on; look again
@@ -299,15 +375,19 @@ StartResult Vm::start(const StartOptions& opt) {
                             "`vmctl status`");
         }
         if (Clock::now() >= next_note) {
-            say(opt.progress, "still waiting for the guest agent (" +
-                                  std::to_string(static_cast<int>(since(t0))) + " s)");
+            step(opt, "agent", creep(0.60, 0.85, since(t0), 12.0),
+                 "still waiting for the guest agent (" +
+                     std::to_string(static_cast<int>(since(t0))) + " s)");
             next_note += std::chrono::seconds(10);
+        } else if (opt.on_step) {
+            opt.on_step(ProgressStep{"start", "agent", creep(0.60, 0.85, since(t0), 12.0), ""});
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    say(opt.progress,
-        "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
-    wait_for_engine(r, deadline, opt.progress, t0);
+    step(opt, "agent", 0.88,
+         "guest agent answered after " + std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
+    wait_for_engine(r, deadline, opt, t0);
+    step(opt, "ready", 1.0, "");
     return r;
 }
 
@@ -354,8 +434,10 @@ void Vm::add_shared_folders(DomainSpec& spec, bool local, const Progress& progre
 
 // A started VM is one whose Docker engine answers (as Docker Desktop means it): poll the
 // agent's info until the engine is ready, or says why it cannot run.
-void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const Progress& progress,
+void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const StartOptions& opt,
                          Clock::time_point t0) {
+    const Progress& progress = opt.progress;
+    const auto e0 = Clock::now();
     auto engine_state = [](const json& info) -> std::string {
         if (!info.is_object() || !info.contains("engine") || !info["engine"].is_object())
             return "";
@@ -365,8 +447,11 @@ void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const Progr
     if (state.empty())
         return;  // an agent that does not report its engine
     if (state != "ready")
-        say(progress, "waiting for the container engine (" + state + ")");
+        step(opt, "engine", 0.90, "waiting for the container engine (" + state + ")");
     while (state != "ready") {
+        check_cancel(opt);
+        if (opt.on_step)
+            opt.on_step(ProgressStep{"start", "engine", creep(0.90, 0.99, since(e0), 10.0), ""});
         if (state == "unavailable") {
             const std::string why = r.agent_info["engine"].value("message", "");
             say(progress, "the container engine cannot run: " + why);
@@ -385,7 +470,8 @@ void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const Progr
         }
     }
     r.seconds_to_engine = since(t0);
-    say(progress, "container engine ready after " + std::to_string(r.seconds_to_engine).substr(0, 5) + " s");
+    step(opt, "engine", 0.99,
+         "container engine ready after " + std::to_string(r.seconds_to_engine).substr(0, 5) + " s");
 }
 
 StopResult Vm::stop(const StopOptions& opt) {
@@ -407,7 +493,7 @@ StopResult Vm::stop(const StopOptions& opt) {
     bool off = false;
     if (conn->is_local()) {
         try {
-            say(opt.progress, "asking the guest agent to shut down");
+            step(opt, "agent_shutdown", 0.1, "asking the guest agent to shut down");
             auto client = connector_(paths_.control_socket);
             client->call("shutdown", json::object(), std::chrono::seconds(10));
             off = wait_for_shutoff(*dom, opt.agent_timeout);
@@ -421,7 +507,7 @@ StopResult Vm::stop(const StopOptions& opt) {
         }
     }
     if (!off) {
-        say(opt.progress, "sending an ACPI shutdown");
+        step(opt, "acpi", 0.5, "sending an ACPI shutdown");
         try {
             dom->shutdown();
             off = wait_for_shutoff(*dom, opt.acpi_timeout);
@@ -432,13 +518,14 @@ StopResult Vm::stop(const StopOptions& opt) {
         }
     }
     if (!off) {
-        say(opt.progress, "the VM did not power off: destroying it");
+        step(opt, "destroy", 0.8, "the VM did not power off: destroying it");
         dom->destroy();
         r.method = "destroy";
     }
     if (conn->is_local())
         stop_hostagent(paths_);
     r.seconds = since(t0);
+    step(opt, "stopped", 1.0, "");
     return r;
 }
 
@@ -523,6 +610,61 @@ json Vm::call_agent(const std::string& method, const json& params,
                         paths_.control_socket.string(), "run `vmctl start` to start it again");
     }
     return connector_(paths_.control_socket)->call(method, params, timeout);
+}
+
+json Vm::call_agent(const std::string& method, const json& params,
+                    std::chrono::milliseconds timeout,
+                    const AgentClient::NotificationHandler& on_notification) {
+    // The same checks as the plain call (they throw with the right kinds).
+    if (!on_notification)
+        return call_agent(method, params, timeout);
+    call_agent("ping", json::object(), std::chrono::seconds(10));
+    return connector_(paths_.control_socket)
+        ->call_notified(method, params, timeout, on_notification);
+}
+
+namespace {
+// The guest's isolation switch reports text steps; these are their names and places.
+ProgressStep isolation_step(const std::string& text, double floor) {
+    struct Known {
+        const char* prefix;
+        const char* step;
+        double fraction;
+    };
+    static const Known known[] = {{"stopping container", "stop_containers", 0.10},
+                                  {"saving", "save_images", 0.25},
+                                  {"stopping the engine", "stop_engine", 0.40},
+                                  {"moving volume", "move_volumes", 0.50},
+                                  {"starting the engine", "start_engine", 0.65},
+                                  {"loading", "load_images", 0.85},
+                                  {"failed", "rollback", 0.90}};
+    for (const auto& k : known) {
+        if (text.rfind(k.prefix, 0) == 0)
+            return {"isolation", k.step, std::max(floor, k.fraction), text};
+    }
+    return {"isolation", "working", floor, text};
+}
+}  // namespace
+
+json Vm::set_isolation(bool enabled, bool confirmed, const json& admin_lock,
+                       const StepProgress& on_step, std::chrono::milliseconds timeout) {
+    json params = {{"enabled", enabled}, {"confirmed", confirmed}};
+    if (!admin_lock.is_null())
+        params["admin_lock"] = admin_lock;
+    double fraction = 0;
+    auto handler = [&](const std::string& method, const json& p) {
+        if (method != "progress" || !on_step || !p.is_object())
+            return;
+        ProgressStep s = isolation_step(p.value("step", ""), fraction);
+        fraction = s.fraction;
+        on_step(s);
+    };
+    json r = call_agent("isolation", params, timeout, handler);
+    if (on_step)
+        on_step(ProgressStep{"isolation", "done", 1.0,
+                             std::string("isolation is ") +
+                                 (r.is_object() && r.value("enabled", enabled) ? "on" : "off")});
+    return r;
 }
 
 }  // namespace cordon::host

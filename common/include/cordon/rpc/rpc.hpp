@@ -33,8 +33,8 @@ class Call {
     // its hint; anything else becomes code::internal.
     virtual void fail(std::exception_ptr error) = 0;
     virtual bool answered() const = 0;
-    // True once the call's connection is gone (the client closed it, the channel stream
-    // was reset): long-running calls (watches) use it to stop sending.
+    // True once the client closed the call's connection (or it failed, or the channel
+    // stream was reset): long-running calls (watches) use it to stop sending.
     virtual bool closed() const = 0;
 };
 

@@ -16,6 +16,16 @@ class AgentClient {
     // HostError(agent_unreachable) when the connection fails or times out.
     virtual nlohmann::json call(const std::string& method, const nlohmann::json& params,
                                 std::chrono::milliseconds timeout) = 0;
+    // The same, passing notifications that arrive before the reply (e.g. "progress").
+    // The default ignores them (fakes in tests).
+    using NotificationHandler =
+        std::function<void(const std::string& method, const nlohmann::json& params)>;
+    virtual nlohmann::json call_notified(const std::string& method, const nlohmann::json& params,
+                                         std::chrono::milliseconds timeout,
+                                         const NotificationHandler& on_notification) {
+        (void)on_notification;
+        return call(method, params, timeout);
+    }
 };
 
 // Connects to control.sock; throws HostError(agent_unreachable) naming the socket.

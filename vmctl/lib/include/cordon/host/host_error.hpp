@@ -22,18 +22,32 @@ enum class ErrorKind {
     timeout,                // the VM did not become ready in time
     confirmation_required,  // a destructive step needs --yes
     rpc,                    // the guest agent answered with an error
+    busy,                   // the guest is in the middle of another operation (retry later)
+    cancelled,              // the caller cancelled the operation
 };
 
 std::string_view to_string(ErrorKind kind);
 
+// The kind an RPC error code from the guest agent maps to: "confirmation_required",
+// "locked", "busy" have their own kinds; "unknown_method" means an older guest agent
+// (rpc); every other code is rpc.
+ErrorKind kind_for_rpc_code(std::string_view code);
+
 class HostError : public cordon::Error {
   public:
-    HostError(ErrorKind kind, std::string what, std::string subject = {}, std::string hint = {})
-        : cordon::Error(std::move(what), std::move(subject), std::move(hint)), kind_(kind) {}
+    HostError(ErrorKind kind, std::string what, std::string subject = {}, std::string hint = {},
+              std::string rpc_code = {})
+        : cordon::Error(std::move(what), std::move(subject), std::move(hint)),
+          kind_(kind),
+          rpc_code_(std::move(rpc_code)) {}
     ErrorKind kind() const noexcept { return kind_; }
+    // The guest agent's error code ("locked", "busy", "confirmation_required",
+    // "unavailable", "unknown_method", ...) when the guest refused; empty otherwise.
+    const std::string& rpc_code() const noexcept { return rpc_code_; }
 
   private:
     ErrorKind kind_;
+    std::string rpc_code_;
 };
 
 }  // namespace cordon::host

@@ -27,6 +27,7 @@ struct VmPaths {
     std::filesystem::path channel_socket;   // runtime_dir/channel.sock (QEMU serves it)
     std::filesystem::path docker_socket;    // runtime_dir/docker.sock (host agent serves it)
     std::filesystem::path control_socket;   // runtime_dir/control.sock (host agent serves it)
+    std::filesystem::path shell_socket;     // runtime_dir/shell.sock (host agent serves it)
     std::filesystem::path hostagent_pid;    // runtime_dir/hostagent.pid
     std::filesystem::path kvm_probe_cache;  // cache_dir/kvm-probe.json
 };

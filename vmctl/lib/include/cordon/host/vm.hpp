@@ -1,6 +1,8 @@
 #pragma once
 // The lifecycle of one Cordon VM: everything vmctl and the desktop app do with it.
+#include <atomic>
 #include <chrono>
+#include <sys/types.h>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,10 +19,47 @@ namespace cordon::host {
 
 using Progress = std::function<void(const std::string& line)>;
 
+// Structured progress of a long operation, for progress bars and lifecycle displays.
+struct ProgressStep {
+    std::string operation;  // "start", "stop", "isolation"
+    // Machine-readable step: start: connect, image, accelerator, data_disk, define, boot,
+    // hostagent, agent, engine, ready, cancelled; stop: agent_shutdown, acpi, destroy,
+    // stopped; isolation: stop_containers, save_images, stop_engine, move_volumes,
+    // start_engine, load_images, rollback, done.
+    std::string step;
+    double fraction = 0;  // 0..1, never decreasing within one operation
+    std::string message;  // the same line the text progress gets
+};
+using StepProgress = std::function<void(const ProgressStep&)>;
+
+// Cancels a start in progress from another thread (GUI Cancel, Ctrl-C in vmctl).
+// Copies share one flag.
+class CancelToken {
+  public:
+    CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+    // Copies only: a moved-from token must still work (it shares the flag).
+    CancelToken(const CancelToken&) = default;
+    CancelToken& operator=(const CancelToken&) = default;
+    void cancel() const {
+        if (flag_)
+            flag_->store(true);
+    }
+    bool cancelled() const { return flag_ && flag_->load(); }
+
+  private:
+    std::shared_ptr<std::atomic<bool>> flag_;
+};
+
 struct StartOptions {
     std::chrono::seconds ready_timeout{600};  // until the guest agent answers ping
     std::filesystem::path hostagent_exe;      // empty: find_hostagent()
     Progress progress;
+    StepProgress on_step;
+    // When cancelled, start() stops at its next check (at most ~250 ms while it waits)
+    // and leaves no half state: a domain it started is destroyed, the host agent it
+    // started is stopped, a data disk it created this run is kept (it is valid), and it
+    // throws HostError(cancelled). A VM that was already running is left alone.
+    CancelToken cancel;
 };
 
 struct StartResult {
@@ -38,6 +77,7 @@ struct StopOptions {
     std::chrono::seconds agent_timeout{60};  // after the agent's shutdown RPC
     std::chrono::seconds acpi_timeout{30};   // after virDomainShutdown
     Progress progress;
+    StepProgress on_step;
 };
 
 struct StopResult {
@@ -80,14 +120,30 @@ class Vm {
     // not running, HostError(agent_unreachable) / HostError(rpc) otherwise.
     nlohmann::json call_agent(const std::string& method, const nlohmann::json& params,
                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    // The same, passing the guest's notifications (e.g. "progress") to on_notification.
+    nlohmann::json call_agent(const std::string& method, const nlohmann::json& params,
+                              std::chrono::milliseconds timeout,
+                              const AgentClient::NotificationHandler& on_notification);
+
+    // Switches isolation in the guest (`isolation {"enabled", "confirmed"}` plus the admin
+    // lock), reporting ProgressStep{"isolation", ...} from the guest's progress
+    // notifications. Throws like call_agent (kinds locked, busy, confirmation_required).
+    nlohmann::json set_isolation(bool enabled, bool confirmed, const nlohmann::json& admin_lock,
+                                 const StepProgress& on_step = {},
+                                 std::chrono::milliseconds timeout = std::chrono::minutes(30));
 
   private:
     std::unique_ptr<Connection> connect();
     // nullptr when not defined; throws when the domain exists but is not Cordon's.
     std::unique_ptr<Domain> lookup(Connection& c);
     void say(const Progress& p, const std::string& line);
+    void step(const StartOptions& o, const std::string& name, double fraction,
+              const std::string& line);
+    void step(const StopOptions& o, const std::string& name, double fraction,
+              const std::string& line);
     void wait_for_engine(StartResult& r, std::chrono::steady_clock::time_point deadline,
-                         const Progress& progress, std::chrono::steady_clock::time_point t0);
+                         const StartOptions& opt, std::chrono::steady_clock::time_point t0);
+    StartResult start_impl(const StartOptions& options, bool& created, pid_t& agent_pid);
     bool wait_for_shutoff(Domain& d, std::chrono::seconds timeout);
     void add_shared_folders(DomainSpec& spec, bool local, const Progress& progress);
 

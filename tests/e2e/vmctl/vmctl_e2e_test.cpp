@@ -1,0 +1,218 @@
+// vmctl shell / logs agent / audit, and the host library's agent events and RPC error
+// codes, against one real VM (libvirt + QEMU, the real image, the real docker CLI).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cordon/host/agent_events.hpp"
+#include "cordon/host/host_error.hpp"
+#include "cordon/host/settings.hpp"
+#include "cordon/host/virt.hpp"
+#include "cordon/host/vm.hpp"
+#include "cordon_e2e.hpp"
+
+using cordon::e2e::describe;
+using cordon::e2e::VmEnvironment;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+cordon::ProcessResult shell(const std::vector<std::string>& args, const std::string& input) {
+    cordon::SpawnOptions o;
+    o.stdin_data = input;
+    std::vector<std::string> argv{"shell"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return VmEnvironment::get().vmctl(argv, 120s, o);
+}
+
+class Vmctl : public ::testing::Test {
+  protected:
+    void SetUp() override { CORDON_REQUIRE_VM(); }
+};
+
+// Events from a watcher, for waiting on them.
+struct EventLog {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<cordon::host::AgentEvent> events;
+    bool up = false;
+    bool wait_for(const std::function<bool()>& pred, std::chrono::seconds timeout) {
+        std::unique_lock lock(mu);
+        return cv.wait_for(lock, timeout, pred);
+    }
+    bool has(const std::string& type, const std::string& key = {}, const std::string& value = {}) {
+        for (const auto& e : events) {
+            if (e.type != type)
+                continue;
+            if (key.empty() || (e.data.contains(key) && e.data[key].is_string() &&
+                                e.data[key].get<std::string>() == value))
+                return true;
+        }
+        return false;
+    }
+};
+
+}  // namespace
+
+TEST_F(Vmctl, ShellReadsPipedCommandsAsRootAndReturnsTheExitStatus) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = shell({}, "id -u\necho \"hello from $(hostname)\"\nexit 5\n");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cerr << "[measure] vmctl shell, 3 piped commands: " << s << " s\n";
+    EXPECT_EQ(r.exit_code, 5) << describe(r);
+    EXPECT_EQ(r.out.rfind("0\nhello from ", 0), 0u) << describe(r);
+}
+
+TEST_F(Vmctl, ShellRunsACommandWithSeparateStderr) {
+    auto r = shell({"--", "sh", "-c", "echo out; echo err >&2; exit 3"}, "");
+    EXPECT_EQ(r.exit_code, 3) << describe(r);
+    EXPECT_EQ(r.out, "out\n") << describe(r);
+    EXPECT_NE(r.err.find("err\n"), std::string::npos) << describe(r);
+    auto ok = shell({"--", "true"}, "");
+    EXPECT_EQ(ok.exit_code, 0) << describe(ok);
+}
+
+TEST_F(Vmctl, ShellWithATerminalGetsAPtyOfTheDefaultSize) {
+    // -t without a local terminal: a pty in the guest, 24x80 as nothing says otherwise.
+    auto r = shell({"-t", "--", "sh", "-c", "tty; stty size"}, "");
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << describe(r);
+    EXPECT_NE(r.out.find("24 80"), std::string::npos) << describe(r);
+}
+
+TEST_F(Vmctl, InteractiveShellOnARealTerminalRestoresTheTerminal) {
+    // script(1) gives vmctl a real terminal: raw mode, a pty in the guest, the exit
+    // status, and afterwards the local terminal back in its cooked mode.
+    auto& env = VmEnvironment::get();
+    env.apply_env();
+    const std::string inner = cordon::e2e::vmctl_path() +
+                              " shell; rc=$?; echo; echo LOCAL; stty -a; exit $rc";
+    cordon::SpawnOptions o;
+    o.stdin_data = "tty\necho remote-$((6*7))\nexit 3\n";
+    auto r = cordon::run({"script", "-qec", inner, "/dev/null"}, 120s, o);
+    EXPECT_EQ(r.exit_code, 3) << describe(r);
+    const auto local = r.out.find("LOCAL");
+    ASSERT_NE(local, std::string::npos) << describe(r);
+    const std::string remote = r.out.substr(0, local), after = r.out.substr(local);
+    EXPECT_NE(remote.find("/dev/pts/"), std::string::npos) << remote;
+    EXPECT_NE(remote.find("remote-42"), std::string::npos) << remote;
+    EXPECT_NE(after.find(" icanon"), std::string::npos) << after;
+    EXPECT_EQ(after.find("-icanon"), std::string::npos) << "raw mode was not undone: " << after;
+    EXPECT_EQ(after.find("-echo "), std::string::npos) << after;
+}
+
+TEST_F(Vmctl, ShellOfAMissingProgramIsAGuestError) {
+    auto r = shell({"--", "/no/such/program"}, "");
+    EXPECT_EQ(r.exit_code, 13) << describe(r);
+    EXPECT_NE(r.err.find("cannot run /no/such/program"), std::string::npos) << describe(r);
+}
+
+TEST_F(Vmctl, LogsAgentShowsTheAgentsOwnLog) {
+    auto r = VmEnvironment::get().vmctl({"logs", "agent", "--json", "--tail", "0"}, 60s);
+    ASSERT_TRUE(r.ok()) << describe(r);
+    auto j = json::parse(r.out);
+    ASSERT_TRUE(j["lines"].is_array());
+    bool started = false, shell_seen = false;
+    for (const auto& l : j["lines"]) {
+        const std::string line = l.get<std::string>();
+        started = started || line.find("cordon-guest-agent") != std::string::npos;
+        shell_seen = shell_seen || line.find("shell:") != std::string::npos;
+    }
+    EXPECT_TRUE(started) << r.out.substr(0, 2000);
+    EXPECT_TRUE(shell_seen) << "the shells of the tests above are logged";
+}
+
+TEST_F(Vmctl, AuditListsARefusedRequest) {
+    auto& vm = VmEnvironment::get();
+    vm.ensure_test_image();
+    auto refused = vm.docker({"run", "--rm", "--privileged", vm.test_image(), "true"});
+    ASSERT_FALSE(refused.ok()) << describe(refused);
+
+    auto r = vm.vmctl({"audit", "--denied", "--json", "--limit", "50"}, 60s);
+    ASSERT_TRUE(r.ok()) << describe(r);
+    auto j = json::parse(r.out);
+    bool found = false;
+    for (const auto& e : j["entries"]) {
+        EXPECT_EQ(e.value("decision", ""), "deny") << e.dump();
+        if (e.value("target", "").find("/containers/create") != std::string::npos &&
+            e.value("message", "").find("rivileged") != std::string::npos)
+            found = true;
+    }
+    EXPECT_TRUE(found) << r.out;
+    EXPECT_GE(j.value("denied", 0), 1) << r.out;
+
+    auto human = vm.vmctl({"audit", "--limit", "20"}, 60s);
+    ASSERT_TRUE(human.ok()) << describe(human);
+    EXPECT_NE(human.out.find("DENY"), std::string::npos) << human.out;
+    EXPECT_NE(human.out.find("/containers/create"), std::string::npos) << human.out;
+}
+
+TEST_F(Vmctl, ALockedIsolationSwitchCarriesTheGuestsErrorCode) {
+    auto& env = VmEnvironment::get();
+    env.apply_env();
+    auto layered = cordon::host::LayeredSettings::load(cordon::host::SettingsFiles::standard());
+    auto hv = cordon::host::make_libvirt();
+    cordon::host::Vm vm(*hv, layered.effective());
+    const json state = vm.call_agent("isolation", json::object());
+    const bool on = state.value("enabled", true);
+    try {
+        vm.call_agent("isolation", {{"enabled", !on},
+                                    {"confirmed", true},
+                                    {"admin_lock", {{"locked", true}, {"enabled", on}, {"source", "e2e"}}}});
+        ADD_FAILURE() << "a switch against the lock succeeded";
+    } catch (const cordon::host::HostError& e) {
+        EXPECT_EQ(e.kind(), cordon::host::ErrorKind::locked) << e.what();
+        EXPECT_EQ(e.rpc_code(), "locked") << e.what();
+    }
+    // Unlock again for the tests that follow (a status call carries the lock too).
+    const json after = vm.call_agent("isolation", {{"admin_lock", {{"locked", false}, {"enabled", true}}}});
+    EXPECT_FALSE(after.value("locked", true)) << after.dump();
+    EXPECT_EQ(after.value("enabled", !on), on) << "the refused switch changed nothing";
+}
+
+TEST_F(Vmctl, TheHostLibrarySeesPushedEventsWhenDockerdRestarts) {
+    auto& env = VmEnvironment::get();
+    env.apply_env();
+    auto layered = cordon::host::LayeredSettings::load(cordon::host::SettingsFiles::standard());
+    const auto paths = cordon::host::vm_paths(layered.effective().vm_name);
+    EventLog log;
+    cordon::host::AgentEventWatcher watcher(
+        paths.control_socket,
+        [&](const cordon::host::AgentEvent& e) {
+            std::lock_guard lock(log.mu);
+            log.events.push_back(e);
+            log.cv.notify_all();
+        },
+        [&](bool up, const std::string&) {
+            std::lock_guard lock(log.mu);
+            log.up = up;
+            log.cv.notify_all();
+        });
+    ASSERT_TRUE(log.wait_for([&] { return log.up && log.has("snapshot"); }, 60s));
+    {
+        std::lock_guard lock(log.mu);
+        const auto& snap = log.events.front().data;
+        EXPECT_EQ(snap["engine"].value("state", ""), "ready") << snap.dump();
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto kill = env.vm_exec("kill $(pidof dockerd)");
+    ASSERT_TRUE(kill.ok()) << describe(kill);
+    EXPECT_TRUE(log.wait_for([&] { return log.has("engine", "state", "starting"); }, 120s))
+        << "no engine event after dockerd died";
+    const double first = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_TRUE(log.wait_for([&] { return log.has("dockerd_restart"); }, 180s));
+    EXPECT_TRUE(log.wait_for([&] { return log.has("engine", "state", "ready"); }, 300s))
+        << "dockerd did not come back";
+    std::cerr << "[measure] dockerd killed -> engine event on the host: " << first << " s\n";
+}
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
+    return RUN_ALL_TESTS();
+}
