@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cordon/host/agent_events.hpp"
 #include "cordon/host/docker/client.hpp"
 #include "cordon/host/vm.hpp"
 
@@ -22,6 +23,27 @@ class Backend {
     virtual host::VmStatus status() = 0;
     virtual host::StartResult start(const host::Progress& progress) = 0;
     virtual host::StopResult stop(const host::Progress& progress) = 0;
+    // A start with structured progress and cancellation (the host library's StartOptions:
+    // progress, on_step, cancel). The default runs start(progress) (test back ends).
+    virtual host::StartResult startWith(const host::StartOptions& options) {
+        return start(options.progress);
+    }
+    // Switches isolation; the guest's progress as steps. The default calls the RPC.
+    virtual nlohmann::json setIsolation(bool enabled, bool confirmed,
+                                        const host::StepProgress& on_step) {
+        (void)on_step;
+        return callAgent("isolation", {{"enabled", enabled}, {"confirmed", confirmed}},
+                         std::chrono::minutes(10));
+    }
+    // A watcher of the guest agent's pushed events (events.watch); nullptr when the
+    // back end has none (then the controller polls).
+    virtual std::unique_ptr<host::AgentEventWatcher> watchAgentEvents(
+        host::AgentEventWatcher::EventHandler on_event,
+        host::AgentEventWatcher::LinkHandler on_link) {
+        (void)on_event;
+        (void)on_link;
+        return nullptr;
+    }
     virtual nlohmann::json callAgent(const std::string& method, const nlohmann::json& params,
                                      std::chrono::milliseconds timeout) = 0;
     virtual std::vector<host::docker::Container> containers() = 0;
@@ -47,6 +69,12 @@ class HostBackend final : public Backend {
     host::VmStatus status() override;
     host::StartResult start(const host::Progress& progress) override;
     host::StopResult stop(const host::Progress& progress) override;
+    host::StartResult startWith(const host::StartOptions& options) override;
+    nlohmann::json setIsolation(bool enabled, bool confirmed,
+                                const host::StepProgress& on_step) override;
+    std::unique_ptr<host::AgentEventWatcher> watchAgentEvents(
+        host::AgentEventWatcher::EventHandler on_event,
+        host::AgentEventWatcher::LinkHandler on_link) override;
     nlohmann::json callAgent(const std::string& method, const nlohmann::json& params,
                              std::chrono::milliseconds timeout) override;
     std::vector<host::docker::Container> containers() override;

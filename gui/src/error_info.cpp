@@ -28,6 +28,7 @@ ErrorInfo ErrorInfo::fromException(const std::exception& ex) {
     e.kind = QStringLiteral("generic");
     if (const auto* he = dynamic_cast<const host::HostError*>(&ex)) {
         e.kind = QString::fromStdString(std::string(host::to_string(he->kind())));
+        e.rpcCode = QString::fromStdString(he->rpc_code());
     }
     if (const auto* ce = dynamic_cast<const cordon::Error*>(&ex)) {
         e.what = QString::fromStdString(ce->failure());

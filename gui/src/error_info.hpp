@@ -13,6 +13,9 @@ struct ErrorInfo {
     QString hint;
     QString
         kind;  // cordon::host::ErrorKind as text ("image", "libvirt_unreachable"...), or "generic"
+    // The guest agent's RPC error code when the guest refused ("locked", "busy",
+    // "confirmation_required", "unknown_method", ...); empty otherwise.
+    QString rpcCode;
 
     bool empty() const { return what.isEmpty(); }
     // "what\nOn: subject\nFix: hint", leaving out empty parts.

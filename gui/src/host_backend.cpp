@@ -40,6 +40,25 @@ host::StartResult HostBackend::start(const host::Progress& progress) {
     return vm.start(opt);
 }
 
+host::StartResult HostBackend::startWith(const host::StartOptions& options) {
+    host::Vm vm(*hv_, current());
+    host::StartOptions opt = options;
+    opt.ready_timeout = options_.ready_timeout;
+    return vm.start(opt);
+}
+
+nlohmann::json HostBackend::setIsolation(bool enabled, bool confirmed,
+                                         const host::StepProgress& on_step) {
+    host::Vm vm(*hv_, current());
+    return vm.set_isolation(enabled, confirmed, nullptr, on_step, std::chrono::minutes(10));
+}
+
+std::unique_ptr<host::AgentEventWatcher> HostBackend::watchAgentEvents(
+    host::AgentEventWatcher::EventHandler on_event, host::AgentEventWatcher::LinkHandler on_link) {
+    return std::make_unique<host::AgentEventWatcher>(paths().control_socket, std::move(on_event),
+                                                     std::move(on_link));
+}
+
 host::StopResult HostBackend::stop(const host::Progress& progress) {
     host::Vm vm(*hv_, current());
     host::StopOptions opt;

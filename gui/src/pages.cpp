@@ -155,9 +155,15 @@ OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* p
     connect(start_, &QPushButton::clicked, vm_, &VmController::start);
     connect(stop_, &QPushButton::clicked, vm_, &VmController::stop);
     connect(restart_, &QPushButton::clicked, vm_, &VmController::restart);
+    cancel_ = new QPushButton(style()->standardIcon(QStyle::SP_DialogCancelButton),
+                              QStringLiteral("Cancel"), this);
+    cancel_->setObjectName(QStringLiteral("cancelButton"));
+    cancel_->setToolTip(QStringLiteral("Cancel the start: the VM is stopped again"));
+    connect(cancel_, &QPushButton::clicked, vm_, &VmController::cancelStart);
     buttons->addWidget(start_);
     buttons->addWidget(stop_);
     buttons->addWidget(restart_);
+    buttons->addWidget(cancel_);
     buttons->addStretch();
     lay->addLayout(buttons);
 
@@ -241,8 +247,8 @@ void OverviewPage::update() {
     progressBar_->setVisible(busy);
     progress_->setVisible(busy || !vm_->progressText().isEmpty());
     progress_->setText(vm_->progressText());
-    if (vm_->operation() == QLatin1String("isolation")) {
-        progressBar_->setRange(0, 0);  // the agent reports no steps for the switch
+    if (vm_->operation() == QLatin1String("isolation") && vm_->progressPercent() == 0) {
+        progressBar_->setRange(0, 0);  // no step from the guest yet
     } else {
         progressBar_->setRange(0, 100);
         progressBar_->setValue(vm_->progressPercent());
@@ -251,6 +257,7 @@ void OverviewPage::update() {
     start_->setEnabled(vm_->canStart());
     stop_->setEnabled(vm_->canStop());
     restart_->setEnabled(vm_->canRestart());
+    cancel_->setVisible(vm_->canCancel());
 
     const Resources& r = vm_->resources();
     const bool running = s == VmState::running;

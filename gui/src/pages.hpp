@@ -60,6 +60,7 @@ class OverviewPage : public QWidget {
     QPushButton* start_;
     QPushButton* stop_;
     QPushButton* restart_;
+    QPushButton* cancel_;
     QLabel* cpus_;
     QLabel* memory_;
     QLabel* uptime_;

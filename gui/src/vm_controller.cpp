@@ -90,6 +90,7 @@ VmController::VmController(std::shared_ptr<Backend> backend, QObject* parent)
         if (ok && v >= 100)
             interval = v;
     }
+    basePollMs_ = interval;
     poll_.setInterval(interval);
     connect(&poll_, &QTimer::timeout, this, &VmController::refresh);
     if (!std::getenv("CORDON_GUI_NO_EVENTS")) {
@@ -100,17 +101,55 @@ VmController::VmController(std::shared_ptr<Backend> backend, QObject* parent)
                 });
             });
     }
+    if (!std::getenv("CORDON_GUI_NO_EVENTS")) {
+        try {
+            agentEvents_ = backend_->watchAgentEvents(
+                [relay = relay_, this](const host::AgentEvent& ev) {
+                    QString detail;
+                    if (ev.type == "engine")
+                        detail = QString::fromStdString(ev.data.value("state", ""));
+                    else if (ev.type == "isolation" && ev.data.contains("enabled") &&
+                             ev.data["enabled"].is_boolean())
+                        detail = ev.data["enabled"].get<bool>() ? QStringLiteral("on")
+                                                                : QStringLiteral("off");
+                    relay->post([this, t = QString::fromStdString(ev.type), detail] {
+                        ++agentEventCount_;
+                        emit agentEvent(t, detail);
+                        if (t != QLatin1String("heartbeat"))
+                            refresh();
+                    });
+                },
+                [relay = relay_, this](bool up, const std::string& detail) {
+                    relay->post([this, up, d = QString::fromStdString(detail)] {
+                        onAgentLink(up, d);
+                    });
+                });
+        } catch (const std::exception& e) {
+            log::warn("gui", "no guest agent events: {}", e.what());
+        }
+    }
     poll_.start();
     QMetaObject::invokeMethod(this, &VmController::refresh, Qt::QueuedConnection);
 }
 
+void VmController::onAgentLink(bool up, const QString& detail) {
+    agentEventsLinked_ = up;
+    log::debug("gui", "guest agent events {}{}", up ? "up" : "down",
+               detail.isEmpty() ? "" : ": " + detail.toStdString());
+    // Pushed events replace the fast poll; the slow one still catches what has no event.
+    poll_.setInterval(up ? std::max(basePollMs_, 60000) : basePollMs_);
+    emit agentEventsLinkChanged(up, detail);
+}
+
 VmController::~VmController() {
     poll_.stop();
+    agentEvents_.reset();  // joins its thread; its last posts are cut with the relay below
     {
         std::lock_guard lock(relay_->mu);
         relay_->target = nullptr;
     }
-    // Operations cannot be cancelled halfway (a VM half started is worse); wait for them.
+    // A start in progress is cancelled (the host library undoes it); others finish.
+    startCancel_.cancel();
     pool_.waitForDone();
     events_.reset();  // after the workers: a poll may be connecting it
 }
@@ -128,7 +167,8 @@ void VmController::onDomainEvent(const QString& domain, bool lifecycle) {
 }
 
 void VmController::setPollInterval(int ms) {
-    poll_.setInterval(ms);
+    basePollMs_ = ms;
+    poll_.setInterval(agentEventsLinked_ ? std::max(ms, 60000) : ms);
 }
 
 bool VmController::idle() const {
@@ -166,6 +206,44 @@ bool VmController::canStop() const {
 
 bool VmController::canRestart() const {
     return !busy() && state_ == VmState::running;
+}
+
+bool VmController::canCancel() const {
+    if (cancelRequested_)
+        return false;
+    return operation_ == QLatin1String("start") ||
+           (operation_ == QLatin1String("restart") && restartPhase_ == QLatin1String("start"));
+}
+
+void VmController::cancelStart() {
+    if (!canCancel())
+        return;
+    cancelRequested_ = true;
+    startCancel_.cancel();
+    progressText_ = QStringLiteral("cancelling the start…");
+    recomputeState();
+    emit progress(progressText_, progressPercent_);
+}
+
+host::StartOptions VmController::startOptions() {
+    startCancel_ = host::CancelToken{};
+    cancelRequested_ = false;
+    host::StartOptions o;
+    o.cancel = startCancel_;
+    o.on_step = [this](const host::ProgressStep& st) {
+        post([this, st] { onStep(st); });
+    };
+    return o;
+}
+
+void VmController::onStep(const host::ProgressStep& st) {
+    if (operation_.isEmpty())
+        return;
+    progressPercent_ = std::max(progressPercent_, static_cast<int>(st.fraction * 100.0 + 0.5));
+    if (!st.message.empty() && !cancelRequested_)
+        progressText_ = QString::fromStdString(st.message);
+    recomputeState();
+    emit progress(progressText_, progressPercent_);
 }
 
 bool VmController::canSwitchIsolation() const {
@@ -341,9 +419,13 @@ void VmController::onProgress(const QString& line) {
 
 void VmController::finishOperation(const QString& op, const ErrorInfo& error) {
     operation_.clear();
+    cancelRequested_ = false;
     restartPhase_.clear();
     progressPercent_ = error.empty() ? 100 : progressPercent_;
-    if (!error.empty()) {
+    if (error.kind == QLatin1String("cancelled")) {
+        // Asked for: not an error to dismiss, just what happened.
+        progressText_ = error.what;
+    } else if (!error.empty()) {
         progressText_ = QStringLiteral("%1 failed").arg(op);
         setError(error, false);
     } else {
@@ -351,6 +433,8 @@ void VmController::finishOperation(const QString& op, const ErrorInfo& error) {
     }
     recomputeState();
     emit operationFinished(op, error.empty());
+    if (error.kind == QLatin1String("cancelled"))
+        emit progress(progressText_, progressPercent_);
     refresh();
 }
 
@@ -358,12 +442,10 @@ void VmController::start() {
     if (!canStart())
         return;
     beginOperation(QStringLiteral("start"), VmState::starting, QStringLiteral("starting the VM"));
-    run([this] {
+    run([this, opt = startOptions()] {
         ErrorInfo err;
         try {
-            host::StartResult r = backend_->start([this](const std::string& line) {
-                post([this, l = QString::fromStdString(line)] { onProgress(l); });
-            });
+            host::StartResult r = backend_->startWith(opt);
             if (r.already_running)
                 post([this] { onProgress(QStringLiteral("the VM was already running")); });
         } catch (...) {
@@ -397,7 +479,7 @@ void VmController::restart() {
     if (!canRestart())
         return;
     beginOperation(QStringLiteral("restart"), VmState::stopping, QStringLiteral("stopping the VM"));
-    run([this] {
+    run([this, opt = startOptions()] {
         ErrorInfo err;
         auto progressFn = [this](const std::string& line) {
             post([this, l = QString::fromStdString(line)] { onProgress(l); });
@@ -405,7 +487,7 @@ void VmController::restart() {
         try {
             backend_->stop(progressFn);
             post([this] { onProgress(QStringLiteral("starting")); });
-            backend_->start(progressFn);
+            backend_->startWith(opt);
         } catch (...) {
             err = ErrorInfo::fromCurrentException();
         }
@@ -443,9 +525,10 @@ void VmController::switchIsolation(bool enabled, bool confirmed) {
                 confirmMessage =
                     QStringLiteral("Switching stops %1 running container(s).").arg(running.size());
             } else {
-                json r = backend_->callAgent("isolation",
-                                             {{"enabled", enabled}, {"confirmed", confirmed}},
-                                             std::chrono::minutes(10));
+                json r = backend_->setIsolation(enabled, confirmed,
+                                                [this](const host::ProgressStep& st) {
+                                                    post([this, st] { onStep(st); });
+                                                });
                 SwitchSummary s = parseSwitchResult(r);
                 if (!s.changed) {
                     summary =

@@ -3,9 +3,11 @@
 // (the controller's own QThreadPool); results and progress come back to the GUI
 // thread as queued calls, so the UI thread never blocks on libvirt, the agent or
 // docker.sock. State changes arrive live from libvirt lifecycle events
-// (DomainEvents, straight from libvirt until cordon_host offers them); the guest
-// agent has no events, so its info (uptime, isolation) is polled slowly: every
-// 5 s (CORDON_GUI_POLL_MS overrides it), and at once after every operation.
+// (DomainEvents) and from the guest agent's pushed events (events.watch through
+// host::AgentEventWatcher: engine state, isolation, dockerd restarts); each one
+// triggers a refresh at once. While the agent's event link is up the poll slows to
+// once a minute; without it (older guest, VM stopped) it polls every 5 s
+// (CORDON_GUI_POLL_MS overrides it). Every operation refreshes at once too.
 #include <QList>
 #include <QObject>
 #include <QString>
@@ -58,6 +60,8 @@ class VmController : public QObject {
     bool canStop() const;
     bool canRestart() const;
     bool canSwitchIsolation() const;  // VM running, agent answering, nothing else running
+    // A start (or a restart's start phase) in progress can be cancelled.
+    bool canCancel() const;
 
     QString dockerHostLine() const;
     QString uri() const;
@@ -69,12 +73,17 @@ class VmController : public QObject {
     bool idle() const;
     // Whether libvirt lifecycle events for the VM's connection arrive.
     bool eventsActive() const;
+    // Whether the guest agent's event link (events.watch) is up.
+    bool agentEventsActive() const { return agentEventsLinked_; }
+    quint64 agentEventCount() const { return agentEventCount_; }
 
   public slots:
     void refresh();
     void start();
     void stop();
     void restart();
+    // Cancels the start in progress: the host library destroys what it started.
+    void cancelStart();
     // Asks the guest to switch isolation. Without confirmed, a switch that would
     // stop running containers emits confirmationRequired instead.
     void switchIsolation(bool enabled, bool confirmed);
@@ -96,6 +105,9 @@ class VmController : public QObject {
     void auditFailed(const cordon::gui::ErrorInfo& error);
     void logReady(const QString& source, const QString& text);
     void logFailed(const QString& source, const cordon::gui::ErrorInfo& error);
+    // A guest agent event ("engine", "isolation", "dockerd_restart", "snapshot", ...).
+    void agentEvent(const QString& type, const QString& detail);
+    void agentEventsLinkChanged(bool up, const QString& detail);
 
   private:
     // Hands results from worker threads to the GUI thread; cut when the controller dies.
@@ -109,6 +121,9 @@ class VmController : public QObject {
     void beginOperation(const QString& op, VmState shownState, const QString& firstLine);
     void finishOperation(const QString& op, const ErrorInfo& error);
     void onProgress(const QString& line);
+    void onStep(const host::ProgressStep& step);
+    host::StartOptions startOptions();
+    void onAgentLink(bool up, const QString& detail);
     void setError(const ErrorInfo& e, bool fromStatus);
     void applyStatus(const host::VmStatus& st, const nlohmann::json& isoStatus,
                      const ErrorInfo& isoError);
@@ -123,6 +138,12 @@ class VmController : public QObject {
     bool pollInFlight_ = false;
     bool refreshAgain_ = false;
     std::unique_ptr<DomainEvents> events_;
+    std::unique_ptr<host::AgentEventWatcher> agentEvents_;
+    bool agentEventsLinked_ = false;
+    quint64 agentEventCount_ = 0;
+    int basePollMs_ = 5000;
+    host::CancelToken startCancel_;
+    bool cancelRequested_ = false;
 
     VmState state_ = VmState::unknown;
     VmState domainState_ = VmState::unknown;  // from the last status

@@ -1,4 +1,6 @@
 // vmctl: the command-line front end of the Cordon host library.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -34,6 +36,10 @@ std::vector<std::unique_ptr<Command>> make_commands() {
 
 int main(int argc, char** argv) {
     using namespace vmctl;
+    // A peer that closed its socket (libvirtd dropping an idle connection, the host
+    // agent) must give an error, not kill vmctl with SIGPIPE after the work is done.
+    // (The detached host agent gets the default back in spawn_detached.)
+    ::signal(SIGPIPE, SIG_IGN);
     Output out(std::cout, std::cerr);
     Context ctx(out);
     CLI::App app{

@@ -41,7 +41,9 @@ std::string encode_resize(std::uint16_t rows, std::uint16_t cols) {
 bool decode_resize(std::string_view payload, std::uint16_t& rows, std::uint16_t& cols) {
     if (payload.size() != 4)
         return false;
-    auto b = [&](std::size_t i) { return static_cast<std::uint16_t>(static_cast<unsigned char>(payload[i])); };
+    auto b = [&](std::size_t i) {
+        return static_cast<std::uint16_t>(static_cast<unsigned char>(payload[i]));
+    };
     rows = static_cast<std::uint16_t>((b(0) << 8) | b(1));
     cols = static_cast<std::uint16_t>((b(2) << 8) | b(3));
     return true;

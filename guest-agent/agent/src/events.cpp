@@ -84,7 +84,8 @@ void EventHub::tick() {
     EventState now = sampler_();
     const auto stamp = static_cast<std::int64_t>(std::time(nullptr));
     if (last_) {
-        if (now.engine_state != last_->engine_state || now.engine_message != last_->engine_message) {
+        if (now.engine_state != last_->engine_state ||
+            now.engine_message != last_->engine_message) {
             publish({{"type", "engine"},
                      {"time", stamp},
                      {"state", now.engine_state},

@@ -124,14 +124,15 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
                     if (!input_ || m.payload.empty())
                         break;
                     auto data = std::make_shared<std::string>(std::move(m.payload));
-                    asio::async_write(*input_, asio::buffer(*data),
-                                      [self = shared_from_this(), data](error_code ec, std::size_t) {
-                                          if (ec) {
-                                              // The shell closed its input (or exited): drop it.
-                                              self->close_input();
-                                          }
-                                          self->process();
-                                      });
+                    asio::async_write(
+                        *input_, asio::buffer(*data),
+                        [self = shared_from_this(), data](error_code ec, std::size_t) {
+                            if (ec) {
+                                // The shell closed its input (or exited): drop it.
+                                self->close_input();
+                            }
+                            self->process();
+                        });
                     return;
                 }
                 case MsgType::stdin_eof:
@@ -139,9 +140,8 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
                         // A terminal has no EOF of its own: the line discipline's ^D.
                         auto data = std::make_shared<std::string>("\x04");
                         asio::async_write(*input_, asio::buffer(*data),
-                                          [self = shared_from_this(), data](error_code, std::size_t) {
-                                              self->process();
-                                          });
+                                          [self = shared_from_this(), data](
+                                              error_code, std::size_t) { self->process(); });
                         return;
                     }
                     close_input();
@@ -197,7 +197,10 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
         }
         std::vector<std::string> env = {
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME=" + opt_.home, "USER=root", "LOGNAME=root", "SHELL=" + opt_.shell,
+            "HOME=" + opt_.home,
+            "USER=root",
+            "LOGNAME=root",
+            "SHELL=" + opt_.shell,
             "PS1=" + opt_.prompt};
         std::string term = start.value("term", "");
         if (term.empty() || term.find_first_of("\n=") != std::string::npos)
@@ -263,8 +266,8 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
                     ::dup2(err_w.get(), 2) < 0)
                     child_fail(report_w.get());
             }
-            if (::chdir(opt_.home.c_str()) != 0)
-                [[maybe_unused]] auto r = ::chdir("/");
+            if (::chdir(opt_.home.c_str()) != 0) [[maybe_unused]]
+                auto r = ::chdir("/");
             ::execve(cargv.ptrs[0], cargv.ptrs.data(), cenv.ptrs.data());
             ::execvpe(cargv.ptrs[0], cargv.ptrs.data(), cenv.ptrs.data());
             child_fail(report_w.get());
@@ -371,8 +374,9 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
         if (closing_ || !exited_ || finished_ || (readers_ > 0 && !grace_over_))
             return;
         finished_ = true;
-        json x = {{"exit_code", WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_)},
-                  {"signal", WIFSIGNALED(status_) ? WTERMSIG(status_) : 0}};
+        json x = {
+            {"exit_code", WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_)},
+            {"signal", WIFSIGNALED(status_) ? WTERMSIG(status_) : 0}};
         log::info(kLog, "stream {}: the shell ended ({})", stream_->id(), x.dump());
         send(shell::encode(MsgType::exit, x.dump()), [self = shared_from_this()] {
             self->stream_->shutdown_send();

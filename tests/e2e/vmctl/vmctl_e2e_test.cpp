@@ -2,7 +2,12 @@
 // codes, against one real VM (libvirt + QEMU, the real image, the real docker CLI).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -10,6 +15,8 @@
 
 #include "cordon/host/agent_events.hpp"
 #include "cordon/host/host_error.hpp"
+#include "cordon/host/paths.hpp"
+#include "cordon/host/process.hpp"
 #include "cordon/host/settings.hpp"
 #include "cordon/host/virt.hpp"
 #include "cordon/host/vm.hpp"
@@ -209,6 +216,42 @@ TEST_F(Vmctl, TheHostLibrarySeesPushedEventsWhenDockerdRestarts) {
     EXPECT_TRUE(log.wait_for([&] { return log.has("engine", "state", "ready"); }, 300s))
         << "dockerd did not come back";
     std::cerr << "[measure] dockerd killed -> engine event on the host: " << first << " s\n";
+}
+
+// Ctrl-C during `vmctl start` of a second VM: exit 130, the domain it started is not
+// running, its host agent is gone.
+TEST_F(Vmctl, CtrlCDuringStartLeavesNothingHalfStarted) {
+    auto& env = VmEnvironment::get();
+    env.apply_env();
+    const std::string name = "cordon-e2e-cancel-" + std::to_string(::getpid());
+    const auto paths = cordon::host::vm_paths(name);
+    cordon::SpawnOptions so;
+    cordon::Child start = cordon::Child::spawn({cordon::e2e::vmctl_path(), "--vm", name, "start"}, so);
+    // The host agent's pid file appears once the domain runs and the agent is started.
+    const auto deadline = std::chrono::steady_clock::now() + 300s;
+    while (!std::filesystem::exists(paths.hostagent_pid) && std::chrono::steady_clock::now() < deadline &&
+           start.running())
+        std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(std::filesystem::exists(paths.hostagent_pid)) << "the start never got that far";
+    std::this_thread::sleep_for(300ms);
+    const pid_t agent = std::stoi([&] {
+        std::ifstream in(paths.hostagent_pid);
+        std::string s;
+        std::getline(in, s);
+        return s;
+    }());
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill(start.pid(), SIGINT), 0);
+    auto r = start.wait(60s);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cerr << "[measure] Ctrl-C -> vmctl start exited: " << s << " s\n";
+    EXPECT_EQ(r.exit_code, 130) << describe(r);
+    EXPECT_NE(r.err.find("cancelled"), std::string::npos) << describe(r);
+    auto st = cordon::run({"virsh", "-c", "qemu:///system", "domstate", name}, 30s);
+    EXPECT_NE(st.out.find("shut off"), std::string::npos) << describe(st);
+    EXPECT_FALSE(cordon::host::process_alive(agent, "")) << "the host agent outlived the cancel";
+    auto del = env.vmctl({"--vm", name, "delete", "--yes"}, 120s);
+    EXPECT_TRUE(del.ok()) << describe(del);
 }
 
 int main(int argc, char** argv) {

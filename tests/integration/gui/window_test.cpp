@@ -14,6 +14,9 @@
 #include <QTimer>
 #include <QWindow>
 
+#include <signal.h>
+
+#include "cordon/host/process.hpp"
 #include "window_fixture.hpp"
 
 using namespace cordon::gui;
@@ -295,4 +298,44 @@ TEST(Window, BrokenSettingsFileIsShownNotFatal) {
     QTest::keyClick(w.window.get(), Qt::Key_F5);
     EXPECT_TRUE(w.settings->loaded());
     EXPECT_FALSE(banner->isVisible());
+}
+
+// Cancel during a start that waits for the guest: the domain the start created is
+// destroyed, the host agent stopped, and the window shows what happened (no error).
+TEST(Window, CancelStopsAStartThatWaitsAndLeavesNothingRunning) {
+    auto dir = tempDir("start-cancel");
+    useFakeHostAgent(dir);
+    writeFile(dir / "user.json",
+              json{{"accelerator", "tcg"}, {"image_dir", fakeImage(dir).string()}}.dump());
+    auto hv = cordon::host::make_libvirt();
+    auto keep = hv->connect("test:///default");
+    Window w("test:///default", files(dir), std::chrono::seconds(120));
+    ASSERT_TRUE(w.waitState("Stopped"));
+    EXPECT_FALSE(w.visible("cancelButton"));
+
+    QSignalSpy finished(w.vm.get(), &VmController::operationFinished);
+    QTest::mouseClick(w.find<QPushButton>("startButton"), Qt::LeftButton);
+    ASSERT_TRUE(waitFor(
+        [&] { return w.text("progressLabel").contains("waiting for the guest agent"); }, 20000))
+        << w.text("progressLabel").toStdString();
+    ASSERT_TRUE(w.visible("cancelButton"));
+    const auto pidFile = w.backend->paths().hostagent_pid;
+    ASSERT_TRUE(waitFor([&] { return fs::exists(pidFile); }, 5000));
+    const pid_t agent = std::stoi(readFile(pidFile));
+    ASSERT_TRUE(cordon::host::process_alive(agent, ""));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    QTest::mouseClick(w.find<QPushButton>("cancelButton"), Qt::LeftButton);
+    ASSERT_TRUE(waitFor([&] { return finished.count() == 1; }, 15000));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cerr << "[measure] GUI cancel -> start finished: " << s << " s\n";
+    EXPECT_FALSE(finished.at(0).at(1).toBool());
+    EXPECT_TRUE(w.vm->lastError().empty()) << "a cancel is not an error to dismiss: "
+                                           << w.vm->lastError().text().toStdString();
+    EXPECT_TRUE(w.text("progressLabel").contains("cancelled")) << w.text("progressLabel").toStdString();
+    ASSERT_TRUE(w.waitState("Stopped")) << "the cancelled start's domain is not running";
+    EXPECT_TRUE(waitFor([&] { return !cordon::host::process_alive(agent, ""); }, 10000))
+        << "the host agent of the cancelled start is still running";
+    EXPECT_FALSE(w.visible("cancelButton"));
+    EXPECT_TRUE(w.enabled("startButton"));
 }

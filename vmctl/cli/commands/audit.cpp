@@ -98,7 +98,8 @@ int AuditCommand::run(Context& ctx) {
                                : "the audit log is empty\n");
         } else {
             o << std::left << std::setw(21) << "TIME" << std::setw(7) << "RESULT" << std::setw(7)
-              << "METHOD" << std::setw(38) << "PATH" << "REASON\n";
+              << "METHOD" << std::setw(38) << "PATH"
+              << "REASON\n";
             for (const auto& e : entries) {
                 o << std::left << std::setw(21) << cut(when(e), 20) << std::setw(7)
                   << (allowed(e) ? "allow" : "DENY") << std::setw(7) << cut(text(e, "method"), 6)

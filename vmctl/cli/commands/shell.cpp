@@ -30,8 +30,8 @@ extern "C" void on_signal(int sig) {
     else
         g_stop_signal = sig;
     const char b = 1;
-    if (g_wake_fd >= 0)
-        [[maybe_unused]] auto n = ::write(g_wake_fd, &b, 1);
+    if (g_wake_fd >= 0) [[maybe_unused]]
+        auto n = ::write(g_wake_fd, &b, 1);
     errno = saved;
 }
 
@@ -103,8 +103,7 @@ CLI::App* ShellCommand::add(CLI::App& parent) {
         "agent's shell service. Interactive on a terminal (window size follows yours); with "
         "piped input it reads commands from stdin (`echo id | vmctl shell`). Exits with the "
         "shell's status.");
-    app_->add_option("command", argv_,
-                     "Run this command instead of the shell (put it after --)");
+    app_->add_option("command", argv_, "Run this command instead of the shell (put it after --)");
     app_->add_flag("-t,--tty", tty_, "Ask for a terminal even when stdin is not one");
     app_->add_flag("-T,--no-tty", no_tty_, "No terminal even when stdin is one");
     app_->prefix_command(false);

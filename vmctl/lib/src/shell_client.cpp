@@ -158,12 +158,14 @@ int run_shell(const std::filesystem::path& shell_socket, const ShellRequest& req
                                         "the guest agent cannot run the shell: " + m->payload,
                                         shell_socket.string());
                     default:
-                        throw HostError(ErrorKind::rpc, "the guest sent an unexpected shell message",
+                        throw HostError(ErrorKind::rpc,
+                                        "the guest sent an unexpected shell message",
                                         shell_socket.string());
                 }
             }
             if (!decoder.error().empty())
-                throw HostError(ErrorKind::rpc, "bad shell message from the guest: " + decoder.error(),
+                throw HostError(ErrorKind::rpc,
+                                "bad shell message from the guest: " + decoder.error(),
                                 shell_socket.string());
         }
     }
