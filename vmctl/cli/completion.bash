@@ -4,9 +4,9 @@ _vmctl() {
     local cur prev words cword
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="start stop restart status delete logs exec shell audit docker-env context isolation ports settings version"
+    local commands="start stop restart status delete logs exec shell audit docker-env context isolation ports settings shares version"
     local global="--json --connect -c --vm --verbose -v --help -h"
-    local keys="vm_name cpus memory_mib disk_gib accelerator connect_uri image_dir isolation"
+    local keys="vm_name cpus memory_mib disk_gib accelerator connect_uri image_dir isolation shared_folders share_owner"
 
     case "$prev" in
         --connect|-c) COMPREPLY=($(compgen -W "qemu:///system qemu:///session" -- "$cur")); return ;;
@@ -41,6 +41,10 @@ _vmctl() {
             if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "on off status --help" -- "$cur"));
             else COMPREPLY=($(compgen -W "--yes" -- "$cur")); fi ;;
         context) COMPREPLY=($(compgen -W "--use --name --help" -- "$cur")) ;;
+        shares)
+            if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "list add remove --help" -- "$cur"));
+            elif [ "$sub" = add ]; then COMPREPLY=($(compgen -d -W "--read-only" -- "$cur"));
+            else COMPREPLY=($(compgen -d -- "$cur")); fi ;;
         exec) COMPREPLY=($(compgen -W "--timeout -- --help" -- "$cur")) ;;
         shell) COMPREPLY=($(compgen -W "--tty -t --no-tty -T -- --help" -- "$cur")) ;;
         audit) COMPREPLY=($(compgen -W "--limit -n --denied --help" -- "$cur")) ;;
@@ -53,7 +57,7 @@ _vmctl() {
                 case "$prev" in
                     accelerator) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")) ;;
                     isolation) COMPREPLY=($(compgen -W "on off" -- "$cur")) ;;
-                    image_dir) COMPREPLY=($(compgen -d -- "$cur")) ;;
+                    image_dir|shared_folders) COMPREPLY=($(compgen -d -- "$cur")) ;;
                 esac
             fi ;;
         *) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
