@@ -3,6 +3,7 @@
 // clang-format off
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
 // clang-format on
+#include <malloc.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
     if (cordon::log::parse_level(level, l))
         cordon::log::set_level(l);
     ::signal(SIGPIPE, SIG_IGN);
+    // Per-connection buffers (64-256 KiB) always come from mmap and go back to the system
+    // when the connection ends: glibc's dynamic threshold would otherwise keep them in
+    // the heap after a burst of connections (issue 9: no memory growth under load).
+    ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
     boost::asio::io_context io;
     cordon::hostagent::HostAgent agent(io, opt);

@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <csignal>
@@ -56,6 +58,10 @@ int main(int argc, char** argv) {
     }
     cordon::log::set_level(l);
     std::signal(SIGPIPE, SIG_IGN);
+    // Per-connection buffers (64-256 KiB) always come from mmap and go back to the system
+    // when the connection ends: glibc's dynamic threshold would otherwise keep them in
+    // the heap after a burst of connections (issue 9: no memory growth under load).
+    ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     try {
         boost::asio::io_context io;
         cordon::agent::Agent agent(io, opts);

@@ -161,6 +161,7 @@ struct Session : std::enable_shared_from_this<Session> {
     std::string cbuf, ubuf;
     Scratch cscratch, uscratch;
     SplicePipe to_upstream_pipe, to_client_pipe;
+    bool splice_ok(SplicePipe& p) { return core->opt.splice_bodies && p.ready(); }
     bool pump_ok = true;
 
     // Moves exactly `n` bytes from `from` to `to` with splice(2) through `pipe`, waiting
@@ -507,7 +508,7 @@ struct Session : std::enable_shared_from_this<Session> {
                     bufs.push_back(asio::buffer("0\r\n\r\n", 5));
                 // The rest of a large chunk is spliced: its size line goes out now.
                 const std::uint64_t big = dec.failed() ? 0 : dec.data_remaining();
-                const bool splice_now = big >= kSpliceMin && to_upstream_pipe.ready();
+                const bool splice_now = big >= kSpliceMin && splice_ok(to_upstream_pipe);
                 if (splice_now) {
                     big_size = fmt::format("{:x}\r\n", big);
                     bufs.push_back(asio::buffer(big_size));
@@ -550,7 +551,7 @@ struct Session : std::enable_shared_from_this<Session> {
             cbuf.erase(0, take);
             rem -= take;
         }
-        if (rem >= kSpliceMin && to_upstream_pipe.ready())
+        if (rem >= kSpliceMin && splice_ok(to_upstream_pipe))
             co_return co_await splice_bytes(client, upstream, to_upstream_pipe, rem);
         while (rem) {
             std::size_t want =
@@ -730,7 +731,7 @@ struct Session : std::enable_shared_from_this<Session> {
                     // The rest of a large chunk goes over unchanged, spliced.
                     bool spliced = false;
                     if (std::uint64_t big = dec.data_remaining();
-                        big >= kSpliceMin && to_client_pipe.ready()) {
+                        big >= kSpliceMin && splice_ok(to_client_pipe)) {
                         if (!co_await splice_bytes(upstream, client, to_client_pipe, big))
                             co_return Outcome::close;
                         dec.skip_data(big);
@@ -759,7 +760,7 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_return Outcome::close;
                 ubuf.erase(0, rh.size + avail);
                 rem -= avail;
-                if (rem >= kSpliceMin && to_client_pipe.ready())
+                if (rem >= kSpliceMin && splice_ok(to_client_pipe))
                     co_return co_await splice_bytes(upstream, client, to_client_pipe, rem)
                         ? done
                         : Outcome::close;

@@ -21,6 +21,9 @@ struct ProxyOptions {
     mode_t listen_mode = 0660;
     std::size_t max_head = 64 * 1024;
     std::size_t io_buffer = 256 * 1024;  // per direction and connection
+    // Move large bodies with splice(2) once decided (off: copy through io_buffer; for
+    // comparison in bench-proxy, or a kernel without splice for unix sockets).
+    bool splice_bodies = true;
 };
 
 struct ProxyStats {
