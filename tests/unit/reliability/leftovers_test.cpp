@@ -1,6 +1,8 @@
 // stop_leftover_services: what a killed guest agent left running is stopped by the next
 // one, but only a process whose pid file and command name both match (a reused pid is
 // never hit). Real processes (`sleep`) stand in for dockerd.
+#include "cordon/guest/leftovers.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cordon/guest/leftovers.hpp"
 #include "cordon/subprocess.hpp"
 
 namespace fs = std::filesystem;
@@ -40,7 +41,8 @@ class Leftovers : public ::testing::Test {
 bool alive_not_zombie(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
-    if (!std::getline(in, line)) return false;
+    if (!std::getline(in, line))
+        return false;
     return line.find(") Z") == std::string::npos;
 }
 
@@ -73,5 +75,7 @@ TEST_F(Leftovers, MissingOrBrokenPidFilesFindNothing) {
     fs::create_directories(dir_ + "/services");
     std::ofstream(service_pid_file(dir_, "containerd")) << "not a pid\n";
     std::ofstream(service_pid_file(dir_, "dockerd")) << "1\n";  // init: never
-    EXPECT_TRUE(stop_leftover_services(dir_, {{"dockerd", "init"}, {"containerd", "containerd"}}, 1s).empty());
+    EXPECT_TRUE(
+        stop_leftover_services(dir_, {{"dockerd", "init"}, {"containerd", "containerd"}}, 1s)
+            .empty());
 }
