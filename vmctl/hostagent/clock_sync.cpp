@@ -42,7 +42,8 @@ struct ClockSync::Call {
     bool done = false;
 };
 
-ClockSync::ClockSync(asio::io_context& io, SessionGetter session, std::chrono::milliseconds interval)
+ClockSync::ClockSync(asio::io_context& io, SessionGetter session,
+                     std::chrono::milliseconds interval)
     : io_(io),
       session_(std::move(session)),
       interval_(interval),
@@ -133,7 +134,8 @@ void ClockSync::send(const std::string& reason) {
             call->stream->reset("time.sync timed out");
         finish(call, false, "no answer within " + std::to_string(call_timeout.count()) + " ms");
     });
-    session->open("rpc", [this, call, alive = alive_](error_code ec, std::shared_ptr<channel::Stream> stream) {
+    session->open("rpc", [this, call, alive = alive_](error_code ec,
+                                                      std::shared_ptr<channel::Stream> stream) {
         if (!*alive || call->done) {
             if (stream)
                 stream->reset("time.sync abandoned");
@@ -149,7 +151,8 @@ void ClockSync::send(const std::string& reason) {
                             {"params", {{"unix_ns", now_ns(CLOCK_REALTIME)}}}};
         call->line = req.dump() + "\n";
         call->sent = std::chrono::steady_clock::now();
-        stream->async_write(asio::buffer(call->line), [this, call, alive](error_code wec, std::size_t) {
+        stream->async_write(asio::buffer(call->line), [this, call, alive](error_code wec,
+                                                                          std::size_t) {
             if (!*alive || call->done)
                 return;
             if (wec) {
@@ -160,7 +163,8 @@ void ClockSync::send(const std::string& reason) {
             auto read = std::make_shared<std::function<void()>>();
             *read = [this, call, alive, read] {
                 call->stream->async_read_some(
-                    asio::buffer(call->buf), [this, call, alive, read](error_code rec, std::size_t n) {
+                    asio::buffer(call->buf),
+                    [this, call, alive, read](error_code rec, std::size_t n) {
                         if (!*alive || call->done) {
                             *read = nullptr;
                             return;
@@ -179,7 +183,8 @@ void ClockSync::send(const std::string& reason) {
                                     ++stats_.steps;
                                 finish(call, true, "");
                             } else {
-                                finish(call, false, reply.contains("error") ? reply["error"].dump() : line);
+                                finish(call, false,
+                                       reply.contains("error") ? reply["error"].dump() : line);
                             }
                             return;
                         }
@@ -205,7 +210,9 @@ void ClockSync::finish(const std::shared_ptr<Call>& call, bool ok, const std::st
         call->stream->shutdown_send();
     if (in_flight_ == call)
         in_flight_.reset();
-    const double rtt_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - call->sent).count();
+    const double rtt_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - call->sent)
+            .count();
     stats_.last_reason = call->reason;
     std::string next = std::move(queued_reason_);
     queued_reason_.clear();
@@ -213,11 +220,12 @@ void ClockSync::finish(const std::shared_ptr<Call>& call, bool ok, const std::st
         ++stats_.syncs;
         stats_.last_round_trip_ms = rtt_ms;
         if (std::fabs(stats_.last_offset_ms) >= 100)
-            log::info(kLog, "guest clock was {:.3f} s off ({}); round trip {:.0f} ms", stats_.last_offset_ms / 1000,
-                      call->reason, rtt_ms);
+            log::info(kLog, "guest clock was {:.3f} s off ({}); round trip {:.0f} ms",
+                      stats_.last_offset_ms / 1000, call->reason, rtt_ms);
         if (rtt_ms > static_cast<double>(max_round_trip.count())) {
             // The request sat in a paused VM: the time it carried was stale when applied.
-            next = "the last sync took " + std::to_string(static_cast<long long>(rtt_ms)) + " ms (the VM was paused)";
+            next = "the last sync took " + std::to_string(static_cast<long long>(rtt_ms)) +
+                   " ms (the VM was paused)";
         }
     } else {
         ++stats_.failures;

@@ -23,19 +23,20 @@
 namespace cordon::hostagent {
 
 struct ClockSyncStats {
-    std::uint64_t syncs = 0;         // answered time.sync calls
-    std::uint64_t steps = 0;         // of which the guest stepped its clock
-    std::uint64_t failures = 0;      // error replies, resets, timeouts
-    double last_offset_ms = 0;       // guest minus host before the last sync
+    std::uint64_t syncs = 0;     // answered time.sync calls
+    std::uint64_t steps = 0;     // of which the guest stepped its clock
+    std::uint64_t failures = 0;  // error replies, resets, timeouts
+    double last_offset_ms = 0;   // guest minus host before the last sync
     double last_round_trip_ms = 0;
-    std::string last_reason;         // why the last sync was sent
+    std::string last_reason;  // why the last sync was sent
 };
 
 class ClockSync {
   public:
     using SessionGetter = std::function<std::shared_ptr<channel::Session>()>;
 
-    ClockSync(boost::asio::io_context& io, SessionGetter session, std::chrono::milliseconds interval);
+    ClockSync(boost::asio::io_context& io, SessionGetter session,
+              std::chrono::milliseconds interval);
     ~ClockSync();
     ClockSync(const ClockSync&) = delete;
     ClockSync& operator=(const ClockSync&) = delete;

@@ -36,21 +36,24 @@ bool ClockSync::should_step(double offset) noexcept {
 }
 
 void ClockSync::register_methods(rpc::Server& server) {
-    server.register_method("time.sync", [this](const rpc::json& params, rpc::Call&) { return sync(params); });
+    server.register_method("time.sync",
+                           [this](const rpc::json& params, rpc::Call&) { return sync(params); });
 }
 
 rpc::json ClockSync::sync(const rpc::json& params) {
-    if (!params.is_object() || !params.contains("unix_ns") || !params["unix_ns"].is_number_integer()) {
-        throw rpc::CallError(rpc::code::invalid_params,
-                             "time.sync needs {\"unix_ns\": the host's CLOCK_REALTIME in nanoseconds}",
-                             "time.sync");
+    if (!params.is_object() || !params.contains("unix_ns") ||
+        !params["unix_ns"].is_number_integer()) {
+        throw rpc::CallError(
+            rpc::code::invalid_params,
+            "time.sync needs {\"unix_ns\": the host's CLOCK_REALTIME in nanoseconds}", "time.sync");
     }
     const auto host_ns = params["unix_ns"].get<std::int64_t>();
     // Year 2000 .. 2200: anything else is a broken host clock, not a time to copy.
     if (host_ns < 946'684'800LL * kNs || host_ns > 7'258'118'400LL * kNs) {
-        throw rpc::CallError(rpc::code::invalid_params,
-                             "time.sync: unix_ns " + std::to_string(host_ns) + " is not a plausible time",
-                             "time.sync", "check the host's clock");
+        throw rpc::CallError(
+            rpc::code::invalid_params,
+            "time.sync: unix_ns " + std::to_string(host_ns) + " is not a plausible time",
+            "time.sync", "check the host's clock");
     }
     const std::int64_t guest_ns = realtime_ns();
     const double offset = offset_ms(guest_ns, host_ns);
@@ -63,8 +66,9 @@ rpc::json ClockSync::sync(const rpc::json& params) {
         ts.tv_sec = static_cast<time_t>(target / kNs);
         ts.tv_nsec = static_cast<long>(target % kNs);
         if (::clock_settime(CLOCK_REALTIME, &ts) != 0) {
-            throw rpc::CallError(rpc::code::failed, "cannot set the guest clock: " + errno_string(errno),
-                                 "time.sync", "the guest agent needs CAP_SYS_TIME (it runs as root in the VM)");
+            throw rpc::CallError(rpc::code::failed,
+                                 "cannot set the guest clock: " + errno_string(errno), "time.sync",
+                                 "the guest agent needs CAP_SYS_TIME (it runs as root in the VM)");
         }
         stepped = true;
         ++steps_;
@@ -79,12 +83,14 @@ rpc::json ClockSync::sync(const rpc::json& params) {
 }
 
 rpc::json ClockSync::info() const {
-    return rpc::json{{"unix_ns", realtime_ns()},
-                     {"syncs", syncs_},
-                     {"steps", steps_},
-                     {"last_offset_ms", last_offset_ms_},
-                     {"last_step_offset_ms", last_step_offset_ms_},
-                     {"last_sync_uptime_s", last_sync_uptime_s_ < 0 ? rpc::json(nullptr) : rpc::json(last_sync_uptime_s_)}};
+    return rpc::json{
+        {"unix_ns", realtime_ns()},
+        {"syncs", syncs_},
+        {"steps", steps_},
+        {"last_offset_ms", last_offset_ms_},
+        {"last_step_offset_ms", last_step_offset_ms_},
+        {"last_sync_uptime_s",
+         last_sync_uptime_s_ < 0 ? rpc::json(nullptr) : rpc::json(last_sync_uptime_s_)}};
 }
 
 }  // namespace cordon::agent

@@ -33,7 +33,8 @@ bool send_restart_notice(int port_fd) noexcept {
             log::info("agent", "told the host that a new guest agent serves the channel");
             return true;
         }
-        log::debug("agent", "no restart notice sent ({})", n < 0 ? errno_string(err) : std::string("short write"));
+        log::debug("agent", "no restart notice sent ({})",
+                   n < 0 ? errno_string(err) : std::string("short write"));
     } catch (const std::exception& e) {
         log::warn("agent", "cannot encode the restart notice: {}", e.what());
     }

@@ -30,7 +30,7 @@ bool contains_ci(std::string hay, std::string needle) {
 }
 
 class Faults : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         CORDON_REQUIRE_VM();
         VmEnvironment::get().ensure_test_image();
@@ -57,15 +57,24 @@ TEST_F(Faults, DockerdKilledIsRestartedAndStatusCountsIt) {
     std::cout << "[ numbers ] dockerd answered again " << seconds_since(t0) << " s after kill -9\n";
     EXPECT_EQ(after, before + 1);
     EXPECT_TRUE(docker_ok) << "docker did not answer after dockerd was restarted";
-    auto human = vm.vmctl({"status"}, 60s);
-    EXPECT_NE(human.out.find("dockerd " + std::to_string(before + 1)), std::string::npos) << human.out;
+    // `vmctl status` gives the agent 3 s: under TCG on a loaded host, ask again.
+    cordon::ProcessResult human;
+    for (int i = 0; i < 10; ++i) {
+        human = vm.vmctl({"status"}, 60s);
+        if (human.out.find("guest agent: answering") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(2s);
+    }
+    EXPECT_NE(human.out.find("dockerd " + std::to_string(before + 1)), std::string::npos)
+        << human.out;
     auto r = vm.docker({"run", "--rm", vm.test_image(), "echo", "after-dockerd-restart"});
     EXPECT_TRUE(r.ok()) << describe(r);
 }
 
 TEST_F(Faults, GuestAgentKilledIsRestartedAndInFlightCallsFailCleanly) {
     auto& vm = VmEnvironment::get();
-    auto w = vm.docker({"run", "--rm", "-v", "rel-agent:/d", vm.test_image(), "sh", "-c", "echo keep-1 > /d/keep && sync"});
+    auto w = vm.docker({"run", "--rm", "-v", "rel-agent:/d", vm.test_image(), "sh", "-c",
+                        "echo keep-1 > /d/keep && sync"});
     ASSERT_TRUE(w.ok()) << describe(w);
     const json info0 = agent_info(vm);
     // A call in flight: its connection runs through the agent that is about to die.
@@ -76,19 +85,21 @@ TEST_F(Faults, GuestAgentKilledIsRestartedAndInFlightCallsFailCleanly) {
     while (trim(vm.docker({"ps", "-q"}, 30s).out).empty() && seconds_since(wait_start) < 90)
         std::this_thread::sleep_for(500ms);
     // Killed from a detached shell, so the exec RPC that starts it has answered first.
-    auto k = vm.vm_exec("setsid sh -c 'sleep 1; kill -9 $(pidof cordon-guest-agent)' </dev/null >/dev/null 2>&1 &");
+    auto k = vm.vm_exec(
+        "setsid sh -c 'sleep 1; kill -9 $(pidof cordon-guest-agent)' </dev/null >/dev/null 2>&1 &");
     ASSERT_TRUE(k.ok()) << describe(k);
     const auto killed = Clock::now() + 1s;
     auto r = inflight.get();
     const double failed_after = seconds_since(killed);
-    std::cout << "[ numbers ] the in-flight docker run ended " << failed_after << " s after the kill: "
-              << trim(r.err) << "\n";
+    std::cout << "[ numbers ] the in-flight docker run ended " << failed_after
+              << " s after the kill: " << trim(r.err) << "\n";
     EXPECT_FALSE(r.ok()) << "the in-flight call should have failed: " << describe(r);
     EXPECT_FALSE(r.timed_out) << "the in-flight call hung instead of failing";
     EXPECT_LT(failed_after, 60) << describe(r);
 
     const double back = wait_for_docker(vm, 180s);
-    std::cout << "[ numbers ] docker answered again " << seconds_since(killed) << " s after the guest agent's kill\n";
+    std::cout << "[ numbers ] docker answered again " << seconds_since(killed)
+              << " s after the guest agent's kill\n";
     ASSERT_GE(back, 0) << "docker did not answer within 180 s after the guest agent was killed\n"
                        << vm.vmctl({"status"}, 60s).out;
     EXPECT_LT(seconds_since(killed), 90);
@@ -115,7 +126,8 @@ TEST_F(Faults, HostAgentKilledIsReportedAndRestartedWithoutReboot) {
         std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
         std::string line;
         std::getline(stat, line);
-        if (line.find(") Z") != std::string::npos) break;  // a zombie nobody reaps yet
+        if (line.find(") Z") != std::string::npos)
+            break;  // a zombie nobody reaps yet
         std::this_thread::sleep_for(50ms);
     }
     const json st1 = status_json(vm);
@@ -152,15 +164,19 @@ TEST_F(Faults, DataDiskFullGivesDockerAClearErrorAndTheAgentStaysUp) {
     auto fill = vm.vm_exec(
         "f=$(stat -f -c %f /data); s=$(stat -f -c %S /data); big=$(( (f - 4096) * s )); "
         "[ $big -gt 0 ] && fallocate -l $big /data/cordon-test-fill; "
-        "i=0; while fallocate -l 1048576 /data/cordon-test-fill-m$i 2>/dev/null; do i=$((i+1)); done; "
-        "j=0; while [ $j -lt 5000 ] && fallocate -l 4096 /data/cordon-test-fill-k$j 2>/dev/null; do j=$((j+1)); done; "
+        "i=0; while fallocate -l 1048576 /data/cordon-test-fill-m$i 2>/dev/null; do i=$((i+1)); "
+        "done; "
+        "j=0; while [ $j -lt 5000 ] && fallocate -l 4096 /data/cordon-test-fill-k$j 2>/dev/null; "
+        "do j=$((j+1)); done; "
         // ext4 keeps a pool of clusters (at most 4096) for its own metadata that no one
         // can allocate: full means a 4 KiB allocation fails.
-        "if fallocate -l 4096 /data/cordon-test-fill-probe 2>/dev/null; then echo not-full; else echo full; fi");
+        "if fallocate -l 4096 /data/cordon-test-fill-probe 2>/dev/null; then echo not-full; else "
+        "echo full; fi");
     ASSERT_TRUE(fill.ok()) << describe(fill);
     EXPECT_EQ(trim(fill.out), "full") << "the data disk is not full";
 
-    auto r = vm.docker({"run", "--rm", "-v", "rel-full:/d", vm.test_image(), "sh", "-c", "echo x > /d/x"}, 180s);
+    auto r = vm.docker(
+        {"run", "--rm", "-v", "rel-full:/d", vm.test_image(), "sh", "-c", "echo x > /d/x"}, 180s);
     std::cout << "[ numbers ] docker with a full disk: " << trim(r.err) << "\n";
     EXPECT_FALSE(r.ok());
     EXPECT_FALSE(r.timed_out);
@@ -173,7 +189,8 @@ TEST_F(Faults, DataDiskFullGivesDockerAClearErrorAndTheAgentStaysUp) {
 
     auto clean = vm.vm_exec("rm -f /data/cordon-test-fill*; stat -f -c %f /data");
     ASSERT_TRUE(clean.ok()) << describe(clean);
-    auto ok = vm.docker({"run", "--rm", "-v", "rel-full:/d", vm.test_image(), "sh", "-c", "echo x > /d/x && cat /d/x"});
+    auto ok = vm.docker({"run", "--rm", "-v", "rel-full:/d", vm.test_image(), "sh", "-c",
+                         "echo x > /d/x && cat /d/x"});
     EXPECT_TRUE(ok.ok()) << describe(ok);
     EXPECT_EQ(trim(ok.out), "x");
     vm.docker({"volume", "rm", "rel-full"}, 60s);
@@ -191,7 +208,8 @@ TEST_F(Faults, LibvirtdRestartedWhileTheVmRunsLeavesItRunning) {
     auto down = vm.vmctl({"status"}, 60s);
     EXPECT_EQ(down.exit_code, 6) << describe(down);  // libvirt_unreachable
     EXPECT_TRUE(vm.docker({"version"}, 60s).ok()) << "Docker stopped working without libvirtd";
-    auto up = cordon::run({"bash", std::string(CORDON_SOURCE_DIR) + "/scripts/start-libvirtd"}, 120s);
+    auto up =
+        cordon::run({"bash", std::string(CORDON_SOURCE_DIR) + "/scripts/start-libvirtd"}, 120s);
     ASSERT_TRUE(up.ok()) << describe(up);
     const json st = status_json(vm);
     EXPECT_EQ(st.value("state", ""), "running") << st.dump(2);
@@ -209,8 +227,9 @@ TEST_F(Faults, DestroyedDuringVolumeWritesKeepsSyncedDataAndSaysWhatHappened) {
     auto w = vm.docker({"run", "--rm", "-v", "rel-destroy:/d", vm.test_image(), "sh", "-c",
                         "seq 1 20000 > /d/synced && sync"});
     ASSERT_TRUE(w.ok()) << describe(w);
-    auto writer = vm.docker({"run", "-d", "--name", "rel-writer", "-v", "rel-destroy:/d", vm.test_image(), "sh",
-                             "-c", "i=0; while true; do echo $i >> /d/log; i=$((i+1)); done"});
+    auto writer =
+        vm.docker({"run", "-d", "--name", "rel-writer", "-v", "rel-destroy:/d", vm.test_image(),
+                   "sh", "-c", "i=0; while true; do echo $i >> /d/log; i=$((i+1)); done"});
     ASSERT_TRUE(writer.ok()) << describe(writer);
     std::this_thread::sleep_for(3s);
     auto d = virsh({"destroy", name});
@@ -223,17 +242,20 @@ TEST_F(Faults, DestroyedDuringVolumeWritesKeepsSyncedDataAndSaysWhatHappened) {
     EXPECT_NE(human.out.find("stopped from outside"), std::string::npos) << human.out;
 
     auto start = vm.vmctl({"start"}, 600s);
-    ASSERT_TRUE(start.ok()) << describe(start) << "\n--- console\n" << vm.vmctl({"logs", "console"}, 30s).out;
+    ASSERT_TRUE(start.ok()) << describe(start) << "\n--- console\n"
+                            << vm.vmctl({"logs", "console"}, 30s).out;
     ASSERT_GE(wait_for_docker(vm, 240s), 0);
     const json info = agent_info(vm);
     const json& disk = info["data_disk"];
     std::cout << "[ numbers ] data disk after the destroy: " << disk.dump() << "\n";
     EXPECT_TRUE(disk.value("ok", false)) << disk.dump(2);
-    EXPECT_TRUE(disk.value("previous_run_unclean", false)) << "the journal replay was not reported: " << disk.dump(2);
+    EXPECT_TRUE(disk.value("previous_run_unclean", false))
+        << "the journal replay was not reported: " << disk.dump(2);
     EXPECT_NE(disk.value("check", "").find("e2fsck -p exit"), std::string::npos) << disk.dump(2);
 
     auto c = vm.docker({"run", "--rm", "-v", "rel-destroy:/d", vm.test_image(), "sh", "-c",
-                        "busybox wc -l < /d/synced; busybox tail -n 1 /d/synced; head -n 1 /d/synced; cat /d/log > /dev/null && echo log-readable"});
+                        "busybox wc -l < /d/synced; busybox tail -n 1 /d/synced; head -n 1 "
+                        "/d/synced; cat /d/log > /dev/null && echo log-readable"});
     ASSERT_TRUE(c.ok()) << describe(c);
     EXPECT_EQ(trim(c.out), "20000\n20000\n1\nlog-readable");
     vm.docker({"rm", "-f", "rel-writer"}, 60s);

@@ -28,7 +28,9 @@ inline json status_json(const VmEnvironment& vm) {
     return j;
 }
 
-inline std::string vm_name(const VmEnvironment& vm) { return status_json(vm).value("vm", ""); }
+inline std::string vm_name(const VmEnvironment& vm) {
+    return status_json(vm).value("vm", "");
+}
 
 // The guest agent's info through the host agent's control socket, without vmctl.
 inline json agent_info(const VmEnvironment& vm, std::chrono::milliseconds timeout = 10s) {
@@ -62,7 +64,8 @@ inline ClockReading clock_error(const std::string& control_socket) {
     return r;
 }
 
-inline ProcessResult virsh(const std::vector<std::string>& args, std::chrono::seconds timeout = 120s) {
+inline ProcessResult virsh(const std::vector<std::string>& args,
+                           std::chrono::seconds timeout = 120s) {
     std::vector<std::string> argv{"virsh", "-c", "qemu:///system"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, timeout);

@@ -23,7 +23,7 @@ double seconds_since(Clock::time_point t0) {
 }
 
 class SleepMemory : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         CORDON_REQUIRE_VM();
         VmEnvironment::get().ensure_test_image();
@@ -35,7 +35,8 @@ double settled_rss(pid_t pid, int samples = 5) {
     double best = -1;
     for (int i = 0; i < samples; ++i) {
         const double r = rss_mib(pid);
-        if (best < 0 || (r >= 0 && r < best)) best = r;
+        if (best < 0 || (r >= 0 && r < best))
+            best = r;
         std::this_thread::sleep_for(1s);
     }
     return best;
@@ -49,7 +50,8 @@ TEST_F(SleepMemory, FreedGuestMemoryGoesBackToTheHost) {
     const pid_t qemu = qemu_pid(name);
     ASSERT_GT(qemu, 0) << "no QEMU pid file for " << name;
     auto xml = virsh({"dumpxml", name});
-    EXPECT_NE(xml.out.find("freePageReporting='on'"), std::string::npos) << "the balloon has no free page reporting";
+    EXPECT_NE(xml.out.find("freePageReporting='on'"), std::string::npos)
+        << "the balloon has no free page reporting";
     auto mod = vm.vm_exec("grep -c '^virtio_balloon ' /proc/modules");
     EXPECT_EQ(trim(mod.out), "1") << "virtio_balloon is not loaded in the guest: " << describe(mod);
 
@@ -61,7 +63,8 @@ TEST_F(SleepMemory, FreedGuestMemoryGoesBackToTheHost) {
     std::this_thread::sleep_for(10s);
     const double idle = settled_rss(qemu, 8);
     ASSERT_GT(idle, 0);
-    auto hog = vm.docker({"run", "-d", "--name", "rel-hog", "--tmpfs", "/big:size=1200m", vm.test_image(), "sh", "-c",
+    auto hog = vm.docker({"run", "-d", "--name", "rel-hog", "--tmpfs", "/big:size=1200m",
+                          vm.test_image(), "sh", "-c",
                           // fallocate on tmpfs allocates (and clears) the pages in the kernel: a
                           // byte-by-byte writer takes minutes under TCG.
                           "busybox fallocate -l 1073741824 /big/f && echo filled && sleep 3600"});
@@ -70,14 +73,16 @@ TEST_F(SleepMemory, FreedGuestMemoryGoesBackToTheHost) {
     bool filled = false;
     while (!filled && seconds_since(t0) < 300) {
         filled = vm.docker({"logs", "rel-hog"}, 30s).out.find("filled") != std::string::npos;
-        if (!filled) std::this_thread::sleep_for(1s);
+        if (!filled)
+            std::this_thread::sleep_for(1s);
     }
-    if (!filled) vm.docker({"rm", "-f", "rel-hog"}, 120s);
+    if (!filled)
+        vm.docker({"rm", "-f", "rel-hog"}, 120s);
     ASSERT_TRUE(filled) << "the container did not fill 1 GiB of tmpfs within 300 s";
     const double peak = rss_mib(qemu);
+    const auto t1 = Clock::now();  // the memory goes back while `docker rm` still runs
     auto rm = vm.docker({"rm", "-f", "rel-hog"}, 120s);
     ASSERT_TRUE(rm.ok()) << describe(rm);
-    const auto t1 = Clock::now();
     double after = rss_mib(qemu);
     while (after >= idle + 300 && seconds_since(t1) < 180) {
         std::this_thread::sleep_for(1s);
@@ -85,9 +90,12 @@ TEST_F(SleepMemory, FreedGuestMemoryGoesBackToTheHost) {
     }
     const double fell_in = seconds_since(t1);
     after = std::min(after, settled_rss(qemu, 3));
-    std::cout << "[ numbers ] QEMU RSS: idle " << idle << " MiB, with 1 GiB held " << peak << " MiB, "
-              << "after the container exited " << after << " MiB (under idle + 300 MiB after " << fell_in << " s)\n";
-    EXPECT_GT(peak, idle + 700) << "the container's 1 GiB never reached QEMU's RSS: the test measured nothing";
+    std::cout << "[ numbers ] QEMU RSS: idle " << idle << " MiB, with 1 GiB held " << peak
+              << " MiB, "
+              << "after the container exited " << after << " MiB (under idle + 300 MiB " << fell_in
+              << " s after `docker rm -f` began)\n";
+    EXPECT_GT(peak, idle + 700)
+        << "the container's 1 GiB never reached QEMU's RSS: the test measured nothing";
     EXPECT_LT(after, idle + 300) << "the guest did not give the freed memory back";
 }
 
@@ -96,7 +104,8 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerKeepsWorking) {
     const std::string name = vm_name(vm);
     const std::string control = status_json(vm)["paths"].value("control_socket", "");
     const ClockReading e0 = clock_error(control);
-    std::cout << "[ numbers ] clock error before the pause: " << e0.error_s << " s (+/- " << e0.uncertainty_s << ")\n";
+    std::cout << "[ numbers ] clock error before the pause: " << e0.error_s << " s (+/- "
+              << e0.uncertainty_s << ")\n";
     EXPECT_LT(std::fabs(e0.error_s), 2.0);
 
     const int steps_before = agent_info(vm)["clock"].value("steps", 0);
@@ -114,7 +123,8 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerKeepsWorking) {
         try {
             const ClockReading e = clock_error(control);
             last = e.error_s;
-            if (std::isnan(first)) first = e.error_s;
+            if (std::isnan(first))
+                first = e.error_s;
             if (std::fabs(e.error_s) < 2.0) {
                 corrected_after = seconds_since(resumed);
                 break;
@@ -125,8 +135,10 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerKeepsWorking) {
         std::this_thread::sleep_for(500ms);
     }
     std::cout << "[ numbers ] paused " << pause_s << " s: first clock error after resume " << first
-              << " s; within 2 s after " << corrected_after << " s (last reading " << last << " s)\n";
-    ASSERT_GE(corrected_after, 0) << "the guest clock was still " << last << " s off 60 s after resume";
+              << " s; within 2 s after " << corrected_after << " s (last reading " << last
+              << " s)\n";
+    ASSERT_GE(corrected_after, 0) << "the guest clock was still " << last
+                                  << " s off 60 s after resume";
     EXPECT_LT(corrected_after, 15) << "the clock took too long to be corrected";
     // The guest's clock did stop during the pause, and a step (not luck) corrected it.
     const json info = agent_info(vm);

@@ -10,15 +10,15 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <optional>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,8 +40,8 @@ std::int64_t realtime_ns() {
 }
 
 struct SyncSeen {
-    std::int64_t host_ns = 0;     // what the host agent sent
-    std::int64_t received_ns = 0; // our clock when it arrived
+    std::int64_t host_ns = 0;      // what the host agent sent
+    std::int64_t received_ns = 0;  // our clock when it arrived
 };
 
 // Serves the channel socket like QEMU; answers ping and time.sync like the guest agent.
@@ -55,7 +55,8 @@ class FakeGuest {
     }
     ~FakeGuest() {
         asio::post(io_, [this] {
-            if (session_) session_->close("test over");
+            if (session_)
+                session_->close("test over");
             acceptor_.reset();
             work_.reset();
         });
@@ -70,7 +71,9 @@ class FakeGuest {
   private:
     void run() {
         rpc_ = std::make_unique<cordon::rpc::Server>(io_, "fake-guest.rpc");
-        rpc_->register_method("ping", [](const json&, cordon::rpc::Call&) { return json{{"pong", true}}; });
+        rpc_->register_method("ping", [](const json&, cordon::rpc::Call&) {
+            return json{{"pong", true}};
+        });
         rpc_->register_async_method("time.sync", [this](std::shared_ptr<cordon::rpc::Call> call) {
             SyncSeen s{call->params().value("unix_ns", std::int64_t{0}), realtime_ns()};
             std::size_t n;
@@ -80,7 +83,9 @@ class FakeGuest {
                 n = syncs_.size();
             }
             auto answer = [call, s] {
-                call->reply(json{{"offset_ms", static_cast<double>(s.received_ns - s.host_ns) / 1e6}, {"stepped", false}});
+                call->reply(
+                    json{{"offset_ms", static_cast<double>(s.received_ns - s.host_ns) / 1e6},
+                         {"stepped", false}});
             };
             if (n == 1 && first_delay_.count() > 0) {
                 auto t = std::make_shared<asio::steady_timer>(io_, first_delay_);
@@ -103,24 +108,30 @@ class FakeGuest {
         rpc_.reset();
     }
     void accept() {
-        acceptor_->async_accept([this](boost::system::error_code ec, asio::local::stream_protocol::socket s) {
-            if (ec) return;
-            cordon::channel::SessionOptions o;
-            o.role = cordon::channel::Role::guest;
-            o.agent_version = "fake-guest 1";
-            session_ = cordon::channel::Session::create(io_, cordon::UniqueFd(s.release()), o);
-            session_->set_stream_handler([this](std::shared_ptr<cordon::channel::Stream> st, const std::string& svc) {
-                if (svc == "rpc") rpc_->serve(st);
-                else st->reset("unknown service");
+        acceptor_->async_accept(
+            [this](boost::system::error_code ec, asio::local::stream_protocol::socket s) {
+                if (ec)
+                    return;
+                cordon::channel::SessionOptions o;
+                o.role = cordon::channel::Role::guest;
+                o.agent_version = "fake-guest 1";
+                session_ = cordon::channel::Session::create(io_, cordon::UniqueFd(s.release()), o);
+                session_->set_stream_handler(
+                    [this](std::shared_ptr<cordon::channel::Stream> st, const std::string& svc) {
+                        if (svc == "rpc")
+                            rpc_->serve(st);
+                        else
+                            st->reset("unknown service");
+                    });
+                session_->start([](boost::system::error_code, const cordon::channel::PeerInfo&) {});
+                accept();
             });
-            session_->start([](boost::system::error_code, const cordon::channel::PeerInfo&) {});
-            accept();
-        });
     }
 
     fs::path channel_;
     asio::io_context io_;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{asio::make_work_guard(io_)};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+        asio::make_work_guard(io_)};
     std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
     std::shared_ptr<cordon::channel::Session> session_;
     std::unique_ptr<cordon::rpc::Server> rpc_;
@@ -146,17 +157,19 @@ class HostAgentClock : public ::testing::Test {
     void start_agent(int interval_s) {
         cordon::SpawnOptions o;
         o.capture_output = false;
-        agent_ = cordon::Child::spawn({CORDON_HOSTAGENT_PATH, "--vm", "clock-test", "--channel", (dir_ / "ch.sock").string(),
-                                       "--docker-socket", (dir_ / "docker.sock").string(), "--control-socket",
-                                       (dir_ / "control.sock").string(), "--pid-file", (dir_ / "agent.pid").string(),
-                                       "--clock-sync-interval", std::to_string(interval_s)},
-                                      o);
+        agent_ = cordon::Child::spawn(
+            {CORDON_HOSTAGENT_PATH, "--vm", "clock-test", "--channel", (dir_ / "ch.sock").string(),
+             "--docker-socket", (dir_ / "docker.sock").string(), "--control-socket",
+             (dir_ / "control.sock").string(), "--pid-file", (dir_ / "agent.pid").string(),
+             "--clock-sync-interval", std::to_string(interval_s)},
+            o);
     }
     template <class Pred>
     bool wait_until(Pred pred, std::chrono::milliseconds limit) {
         const auto end = std::chrono::steady_clock::now() + limit;
         while (std::chrono::steady_clock::now() < end) {
-            if (pred()) return true;
+            if (pred())
+                return true;
             std::this_thread::sleep_for(20ms);
         }
         return pred();
@@ -171,14 +184,17 @@ TEST_F(HostAgentClock, PushesTheHostTimeWhenTheChannelComesUpAndPeriodically) {
     FakeGuest guest(dir_ / "ch.sock");
     const auto t0 = std::chrono::steady_clock::now();
     start_agent(1);
-    ASSERT_TRUE(wait_until([&] { return !guest.syncs().empty(); }, 10s)) << "no time.sync after the channel came up";
-    const double first_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(wait_until([&] { return !guest.syncs().empty(); }, 10s))
+        << "no time.sync after the channel came up";
+    const double first_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_LT(first_s, 5.0);
     // The time it carries is the host's now (within the transit of a local socket).
     const SyncSeen s = guest.syncs().front();
     EXPECT_LT(std::llabs(s.received_ns - s.host_ns), 500'000'000LL);
     // Periodically: 1 s interval here.
-    ASSERT_TRUE(wait_until([&] { return guest.syncs().size() >= 4; }, 10s)) << guest.syncs().size() << " syncs";
+    ASSERT_TRUE(wait_until([&] { return guest.syncs().size() >= 4; }, 10s))
+        << guest.syncs().size() << " syncs";
 }
 
 TEST_F(HostAgentClock, SyncsAgainAtOnceWhenAnAnswerWasLate) {
@@ -193,8 +209,8 @@ TEST_F(HostAgentClock, SyncsAgainAtOnceWhenAnAnswerWasLate) {
         << "no second time.sync after a late answer";
     const auto all = guest.syncs();
     const double gap_s = static_cast<double>(all[1].received_ns - all[0].received_ns) / 1e9;
-    EXPECT_GE(gap_s, 2.5);   // after the late answer...
-    EXPECT_LT(gap_s, 5.0);   // ...and at once, not after 600 s
+    EXPECT_GE(gap_s, 2.5);  // after the late answer...
+    EXPECT_LT(gap_s, 5.0);  // ...and at once, not after 600 s
 }
 
 TEST_F(HostAgentClock, ZeroIntervalTurnsItOff) {

@@ -27,7 +27,7 @@ std::string read_all(const fs::path& p) {
 }
 
 class SettingsCorruption : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/cordon-settings-XXXXXX";
         base_ = ::mkdtemp(tmpl);
@@ -54,15 +54,19 @@ protected:
     // Every command that reads settings refuses, names the file, and leaves it as it was.
     void expect_refused_everywhere(const fs::path& file) {
         const std::string before = fs::is_regular_file(file) ? read_all(file) : std::string();
-        for (const auto& args : std::vector<std::vector<std::string>>{
-                 {"status"}, {"start"}, {"settings", "get"}, {"settings", "set", "cpus", "3"},
-                 {"isolation", "on", "--yes"}}) {
+        for (const auto& args :
+             std::vector<std::vector<std::string>>{{"status"},
+                                                   {"start"},
+                                                   {"settings", "get"},
+                                                   {"settings", "set", "cpus", "3"},
+                                                   {"isolation", "on", "--yes"}}) {
             auto r = vmctl(args);
             std::string cmd;
             for (const auto& a : args) cmd += a + " ";
             EXPECT_EQ(r.exit_code, kExitConfig) << cmd << "\n" << r.out << r.err;
             EXPECT_NE((r.err + r.out).find(file.string()), std::string::npos)
-                << cmd << ": the error does not name " << file << "\n" << r.err << r.out;
+                << cmd << ": the error does not name " << file << "\n"
+                << r.err << r.out;
             if (fs::is_regular_file(file)) {
                 EXPECT_EQ(read_all(file), before) << cmd << " rewrote " << file;
             }
@@ -77,8 +81,8 @@ protected:
         // No temporary or backup file was left beside it.
         for (const auto& e : fs::directory_iterator(file.parent_path())) {
             const std::string n = e.path().filename().string();
-            EXPECT_TRUE(e.path() == file || n == "cordon" || n == "config" || n == "state" || n == "run" ||
-                        n == "cache")
+            EXPECT_TRUE(e.path() == file || n == "cordon" || n == "config" || n == "state" ||
+                        n == "run" || n == "cache")
                 << "left behind: " << e.path();
         }
     }
@@ -97,7 +101,9 @@ TEST_F(SettingsCorruption, TruncatedUserSettings) {
 }
 
 TEST_F(SettingsCorruption, BinaryGarbageInUserSettings) {
-    write(user_, std::string("\x7f" "ELF\x02\x01\x01\0\0\0garbage\xff\xfe", 19));
+    write(user_, std::string("\x7f"
+                             "ELF\x02\x01\x01\0\0\0garbage\xff\xfe",
+                             19));
     expect_refused_everywhere(user_);
 }
 

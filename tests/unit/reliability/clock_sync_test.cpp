@@ -4,6 +4,8 @@
 // clang-format off
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
 // clang-format on
+#include "clock_sync.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -12,7 +14,6 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <thread>
 
-#include "clock_sync.hpp"
 #include "cordon/rpc/rpc.hpp"
 
 namespace asio = boost::asio;
@@ -90,8 +91,9 @@ TEST_F(TimeSync, BadParamsAreRefusedBeforeTheClockIsTouched) {
     EXPECT_EQ(error_code_of(*client_, json::object()), "invalid_params");
     EXPECT_EQ(error_code_of(*client_, {{"unix_ns", "now"}}), "invalid_params");
     EXPECT_EQ(error_code_of(*client_, {{"unix_ns", 1.5e18}}), "invalid_params");
-    EXPECT_EQ(error_code_of(*client_, {{"unix_ns", 0}}), "invalid_params");          // 1970
+    EXPECT_EQ(error_code_of(*client_, {{"unix_ns", 0}}), "invalid_params");  // 1970
     EXPECT_EQ(error_code_of(*client_, {{"unix_ns", -5}}), "invalid_params");
-    EXPECT_EQ(error_code_of(*client_, {{"unix_ns", 9'000'000'000'000'000'000LL}}), "invalid_params");  // 2255
+    EXPECT_EQ(error_code_of(*client_, {{"unix_ns", 9'000'000'000'000'000'000LL}}),
+              "invalid_params");  // 2255
     EXPECT_EQ(clock_.info().value("syncs", 1), 0);
 }
