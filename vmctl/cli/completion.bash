@@ -39,7 +39,7 @@ _vmctl() {
             else COMPREPLY=($(compgen -W "--tail -n" -- "$cur")); fi ;;
         isolation)
             if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "on off status --help" -- "$cur"));
-            else COMPREPLY=($(compgen -W "--yes" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "--yes --exclusive-ranges --shared-range" -- "$cur")); fi ;;
         context) COMPREPLY=($(compgen -W "--use --name --help" -- "$cur")) ;;
         shares)
             if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "list add remove --help" -- "$cur"));

@@ -3,16 +3,14 @@
 // writes its root filesystem and a shared named volume, and the VM sees each
 // container's files owned by that container's own range.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <vector>
 
-#include "cordon/unique_fd.hpp"
 #include "cordon_e2e.hpp"
 
 using cordon::e2e::describe;
@@ -21,37 +19,15 @@ using json = nlohmann::json;
 
 namespace {
 
-// The agent's isolation RPC through the host agent's control.sock (one JSON line each way).
-json isolation_rpc(const VmEnvironment& vm, const json& params) {
-    std::string path = vm.docker_host().substr(std::string("unix://").size());
-    path = path.substr(0, path.rfind('/')) + "/control.sock";
-    cordon::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        return {{"error", "cannot connect to " + path}};
-    const std::string req =
-        json{{"id", 7}, {"method", "isolation"}, {"params", params}}.dump() + "\n";
-    if (::write(fd.get(), req.data(), req.size()) != static_cast<ssize_t>(req.size()))
-        return {{"error", "write"}};
-    timeval tv{600, 0};
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string buf;
-    char chunk[4096];
-    for (;;) {
-        const auto n = ::read(fd.get(), chunk, sizeof chunk);
-        if (n <= 0)
-            return {{"error", "no reply from the agent"}};
-        buf.append(chunk, static_cast<std::size_t>(n));
-        std::size_t nl;
-        while ((nl = buf.find('\n')) != std::string::npos) {
-            json msg = json::parse(buf.substr(0, nl), nullptr, false);
-            buf.erase(0, nl + 1);
-            if (msg.is_object() && msg.value("id", -1) == 7)
-                return msg;
-        }
-    }
+// `vmctl --json isolation ...`: the CLI a user types, through the host library and the
+// agent's isolation RPC.
+json vmctl_isolation(const VmEnvironment& vm, const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"--json", "isolation"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = vm.vmctl(argv, std::chrono::seconds(600));
+    if (!r.ok())
+        return {{"error", describe(r)}};
+    return json::parse(r.out, nullptr, false);
 }
 
 class IdmapTest : public ::testing::Test {
@@ -63,10 +39,9 @@ class IdmapTest : public ::testing::Test {
         static bool switched = false;
         if (switched)
             return;
-        const json reply =
-            isolation_rpc(vm, {{"enabled", true}, {"exclusive_ranges", true}, {"confirmed", true}});
-        ASSERT_TRUE(reply.contains("result")) << reply.dump();
-        ASSERT_TRUE(reply["result"].value("exclusive_ranges", false)) << reply.dump();
+        const json reply = vmctl_isolation(vm, {"on", "--exclusive-ranges", "--yes"});
+        ASSERT_TRUE(reply.is_object() && !reply.contains("error")) << reply.dump();
+        ASSERT_TRUE(reply.value("exclusive_ranges", false)) << reply.dump();
         switched = true;
     }
 };
@@ -81,10 +56,10 @@ std::uint64_t first_host_id(const std::string& uid_map) {
 }  // namespace
 
 TEST_F(IdmapTest, StatusReportsTheMode) {
-    const json reply = isolation_rpc(VmEnvironment::get(), json::object());
-    ASSERT_TRUE(reply.contains("result")) << reply.dump();
-    EXPECT_TRUE(reply["result"]["enabled"].get<bool>());
-    EXPECT_TRUE(reply["result"]["exclusive_ranges"].get<bool>());
+    const json reply = vmctl_isolation(VmEnvironment::get(), {"status"});
+    ASSERT_TRUE(reply.is_object() && !reply.contains("error")) << reply.dump();
+    EXPECT_TRUE(reply.value("enabled", false)) << reply.dump();
+    EXPECT_TRUE(reply.value("exclusive_ranges", false)) << reply.dump();
 }
 
 TEST_F(IdmapTest, OneContainerRunsInARangeOfItsOwn) {

@@ -138,6 +138,8 @@ class IsolationCommand final : public Command {
     CLI::App* app_ = nullptr;
     std::string action_;
     bool yes_ = false;
+    bool exclusive_ = false;
+    bool shared_ = false;
 };
 
 nlohmann::json admin_lock_param(cordon::host::LayeredSettings& s);

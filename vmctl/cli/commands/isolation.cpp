@@ -15,6 +15,13 @@ CLI::App* IsolationCommand::add(CLI::App& parent) {
         ->required();
     app_->add_flag("-y,--yes", yes_,
                    "Stop running containers if the switch needs it, without asking");
+    auto* excl = app_->add_flag(
+        "--exclusive-ranges", exclusive_,
+        "With `on`: give every container its own 64K ID range (two containers' roots are "
+        "different VM users) instead of one range shared by all");
+    app_->add_flag("--shared-range", shared_,
+                   "With `on`: go back to one ID range shared by all containers")
+        ->excludes(excl);
     return app_;
 }
 
@@ -38,19 +45,25 @@ int IsolationCommand::run(Context& ctx) {
         }
         params["enabled"] = want;
         params["confirmed"] = yes_;
+        if ((exclusive_ || shared_) && !want)
+            throw HostError(ErrorKind::usage, "--exclusive-ranges and --shared-range go with `on`",
+                            {}, "run `vmctl isolation on --exclusive-ranges`");
     }
     Vm vm = ctx.vm();
     json r;
     if (action_ == "status") {
         r = vm.call_agent("isolation", params, std::chrono::seconds(600));
     } else {
-        r = vm.set_isolation(params["enabled"].get<bool>(), yes_, params["admin_lock"],
-                             [&](const ProgressStep& st) {
-                                 if (!st.message.empty())
-                                     ctx.out().progress(fmt::format(
-                                         "[{:3.0f}%] {}", st.fraction * 100, st.message));
-                             },
-                             std::chrono::seconds(600));
+        r = vm.set_isolation(
+            params["enabled"].get<bool>(), yes_, params["admin_lock"],
+            [&](const ProgressStep& st) {
+                if (!st.message.empty())
+                    ctx.out().progress(fmt::format("[{:3.0f}%] {}", st.fraction * 100, st.message));
+            },
+            std::chrono::seconds(600),
+            exclusive_ ? std::optional<bool>(true)
+            : shared_  ? std::optional<bool>(false)
+                       : std::nullopt);
     }
     json out = r.is_object() ? r : json{{"guest", r}};
     out["locked"] = v.locked;
@@ -58,6 +71,8 @@ int IsolationCommand::run(Context& ctx) {
     ctx.out().result(out, [&](std::ostream& o) {
         if (r.is_object() && r.contains("enabled") && r["enabled"].is_boolean()) {
             o << "isolation is " << on_off(r["enabled"].get<bool>()) << " in the VM";
+            if (r["enabled"].get<bool>() && r.value("exclusive_ranges", false))
+                o << ", with an exclusive ID range per container";
         } else {
             o << "guest answered: " << r.dump();
         }

@@ -145,8 +145,8 @@ StartResult Vm::start(const StartOptions& opt) {
             ::unlink(paths_.channel_socket.c_str());
         }
         step(opt, "cancelled", 1.0,
-             "start cancelled" + (undone.empty() ? std::string(": nothing was running yet")
-                                                 : "; " + undone));
+             "start cancelled" +
+                 (undone.empty() ? std::string(": nothing was running yet") : "; " + undone));
         throw HostError(ErrorKind::cancelled,
                         "the start was cancelled" + (undone.empty() ? "" : "; " + undone),
                         settings_.vm_name, "start it again with `vmctl start`");
@@ -194,9 +194,10 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
                 if (Clock::now() >= deadline) {
                     throw HostError(ErrorKind::timeout,
                                     "the new host agent did not reach the guest agent within " +
-                                        std::to_string(opt.ready_timeout.count()) + " s (last error: " +
-                                        last_error + ")",
-                                    paths_.hostagent_log.string(), "read the host agent's log and `vmctl logs console`");
+                                        std::to_string(opt.ready_timeout.count()) +
+                                        " s (last error: " + last_error + ")",
+                                    paths_.hostagent_log.string(),
+                                    "read the host agent's log and `vmctl logs console`");
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
@@ -278,7 +279,8 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
     // The guest applies an administrator's isolation lock from its first moment,
     // before dockerd starts and before any host agent connects.
     if (settings_.isolation_locked)
-        spec.cmdline += settings_.isolation ? " cordon.isolation_lock=on" : " cordon.isolation_lock=off";
+        spec.cmdline +=
+            settings_.isolation ? " cordon.isolation_lock=on" : " cordon.isolation_lock=off";
     spec.rootfs = image.rootfs;
     spec.rootfs_format = image.rootfs_format;
     spec.data_disk = paths_.data_disk;
@@ -411,8 +413,9 @@ void Vm::add_shared_folders(DomainSpec& spec, bool local, const Progress& progre
     for (const auto& f : folders) {
         struct stat st {};
         if (::stat(f.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-            throw HostError(ErrorKind::config, "the shared folder does not exist or is not a folder",
-                            f.path, "create it, or remove it with `vmctl shares remove " + f.path + "`");
+            throw HostError(ErrorKind::config,
+                            "the shared folder does not exist or is not a folder", f.path,
+                            "create it, or remove it with `vmctl shares remove " + f.path + "`");
     }
     fs::path wrapper;
     try {
@@ -458,12 +461,14 @@ void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const Start
             return;
         }
         if (Clock::now() >= deadline) {
-            throw HostError(ErrorKind::timeout, "the container engine did not become ready in time (" + state + ")",
+            throw HostError(ErrorKind::timeout,
+                            "the container engine did not become ready in time (" + state + ")",
                             settings_.vm_name, "read `vmctl logs engine`; the VM keeps running");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         try {
-            r.agent_info = connector_(paths_.control_socket)->call("info", json::object(), std::chrono::seconds(10));
+            r.agent_info = connector_(paths_.control_socket)
+                               ->call("info", json::object(), std::chrono::seconds(10));
             state = engine_state(r.agent_info);
         } catch (const HostError& e) {
             log::debug("vm", "info while waiting for the engine: {}", e.what());
@@ -647,8 +652,11 @@ ProgressStep isolation_step(const std::string& text, double floor) {
 }  // namespace
 
 json Vm::set_isolation(bool enabled, bool confirmed, const json& admin_lock,
-                       const StepProgress& on_step, std::chrono::milliseconds timeout) {
+                       const StepProgress& on_step, std::chrono::milliseconds timeout,
+                       std::optional<bool> exclusive_ranges) {
     json params = {{"enabled", enabled}, {"confirmed", confirmed}};
+    if (exclusive_ranges)
+        params["exclusive_ranges"] = *exclusive_ranges;
     if (!admin_lock.is_null())
         params["admin_lock"] = admin_lock;
     double fraction = 0;

@@ -1,8 +1,9 @@
 #pragma once
 // The lifecycle of one Cordon VM: everything vmctl and the desktop app do with it.
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
-#include <sys/types.h>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -67,10 +68,10 @@ struct StartResult {
     bool kvm = false;
     std::string accelerator_reason;
     bool data_disk_created = false;
-    double seconds_to_ready = 0;  // from virDomainCreate until ping answered
-    double seconds_to_engine = 0; // from virDomainCreate until dockerd is ready (0: not waited)
-    nlohmann::json agent_info;    // the guest's `info` answer when it has one
-    bool agent_waited = false;    // false for a remote URI (no host agent)
+    double seconds_to_ready = 0;   // from virDomainCreate until ping answered
+    double seconds_to_engine = 0;  // from virDomainCreate until dockerd is ready (0: not waited)
+    nlohmann::json agent_info;     // the guest's `info` answer when it has one
+    bool agent_waited = false;     // false for a remote URI (no host agent)
 };
 
 struct StopOptions {
@@ -128,9 +129,12 @@ class Vm {
     // Switches isolation in the guest (`isolation {"enabled", "confirmed"}` plus the admin
     // lock), reporting ProgressStep{"isolation", ...} from the guest's progress
     // notifications. Throws like call_agent (kinds locked, busy, confirmation_required).
+    // exclusive_ranges (with enabled): each container gets its own 64K ID range (the
+    // guest's cordon-runc) instead of one shared range; unset keeps the guest's choice.
     nlohmann::json set_isolation(bool enabled, bool confirmed, const nlohmann::json& admin_lock,
                                  const StepProgress& on_step = {},
-                                 std::chrono::milliseconds timeout = std::chrono::minutes(30));
+                                 std::chrono::milliseconds timeout = std::chrono::minutes(30),
+                                 std::optional<bool> exclusive_ranges = std::nullopt);
 
   private:
     std::unique_ptr<Connection> connect();
