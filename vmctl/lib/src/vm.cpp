@@ -84,16 +84,30 @@ void Vm::step(const StartOptions& o, const std::string& name, double fraction,
               const std::string& line) {
     if (!line.empty())
         say(o.progress, line);
+    last_fraction_ = std::clamp(fraction, 0.0, 1.0);
     if (o.on_step)
-        o.on_step(ProgressStep{"start", name, std::clamp(fraction, 0.0, 1.0), line});
+        o.on_step(ProgressStep{"start", name, last_fraction_, line});
+}
+
+void Vm::note(const StartOptions& o, const std::string& line) {
+    say(o.progress, line);
+    if (o.on_step)
+        o.on_step(ProgressStep{"start", "note", last_fraction_, line});
+}
+
+void Vm::note(const StopOptions& o, const std::string& line) {
+    say(o.progress, line);
+    if (o.on_step)
+        o.on_step(ProgressStep{"stop", "note", last_fraction_, line});
 }
 
 void Vm::step(const StopOptions& o, const std::string& name, double fraction,
               const std::string& line) {
     if (!line.empty())
         say(o.progress, line);
+    last_fraction_ = std::clamp(fraction, 0.0, 1.0);
     if (o.on_step)
-        o.on_step(ProgressStep{"stop", name, std::clamp(fraction, 0.0, 1.0), line});
+        o.on_step(ProgressStep{"stop", name, last_fraction_, line});
 }
 
 std::unique_ptr<Domain> Vm::lookup(Connection& c) {
@@ -168,7 +182,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
         r.already_running = true;
         r.kvm = dom->xml().find("type='kvm'") != std::string::npos;
         if (local && !hostagent_state(paths_).alive) {
-            say(opt.progress, "VM is running but its host agent is not: starting the host agent");
+            note(opt, "VM is running but its host agent is not: starting the host agent");
             const auto t0 = Clock::now();
             stop_hostagent(paths_);  // also removes the sockets a killed agent left behind
             const pid_t pid = start_hostagent(paths_, agent_exe);
@@ -201,8 +215,8 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
-            say(opt.progress, "host agent reconnected to the running VM after " +
-                                  std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
+            note(opt, "host agent reconnected to the running VM after " +
+                          std::to_string(r.seconds_to_ready).substr(0, 5) + " s");
         }
         return r;
     }
@@ -264,8 +278,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
         stop_hostagent(paths_);
         ::unlink(paths_.channel_socket.c_str());
     } else {
-        say(opt.progress,
-            "remote libvirt: the data disk, image and sockets are paths on the remote host");
+        note(opt, "remote libvirt: the data disk, image and sockets are paths on the remote host");
     }
 
     DomainSpec spec;
@@ -286,7 +299,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
     spec.data_disk = paths_.data_disk;
     spec.channel_socket = paths_.channel_socket;
     spec.console_log = paths_.console_log;
-    add_shared_folders(spec, local, opt.progress);
+    add_shared_folders(spec, local, opt);
     // Defining is slow on some hosts (libvirtd re-probes QEMU): only when something changed.
     if (dom && fingerprint_in_xml(dom->xml()) == domain_fingerprint(spec)) {
         step(opt, "define", 0.40, "the libvirt domain " + settings_.vm_name + " is up to date");
@@ -329,7 +342,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
                 if (!dom)
                     throw HostError(ErrorKind::vm_not_found, "the VM was undefined while booting",
                                     settings_.vm_name, "start it again with `vmctl start`");
-                say(opt.progress, "reconnected to libvirt");
+                note(opt, "reconnected to libvirt");
             }
             st = dom->status();
         } catch (const HostError& e) {
@@ -338,7 +351,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
             if (Clock::now() >= deadline)
                 throw;
             if (dom)
-                say(opt.progress, std::string("lost libvirt (") + e.failure() + "); reconnecting");
+                note(opt, std::string("lost libvirt (") + e.failure() + "); reconnecting");
             dom.reset();
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
             continue;
@@ -396,18 +409,18 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
 // Each shared folder becomes two virtiofs devices, one per isolation mode (the guest
 // mounts the one of the mode in force; see docs/ARCHITECTURE.md), served by virtiofsd in
 // a user namespace through the wrapper scripts written here at every start.
-void Vm::add_shared_folders(DomainSpec& spec, bool local, const Progress& progress) {
+void Vm::add_shared_folders(DomainSpec& spec, bool local, const StartOptions& opt) {
     const auto& folders = settings_.shared_folders;
     if (folders.empty())
         return;
     if (!local) {
-        say(progress, "remote libvirt: shared folders are not supported; starting without them");
+        note(opt, "remote libvirt: shared folders are not supported; starting without them");
         return;
     }
     if (::geteuid() != 0) {
-        say(progress,
-            "shared folders need libvirt's system instance (QEMU 7.2's virtiofsd runs as root); "
-            "starting without them");
+        note(opt,
+             "shared folders need libvirt's system instance (QEMU 7.2's virtiofsd runs as root); "
+             "starting without them");
         return;
     }
     for (const auto& f : folders) {
@@ -421,7 +434,7 @@ void Vm::add_shared_folders(DomainSpec& spec, bool local, const Progress& progre
     try {
         wrapper = find_virtiofs_wrapper();
     } catch (const HostError& e) {  // the VM stays usable; binds are refused with a reason
-        say(progress, std::string(e.what()) + "; starting without shared folders");
+        note(opt, std::string(e.what()) + "; starting without shared folders");
         return;
     }
     const fs::path dir = paths_.state_dir / "virtiofs";
@@ -431,15 +444,14 @@ void Vm::add_shared_folders(DomainSpec& spec, bool local, const Progress& progre
             spec.filesystems.push_back(
                 {share_tag(i, iso), folders[i].path, virtiofs_wrapper_path(dir, i, iso)});
     spec.cmdline += share_cmdline(folders);
-    say(progress, std::to_string(folders.size()) + " shared folder(s), owned on the host by " +
-                      settings_.share_owner.text());
+    note(opt, std::to_string(folders.size()) + " shared folder(s), owned on the host by " +
+                  settings_.share_owner.text());
 }
 
 // A started VM is one whose Docker engine answers (as Docker Desktop means it): poll the
 // agent's info until the engine is ready, or says why it cannot run.
 void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const StartOptions& opt,
                          Clock::time_point t0) {
-    const Progress& progress = opt.progress;
     const auto e0 = Clock::now();
     auto engine_state = [](const json& info) -> std::string {
         if (!info.is_object() || !info.contains("engine") || !info["engine"].is_object())
@@ -457,7 +469,7 @@ void Vm::wait_for_engine(StartResult& r, Clock::time_point deadline, const Start
             opt.on_step(ProgressStep{"start", "engine", creep(0.90, 0.99, since(e0), 10.0), ""});
         if (state == "unavailable") {
             const std::string why = r.agent_info["engine"].value("message", "");
-            say(progress, "the container engine cannot run: " + why);
+            note(opt, "the container engine cannot run: " + why);
             return;
         }
         if (Clock::now() >= deadline) {
@@ -505,10 +517,10 @@ StopResult Vm::stop(const StopOptions& opt) {
             if (off)
                 r.method = "agent";
             else
-                say(opt.progress, "the guest did not power off within " +
-                                      std::to_string(opt.agent_timeout.count()) + " s");
+                note(opt, "the guest did not power off within " +
+                              std::to_string(opt.agent_timeout.count()) + " s");
         } catch (const HostError& e) {
-            say(opt.progress, std::string("the guest agent cannot shut down the VM: ") + e.what());
+            note(opt, std::string("the guest agent cannot shut down the VM: ") + e.what());
         }
     }
     if (!off) {
@@ -519,7 +531,7 @@ StopResult Vm::stop(const StopOptions& opt) {
             if (off)
                 r.method = "acpi";
         } catch (const HostError& e) {
-            say(opt.progress, std::string("ACPI shutdown failed: ") + e.what());
+            note(opt, std::string("ACPI shutdown failed: ") + e.what());
         }
     }
     if (!off) {

@@ -26,7 +26,8 @@ struct ProgressStep {
     // Machine-readable step: start: connect, image, accelerator, data_disk, define, boot,
     // hostagent, agent, engine, ready, cancelled; stop: agent_shutdown, acpi, destroy,
     // stopped; isolation: stop_containers, save_images, stop_engine, move_volumes,
-    // start_engine, load_images, rollback, done.
+    // start_engine, load_images, rollback, done; any operation: note (a line of news that
+    // does not advance it: a reconnect, a fallback; fraction is the last one reported).
     std::string step;
     double fraction = 0;  // 0..1, never decreasing within one operation
     std::string message;  // the same line the text progress gets
@@ -141,6 +142,9 @@ class Vm {
     // nullptr when not defined; throws when the domain exists but is not Cordon's.
     std::unique_ptr<Domain> lookup(Connection& c);
     void say(const Progress& p, const std::string& line);
+    // A line of news during a start or stop: the text progress and a "note" step.
+    void note(const StartOptions& o, const std::string& line);
+    void note(const StopOptions& o, const std::string& line);
     void step(const StartOptions& o, const std::string& name, double fraction,
               const std::string& line);
     void step(const StopOptions& o, const std::string& name, double fraction,
@@ -149,12 +153,13 @@ class Vm {
                          const StartOptions& opt, std::chrono::steady_clock::time_point t0);
     StartResult start_impl(const StartOptions& options, bool& created, pid_t& agent_pid);
     bool wait_for_shutoff(Domain& d, std::chrono::seconds timeout);
-    void add_shared_folders(DomainSpec& spec, bool local, const Progress& progress);
+    void add_shared_folders(DomainSpec& spec, bool local, const StartOptions& opt);
 
     Hypervisor& hv_;
     Settings settings_;
     VmPaths paths_;
     AgentConnector connector_;
+    double last_fraction_ = 0;  // of the operation in progress, for note steps
 };
 
 }  // namespace cordon::host
