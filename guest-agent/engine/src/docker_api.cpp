@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "cordon/error.hpp"
+#include "cordon/percent_encode.hpp"
 
 namespace cordon::engine {
 namespace asio = boost::asio;
@@ -18,21 +19,6 @@ namespace http = beast::http;
 using Socket = asio::local::stream_protocol::socket;
 
 namespace {
-
-std::string percent_encode(const std::string& s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 struct Connection {
     asio::io_context io;
@@ -132,7 +118,7 @@ std::vector<ContainerSummary> UnixDockerApi::running_containers() {
 
 void UnixDockerApi::stop_container(const std::string& id, std::chrono::seconds grace) {
     auto res = call(socket_path_, timeout_, http::verb::post,
-                    "/containers/" + percent_encode(id) + "/stop?t=" + std::to_string(grace.count()));
+                    "/containers/" + cordon::percent_encode(id) + "/stop?t=" + std::to_string(grace.count()));
     if (res.result_int() == 304) return;  // already stopped
     expect_2xx(res, "stopping container " + id);
 }
@@ -154,7 +140,7 @@ std::vector<std::string> UnixDockerApi::image_tags() {
 
 void UnixDockerApi::save_images(const std::vector<std::string>& tags, const std::string& tar_path) {
     std::string target = "/images/get?";
-    for (std::size_t i = 0; i < tags.size(); ++i) target += (i ? "&names=" : "names=") + percent_encode(tags[i]);
+    for (std::size_t i = 0; i < tags.size(); ++i) target += (i ? "&names=" : "names=") + cordon::percent_encode(tags[i]);
     Connection c(socket_path_, timeout_);
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, "docker");

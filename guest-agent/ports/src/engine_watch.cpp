@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include "cordon/log.hpp"
+#include "cordon/percent_encode.hpp"
 #include "cordon/rpc/codec.hpp"
 
 namespace cordon::ports {
@@ -18,21 +19,6 @@ using boost::system::error_code;
 namespace {
 constexpr const char* kLog = "ports";
 constexpr std::size_t kMaxBody = 32u << 20;  // a list of many containers stays far below
-
-std::string percent_encode(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 bool valid_container_id(const std::string& id) {
     if (id.empty() || id.size() > 128)
@@ -214,7 +200,7 @@ void EngineWatcher::connect_events() {
     const std::string filters =
         R"({"type":["container"],"event":["start","kill","die","stop","destroy"]})";
     auto r = std::make_shared<Request>(io_, opt_.dockerd_socket,
-                                       "/events?filters=" + percent_encode(filters));
+                                       "/events?filters=" + cordon::percent_encode(filters));
     events_ = r;
     auto lines = std::make_shared<rpc::LineDecoder>();
     std::weak_ptr<Request> weak = r;
@@ -355,7 +341,7 @@ void EngineWatcher::on_event_line(const std::string& line) {
 void EngineWatcher::inspect(const std::string& id) {
     const std::uint64_t gen = generation_[id];
     Request::get(
-        io_, opt_.dockerd_socket, "/containers/" + percent_encode(id) + "/json",
+        io_, opt_.dockerd_socket, "/containers/" + cordon::percent_encode(id) + "/json",
         opt_.request_timeout,
         [this, id, gen, alive = alive_](const std::string& error, int status, std::string body) {
             if (!*alive || stopped_)
