@@ -79,7 +79,10 @@ class StubDockerd {
         auto buf = std::make_shared<std::string>();
         auto chunk = std::make_shared<std::array<char, 4096>>();
         auto read = std::make_shared<std::function<void()>>();
-        *read = [this, s, buf, chunk, read] {
+        // The function holds itself only weakly (a strong self-capture is a cycle that
+        // LeakSanitizer reports); the pending read's handler keeps it alive.
+        *read = [this, s, buf, chunk, weak = std::weak_ptr(read)] {
+            auto read = weak.lock();
             s->async_read_some(asio::buffer(*chunk),
                                [this, s, buf, chunk, read](error_code ec, std::size_t n) {
                                    if (ec)
@@ -294,7 +297,8 @@ class PortForwardTest : public ::testing::Test {
             auto buf = std::make_shared<std::string>();
             auto chunk = std::make_shared<std::array<char, 4096>>();
             auto read = std::make_shared<std::function<void()>>();
-            *read = [sock, buf, chunk, read] {
+            *read = [sock, buf, chunk, weak = std::weak_ptr(read)] {  // weak: no cycle
+                auto read = weak.lock();
                 sock->async_read_some(
                     asio::buffer(*chunk), [sock, buf, chunk, read](error_code rec, std::size_t n) {
                         if (!rec) {
