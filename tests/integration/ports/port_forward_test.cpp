@@ -82,14 +82,14 @@ class StubDockerd {
         // The function holds itself only weakly (a strong self-capture is a cycle that
         // LeakSanitizer reports); the pending read's handler keeps it alive.
         *read = [this, s, buf, chunk, weak = std::weak_ptr(read)] {
-            auto read = weak.lock();
+            auto self = weak.lock();
             s->async_read_some(asio::buffer(*chunk),
-                               [this, s, buf, chunk, read](error_code ec, std::size_t n) {
+                               [this, s, buf, chunk, self](error_code ec, std::size_t n) {
                                    if (ec)
                                        return;
                                    buf->append(chunk->data(), n);
                                    if (buf->find("\r\n\r\n") == std::string::npos)
-                                       return (*read)();
+                                       return (*self)();
                                    answer(s, buf->substr(0, buf->find("\r\n")));
                                });
         };
@@ -298,12 +298,12 @@ class PortForwardTest : public ::testing::Test {
             auto chunk = std::make_shared<std::array<char, 4096>>();
             auto read = std::make_shared<std::function<void()>>();
             *read = [sock, buf, chunk, weak = std::weak_ptr(read)] {  // weak: no cycle
-                auto read = weak.lock();
+                auto self = weak.lock();
                 sock->async_read_some(
-                    asio::buffer(*chunk), [sock, buf, chunk, read](error_code rec, std::size_t n) {
+                    asio::buffer(*chunk), [sock, buf, chunk, self](error_code rec, std::size_t n) {
                         if (!rec) {
                             buf->append(chunk->data(), n);
-                            return (*read)();
+                            return (*self)();
                         }
                         auto out = std::make_shared<std::string>("echo:" + *buf);
                         asio::async_write(*sock, asio::buffer(*out),
