@@ -20,7 +20,6 @@
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <nlohmann/json.hpp>
 
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
@@ -33,7 +32,6 @@ namespace cordon::agent {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using nlohmann::json;
 using shell::MsgType;
 using Fd = asio::posix::stream_descriptor;
 
@@ -178,18 +176,15 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
     }
 
     bool spawn(const std::string& payload) {
-        json start = json::parse(payload, nullptr, false);
-        if (!start.is_object()) {
-            fail("START must be a JSON object");
+        shell::StartRequest start;
+        try {
+            start = shell::parse_start(payload);
+        } catch (const Error& e) {
+            fail(e.failure());
             return false;
         }
-        tty_ = start.value("tty", false);
-        std::vector<std::string> argv;
-        if (start.contains("argv") && start["argv"].is_array()) {
-            for (const auto& a : start["argv"])
-                if (a.is_string())
-                    argv.push_back(a.get<std::string>());
-        }
+        tty_ = start.tty;
+        std::vector<std::string> argv = std::move(start.argv);
         if (argv.empty()) {
             argv = {opt_.shell};
             if (tty_)
@@ -202,8 +197,8 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
             "LOGNAME=root",
             "SHELL=" + opt_.shell,
             "PS1=" + opt_.prompt};
-        std::string term = start.value("term", "");
-        if (term.empty() || term.find_first_of("\n=") != std::string::npos)
+        std::string term = start.term;
+        if (term.empty())
             term = tty_ ? "xterm" : "dumb";
         env.push_back("TERM=" + term);
         CStrings cargv(argv), cenv(env);
@@ -218,8 +213,8 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
         if (tty_) {
             int m = -1, s = -1;
             winsize ws{};
-            ws.ws_row = static_cast<unsigned short>(std::clamp(start.value("rows", 24), 1, 10000));
-            ws.ws_col = static_cast<unsigned short>(std::clamp(start.value("cols", 80), 1, 10000));
+            ws.ws_row = start.rows;
+            ws.ws_col = start.cols;
             if (::openpty(&m, &s, nullptr, nullptr, &ws) != 0) {
                 fail("cannot open a pseudo-terminal: " + errno_string(errno));
                 return false;
@@ -374,11 +369,12 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
         if (closing_ || !exited_ || finished_ || (readers_ > 0 && !grace_over_))
             return;
         finished_ = true;
-        json x = {
-            {"exit_code", WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_)},
-            {"signal", WIFSIGNALED(status_) ? WTERMSIG(status_) : 0}};
-        log::info(kLog, "stream {}: the shell ended ({})", stream_->id(), x.dump());
-        send(shell::encode(MsgType::exit, x.dump()), [self = shared_from_this()] {
+        shell::ExitReport x;
+        x.exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+        x.signal = WIFSIGNALED(status_) ? WTERMSIG(status_) : 0;
+        const std::string report = shell::encode_exit(x);
+        log::info(kLog, "stream {}: the shell ended ({})", stream_->id(), report);
+        send(shell::encode(MsgType::exit, report), [self = shared_from_this()] {
             self->stream_->shutdown_send();
             self->close_all();
         });

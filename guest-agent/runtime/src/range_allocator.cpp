@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cordon/atomic_file.hpp"
 #include "cordon/error.hpp"
@@ -77,16 +78,47 @@ std::vector<RangeEntry> RangeAllocator::load() const {
     if (j.is_discarded() || !j.is_object() || !j.contains("ranges") || !j["ranges"].is_array())
         throw Error("the ID range table is not {\"ranges\": [...]}", path_, kHint);
     std::vector<RangeEntry> out;
+    std::set<std::uint32_t> indices;
+    std::set<std::string> containers;
     for (const auto& e : j["ranges"]) {
         if (!e.is_object() || !e.contains("index") || !e["index"].is_number_unsigned() ||
             !e.contains("container") || !e["container"].is_string())
             throw Error("an ID range table entry lacks \"index\" or \"container\"", path_, kHint);
+        // Checked here, not trusted later: a wrapped index would hand a container IDs
+        // outside the pool (down to the VM's own root).
+        if (e["index"].get<std::uint64_t>() > UINT32_MAX)
+            throw Error("an ID range table entry has an index beyond 32 bits: " + e["index"].dump(),
+                        path_, kHint);
+        auto optional_string = [&](const char* key) {
+            const auto it = e.find(key);
+            if (it == e.end())
+                return std::string();
+            if (!it->is_string())
+                throw Error(
+                    std::string("an ID range table entry's \"") + key + "\" is not a string", path_,
+                    kHint);
+            return it->get<std::string>();
+        };
         RangeEntry r;
         r.index = e["index"].get<std::uint32_t>();
         r.container = e["container"].get<std::string>();
-        r.boot_id = e.value("boot_id", "");
-        r.state_root = e.value("state_root", "");
-        r.allocated_at = e.value("allocated_at", std::int64_t{0});
+        r.boot_id = optional_string("boot_id");
+        r.state_root = optional_string("state_root");
+        if (const auto it = e.find("allocated_at"); it != e.end()) {
+            if (!it->is_number_integer())
+                throw Error("an ID range table entry's \"allocated_at\" is not an integer", path_,
+                            kHint);
+            r.allocated_at = it->get<std::int64_t>();
+        }
+        // Two containers on one range would share their IDs: the very thing the table
+        // exists to prevent. Refuse rather than guess which one is right.
+        if (!indices.insert(r.index).second)
+            throw Error(
+                "the ID range table gives range " + std::to_string(r.index) + " to two containers",
+                path_, kHint);
+        if (!containers.insert(r.container).second)
+            throw Error("the ID range table lists container " + r.container + " twice", path_,
+                        kHint);
         out.push_back(std::move(r));
     }
     return out;
@@ -111,8 +143,8 @@ IdRange RangeAllocator::allocate(const std::string& container, const std::string
     TableLock lock(path_);
     std::vector<RangeEntry> entries = load();
     for (const auto& e : entries)
-        if (e.container == container)
-            return pool_.range(e.index);
+        if (e.container == container && e.index < pool_.ranges && e.boot_id == boot_id_)
+            return pool_.range(e.index);  // a retried create keeps its range
     const std::int64_t now = now_();
     const auto before = entries.size();
     std::erase_if(entries, [&](const RangeEntry& e) {

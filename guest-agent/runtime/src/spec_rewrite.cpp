@@ -21,6 +21,18 @@ bool is_under(const std::string& path, const std::string& prefix) {
     return path == prefix || path.rfind(prefix + "/", 0) == 0;
 }
 
+// A member that must be a string when present (runc's Go structs would refuse anything
+// else too); "" when absent.
+std::string string_member(const json& obj, const char* key, const std::string& where) {
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null())
+        return {};
+    if (!it->is_string())
+        throw Error(where + "." + key + " is not a string", kSubject,
+                    "the engine wrote a bad bundle");
+    return it->get<std::string>();
+}
+
 json mapping(const IdRange& r) {
     return json::array({{{"containerID", 0}, {"hostID", r.start}, {"size", r.count}}});
 }
@@ -37,8 +49,8 @@ std::vector<std::size_t> bind_mounts_to_idmap(const json& spec) {
         const json& m = spec["mounts"][i];
         if (!m.is_object() || !m.contains("source") || !m["source"].is_string())
             continue;
-        const bool bind =
-            m.value("type", "") == "bind" || has_option(m, "bind") || has_option(m, "rbind");
+        const bool bind = string_member(m, "type", "mounts[" + std::to_string(i) + "]") == "bind" ||
+                          has_option(m, "bind") || has_option(m, "rbind");
         if (!bind)
             continue;
         const std::string src = m["source"].get<std::string>();
@@ -72,7 +84,9 @@ json rewrite_spec(json spec, const IdRange& uids, const IdRange& gids, const std
     bool has_user = false;
     bool has_net = false;
     for (auto& ns : linux["namespaces"]) {
-        const std::string type = ns.value("type", "");
+        if (!ns.is_object())
+            throw Error("an entry of linux.namespaces is not an object", kSubject);
+        const std::string type = string_member(ns, "type", "linux.namespaces[]");
         if (type == "user") {
             if (ns.contains("path"))
                 throw Error("the container joins an existing user namespace", kSubject,
@@ -92,15 +106,18 @@ json rewrite_spec(json spec, const IdRange& uids, const IdRange& gids, const std
 
     if (spec.contains("mounts") && spec["mounts"].is_array()) {
         for (const auto& [index, source] : new_sources) {
-            if (index >= spec["mounts"].size())
+            if (index >= spec["mounts"].size() || !spec["mounts"][index].is_object())
                 throw Error("a mount index is out of range", kSubject);
             spec["mounts"][index]["source"] = source;
         }
         if (!has_net) {
             for (auto& m : spec["mounts"]) {
-                if (m.value("type", "") != "sysfs")
+                if (!m.is_object() || string_member(m, "type", "mounts[]") != "sysfs")
                     continue;
-                m = {{"destination", m.value("destination", "/sys")},
+                std::string destination = string_member(m, "destination", "mounts[]");
+                if (destination.empty())
+                    destination = "/sys";
+                m = {{"destination", destination},
                      {"type", "bind"},
                      {"source", "/sys"},
                      {"options", {"rbind", "nosuid", "noexec", "nodev", "ro"}}};
@@ -112,6 +129,8 @@ json rewrite_spec(json spec, const IdRange& uids, const IdRange& gids, const std
     if (linux.contains("sysctl") && linux["sysctl"].is_object() &&
         linux["sysctl"].contains("net.ipv4.ping_group_range"))
         linux["sysctl"]["net.ipv4.ping_group_range"] = "0 " + std::to_string(gids.count - 1);
+    if (spec.contains("annotations") && !spec["annotations"].is_object())
+        throw Error("\"annotations\" is not an object", kSubject, "the engine wrote a bad bundle");
     spec["annotations"]["org.cordon.idmap.uid-start"] = std::to_string(uids.start);
     return spec;
 }

@@ -357,6 +357,35 @@ TEST_F(AgentServices, BadShellMessagesAreRefusedWithoutCrashing) {
     EXPECT_EQ(run({}, "exit 4\n").code, 4);
 }
 
+TEST_F(AgentServices, AStartWithWrongTypesIsAnErrorNamingTheKeyNotACrash) {
+    // Before parse_start, {"tty":"yes"} threw a JSON type error inside the agent's loop.
+    for (const char* start : {R"({"tty":"yes"})", R"({"rows":1e9,"tty":true})",
+                              R"({"argv":["sh",{"x":1}]})", R"({"term":"a\nb"})"}) {
+        cordon::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, shell.c_str(), sizeof addr.sun_path - 1);
+        ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        const std::string msg = cordon::shell::encode(cordon::shell::MsgType::start, start);
+        ASSERT_EQ(::write(fd.get(), msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+        std::string got;
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            if (n <= 0)
+                break;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        cordon::shell::Decoder d;
+        d.feed(got);
+        auto m = d.next();
+        ASSERT_TRUE(m.has_value()) << "no answer to " << start;
+        EXPECT_EQ(m->type, cordon::shell::MsgType::error) << start;
+        EXPECT_NE(m->payload.find("invalid shell START"), std::string::npos) << m->payload;
+    }
+    EXPECT_EQ(run({}, "exit 5\n").code, 5) << "the agent did not survive";
+}
+
 TEST_F(AgentServices, EventWatcherGetsTheSnapshotThenEachChange) {
     std::mutex mu;
     std::condition_variable cv;

@@ -89,6 +89,24 @@ TEST(SpecRewrite, RefusesSpecsThatAlreadyChooseAMapping) {
     EXPECT_THROW(rewrite_spec(docker_spec(), kRange, kRange, "/r", {{42, "/x"}}), cordon::Error);
 }
 
+// Shapes runc's Go structs would refuse: a clear cordon::Error, never a JSON type error.
+TEST(SpecRewrite, WrongTypesAreAnErrorNamingTheKey) {
+    json ns = docker_spec();
+    ns["linux"]["namespaces"].push_back("user");
+    EXPECT_THROW(rewrite_spec(ns, kRange, kRange, "/r", {}), cordon::Error);
+    json type = docker_spec();
+    type["mounts"][0]["type"] = 7;
+    try {
+        bind_mounts_to_idmap(type);
+        ADD_FAILURE() << "a numeric mount type was accepted";
+    } catch (const cordon::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("mounts[0].type"), std::string::npos) << e.what();
+    }
+    json ann = docker_spec();
+    ann["annotations"] = "x";
+    EXPECT_THROW(rewrite_spec(ann, kRange, kRange, "/r", {}), cordon::Error);
+}
+
 TEST(OverlayOptions, BuildsShortRelativeOptionsAndRefusesSeparators) {
     EXPECT_EQ(overlay_options({"l0", "l1"}, "u/diff", "u/work"),
               "lowerdir=l0:l1,upperdir=u/diff,workdir=u/work,index=off");

@@ -9,15 +9,14 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
-#include <nlohmann/json.hpp>
 
+#include "cordon/error.hpp"
 #include "cordon/host/host_error.hpp"
 #include "cordon/shell/protocol.hpp"
 #include "cordon/unique_fd.hpp"
 
 namespace cordon::host {
 
-using nlohmann::json;
 using shell::MsgType;
 
 namespace {
@@ -64,12 +63,13 @@ void write_all(int fd, std::string_view data) {
 int run_shell(const std::filesystem::path& shell_socket, const ShellRequest& req) {
     UniqueFd sock = connect_socket(shell_socket);
     std::string out;  // bytes queued for the socket
-    json start = {{"tty", req.tty}, {"rows", req.rows}, {"cols", req.cols}};
-    if (!req.term.empty())
-        start["term"] = req.term;
-    if (!req.argv.empty())
-        start["argv"] = req.argv;
-    out += shell::encode(MsgType::start, start.dump());
+    shell::StartRequest start;
+    start.tty = req.tty;
+    start.rows = req.rows;
+    start.cols = req.cols;
+    start.term = req.term;
+    start.argv = req.argv;
+    out += shell::encode(MsgType::start, shell::encode_start(start));
 
     shell::Decoder decoder;
     bool in_open = req.in_fd >= 0;
@@ -146,12 +146,11 @@ int run_shell(const std::filesystem::path& shell_socket, const ShellRequest& req
                         write_all(req.err_fd, m->payload);
                         break;
                     case MsgType::exit: {
-                        json x = json::parse(m->payload, nullptr, false);
-                        if (!x.is_object() || !x.contains("exit_code") ||
-                            !x["exit_code"].is_number_integer())
-                            throw HostError(ErrorKind::rpc, "the guest sent a malformed EXIT",
-                                            shell_socket.string());
-                        return x["exit_code"].get<int>();
+                        try {
+                            return shell::parse_exit(m->payload).exit_code;
+                        } catch (const Error& e) {
+                            throw HostError(ErrorKind::rpc, e.failure(), shell_socket.string());
+                        }
                     }
                     case MsgType::error:
                         throw HostError(ErrorKind::rpc,

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cordon::shell {
 
@@ -45,6 +46,35 @@ std::string encode(MsgType type, std::string_view payload = {});
 std::string encode_resize(std::uint16_t rows, std::uint16_t cols);
 // Reads a RESIZE payload; false when it is not 4 bytes.
 bool decode_resize(std::string_view payload, std::uint16_t& rows, std::uint16_t& cols);
+
+// The START message: what the host asks for. Defaults are what a missing key means.
+struct StartRequest {
+    bool tty = false;
+    std::uint16_t rows = 24;  // 1..kMaxTerminalSide, used with a tty only
+    std::uint16_t cols = 80;
+    std::string term;               // empty: the guest picks ("xterm" with a tty, else "dumb")
+    std::vector<std::string> argv;  // empty: the guest's login shell
+};
+constexpr std::uint16_t kMaxTerminalSide = 10000;
+constexpr std::size_t kMaxTermName = 64;
+
+// The START payload (JSON) for `req`.
+std::string encode_start(const StartRequest& req);
+// Parses a START payload strictly: a JSON object whose known keys have the documented
+// types ("tty" bool, "rows"/"cols" integers in 1..10000, "term" a short name without
+// '=' or control characters, "argv" an array of strings without NUL); unknown keys are
+// ignored. Throws cordon::Error saying which key is wrong rather than guessing.
+StartRequest parse_start(std::string_view payload);
+
+// The EXIT message: how the shell ended, as ssh reports it (128+N when signal N killed it).
+struct ExitReport {
+    int exit_code = 0;  // 0..255
+    int signal = 0;     // 0: it exited by itself
+};
+std::string encode_exit(const ExitReport& report);
+// Throws cordon::Error unless the payload is an object with "exit_code" in 0..255 and an
+// optional "signal" in 0..127 (a guest that says otherwise is broken or hostile).
+ExitReport parse_exit(std::string_view payload);
 
 // Incremental decoder. feed() bytes, then next() until it returns nothing. A bad header
 // (unknown type, oversized length) sets error() and the decoder stops.
