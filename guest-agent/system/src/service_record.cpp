@@ -57,12 +57,13 @@ std::string service_record_file(const std::string& dir, const std::string& name)
 }
 
 void write_service_record(const std::string& dir, const std::string& name, const ServiceRecord& r) {
-    nlohmann::json j = {{"pid", r.pid},         {"start_time", r.start_time}, {"comm", r.comm},
-                        {"exe", r.exe},         {"starts", r.starts},         {"command", r.command},
+    nlohmann::json j = {{"pid", r.pid},        {"start_time", r.start_time}, {"comm", r.comm},
+                        {"exe", r.exe},        {"starts", r.starts},         {"command", r.command},
                         {"configs", r.configs}};
     // Config files may hold any bytes: dump() replaces invalid UTF-8 rather than throwing.
     write_file_atomically(service_record_file(dir, name),
-                          j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0600);
+                          j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                          0600);
 }
 
 std::optional<ServiceRecord> read_service_record(const std::string& dir, const std::string& name) {
@@ -88,7 +89,8 @@ std::optional<ServiceRecord> read_service_record(const std::string& dir, const s
     return r;
 }
 
-std::string describe_command(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+std::string describe_command(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env) {
     nlohmann::json j = {{"argv", argv}, {"env", env}};
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -102,8 +104,9 @@ std::string identity_mismatch(const ServiceRecord& record, const std::optional<P
     if (now->gone())
         return pid + " has exited (state " + std::string(1, now->state) + ")";
     if (now->start_time != record.start_time)
-        return pid + " was reused by another process (start time " + std::to_string(now->start_time) +
-               ", recorded " + std::to_string(record.start_time) + ")";
+        return pid + " was reused by another process (start time " +
+               std::to_string(now->start_time) + ", recorded " + std::to_string(record.start_time) +
+               ")";
     if (now->comm != record.comm)
         return pid + " now runs '" + now->comm + "', recorded '" + record.comm + "'";
     if (now->exe != record.exe)

@@ -14,9 +14,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 
+#include "cordon/atomic_file.hpp"
 #include "cordon/error.hpp"
 #include "cordon/guest/child_process.hpp"
-#include "cordon/atomic_file.hpp"
 #include "cordon/guest/log_ring.hpp"
 #include "cordon/guest/service_record.hpp"
 #include "cordon/log.hpp"
@@ -289,15 +289,19 @@ UniqueFd Supervisor::open_output(Service& s) {
         if (!reader)
             throw_errno("cannot open the output FIFO", path);
         if (::fcntl(reader.get(), F_SETPIPE_SZ, kFifoBytes) < 0) {
-            log::warn(component_, "{}: cannot enlarge {} to {} bytes: {}", s.spec.name, path, kFifoBytes,
-                      errno_string(errno));
+            log::warn(component_, "{}: cannot enlarge {} to {} bytes: {}", s.spec.name, path,
+                      kFifoBytes, errno_string(errno));
         }
         s.output = std::make_unique<asio::posix::stream_descriptor>(io_, reader.release());
         s.reading = false;
     }
     UniqueFd writer(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-    if (!writer)
-        throw_errno("cannot open the output FIFO for writing", path);
+    if (!writer) {
+        const int e = errno;
+        s.output.reset();  // e.g. the FIFO was removed: make a new one on the next try
+        s.reading = false;
+        throw Error("cannot open the output FIFO for writing: " + errno_string(e), path);
+    }
     return writer;
 }
 
@@ -315,8 +319,8 @@ void Supervisor::write_record(Service& s, int pid, std::map<std::string, std::st
     try {
         write_service_record(state_dir_, s.spec.name, rec);
     } catch (const std::exception& e) {
-        log::warn(component_, "{}: cannot record the start ({}): a restarted agent will restart it", s.spec.name,
-                  e.what());
+        log::warn(component_, "{}: cannot record the start ({}): a restarted agent will restart it",
+                  s.spec.name, e.what());
     }
 }
 
@@ -380,14 +384,25 @@ Adoption Supervisor::adopt(const std::string& name) {
     a.ok = false;
     const long fd = ::syscall(SYS_pidfd_open, a.pid, 0);
     if (fd < 0) {
-        a.reason = "cannot open a pidfd for pid " + std::to_string(a.pid) + ": " + errno_string(errno);
+        a.reason =
+            "cannot open a pidfd for pid " + std::to_string(a.pid) + ": " + errno_string(errno);
         return a;
     }
     UniqueFd pidfd(static_cast<int>(fd));
     ::fcntl(pidfd.get(), F_SETFD, FD_CLOEXEC);
     // The pidfd names whatever had the pid when it was opened: check again that this is
     // still the recorded process (it may have died and its pid been reused meanwhile).
-    const auto rec = read_service_record(state_dir_, name);
+    std::optional<ServiceRecord> rec;
+    try {
+        rec = read_service_record(state_dir_, name);
+    } catch (const std::exception& e) {
+        a.reason = e.what();
+        return a;
+    }
+    if (!rec) {
+        a.reason = "its record disappeared";
+        return a;
+    }
     if (std::string why = identity_mismatch(*rec, read_proc_identity(a.pid)); !why.empty()) {
         a.reason = why;
         return a;
@@ -415,8 +430,8 @@ Adoption Supervisor::adopt(const std::string& name) {
     s.waiting_for.clear();
     s.state = ServiceState::running;
     s.started = Clock::now();
-    log::info(component_, "{}: adopted pid {} (started by an earlier agent; {} start(s) this boot)", name,
-              a.pid, s.starts);
+    log::info(component_, "{}: adopted pid {} (started by an earlier agent; {} start(s) this boot)",
+              name, a.pid, s.starts);
     s.ring.push("[supervisor] adopted pid " + std::to_string(a.pid) + " from an earlier agent");
     on_output(s);
     watch_exit(s);

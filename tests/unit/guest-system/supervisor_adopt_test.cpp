@@ -111,7 +111,9 @@ class SupervisorAdopt : public ::testing::Test {
     }
 
     // We reaped it: TearDown must not signal the pid again (it may be reused).
-    void reaped(pid_t pid) { orphans_.erase(std::remove(orphans_.begin(), orphans_.end(), pid), orphans_.end()); }
+    void reaped(pid_t pid) {
+        orphans_.erase(std::remove(orphans_.begin(), orphans_.end(), pid), orphans_.end());
+    }
 
     TempDir dir_;
     std::vector<pid_t> orphans_;
@@ -171,9 +173,10 @@ TEST_F(SupervisorAdopt, AdoptsWhatAnEarlierAgentStartedAndItsOutputKeepsFlowing)
         prev = n;
     }
     const auto lines = sup.logs("ticker");
-    EXPECT_NE(std::find(lines.begin(), lines.end(),
-                        "[supervisor] adopted pid " + std::to_string(pid) + " from an earlier agent"),
-              lines.end());
+    EXPECT_NE(
+        std::find(lines.begin(), lines.end(),
+                  "[supervisor] adopted pid " + std::to_string(pid) + " from an earlier agent"),
+        lines.end());
     EXPECT_TRUE(alive_not_zombie(pid));
     // The FIFO's buffer was enlarged.
     const int fd = ::open((dir_.path() / "ticker.out").c_str(), O_RDONLY | O_NONBLOCK);
@@ -202,7 +205,8 @@ TEST_F(SupervisorAdopt, StopSignalsTheAdoptedProcessThroughItsPidfd) {
     reaped(pid);
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
     // No restart after a stop.
-    run_until(io, [] { return false; }, 200ms);
+    run_until(
+        io, [] { return false; }, 200ms);
     EXPECT_EQ(sup.status("ticker").state, ServiceState::stopped);
 }
 
@@ -292,10 +296,12 @@ TEST_F(SupervisorAdopt, APidReusedByAnotherProgramIsRefused) {
     EXPECT_EQ(cordon::guest::identity_mismatch(same, id), "");
     auto renamed = same;
     renamed.comm = "dockerd";
-    EXPECT_NE(cordon::guest::identity_mismatch(renamed, id).find("now runs 'sh'"), std::string::npos);
+    EXPECT_NE(cordon::guest::identity_mismatch(renamed, id).find("now runs 'sh'"),
+              std::string::npos);
     auto moved = same;
     moved.exe = "/usr/bin/dockerd";
-    EXPECT_NE(cordon::guest::identity_mismatch(moved, id).find("recorded /usr/bin/dockerd"), std::string::npos);
+    EXPECT_NE(cordon::guest::identity_mismatch(moved, id).find("recorded /usr/bin/dockerd"),
+              std::string::npos);
 }
 
 TEST_F(SupervisorAdopt, AChangedConfigurationOrCommandLineIsRefused) {
@@ -340,7 +346,8 @@ TEST_F(SupervisorAdopt, NothingRecordedOrNoStateDirIsRefusedClearly) {
     EXPECT_FALSE(a.ok);
     EXPECT_FALSE(a.recorded);
     EXPECT_NE(a.reason.find("no earlier start"), std::string::npos) << a.reason;
-    std::ofstream(cordon::guest::service_record_file(dir_.path().string(), "ticker")) << "{not json";
+    std::ofstream(cordon::guest::service_record_file(dir_.path().string(), "ticker"))
+        << "{not json";
     EXPECT_NE(sup.check_adoptable("ticker").reason.find("not a JSON object"), std::string::npos);
     EXPECT_THROW(sup.check_adoptable("nope"), cordon::Error);
 }
@@ -360,9 +367,12 @@ TEST_F(SupervisorAdopt, EveryRunsOutputIsReadThroughTheFifo) {
     sup.start("short");
     auto runs = [&] {
         auto l = sup.logs("short");
-        return std::count_if(l.begin(), l.end(), [](const std::string& x) { return x.rfind("run-", 0) == 0; });
+        return std::count_if(l.begin(), l.end(),
+                             [](const std::string& x) { return x.rfind("run-", 0) == 0; });
     };
-    ASSERT_TRUE(run_until(io, [&] { return runs() >= 4; }, 10s)) << runs();
+    ASSERT_TRUE(run_until(
+        io, [&] { return runs() >= 4; }, 10s))
+        << runs();
     EXPECT_EQ(sup.status("short").last_exit, "exited with status 3");
     bool done = false;
     sup.stop_all([&] { done = true; });

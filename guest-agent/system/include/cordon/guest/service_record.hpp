@@ -18,10 +18,10 @@ namespace cordon::guest {
 // One process as /proc shows it now.
 struct ProcIdentity {
     int pid = 0;
-    std::string comm;             // command name (at most 15 characters)
-    char state = 0;               // R, S, D, Z, X...
-    std::uint64_t start_time = 0; // clock ticks after boot
-    std::string exe;              // readlink of /proc/PID/exe ("" if unreadable)
+    std::string comm;              // command name (at most 15 characters)
+    char state = 0;                // R, S, D, Z, X...
+    std::uint64_t start_time = 0;  // clock ticks after boot
+    std::string exe;               // readlink of /proc/PID/exe ("" if unreadable)
     bool gone() const noexcept { return state == 'Z' || state == 'X'; }
 };
 
@@ -33,8 +33,8 @@ struct ServiceRecord {
     std::uint64_t start_time = 0;
     std::string comm;
     std::string exe;
-    std::uint64_t starts = 0;   // successful starts in this boot, across agents
-    std::string command;        // argv and extra environment, as the supervisor ran them
+    std::uint64_t starts = 0;  // successful starts in this boot, across agents
+    std::string command;       // argv and extra environment, as the supervisor ran them
     // The contents the service's configuration files had when it started (path -> bytes).
     std::map<std::string, std::string> configs;
 };
@@ -43,14 +43,16 @@ struct ServiceRecord {
 std::string service_record_file(const std::string& dir, const std::string& name);
 
 // Writes the record atomically; throws cordon::Error when it cannot.
-void write_service_record(const std::string& dir, const std::string& name, const ServiceRecord& record);
+void write_service_record(const std::string& dir, const std::string& name,
+                          const ServiceRecord& record);
 
 // nullopt when there is no record; throws cordon::Error (naming the file) when it exists
 // but cannot be read or parsed.
 std::optional<ServiceRecord> read_service_record(const std::string& dir, const std::string& name);
 
 // argv and env in one string, for comparing two command lines.
-std::string describe_command(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+std::string describe_command(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env);
 
 // Why the process `record` names cannot be adopted, or "" when it can: gone, a zombie,
 // a reused pid (start time, command name or executable differ).
