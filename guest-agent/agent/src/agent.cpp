@@ -181,6 +181,8 @@ void Agent::setup_engine() {
             "containers cannot run: the data disk is " + disk_.state + ": " + disk_.message;
         return;
     }
+    // Records and output FIFOs in /run/cordon/services: a restarted agent adopts the engine.
+    supervisor_.set_state_dir(opts_.run_dir + "/services");
     guest::ServiceSpec containerd;
     containerd.name = "containerd";
     containerd.argv = {opts_.containerd, "--config", "/etc/containerd/config.toml"};
@@ -221,12 +223,9 @@ void Agent::setup_engine() {
     dockerd.wait_for = {opts_.run_dir + "/modules-ready", "/run/containerd/containerd.sock"};
     dockerd.wait_poll = 20ms;
     dockerd.stop_timeout = 15s;
+    dockerd.config_files = {engine_->daemon_json()};  // adopted only if it is unchanged
     supervisor_.add(dockerd);
 
-    // A previous agent of this boot that was killed left its services running: stop them
-    // first, or the new dockerd finds its pid file and sockets taken.
-    guest::stop_leftover_services(opts_.run_dir, {{"dockerd", opts_.dockerd}, {"containerd", opts_.containerd}},
-                                  std::chrono::seconds(5));
     supervisor_.set_start_hook([this](const std::string& name, int pid) {
         guest::record_service_pid(opts_.run_dir, name, pid);
         if (name != "dockerd")
@@ -236,7 +235,15 @@ void Agent::setup_engine() {
         probe_dockerd();
     });
     engine_state_ = "starting";
-    supervisor_.start_all();
+    // A previous agent of this boot that was killed left its services running: adopt them
+    // when that is safe, or stop them and start again (engine_service.cpp).
+    engine_->start_services(opts_.run_dir,
+                            {{"containerd", opts_.containerd}, {"dockerd", opts_.dockerd}}, 5s,
+                            [this](const EngineService::StartPath& p) {
+                                engine_start_ = p;
+                                log::info(kComponent, "{}: {}", p.summary, p.reason);
+                                record_boot_time("engine-" + p.path);
+                            });
     if (opts_.proxy)
         start_proxy();
     ports_->start();
@@ -293,6 +300,11 @@ void Agent::probe_dockerd() {
                               errno_string(errno));
                 }
                 record_boot_time("dockerd-ready");
+                if (!engine_ready_after_s_) {
+                    engine_ready_after_s_ = std::chrono::duration<double>(
+                                                std::chrono::steady_clock::now() - started_at_)
+                                                .count();
+                }
                 log::info(kComponent, "dockerd is ready");
             });
     });
@@ -535,6 +547,14 @@ json Agent::info() {
                    {"message", engine_message_},
                    {"last_probe", last_probe_},
                    {"docker_socket", opts_.docker_socket}};
+    if (!engine_start_.path.empty()) {
+        j["engine"]["start"] = {
+            {"path", engine_start_.path},
+            {"reason", engine_start_.reason},
+            {"summary", engine_start_.summary},
+            {"ready_after_agent_start_s",
+             engine_ready_after_s_ ? json(*engine_ready_after_s_) : json(nullptr)}};
+    }
     json services = json::array();
     for (const auto& s : supervisor_.status()) {
         services.push_back({{"name", s.name},

@@ -89,6 +89,9 @@ class Agent {
     ClockSync clock_;
     std::unique_ptr<AgentLog> agent_log_;  // the agent's own log ring (logs "agent")
     std::unique_ptr<EventHub> events_;     // events.watch
+    EngineService::StartPath engine_start_;  // adopted from the previous agent, or (re)started
+    std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+    std::optional<double> engine_ready_after_s_;  // this agent's start -> dockerd answers
     std::shared_ptr<bool> alive_;
 };
 

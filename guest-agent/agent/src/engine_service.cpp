@@ -1,6 +1,9 @@
 #include "engine_service.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
+#include <fstream>
 #include <future>
 #include <sstream>
 
@@ -8,6 +11,8 @@
 #include "cordon/engine/isolation_rpc.hpp"
 #include "cordon/engine/isolation_switch.hpp"
 #include "cordon/engine/subid.hpp"
+#include "cordon/guest/http_ping.hpp"
+#include "cordon/guest/leftovers.hpp"
 #include "cordon/log.hpp"
 
 namespace cordon::agent {
@@ -69,6 +74,13 @@ EngineService::~EngineService() {
 }
 
 bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
+    // A switch leaves this marker while it runs: if it is here now, the agent that ran it
+    // died on the way and the engine may be half switched (adoption is then refused).
+    if (::access(switch_marker().c_str(), F_OK) == 0) {
+        interrupted_switch_ = true;
+        ::unlink(switch_marker().c_str());
+        log::warn(kComponent, "an isolation switch was under way when the previous agent stopped");
+    }
     try {
         if (auto r = engine::read_subid_range("/etc/subuid", user_.name)) user_.uids = *r;
         if (auto r = engine::read_subid_range("/etc/subgid", user_.name)) user_.gids = *r;
@@ -141,6 +153,7 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
         }
         if (worker_.joinable()) worker_.join();
         switching_ = true;
+        std::ofstream(switch_marker()) << "started by agent pid " << ::getpid() << "\n";
         worker_ = std::thread([this, call, req, lock = lock_, alive = alive_] {
             json result;
             std::exception_ptr failure;
@@ -167,6 +180,7 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
             asio::post(io_, [this, call, result, failure, alive] {
                 if (!*alive) return;
                 switching_ = false;
+                ::unlink(switch_marker().c_str());
                 if (failure) {
                     call->fail(failure);
                     return;
@@ -179,6 +193,87 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
     } catch (...) {
         call->fail(std::current_exception());
     }
+}
+
+void EngineService::start_services(const std::string& run_dir,
+                                   const std::vector<std::pair<std::string, std::string>>& services,
+                                   std::chrono::milliseconds ping_timeout,
+                                   std::function<void(const StartPath&)> done) {
+    bool recorded = false;
+    std::string refused;
+    std::string pids;
+    for (const auto& [name, program] : services) {
+        const guest::Adoption a = supervisor_.check_adoptable(name);
+        recorded = recorded || a.recorded;
+        if (!a.ok && refused.empty())
+            refused = name + ": " + a.reason;
+        if (a.ok)
+            pids += (pids.empty() ? "" : ", ") + name + " pid " + std::to_string(a.pid);
+    }
+    if (!recorded && !interrupted_switch_) {
+        restart_services(run_dir, services,
+                         {"started", "no earlier start in this boot", "engine started"}, done);
+        return;
+    }
+    if (interrupted_switch_)
+        refused = "an isolation switch was under way when the previous agent stopped";
+    if (!refused.empty()) {
+        restart_services(run_dir, services,
+                         {"restarted", refused, "engine restarted (not adopted: " + refused + ")"},
+                         done);
+        return;
+    }
+    // Everything runs as recorded: adopt only an engine that answers.
+    guest::async_http_ping(
+        io_, paths_.dockerd_socket, ping_timeout,
+        [this, run_dir, services, ping_timeout, pids, done = std::move(done), alive = alive_](
+            bool ok, const std::string& detail) {
+            if (!*alive)
+                return;
+            if (!ok) {
+                const std::string why = "dockerd did not answer /_ping within " +
+                                        std::to_string(ping_timeout.count()) + " ms: " + detail;
+                restart_services(run_dir, services,
+                                 {"restarted", why, "engine restarted (not adopted: " + why + ")"},
+                                 done);
+                return;
+            }
+            for (const auto& [name, program] : services) {
+                const guest::Adoption a = supervisor_.adopt(name);
+                if (!a.ok) {
+                    // It changed between the check and now (it died): start what is missing.
+                    const std::string why = name + " could not be adopted: " + a.reason;
+                    restart_services(
+                        run_dir, services,
+                        {"restarted", why, "engine restarted (not adopted: " + why + ")"}, done);
+                    return;
+                }
+            }
+            done({"adopted",
+                  "the previous agent's " + pids + " run as recorded and dockerd answers",
+                  "engine adopted from the previous agent"});
+        });
+}
+
+void EngineService::restart_services(
+    const std::string& run_dir, const std::vector<std::pair<std::string, std::string>>& services,
+    StartPath path, const std::function<void(const StartPath&)>& done) {
+    // What an earlier agent left running and this one does not supervise is stopped first,
+    // or the new dockerd finds its pid file and sockets taken (or two engines share a root).
+    std::vector<std::pair<std::string, std::string>> leftovers;
+    for (const auto& s : services) {
+        if (supervisor_.status(s.first).state != guest::ServiceState::running)
+            leftovers.push_back(s);
+    }
+    const auto stopped = guest::stop_leftover_services(run_dir, leftovers, std::chrono::seconds(5));
+    if (!stopped.empty()) {
+        std::string names;
+        for (const auto& l : stopped)
+            names += (names.empty() ? "" : ", ") + l.name + " pid " + std::to_string(l.pid);
+        path.reason += " (stopped " + names + ")";
+    }
+    supervisor_.start_all();
+    done(path);
 }
 
 }  // namespace cordon::agent

@@ -3,10 +3,13 @@
 // starts with, the `isolation` RPC, and the live switch (run on a worker thread,
 // driving the supervisor on the agent's io_context).
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "cordon/engine/engine_config.hpp"
 #include "cordon/engine/isolation_state.hpp"
@@ -37,8 +40,31 @@ public:
     // Answers the `isolation` RPC: status, or a switch when "enabled" is given.
     void handle_call(std::shared_ptr<rpc::Call> call);
 
-private:
+    // How the engine came up under this agent.
+    struct StartPath {
+        std::string path;     // "started" (first start this boot), "adopted", "restarted"
+        std::string reason;   // why that path
+        std::string summary;  // one line for people
+    };
+    // Brings up the supervised services (`services`: name and program, in start order).
+    // When an earlier agent of this boot left them running (it was killed; init restarted
+    // this one), they are adopted if that is safe: every one runs as recorded (same
+    // process, command line and configuration: dockerd's daemon.json byte-identical to
+    // what it was started with), no isolation switch was under way, and dockerd answers
+    // /_ping within `ping_timeout`. Otherwise what is left over is stopped (SIGKILL) and
+    // everything started again. `done` runs on the io thread with the path taken.
+    void start_services(const std::string& run_dir,
+                        const std::vector<std::pair<std::string, std::string>>& services,
+                        std::chrono::milliseconds ping_timeout,
+                        std::function<void(const StartPath&)> done);
+    // An isolation switch was under way when the previous agent of this boot stopped.
+    bool interrupted_switch() const { return interrupted_switch_; }
 
+  private:
+    std::string switch_marker() const { return paths_.daemon_json + ".switching"; }
+    void restart_services(const std::string& run_dir,
+                          const std::vector<std::pair<std::string, std::string>>& services,
+                          StartPath path, const std::function<void(const StartPath&)>& done);
 
     boost::asio::io_context& io_;
     guest::Supervisor& supervisor_;
@@ -49,6 +75,7 @@ private:
     std::function<void(bool)> on_mode_;
     bool isolation_ = true;
     bool switching_ = false;
+    bool interrupted_switch_ = false;
     std::thread worker_;
     std::shared_ptr<bool> alive_;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 #include <sstream>
 
 #include "cordon/error.hpp"
@@ -132,6 +133,42 @@ MountOps MountOps::system() {
         if (::stat(path.c_str(), &st) != 0) return errno;
         return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
     };
+    o.mounted_tag = [](const std::string& path) {
+        // /proc/self/mountinfo lines: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS] - TYPE
+        // SOURCE ...", paths with \ooo escapes. The last match is the mount on top.
+        auto unescape = [](const std::string& f) {
+            std::string out;
+            for (std::size_t i = 0; i < f.size(); ++i) {
+                if (f[i] == '\\' && i + 3 < f.size()) {
+                    const std::string oct = f.substr(i + 1, 3);
+                    if (std::all_of(oct.begin(), oct.end(),
+                                    [](char c) { return c >= '0' && c <= '7'; })) {
+                        out.push_back(static_cast<char>(std::stoi(oct, nullptr, 8)));
+                        i += 3;
+                        continue;
+                    }
+                }
+                out.push_back(f[i]);
+            }
+            return out;
+        };
+        std::ifstream in("/proc/self/mountinfo");
+        std::string line, tag;
+        while (std::getline(in, line)) {
+            std::istringstream words(line);
+            std::string id, parent, dev, root, mountpoint, field;
+            if (!(words >> id >> parent >> dev >> root >> mountpoint))
+                continue;
+            while (words >> field && field != "-") {
+            }
+            std::string type, source;
+            if (!(words >> type >> source))
+                continue;
+            if (type == "virtiofs" && unescape(mountpoint) == path)
+                tag = source;
+        }
+        return tag;
+    };
     o.load_module = [] {
         auto r = cordon::run({"modprobe", "virtiofs"}, std::chrono::seconds(30));
         if (!r.ok()) log::warn(kComponent, "modprobe virtiofs failed: {}{}", r.err, r.out);
@@ -144,6 +181,20 @@ ShareMounter::ShareMounter(std::vector<GuestShare> shares, MountOps ops)
 
 void ShareMounter::apply(bool isolation) {
     bool module_tried = false;
+    if (!probed_ && ops_.mounted_tag) {
+        // A restarted guest agent: the VM keeps the mounts the previous one made. Take them
+        // over instead of stacking a second mount on each folder.
+        probed_ = true;
+        for (std::size_t i = 0; i < shares_.size(); ++i) {
+            const std::string tag = ops_.mounted_tag(shares_[i].path);
+            if (tag == share_tag(shares_[i].index, true) ||
+                tag == share_tag(shares_[i].index, false)) {
+                state_[i] = {true, tag, ""};
+                log::info(kComponent, "{} is already mounted ({}, by an earlier agent)",
+                          shares_[i].path, tag);
+            }
+        }
+    }
     for (std::size_t i = 0; i < shares_.size(); ++i) {
         const GuestShare& s = shares_[i];
         State& st = state_[i];

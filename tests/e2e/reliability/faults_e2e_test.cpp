@@ -9,6 +9,7 @@
 #include <cctype>
 #include <future>
 #include <iostream>
+#include <sstream>
 
 #include "reliability_support.hpp"
 
@@ -71,24 +72,84 @@ TEST_F(Faults, DockerdKilledIsRestartedAndStatusCountsIt) {
     EXPECT_TRUE(r.ok()) << describe(r);
 }
 
-TEST_F(Faults, GuestAgentKilledIsRestartedAndInFlightCallsFailCleanly) {
+namespace {
+
+// What must not change when a restarted agent adopts the engine: the container (its id,
+// its init's pid and PID namespace, its start time) and the engine's processes.
+struct EngineSnapshot {
+    std::string container;  // id, running, pid, started at
+    std::string pid_ns;     // the container init's PID namespace
+    std::string engine;     // pidof dockerd; pidof containerd
+};
+
+std::string engine_pids(const VmEnvironment& vm) {
+    return trim(vm.vm_exec("pidof dockerd; pidof containerd").out);
+}
+
+EngineSnapshot snapshot(const VmEnvironment& vm, const std::string& container) {
+    EngineSnapshot s;
+    s.container = trim(
+        vm.docker({"inspect", "-f",
+                   "{{.Id}} {{.State.Running}} {{.State.Pid}} {{.State.StartedAt}}", container},
+                  60s)
+            .out);
+    std::istringstream words(s.container);
+    std::string id, running, pid;
+    words >> id >> running >> pid;
+    s.pid_ns = trim(vm.vm_exec("readlink /proc/" + pid + "/ns/pid").out);
+    s.engine = engine_pids(vm);
+    return s;
+}
+
+// Kills the guest agent 1 s after the exec RPC that asks for it has answered (from a
+// detached shell). Returns the moment of the kill.
+Clock::time_point kill_guest_agent(const VmEnvironment& vm) {
+    auto k = vm.vm_exec(
+        "setsid sh -c 'sleep 1; kill -9 $(pidof cordon-guest-agent)' </dev/null >/dev/null 2>&1 &");
+    EXPECT_TRUE(k.ok()) << describe(k);
+    return Clock::now() + 1s;
+}
+
+// The engine section of the guest agent's info once the new agent has decided.
+json engine_start(const VmEnvironment& vm) {
+    json start;
+    for (int i = 0; i < 40; ++i) {
+        try {
+            start = agent_info(vm)["engine"].value("start", json::object());
+        } catch (const std::exception&) {
+        }
+        if (start.contains("path"))
+            break;
+        std::this_thread::sleep_for(500ms);
+    }
+    return start;
+}
+
+}  // namespace
+
+TEST_F(Faults, GuestAgentKilledIsRestartedAndAdoptsTheRunningEngine) {
     auto& vm = VmEnvironment::get();
     auto w = vm.docker({"run", "--rm", "-v", "rel-agent:/d", vm.test_image(), "sh", "-c",
                         "echo keep-1 > /d/keep && sync"});
     ASSERT_TRUE(w.ok()) << describe(w);
+    // A container that must live through the agent's death.
+    auto lr = vm.docker({"run", "-d", "--name", "rel-survivor", vm.test_image(), "sleep", "1000"});
+    ASSERT_TRUE(lr.ok()) << describe(lr);
+    const EngineSnapshot before = snapshot(vm, "rel-survivor");
+    ASSERT_NE(before.container.find(" true "), std::string::npos) << before.container;
+    ASSERT_FALSE(before.pid_ns.empty());
+    const int restarts0 = status_json(vm)["service_restarts"].value("dockerd", -1);
     const json info0 = agent_info(vm);
     // A call in flight: its connection runs through the agent that is about to die.
     auto inflight = std::async(std::launch::async, [&] {
-        return vm.docker({"run", "--rm", vm.test_image(), "sleep", "120"}, 300s);
+        return vm.docker({"run", "--rm", "--name", "rel-inflight", vm.test_image(), "sleep", "120"},
+                         300s);
     });
     const auto wait_start = Clock::now();
-    while (trim(vm.docker({"ps", "-q"}, 30s).out).empty() && seconds_since(wait_start) < 90)
+    while (trim(vm.docker({"ps", "-q", "--filter", "name=rel-inflight"}, 30s).out).empty() &&
+           seconds_since(wait_start) < 90)
         std::this_thread::sleep_for(500ms);
-    // Killed from a detached shell, so the exec RPC that starts it has answered first.
-    auto k = vm.vm_exec(
-        "setsid sh -c 'sleep 1; kill -9 $(pidof cordon-guest-agent)' </dev/null >/dev/null 2>&1 &");
-    ASSERT_TRUE(k.ok()) << describe(k);
-    const auto killed = Clock::now() + 1s;
+    const auto killed = kill_guest_agent(vm);
     auto r = inflight.get();
     const double failed_after = seconds_since(killed);
     std::cout << "[ numbers ] the in-flight docker run ended " << failed_after
@@ -98,21 +159,92 @@ TEST_F(Faults, GuestAgentKilledIsRestartedAndInFlightCallsFailCleanly) {
     EXPECT_LT(failed_after, 60) << describe(r);
 
     const double back = wait_for_docker(vm, 180s);
-    std::cout << "[ numbers ] docker answered again " << seconds_since(killed)
-              << " s after the guest agent's kill\n";
+    const double back_after_kill = seconds_since(killed);
+    std::cout << "[ numbers ] docker answered again " << back_after_kill
+              << " s after the guest agent's kill (engine adopted)\n";
     ASSERT_GE(back, 0) << "docker did not answer within 180 s after the guest agent was killed\n"
                        << vm.vmctl({"status"}, 60s).out;
-    EXPECT_LT(seconds_since(killed), 90);
+    // The restart path took 15-61 s here; adoption answers in a few (TCG, loaded host).
+    EXPECT_LE(back_after_kill, 20) << "docker came back too slowly for an adopted engine";
+    const json start = engine_start(vm);
+    std::cout << "[ numbers ] engine start: " << start.dump() << "\n";
+    EXPECT_EQ(start.value("path", ""), "adopted") << start.dump(2);
+    auto human = vm.vmctl({"status"}, 60s);
+    EXPECT_NE(human.out.find("engine adopted from the previous agent"), std::string::npos)
+        << human.out;
+
+    // The container was not touched: same id, same init, same PID namespace; same engine.
+    const EngineSnapshot after = snapshot(vm, "rel-survivor");
+    EXPECT_EQ(after.container, before.container);
+    EXPECT_EQ(after.pid_ns, before.pid_ns);
+    EXPECT_EQ(after.engine, before.engine) << "dockerd or containerd was restarted";
+    EXPECT_EQ(status_json(vm)["service_restarts"].value("dockerd", -1), restarts0)
+        << "an adoption is not a dockerd restart";
     const json info1 = agent_info(vm);
     EXPECT_GT(info1.value("uptime_s", 0.0), info0.value("uptime_s", 0.0)) << "the VM rebooted";
     EXPECT_EQ(info1["boot_count"], info0["boot_count"]) << "an agent restart is not a boot";
+    for (const auto& svc : info1["services"]) {
+        EXPECT_EQ(svc.value("state", ""), "running") << svc.dump();
+    }
     auto c = vm.docker({"run", "--rm", "-v", "rel-agent:/d", vm.test_image(), "cat", "/d/keep"});
     ASSERT_TRUE(c.ok()) << describe(c);
     EXPECT_EQ(trim(c.out), "keep-1");
-    // One engine, not two: the new agent stopped what the killed one had started.
+    // One engine, not two.
     auto n = vm.vm_exec("pidof dockerd | wc -w; pidof containerd | wc -w");
     EXPECT_EQ(trim(n.out), "1\n1") << describe(n);
+    // dockerd's output still reaches the agent's log ring (through its FIFO).
+    auto logs = vm.vmctl({"logs", "dockerd"}, 60s);
+    EXPECT_NE(logs.out.find("adopted pid"), std::string::npos) << describe(logs);
+    const auto mark = logs.out.find("adopted pid");
+    std::cout << "[ numbers ] dockerd log lines read after the adoption: "
+              << (mark == std::string::npos ? 0
+                                            : std::count(logs.out.begin() + static_cast<long>(mark),
+                                                         logs.out.end(), '\n') -
+                                                  1)
+              << "\n";
+    vm.docker({"rm", "-f", "rel-survivor", "rel-inflight"}, 60s);
     vm.docker({"volume", "rm", "rel-agent"}, 60s);
+}
+
+TEST_F(Faults, GuestAgentKilledAfterTheEngineConfigChangedRestartsTheEngine) {
+    auto& vm = VmEnvironment::get();
+    auto w = vm.docker({"run", "--rm", "-v", "rel-agent2:/d", vm.test_image(), "sh", "-c",
+                        "echo keep-2 > /d/keep && sync"});
+    ASSERT_TRUE(w.ok()) << describe(w);
+    const std::string engine_before = engine_pids(vm);
+    // The configuration the new agent writes no longer matches what dockerd started with
+    // (as after an isolation switch the dead agent had begun): adopting would be wrong.
+    auto t = vm.vm_exec(
+        "cp /etc/docker/daemon.json /run/cordon-test-daemon.json && "
+        "sed -i 's/\"iptables\": false,/\"iptables\": false, \"debug\": false,/' "
+        "/etc/docker/daemon.json && "
+        "grep -c debug /etc/docker/daemon.json");
+    ASSERT_TRUE(t.ok() && trim(t.out) == "1") << describe(t);
+    const auto killed = kill_guest_agent(vm);
+    std::this_thread::sleep_for(1500ms);
+    const double back = wait_for_docker(vm, 240s);
+    const double back_after_kill = seconds_since(killed);
+    std::cout << "[ numbers ] docker answered again " << back_after_kill
+              << " s after the guest agent's kill (engine restarted: config changed)\n";
+    ASSERT_GE(back, 0) << vm.vmctl({"status"}, 60s).out;
+    const json start = engine_start(vm);
+    std::cout << "[ numbers ] engine start: " << start.dump() << "\n";
+    EXPECT_EQ(start.value("path", ""), "restarted") << start.dump(2);
+    EXPECT_NE(start.value("reason", "").find("daemon.json changed"), std::string::npos)
+        << start.dump(2);
+    auto n = vm.vm_exec("pidof dockerd | wc -w; pidof containerd | wc -w; pidof dockerd");
+    const std::string counts = trim(n.out);
+    EXPECT_EQ(counts.substr(0, 3), "1\n1") << describe(n);
+    EXPECT_EQ(engine_before.find(counts.substr(counts.rfind('\n') + 1)), std::string::npos)
+        << "dockerd was not restarted: " << engine_before << " / " << counts;
+    auto c = vm.docker({"run", "--rm", "-v", "rel-agent2:/d", vm.test_image(), "cat", "/d/keep"});
+    ASSERT_TRUE(c.ok()) << describe(c);
+    EXPECT_EQ(trim(c.out), "keep-2");
+    auto restore = vm.vm_exec(
+        "cp /run/cordon-test-daemon.json /etc/docker/daemon.json && "
+        "rm /run/cordon-test-daemon.json");
+    EXPECT_TRUE(restore.ok()) << describe(restore);
+    vm.docker({"volume", "rm", "rel-agent2"}, 60s);
 }
 
 TEST_F(Faults, HostAgentKilledIsReportedAndRestartedWithoutReboot) {

@@ -115,3 +115,35 @@ TEST(GuestShares, AFailedMountIsReportedNotThrown) {
     EXPECT_EQ(m.status()[0]["mounted"], true);
     EXPECT_FALSE(m.status()[0].contains("error"));
 }
+
+TEST(GuestShares, ARestartedAgentTakesOverTheMountsItFinds) {
+    // The previous agent mounted /a for isolation on and /b for off; /c is not mounted.
+    FakeOps f;
+    auto ops = f.ops();
+    ops.mounted_tag = [](const std::string& path) -> std::string {
+        if (path == "/a")
+            return "cordon-share-0-on";
+        if (path == "/b")
+            return "cordon-share-1-off";
+        return "";
+    };
+    ShareMounter m({{0, false, "/a"}, {1, false, "/b"}, {2, true, "/c"}}, ops);
+    m.apply(true);
+    // /a is kept (no second mount stacked on it), /b is swapped, /c is mounted.
+    EXPECT_EQ(f.calls,
+              (std::vector<std::string>{"umount /b", "mkdir /b", "mount cordon-share-1-on /b rw",
+                                        "mkdir /c", "mount cordon-share-2-on /c ro"}));
+    EXPECT_EQ(m.status()[0]["mounted"], true);
+    EXPECT_EQ(m.status()[0]["tag"], "cordon-share-0-on");
+    f.calls.clear();
+    m.apply(false);  // a later switch unmounts what was taken over
+    EXPECT_EQ(f.calls[0], "umount /a");
+}
+
+TEST(GuestShares, TheSystemLooksUpVirtiofsMountsInMountinfo) {
+    // No virtiofs here: nothing is found, and an unknown path is not an error.
+    auto ops = MountOps::system();
+    ASSERT_TRUE(ops.mounted_tag);
+    EXPECT_EQ(ops.mounted_tag("/"), "");
+    EXPECT_EQ(ops.mounted_tag("/no/such/path"), "");
+}

@@ -39,6 +39,9 @@ struct MountOps {
     std::function<int(const std::string& path)> unmount;
     std::function<int(const std::string& path)> make_dirs;  // mkdir -p, 0755
     std::function<void()> load_module;                        // modprobe virtiofs
+    // The tag of the virtiofs mount on top at `path` ("" if none): a restarted agent finds
+    // the mounts of the one before it. May be empty (nothing is ever mounted before).
+    std::function<std::string(const std::string& path)> mounted_tag;
     static MountOps system();
 };
 
@@ -65,6 +68,7 @@ private:
     std::vector<GuestShare> shares_;
     std::vector<State> state_;
     MountOps ops_;
+    bool probed_ = false;  // the mounts an earlier agent left were looked up
 };
 
 }  // namespace cordon::shares

@@ -4,6 +4,7 @@
 // running without a supervisor: the new agent's dockerd would then refuse to start
 // (its pid file and sockets are taken) or two engines would share one data root. The
 // supervisor records each service's pid in a file under the run folder; a new agent
+// adopts them when it safely can (Supervisor::adopt, service_record.hpp) and otherwise
 // stops what those files name before it starts the services again.
 #include <chrono>
 #include <string>

@@ -3,14 +3,24 @@
 // added, restarts those that exit with exponential backoff, keeps their stdout/stderr in
 // a per-service LogRing, and stops them in reverse order (SIGTERM, then SIGKILL after a
 // timeout). Every method must be called on the io_context's thread.
+//
+// With a state dir (set_state_dir), the supervisor's work survives its own death: each
+// service's output goes to a named FIFO in that folder (the child holds it read-write,
+// so it never gets SIGPIPE while no supervisor reads; the buffer is 1 MiB), and a record
+// (service_record.hpp) says which process runs, what it was started with and how often
+// the service started. A later supervisor (the restarted agent) can then adopt() the
+// processes instead of killing them, and its restart counts go on from the record.
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "cordon/unique_fd.hpp"
 
 namespace cordon::guest {
 
@@ -26,6 +36,9 @@ struct ServiceSpec {
     std::chrono::milliseconds stable_after{10'000};
     std::chrono::milliseconds stop_timeout{10'000};
     std::size_t log_lines = 1000;
+    // Files the service reads its configuration from: their contents at each start are
+    // recorded (with a state dir), and adopt() refuses a process whose files changed since.
+    std::vector<std::string> config_files;
 };
 
 enum class ServiceState { idle, waiting, running, backoff, stopping, stopped };
@@ -41,6 +54,15 @@ struct ServiceStatus {
     std::string last_error;                      // why the last spawn failed, if it did
     std::chrono::milliseconds next_start_in{0};  // in backoff: delay before the next start
     std::string waiting_for;                     // in waiting: the first missing path
+    bool adopted = false;  // running, but started by an earlier supervisor (see adopt())
+};
+
+// The answer of Supervisor::check_adoptable / adopt.
+struct Adoption {
+    bool ok = false;
+    bool recorded = false;  // an earlier supervisor left a record of the service
+    int pid = 0;            // the recorded pid
+    std::string reason;     // why not, when !ok
 };
 
 class Supervisor {
@@ -64,8 +86,23 @@ class Supervisor {
     // Stops one service (same SIGTERM/SIGKILL sequence); `done` runs when it has exited.
     void stop(const std::string& name, std::function<void()> done);
 
-    // Called after every successful spawn (e.g. to record a boot timing).
+    // Called after every successful spawn or adoption (e.g. to record a boot timing).
     void set_start_hook(StartHook hook);
+
+    // Where records and output FIFOs live (created if missing). Call before add(): add()
+    // continues the start count of a service an earlier supervisor recorded.
+    void set_state_dir(std::string dir);
+    const std::string& state_dir() const noexcept { return state_dir_; }
+
+    // Whether the process an earlier supervisor recorded for `name` can be adopted: it
+    // still runs and is the same process (pid, start time, command name, executable),
+    // was started with this spec's command line and configuration file contents, and its
+    // output FIFO exists. Throws if `name` is unknown.
+    Adoption check_adoptable(const std::string& name) const;
+    // Adopts that process: it is supervised as if this supervisor had started it (its
+    // exit is seen through a pidfd and restarts the service; stop() signals it through
+    // the pidfd). Its exit status is unknown (init reaps it). On failure nothing changes.
+    Adoption adopt(const std::string& name);
 
     std::vector<ServiceStatus> status() const;
     ServiceStatus status(const std::string& name) const;  // throws if unknown
@@ -78,6 +115,10 @@ class Supervisor {
     Service& find(const std::string& name) const;
     void launch(Service& s);
     void on_output(Service& s);
+    UniqueFd open_output(Service& s);
+    void write_record(Service& s, int pid, std::map<std::string, std::string> configs);
+    bool send_signal(Service& s, int sig, bool group);
+    void watch_exit(Service& s);
     void on_exit(Service& s);
     void schedule_restart(Service& s);
     void stop_next(std::size_t index, std::function<void()> done);
@@ -86,6 +127,7 @@ class Supervisor {
     std::string component_;
     std::vector<std::unique_ptr<Service>> services_;
     StartHook start_hook_;
+    std::string state_dir_;
     bool stopping_all_ = false;
     std::shared_ptr<bool> alive_;
 };
