@@ -136,9 +136,21 @@ void VmController::onAgentLink(bool up, const QString& detail) {
     agentEventsLinked_ = up;
     log::debug("gui", "guest agent events {}{}", up ? "up" : "down",
                detail.isEmpty() ? "" : ": " + detail.toStdString());
-    // Pushed events replace the fast poll; the slow one still catches what has no event.
-    poll_.setInterval(up ? std::max(basePollMs_, 60000) : basePollMs_);
+    updatePollInterval();
     emit agentEventsLinkChanged(up, detail);
+}
+
+// Pushed events replace the fast poll; the slow one still catches what has no event. But
+// while the last look failed (libvirtd gone, the connection refused) nothing pushes its
+// return: the poll stays fast, so the window finds libvirtd back by itself.
+int VmController::wantedPollMs() const {
+    const bool slow = agentEventsLinked_ && domainState_ != VmState::unavailable;
+    return slow ? std::max(basePollMs_, 60000) : basePollMs_;
+}
+
+void VmController::updatePollInterval() {
+    if (poll_.interval() != wantedPollMs())
+        poll_.setInterval(wantedPollMs());  // restarts the timer: only on a change
 }
 
 VmController::~VmController() {
@@ -161,6 +173,8 @@ bool VmController::eventsActive() const {
 void VmController::onDomainEvent(const QString& domain, bool lifecycle) {
     if (lifecycle && domain != QString::fromStdString(status_.name) && statusKnown_)
         return;
+    if (lifecycle)
+        ++domainEventCount_;
     log::debug("gui", "libvirt event: {} {}", domain.toStdString(),
                lifecycle ? "lifecycle" : "connection closed");
     refresh();
@@ -168,7 +182,7 @@ void VmController::onDomainEvent(const QString& domain, bool lifecycle) {
 
 void VmController::setPollInterval(int ms) {
     basePollMs_ = ms;
-    poll_.setInterval(agentEventsLinked_ ? std::max(ms, 60000) : ms);
+    poll_.setInterval(wantedPollMs());  // restarts the timer
 }
 
 bool VmController::idle() const {
@@ -341,6 +355,7 @@ void VmController::applyStatus(const host::VmStatus& st, const json& isoStatus,
             true);
     }
     recomputeState();
+    updatePollInterval();
 }
 
 void VmController::refresh() {
@@ -386,6 +401,7 @@ void VmController::refresh() {
                 if (lastError_.empty() || errorFromStatus_)
                     setError(e, true);
                 recomputeState();
+                updatePollInterval();
                 if (std::exchange(refreshAgain_, false))
                     refresh();
             });

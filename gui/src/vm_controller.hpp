@@ -6,8 +6,9 @@
 // (DomainEvents) and from the guest agent's pushed events (events.watch through
 // host::AgentEventWatcher: engine state, isolation, dockerd restarts); each one
 // triggers a refresh at once. While the agent's event link is up the poll slows to
-// once a minute; without it (older guest, VM stopped) it polls every 5 s
-// (CORDON_GUI_POLL_MS overrides it). Every operation refreshes at once too.
+// once a minute; without it (older guest, VM stopped), and while the last look failed
+// (libvirtd gone), it polls every 5 s (CORDON_GUI_POLL_MS overrides it). Every operation
+// refreshes at once too.
 #include <QList>
 #include <QObject>
 #include <QString>
@@ -73,6 +74,8 @@ class VmController : public QObject {
     bool idle() const;
     // Whether libvirt lifecycle events for the VM's connection arrive.
     bool eventsActive() const;
+    // libvirt lifecycle events received for the VM so far.
+    quint64 domainEventCount() const { return domainEventCount_; }
     // Whether the guest agent's event link (events.watch) is up.
     bool agentEventsActive() const { return agentEventsLinked_; }
     quint64 agentEventCount() const { return agentEventCount_; }
@@ -124,6 +127,8 @@ class VmController : public QObject {
     void onStep(const host::ProgressStep& step);
     host::StartOptions startOptions();
     void onAgentLink(bool up, const QString& detail);
+    int wantedPollMs() const;
+    void updatePollInterval();
     void setError(const ErrorInfo& e, bool fromStatus);
     void applyStatus(const host::VmStatus& st, const nlohmann::json& isoStatus,
                      const ErrorInfo& isoError);
@@ -141,6 +146,7 @@ class VmController : public QObject {
     std::unique_ptr<host::AgentEventWatcher> agentEvents_;
     bool agentEventsLinked_ = false;
     quint64 agentEventCount_ = 0;
+    quint64 domainEventCount_ = 0;
     int basePollMs_ = 5000;
     host::CancelToken startCancel_;
     bool cancelRequested_ = false;

@@ -1,14 +1,29 @@
 // Host sleep and memory (issue 9, items 2 and 4) on one real VM:
 //  - the VM paused for over a minute (`virsh suspend`, as a host sleep freezes it): after
 //    `virsh resume` the guest clock is back within 2 s of the host's within seconds,
-//    because the host agent pushes the time, and Docker works without user action;
+//    because the host agent pushes the time, and Docker works without user action; a port
+//    published before the pause answers again on the host, a TCP connection opened through
+//    it before the pause ends cleanly (never hangs), and a port published after the resume
+//    is forwarded too (the ports watch came back);
 //  - QEMU's RSS falls back near its idle level after a container that held 1 GiB exits
 //    (virtio-balloon free page reporting).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
+#include "cordon/unique_fd.hpp"
 #include "reliability_support.hpp"
 
 using namespace cordon::e2e;
@@ -40,6 +55,145 @@ double settled_rss(pid_t pid, int samples = 5) {
         std::this_thread::sleep_for(1s);
     }
     return best;
+}
+
+// A loopback port nobody listens on right now, other than `not_this` (>= 1024: the host
+// agent may not run as root).
+std::uint16_t unused_loopback_port(std::uint16_t not_this = 0) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        cordon::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+            ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            continue;
+        const std::uint16_t p = ntohs(a.sin_port);
+        if (p >= 1024 && p < 60000 && p != not_this)
+            return p;
+    }
+    return 0;
+}
+
+// A TCP connection to 127.0.0.1:port; invalid when refused.
+cordon::UniqueFd connect_loopback(std::uint16_t port) {
+    cordon::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        return {};
+    return fd;
+}
+
+// What reading from a connection gave within a time limit.
+struct ReadOutcome {
+    enum class Kind { data, eof, error, timeout } kind = Kind::timeout;
+    std::string data;   // up to and including the first newline (data), or what came before
+    std::string error;  // errno text (error)
+    std::string text() const {
+        switch (kind) {
+            case Kind::data:
+                return "data '" + trim(data) + "'";
+            case Kind::eof:
+                return "end of stream (FIN)" + (data.empty() ? "" : " after '" + trim(data) + "'");
+            case Kind::error:
+                return "error: " + error;
+            case Kind::timeout:
+                return "nothing (still open, no answer)";
+        }
+        return {};
+    }
+};
+
+// Reads one line (or to the end when !line), waiting at most `limit` in all.
+ReadOutcome read_from(int fd, std::chrono::milliseconds limit, bool line = true) {
+    ReadOutcome out;
+    const auto end = Clock::now() + limit;
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
+        if (left <= 0) {
+            out.kind = ReadOutcome::Kind::timeout;
+            return out;
+        }
+        pollfd p{fd, POLLIN, 0};
+        const int rc = ::poll(&p, 1, static_cast<int>(left));
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc == 0)
+            continue;  // the deadline check above ends it
+        char buf[4096];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            out.kind = ReadOutcome::Kind::error;
+            out.error = std::strerror(errno);
+            return out;
+        }
+        if (n == 0) {
+            out.kind = line || out.data.empty() ? ReadOutcome::Kind::eof : ReadOutcome::Kind::data;
+            return out;
+        }
+        out.data.append(buf, static_cast<std::size_t>(n));
+        if (line && out.data.find('\n') != std::string::npos) {
+            out.kind = ReadOutcome::Kind::data;
+            return out;
+        }
+    }
+}
+
+bool send_all(int fd, const std::string& s) {
+    return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+}
+
+// An HTTP/1.0 GET of / through 127.0.0.1:port, waiting at most `limit`; "" when the
+// connection is refused or closed without an answer.
+std::string http_get(std::uint16_t port, std::chrono::milliseconds limit) {
+    cordon::UniqueFd fd = connect_loopback(port);
+    if (!fd || !send_all(fd.get(), "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+        return {};
+    return read_from(fd.get(), limit, false).data;
+}
+
+// A web page on :80 and a line echo server on :81 (persistent connections).
+std::string web_and_echo_command(const std::string& marker) {
+    return "mkdir -p /www && echo " + marker +
+           " > /www/index.html && httpd -p 80 -h /www && exec nc -ll -p 81 -e cat";
+}
+
+// Polls GET / on the port until the answer holds `marker`; seconds taken, -1 after `limit`.
+double wait_for_page(std::uint16_t port, const std::string& marker, std::chrono::seconds limit,
+                     int* attempts = nullptr) {
+    const auto t0 = Clock::now();
+    int n = 0;
+    while (Clock::now() - t0 < limit) {
+        ++n;
+        if (http_get(port, 10s).find(marker) != std::string::npos) {
+            if (attempts)
+                *attempts = n;
+            return seconds_since(t0);
+        }
+        std::this_thread::sleep_for(250ms);
+    }
+    if (attempts)
+        *attempts = n;
+    return -1;
+}
+
+// The last lines of the host agent's log (for failure messages).
+std::string hostagent_log_tail(const VmEnvironment& vm, std::size_t lines = 40) {
+    const std::string dir = status_json(vm)["paths"].value("state_dir", "");
+    std::ifstream in(dir + "/hostagent.log");
+    std::vector<std::string> all;
+    for (std::string l; std::getline(in, l);) all.push_back(l);
+    std::ostringstream out;
+    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
+        out << all[i] << "\n";
+    return out.str();
 }
 
 }  // namespace
@@ -99,10 +253,42 @@ TEST_F(SleepMemory, FreedGuestMemoryGoesBackToTheHost) {
     EXPECT_LT(after, idle + 300) << "the guest did not give the freed memory back";
 }
 
-TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerKeepsWorking) {
+TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerAndPortsKeepWorking) {
     auto& vm = VmEnvironment::get();
     const std::string name = vm_name(vm);
     const std::string control = status_json(vm)["paths"].value("control_socket", "");
+
+    // A published web page and a line echo server, reached from the host before the pause.
+    const std::uint16_t web_port = unused_loopback_port();
+    const std::uint16_t echo_port = unused_loopback_port(web_port);
+    ASSERT_NE(web_port, 0);
+    ASSERT_NE(echo_port, 0);
+    const std::string marker = "cordon-sleep-page";
+    vm.docker({"rm", "-f", "rel-web", "rel-web2"}, 60s);
+    auto web = vm.docker({"run", "-d", "--name", "rel-web", "-p",
+                          "127.0.0.1:" + std::to_string(web_port) + ":80", "-p",
+                          "127.0.0.1:" + std::to_string(echo_port) + ":81", vm.test_image(), "sh",
+                          "-c", web_and_echo_command(marker)});
+    ASSERT_TRUE(web.ok()) << describe(web);
+    const double page_before = wait_for_page(web_port, marker, 120s);
+    ASSERT_GE(page_before, 0) << "127.0.0.1:" << web_port
+                              << " never served the page before the pause\n--- host agent\n"
+                              << hostagent_log_tail(vm);
+    // The connection that lives across the pause: one echo round trip proves the whole path.
+    cordon::UniqueFd echo;
+    ReadOutcome first_echo;
+    for (int i = 0; i < 60 && first_echo.kind != ReadOutcome::Kind::data; ++i) {
+        if (i > 0)
+            std::this_thread::sleep_for(500ms);
+        echo = connect_loopback(echo_port);
+        if (echo && send_all(echo.get(), "before\n"))
+            first_echo = read_from(echo.get(), 10s);
+    }
+    ASSERT_EQ(first_echo.kind, ReadOutcome::Kind::data) << first_echo.text();
+    ASSERT_EQ(trim(first_echo.data), "before");
+    std::cout << "[ numbers ] before the pause: the published page answered " << page_before
+              << " s after docker run -d returned\n";
+
     const ClockReading e0 = clock_error(control);
     std::cout << "[ numbers ] clock error before the pause: " << e0.error_s << " s (+/- "
               << e0.uncertainty_s << ")\n";
@@ -111,11 +297,39 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerKeepsWorking) {
     const int steps_before = agent_info(vm)["clock"].value("steps", 0);
     auto s = virsh({"suspend", name});
     ASSERT_TRUE(s.ok()) << describe(s);
+    const auto suspended = Clock::now();
     const int pause_s = 75;
-    std::this_thread::sleep_for(std::chrono::seconds(pause_s));
+    // Watch the open connection while the VM is frozen: does the host end it?
+    std::optional<ReadOutcome> during;
+    double during_at = -1;
+    while (seconds_since(suspended) < pause_s) {
+        const auto left =
+            std::chrono::milliseconds(pause_s * 1000) -
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - suspended);
+        if (left.count() <= 0)
+            break;
+        if (during) {
+            std::this_thread::sleep_for(left);
+            break;
+        }
+        ReadOutcome o = read_from(echo.get(), left);
+        if (o.kind != ReadOutcome::Kind::timeout) {
+            during = o;
+            during_at = seconds_since(suspended);
+        }
+    }
     auto r = virsh({"resume", name});
     ASSERT_TRUE(r.ok()) << describe(r);
     const auto resumed = Clock::now();
+
+    // From the moment of resume, a host client asks for the published page until it comes.
+    std::atomic<double> page_after{-1};
+    std::atomic<int> page_attempts{0};
+    std::jthread prober([&] {
+        int n = 0;
+        page_after = wait_for_page(web_port, marker, 120s, &n);
+        page_attempts = n;
+    });
 
     // The first reading may still see the pause; within seconds it must be gone.
     double first = NAN, corrected_after = -1, last = NAN;
@@ -147,12 +361,69 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerKeepsWorking) {
     EXPECT_LT(info["clock"].value("last_step_offset_ms", 0.0), -1000.0 * (pause_s - 15))
         << "the guest clock was not behind by about the pause: " << info["clock"].dump();
 
+    // The connection opened before the pause. What is true: `virsh suspend` freezes the guest
+    // but not the host agent, whose channel keepalive (a PING every 10 s, 30 s without a PONG)
+    // ends the session during the pause; every stream ends with it, so the client's connection
+    // is closed then (about 30-40 s after suspend), never left hanging, and a new session
+    // comes up at resume. (A real host sleep freezes the host agent's clock too.)
+    ReadOutcome after_echo;
+    if (!during && send_all(echo.get(), "after\n"))
+        after_echo = read_from(echo.get(), 30s);
+    else if (!during)
+        after_echo = ReadOutcome{ReadOutcome::Kind::error, {}, "send failed"};
+    const ReadOutcome& old = during ? *during : after_echo;
+    std::cout << "[ numbers ] the TCP connection opened before the pause: "
+              << (during ? "during the pause, " + std::to_string(during_at) + " s after suspend: "
+                         : std::string("after resume: "))
+              << old.text() << "\n";
+    EXPECT_NE(old.kind, ReadOutcome::Kind::timeout)
+        << "the old connection hangs: neither answered nor closed within 30 s of resume";
+    EXPECT_TRUE(during) << "the old connection outlived the pause (" << after_echo.text()
+                        << "): the host agent no longer ends the channel session during a "
+                           "long pause; update this test";
+    if (during) {
+        EXPECT_TRUE(during->kind == ReadOutcome::Kind::eof ||
+                    during->kind == ReadOutcome::Kind::error)
+            << during->text();
+        EXPECT_GT(during_at, 20.0)
+            << "the connection ended before the keepalive could have given up: " << during->text();
+    }
+
+    // The page published before the pause answers again, without any user action.
+    prober.join();
+    std::cout << "[ numbers ] the port published before the pause served the page "
+              << page_after.load() << " s after resume (" << page_attempts.load()
+              << " attempt(s))\n";
+    ASSERT_GE(page_after.load(), 0)
+        << "127.0.0.1:" << web_port << " did not serve the page within 120 s of resume\n"
+        << "--- host agent\n"
+        << hostagent_log_tail(vm);
+    EXPECT_LT(page_after.load(), 30.0) << hostagent_log_tail(vm);
+
     // Docker without user action.
     const double back = wait_for_docker(vm, 120s);
-    std::cout << "[ numbers ] docker answered " << back << " s after the clock check\n";
+    std::cout << "[ numbers ] docker answered " << back << " s after the port check\n";
     ASSERT_GE(back, 0);
     auto run_r = vm.docker({"run", "--rm", vm.test_image(), "true"});
     EXPECT_TRUE(run_r.ok()) << describe(run_r);
+
+    // A port published after the resume is forwarded too: the ports watch came back.
+    const std::uint16_t new_port = unused_loopback_port(web_port);
+    ASSERT_NE(new_port, 0);
+    auto web2 = vm.docker({"run", "-d", "--name", "rel-web2", "-p",
+                           "127.0.0.1:" + std::to_string(new_port) + ":80", vm.test_image(), "sh",
+                           "-c", web_and_echo_command("cordon-after-resume")});
+    ASSERT_TRUE(web2.ok()) << describe(web2);
+    const double new_page = wait_for_page(new_port, "cordon-after-resume", 120s);
+    std::cout << "[ numbers ] a port published after resume served its page " << new_page
+              << " s after docker run -d returned\n";
+    EXPECT_GE(new_page, 0) << "127.0.0.1:" << new_port
+                           << " (published after resume) never served the page\n"
+                           << "--- host agent\n"
+                           << hostagent_log_tail(vm);
+    // And the old one still does.
+    EXPECT_NE(http_get(web_port, 30s).find(marker), std::string::npos);
+    vm.docker({"rm", "-f", "rel-web", "rel-web2"}, 120s);
 }
 
 int main(int argc, char** argv) {

@@ -1,6 +1,7 @@
 // The libvirt implementation of virt.hpp: RAII over virConnectPtr/virDomainPtr.
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <memory>
@@ -241,7 +242,16 @@ class LibvirtConnection final : public Connection {
 
 class LibvirtHypervisor final : public Hypervisor {
   public:
-    LibvirtHypervisor() { virSetErrorFunc(nullptr, ignore_errors); }
+    LibvirtHypervisor() {
+        virSetErrorFunc(nullptr, ignore_errors);
+        // libvirt's client writes to the daemon's socket with write(): once libvirtd is gone
+        // (restarted), the next write (a keepalive, a call) raises SIGPIPE, which kills a
+        // process that kept the default (the desktop app did). Ignored, the write fails with
+        // EPIPE and libvirt reports a closed connection. A handler set by the program stays.
+        struct sigaction old {};
+        if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+            ::signal(SIGPIPE, SIG_IGN);
+    }
     std::unique_ptr<Connection> connect(const std::string& uri_in) override {
         const std::string uri = uri_in.empty() ? default_uri() : uri_in;
         ConnectPtr c(virConnectOpen(uri.c_str()));
