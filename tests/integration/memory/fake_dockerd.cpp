@@ -3,6 +3,9 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include "fake_dockerd.hpp"
 
+// clang-format off
+#include <utility>  // before Asio's awaitable.hpp, which uses std::exchange
+// clang-format on
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -19,7 +22,6 @@
 #include <chrono>
 #include <optional>
 #include <thread>
-#include <utility>  // before Asio's awaitable.hpp, which uses std::exchange
 
 namespace cordon::testing {
 
