@@ -272,6 +272,9 @@ TEST_F(SupervisorAdopt, APidReusedByAnotherProgramIsRefused) {
     auto rec = cordon::guest::read_service_record(dir, "ticker");
     ASSERT_TRUE(rec);
     // The recorded pid now belongs to another program: point the record at a `sleep`.
+    // Start times count clock ticks (10 ms): wait for a later tick, or both processes may
+    // share one and the check would refuse on the command name instead.
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
     cordon::guest::SpawnOptions o;
     o.argv = {"sleep", "600"};
     auto other = cordon::guest::ChildProcess::spawn(o);
