@@ -318,9 +318,22 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerAndPortsKeepWorking) {
             during_at = seconds_since(suspended);
         }
     }
+    // At the end of the pause a client of the published port gets a quick answer, never a
+    // hang: refused once the host agent closed the listener (15 s after the channel went
+    // down), or accepted and closed at once while it still listens.
+    const auto probe_start = Clock::now();
+    const bool accepted = static_cast<bool>(connect_loopback(web_port));
+    const std::string paused_page = http_get(web_port, 10s);
+    const double probe_s = seconds_since(probe_start);
     auto r = virsh({"resume", name});
     ASSERT_TRUE(r.ok()) << describe(r);
     const auto resumed = Clock::now();
+    std::cout << "[ numbers ] at the end of the pause, 127.0.0.1:" << web_port << " "
+              << (accepted ? "accepted the connection" : "refused the connection")
+              << "; a GET ended in " << probe_s << " s with "
+              << (paused_page.empty() ? "no answer" : "'" + trim(paused_page) + "'") << "\n";
+    EXPECT_LT(probe_s, 5.0) << "a client of the published port hung while the VM was paused";
+    EXPECT_EQ(paused_page.find(marker), std::string::npos) << "a paused guest served the page?";
 
     // From the moment of resume, a host client asks for the published page until it comes.
     std::atomic<double> page_after{-1};

@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <thread>
 
+#include "cordon/host/host_error.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "gui_test_main.hpp"
 #include "vm_controller.hpp"
@@ -88,9 +89,15 @@ class EventingBackend final : public Backend {
   public:
     explicit EventingBackend(std::filesystem::path socket) : socket_(std::move(socket)) {}
     std::atomic<int> statusCalls{0};
+    std::atomic<bool> libvirtGone{false};  // status() fails as with libvirtd stopped
 
     cordon::host::VmStatus status() override {
         ++statusCalls;
+        if (libvirtGone) {
+            throw cordon::host::HostError(cordon::host::ErrorKind::libvirt_unreachable,
+                                          "cannot connect to libvirt", "qemu:///system",
+                                          "start libvirtd");
+        }
         cordon::host::VmStatus s;
         s.name = "cordon";
         s.uri = "qemu:///system";
@@ -161,4 +168,35 @@ TEST(AgentEvents, PushedEventsRefreshAtOnceAndSlowThePoll) {
     EXPECT_EQ(vm.pollInterval(), 5000);
     ASSERT_TRUE(waitFor([&] { return vm.agentEventsActive(); }, 5000)) << "it reconnects";
     EXPECT_GE(link.count(), 2);
+}
+
+// libvirtd goes away while the guest agent still pushes events (it does not need libvirtd):
+// the window says so, polls at the normal rate instead of once a minute until libvirt
+// answers, and is back to Running with no error by itself.
+TEST(AgentEvents, WhileLibvirtIsGoneThePollStaysFastAndTheWindowRecoversByItself) {
+    ::unsetenv("CORDON_GUI_NO_EVENTS");
+    const auto dir = tempDir("agent-events-libvirt");
+    const auto sock = dir / "control.sock";
+    EventSource source(sock);
+    auto backend = std::make_shared<EventingBackend>(sock);
+    VmController vm(backend);
+    vm.setPollInterval(200);
+    ASSERT_TRUE(waitFor([&] { return vm.agentEventsActive(); }, 10000));
+    ASSERT_TRUE(waitFor([&] { return vm.state() == VmState::running && vm.idle(); }, 5000));
+    EXPECT_EQ(vm.pollInterval(), 60000);
+
+    backend->libvirtGone = true;
+    vm.refresh();  // what libvirt's connection-closed callback does
+    ASSERT_TRUE(waitFor([&] { return vm.state() == VmState::unavailable; }, 5000));
+    EXPECT_TRUE(vm.lastError().text().contains("cannot connect to libvirt"))
+        << vm.lastError().text().toStdString();
+    EXPECT_EQ(vm.pollInterval(), 200) << "nothing pushes libvirtd's return: the poll must look";
+    EXPECT_TRUE(vm.agentEventsActive());
+
+    backend->libvirtGone = false;  // libvirtd is back; no event says so
+    const bool back =
+        waitFor([&] { return vm.state() == VmState::running && vm.lastError().empty(); }, 3000);
+    EXPECT_TRUE(back) << "still " << vm.stateText().toStdString() << ": "
+                      << vm.lastError().text().toStdString();
+    EXPECT_EQ(vm.pollInterval(), 60000) << "with libvirt and the agent's events back, slow again";
 }
