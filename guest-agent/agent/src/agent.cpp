@@ -567,7 +567,8 @@ json Agent::info() {
                             {"restarts", s.restarts},
                             {"last_exit", s.last_exit},
                             {"last_error", s.last_error},
-                            {"waiting_for", s.waiting_for}});
+                            {"waiting_for", s.waiting_for},
+                            {"adopted", s.adopted}});
     }
     j["services"] = services;
     json px = {
