@@ -318,6 +318,7 @@ void HostAgent::connect_channel() {
     so.role = channel::Role::host;
     so.agent_version = "cordon-hostagent 0.1.0";
     so.log_component = "hostagent.channel";
+    so.trim_heap_when_idle = opt_.trim_heap_when_idle;
     try {
         session_ = channel::Session::create(io_, UniqueFd(fd), so);
     } catch (const Error& e) {

@@ -40,6 +40,9 @@ struct Options {
     std::chrono::milliseconds pending_timeout{60'000};  // a client waits this long for the channel
     std::size_t max_pending = 128;
     std::chrono::milliseconds clock_sync_interval{10'000};  // pushes the host's time (0: never)
+    // malloc_trim after this long without streams opening or ending (0: never): see
+    // channel::SessionOptions::trim_heap_when_idle.
+    std::chrono::milliseconds trim_heap_when_idle{1000};
 };
 
 class HostAgent {

@@ -39,9 +39,16 @@ int main(int argc, char** argv) {
                    "Seconds between pushes of the host's time to the guest (0: never)")
         ->capture_default_str()
         ->check(CLI::Range(0, 86400));
+    int trim_ms = static_cast<int>(opt.trim_heap_when_idle.count());
+    app.add_option("--trim-heap-when-idle", trim_ms,
+                   "Milliseconds without streams opening or ending after which freed memory "
+                   "goes back to the system (0: never)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 3'600'000));
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     opt.clock_sync_interval = std::chrono::seconds(clock_sync_s);
+    opt.trim_heap_when_idle = std::chrono::milliseconds(trim_ms);
     if (opt.shell_socket.empty())
         opt.shell_socket = opt.control_socket.parent_path() / "shell.sock";
     cordon::log::Level l;

@@ -6,6 +6,7 @@
 #include "cordon/channel/session.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -188,7 +189,8 @@ class SessionImpl final : public Session {
           hello_timer_(io),
           deadline_timer_(io),
           keepalive_timer_(io),
-          poll_timer_(io) {
+          poll_timer_(io),
+          trim_timer_(io) {
         reset_ids();
     }
 
@@ -242,6 +244,7 @@ class SessionImpl final : public Session {
         if (s.phase_ == StreamImpl::Phase::pending_out && pending_out_ > 0)
             --pending_out_;
         streams_.erase(s.id());
+        note_stream_churn();
     }
     void stream_accepted(StreamImpl& s) {
         if (pending_in_ > 0)
@@ -294,6 +297,13 @@ class SessionImpl final : public Session {
     State state_ = State::idle;
     FrameDecoder decoder_;
     asio::steady_timer hello_timer_, deadline_timer_, keepalive_timer_, poll_timer_;
+    // SessionOptions::trim_heap_when_idle: the last stream open or end, and the timer
+    // that trims the heap once that is long enough ago.
+    asio::steady_timer trim_timer_;
+    Clock::time_point last_churn_{};
+    bool trim_armed_ = false;
+    void note_stream_churn();
+    void arm_trim(Clock::duration after);
     bool reading_ = false;
 
     std::deque<std::vector<std::uint8_t>> outq_;
@@ -736,6 +746,7 @@ void SessionImpl::handle_open(const Frame& f) {
     auto s = std::make_shared<StreamImpl>(self(), id, service, StreamImpl::Phase::pending_in,
                                           peer_.initial_window, opts_.initial_window);
     streams_.emplace(id, s);
+    last_churn_ = Clock::now();
     ++pending_in_;
     asio::post(io_, [h = stream_handler_, s, service] {
         h(s, service);
@@ -843,6 +854,7 @@ void SessionImpl::open(std::string service, OpenHandler handler) {
                                           peer_.initial_window, opts_.initial_window);
     s->open_handler_ = std::move(handler);
     streams_.emplace(id, s);
+    last_churn_ = Clock::now();
     ++pending_out_;
     send_frame(FrameType::open, 0, id,
                std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(service.data()),
@@ -990,6 +1002,7 @@ void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away,
         keepalive_timer_.cancel();
         poll_timer_.cancel();
         fail_streams(ec, reason);
+        trim_timer_.cancel();  // after the streams' ends, which would arm it again
         if (close_handler_) {
             asio::post(io_, [h = std::move(close_handler_), ec, reason] { h(ec, reason); });
             close_handler_ = nullptr;
@@ -1016,6 +1029,36 @@ void SessionImpl::finish(error_code ec, const std::string& reason, bool go_away,
     outq_.clear();
     error_code ignored;
     sock_.close(ignored);
+}
+
+void SessionImpl::note_stream_churn() {
+    if (opts_.trim_heap_when_idle.count() <= 0)
+        return;
+    last_churn_ = Clock::now();
+    if (!trim_armed_)
+        arm_trim(opts_.trim_heap_when_idle);
+}
+
+// One timer per quiet spell, not one per stream: when it fires early (streams came and
+// went meanwhile) it waits for the rest of the quiet time again.
+void SessionImpl::arm_trim(Clock::duration after) {
+    trim_armed_ = true;
+    trim_timer_.expires_after(after);
+    trim_timer_.async_wait([w = std::weak_ptr<SessionImpl>(self())](error_code ec) {
+        auto s = w.lock();
+        if (!s)
+            return;
+        s->trim_armed_ = false;
+        if (ec)
+            return;
+        const auto quiet = Clock::now() - s->last_churn_;
+        if (quiet < s->opts_.trim_heap_when_idle) {
+            s->arm_trim(s->opts_.trim_heap_when_idle - quiet);
+            return;
+        }
+        ::malloc_trim(0);
+        ++s->stats_.heap_trims;
+    });
 }
 
 void SessionImpl::guest_reset(error_code ec, const std::string& reason, bool clear_input) {

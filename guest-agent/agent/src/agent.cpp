@@ -23,6 +23,7 @@
 #include "cordon/guest/shutdown.hpp"
 #include "cordon/log.hpp"
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
+#include "memory_stats.hpp"
 #include "shell_service.hpp"
 
 namespace cordon::agent {
@@ -343,6 +344,7 @@ void Agent::open_port() {
     so.role = channel::Role::guest;
     so.agent_version = "cordon-guest-agent " + version_;
     so.log_component = "channel";
+    so.trim_heap_when_idle = std::chrono::seconds(1);  // RSS back down after bursts (issue 9)
     session_ = channel::Session::create(io_, UniqueFd(fd), so);
     session_->set_stream_handler(
         [this, alive = alive_](std::shared_ptr<channel::Stream> s, const std::string& svc) {
@@ -409,6 +411,7 @@ void Agent::register_methods() {
     rpc_.register_method("info", [this](const json&, rpc::Call&) { return info(); });
     ports_->register_methods(rpc_);
     clock_.register_methods(rpc_);
+    register_memory_methods(rpc_);  // "memory" (memory_stats.hpp)
     rpc_.register_async_method("isolation", [this](std::shared_ptr<rpc::Call> call) {
         if (!engine_) {
             call->fail(rpc::RemoteError{"unavailable", "the container engine is not set up: " + engine_message_,

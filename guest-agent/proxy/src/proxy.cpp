@@ -826,7 +826,19 @@ struct Session : std::enable_shared_from_this<Session> {
             log::warn(kComponent, "connection {}: {}", self->id, e.what());
         }
         self->close_all();
+        self->unlist();
     }
+
+    // The connection leaves the proxy's list as it ends (not at the next accept: an
+    // expired entry would keep the whole Session allocation, make_shared's block, alive).
+    void unlist() {
+        if (listed) {
+            listed = false;
+            core->sessions.erase(self_in_list);
+        }
+    }
+    std::list<std::weak_ptr<Session>>::iterator self_in_list;
+    bool listed = false;
 
     awaitable<void> loop() {
         Policy& pol = core->policy;
@@ -1005,8 +1017,8 @@ awaitable<void> accept_loop(std::shared_ptr<PolicyProxy::Core> core, stream::acc
         ++core->stats.connections;
         s.set_option(asio::socket_base::send_buffer_size(1 << 20), ec);
         auto session = std::make_shared<Session>(core, std::move(s), role);
-        core->sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-        core->sessions.push_back(session);
+        session->self_in_list = core->sessions.insert(core->sessions.end(), session);
+        session->listed = true;
         asio::co_spawn(core->io, Session::run(session), asio::detached);
     }
 }
@@ -1109,8 +1121,10 @@ void PolicyProxy::stop() {
     for (const auto& p : core_->bound_paths) ::unlink(p.c_str());
     core_->bound_paths.clear();
     for (auto& w : core_->sessions)
-        if (auto s = w.lock())
+        if (auto s = w.lock()) {
+            s->listed = false;
             s->close_all();
+        }
     core_->sessions.clear();
 }
 
