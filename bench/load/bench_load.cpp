@@ -5,10 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cordon/rpc/rpc.hpp"
 #include "cordon/subprocess.hpp"
 #include "docker_load.hpp"
 
@@ -16,13 +18,22 @@ namespace {
 
 struct Usage {
     cordon::load::ProcessUsage host, guest;
+    long guest_heap = -1;  // bytes in use in the guest agent's heap (its "memory" RPC)
 };
 
-Usage usage(const std::string& vmctl) {
+Usage usage(const std::string& vmctl, const std::string& docker_socket) {
     Usage u;
     if (vmctl.empty())
         return u;
     using namespace std::chrono_literals;
+    try {
+        // control.sock lies beside docker.sock (vmctl/lib paths.cpp).
+        auto c = cordon::rpc::BlockingClient::connect(
+            (std::filesystem::path(docker_socket).parent_path() / "control.sock").string());
+        u.guest_heap = c.call("memory", nlohmann::json::object(), 60s).value("heap_in_use", -1L);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench-load: the guest agent's memory RPC: %s\n", e.what());
+    }
     auto st = cordon::run({vmctl, "status", "--json"}, 60s);
     auto j = nlohmann::json::parse(st.out, nullptr, false);
     if (j.is_object() && j.contains("host_agent"))
@@ -36,8 +47,9 @@ Usage usage(const std::string& vmctl) {
 
 void print(const char* when, const Usage& u) {
     std::printf(
-        "%-7s cordon-hostagent fds=%d rss_kib=%ld | cordon-guest-agent fds=%d rss_kib=%ld\n", when,
-        u.host.fds, u.host.rss_kib, u.guest.fds, u.guest.rss_kib);
+        "%-7s cordon-hostagent fds=%d rss_kib=%ld | cordon-guest-agent fds=%d rss_kib=%ld "
+        "heap_in_use=%ld\n",
+        when, u.host.fds, u.host.rss_kib, u.guest.fds, u.guest.rss_kib, u.guest_heap);
 }
 
 }  // namespace
@@ -58,22 +70,28 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     o.socket = socket.rfind("unix://", 0) == 0 ? socket.substr(7) : socket;
 
-    print("idle", usage(vmctl));
+    print("idle", usage(vmctl, o.socket));
     if (warmup > 0) {
         o.duration = std::chrono::milliseconds(static_cast<long>(warmup * 1000));
         auto w = cordon::load::run(o);
         std::printf("warm-up: %s", cordon::load::describe(w).c_str());
     }
-    auto before = usage(vmctl);
+    auto before = usage(vmctl, o.socket);
     print("before", before);
     o.duration = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     auto r = cordon::load::run(o);
     std::printf("bench-load: %d clients for %.0f s through %s\n%s", o.clients, seconds,
                 o.socket.c_str(), cordon::load::describe(r).c_str());
-    auto after = usage(vmctl);
+    auto after = usage(vmctl, o.socket);
     print("after", after);
-    std::printf("growth: hostagent fds %+d rss %+ld KiB | guest agent fds %+d rss %+ld KiB\n",
-                after.host.fds - before.host.fds, after.host.rss_kib - before.host.rss_kib,
-                after.guest.fds - before.guest.fds, after.guest.rss_kib - before.guest.rss_kib);
+    const double conns = static_cast<double>(r.connections > 0 ? r.connections : 1);
+    std::printf(
+        "growth: hostagent fds %+d rss %+ld KiB | guest agent fds %+d rss %+ld KiB heap in use "
+        "%+ld B (%.1f B/connection over %llu connections)\n",
+        after.host.fds - before.host.fds, after.host.rss_kib - before.host.rss_kib,
+        after.guest.fds - before.guest.fds, after.guest.rss_kib - before.guest.rss_kib,
+        after.guest_heap - before.guest_heap,
+        static_cast<double>(after.guest_heap - before.guest_heap) / conns,
+        static_cast<unsigned long long>(r.connections));
     return r.failures == 0 ? 0 : 1;
 }

@@ -100,10 +100,17 @@ class AgentsUnderLoad : public ::testing::Test {
     }
 
     void TearDown() override {
-        if (host.pid() > 0)
-            host.terminate(3s);
-        if (guest.pid() > 0)
-            guest.terminate(3s);
+        // Both stop cleanly on SIGTERM: exit status 0 (in the sanitizer build, LeakSanitizer
+        // makes it non-zero when either leaked).
+        for (auto* c : {&host, &guest}) {
+            if (c->pid() <= 0)
+                continue;
+            ::kill(c->pid(), SIGTERM);
+            auto r = c->wait(30s);
+            EXPECT_TRUE(r.ok()) << (c == &host ? "cordon-hostagent" : "the guest side")
+                                << " exited with " << r.exit_code
+                                << (r.timed_out ? " (killed: no exit within 30 s)" : "");
+        }
         dockerd.reset();
         std::error_code ec;
         fs::remove_all(dir, ec);
@@ -208,9 +215,16 @@ TEST_F(AgentsUnderLoad, NoGrowthBetweenRounds) {
               << ", guest side " << base.guest.fds << " -> " << last.guest.fds << std::endl;
     EXPECT_EQ(last.host.fds, idle.host.fds);
     EXPECT_EQ(last.guest.fds, idle.guest.fds);
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer's allocator has no mallinfo2 figures and its quarantine holds freed
+    // memory: the sanitizer build checks leaks with LeakSanitizer at exit (TearDown).
+    std::cout << "[mem] sanitizer build: memory bounds not checked" << std::endl;
+#else
+    EXPECT_GT(base.guest_heap, 0);
     EXPECT_LE(heap_growth, heap_bound);
     EXPECT_LE(grss, rss_bound);
     EXPECT_LE(hrss, rss_bound);
+#endif
     if (std::getenv("CORDON_MEM_TRIM")) {
         rpc("trim");
         print("after malloc_trim(0) in the guest side", sample());
