@@ -952,3 +952,35 @@ TEST(ChannelResync, GuestSurvivesEofAndAnswersTheNextHost) {
     guest->close("done");
     ASSERT_TRUE(run_until(io, [&] { return closed; }));
 }
+
+// SessionOptions::trim_heap_when_idle: one malloc_trim per quiet spell after streams
+// ended, none while streams keep coming and going, none where it is off.
+TEST(ChannelSession, TrimsTheHeapOnceStreamsStopComingAndGoing) {
+    auto ho = host_options();
+    ho.trim_heap_when_idle = 150ms;
+    Pair p(ho, guest_options());
+    p.guest->set_stream_handler(
+        [](std::shared_ptr<Stream> s, const std::string&) { echo(std::move(s)); });
+    ASSERT_TRUE(p.wait_ready());
+    auto one_stream = [&] {
+        auto s = p.open(p.host, "echo");
+        ASSERT_TRUE(s);
+        auto c = std::make_shared<Collector>();
+        c->s = s;
+        c->start();
+        write_all(p.io, s, "x");
+        s->shutdown_send();
+        ASSERT_TRUE(run_until(p.io, [&] { return c->done; }));
+    };
+    for (int i = 0; i < 6; ++i) {  // a stream every ~50 ms: never quiet for 150 ms
+        one_stream();
+        run_for(p.io, 50ms);
+        EXPECT_EQ(p.host->stats().heap_trims, 0u) << "trimmed while streams came and went";
+    }
+    ASSERT_TRUE(run_until(p.io, [&] { return p.host->stats().heap_trims > 0; }));
+    run_for(p.io, 400ms);
+    EXPECT_EQ(p.host->stats().heap_trims, 1u);   // once per quiet spell
+    EXPECT_EQ(p.guest->stats().heap_trims, 0u);  // off by default
+    one_stream();
+    ASSERT_TRUE(run_until(p.io, [&] { return p.host->stats().heap_trims == 2; }));
+}
