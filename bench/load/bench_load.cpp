@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/subprocess.hpp"
@@ -76,12 +77,15 @@ int main(int argc, char** argv) {
         auto w = cordon::load::run(o);
         std::printf("warm-up: %s", cordon::load::describe(w).c_str());
     }
+    // Connections wind down and the agents' idle heap trim (1 s after the last stream) runs.
+    std::this_thread::sleep_for(std::chrono::seconds(3));
     auto before = usage(vmctl, o.socket);
     print("before", before);
     o.duration = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     auto r = cordon::load::run(o);
     std::printf("bench-load: %d clients for %.0f s through %s\n%s", o.clients, seconds,
                 o.socket.c_str(), cordon::load::describe(r).c_str());
+    std::this_thread::sleep_for(std::chrono::seconds(3));
     auto after = usage(vmctl, o.socket);
     print("after", after);
     const double conns = static_cast<double>(r.connections > 0 ? r.connections : 1);
