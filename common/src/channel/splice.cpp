@@ -4,6 +4,7 @@
 // clang-format on
 
 #include <array>
+#include <type_traits>
 #include <boost/asio/write.hpp>
 
 #include "cordon/channel/session.hpp"
@@ -84,6 +85,10 @@ class Splice : public std::enable_shared_from_this<Splice<Socket>> {
         first_error_ = ec;
         stream_->reset(ec.message());
         error_code ignored;
+        // A TCP peer gets a reset, not a FIN: for a protocol that ends its data by closing
+        // (HTTP/1.0, a download) a FIN would make a cut-off transfer look complete.
+        if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>)
+            socket_.set_option(asio::socket_base::linger(true, 0), ignored);
         socket_.close(ignored);
         up_done_ = down_done_ = true;
         maybe_complete();

@@ -2,10 +2,13 @@
 // the way the host agent and the guest agent bridge docker connections.
 #include "test_util.hpp"  // first: silences a GCC false positive in Asio
 // (keep the line above first)
+#include <netinet/in.h>
 #include <sys/un.h>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <thread>
 
@@ -220,4 +223,100 @@ TEST(ChannelSplice, ClientCloseEndsBothBridges) {
     while (b.splices_done < 2 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(5ms);
     EXPECT_EQ(b.splices_done.load(), 2);
+}
+
+namespace {
+
+// A TCP client on a forwarded port (the host agent's PortForwarder path): the guest side
+// either ends its half cleanly (FIN) or breaks (the stream is reset: the container died,
+// the channel went down). Returns what the client read and how the read ended.
+struct TcpEnding {
+    std::string data;
+    int error = 0;  // errno of the read that ended it; 0 for a clean end of stream
+};
+
+TcpEnding tcp_client_when_guest(bool breaks) {
+    asio::io_context io;
+    auto [a, b] = socket_pair();
+    auto host = Session::create(io, std::move(a), host_options());
+    auto guest = Session::create(io, std::move(b), guest_options());
+    guest->set_stream_handler([&](std::shared_ptr<Stream> st, const std::string&) {
+        auto part = std::make_shared<std::string>("partial answer");
+        auto later = std::make_shared<asio::steady_timer>(io);
+        st->async_write(asio::buffer(*part), [st, part, later, breaks](error_code, std::size_t) {
+            if (!breaks)
+                return st->shutdown_send();
+            // Once the bytes are surely on their way (a reset drops queued ones).
+            later->expires_after(100ms);
+            later->async_wait(
+                [st, later](error_code) { st->reset("the container's server died"); });
+        });
+    });
+    asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+    acc.async_accept([&](error_code ec, asio::ip::tcp::socket s) {
+        ASSERT_FALSE(ec);
+        auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(s));
+        host->open("port:tcp:1", [sock](error_code oec, std::shared_ptr<Stream> st) {
+            ASSERT_FALSE(oec);
+            splice(st, std::move(*sock), [](error_code) {});
+        });
+    });
+    std::atomic<int> ready{0};
+    host->start([&](error_code ec, const PeerInfo&) { ready += !ec; });
+    guest->start([&](error_code ec, const PeerInfo&) { ready += !ec; });
+    const auto port = acc.local_endpoint().port();
+    std::thread t([&] { io.run_for(10s); });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (ready < 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(ready.load(), 2) << "no handshake";
+
+    TcpEnding out;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    char buf[256];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 5000) <= 0) {
+            out.error = ETIMEDOUT;
+            break;
+        }
+        const ssize_t r = ::read(fd, buf, sizeof buf);
+        if (r < 0) {
+            out.error = errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        out.data.append(buf, static_cast<std::size_t>(r));
+    }
+    ::close(fd);
+    asio::post(io, [&] {
+        host->close("done");
+        guest->close("done");
+        acc.close();
+    });
+    t.join();
+    return out;
+}
+
+}  // namespace
+
+TEST(ChannelSplice, ACleanEndOnTheGuestSideIsAFinForTheTcpClient) {
+    const TcpEnding e = tcp_client_when_guest(false);
+    EXPECT_EQ(e.data, "partial answer");
+    EXPECT_EQ(e.error, 0) << std::strerror(e.error);
+}
+
+TEST(ChannelSplice, ABrokenStreamIsAResetForTheTcpClientNotAnEndOfData) {
+    // A protocol that ends its data by closing (HTTP/1.0, a file transfer) must not take a
+    // cut-off transfer for a complete one.
+    const TcpEnding e = tcp_client_when_guest(true);
+    EXPECT_EQ(e.error, ECONNRESET)
+        << "read ended with " << (e.error ? std::strerror(e.error) : "a clean end of stream")
+        << " after '" << e.data << "'";
 }
