@@ -271,10 +271,9 @@ TEST_F(SupervisorAdopt, APidReusedByAnotherProgramIsRefused) {
     const std::string dir = dir_.path().string();
     auto rec = cordon::guest::read_service_record(dir, "ticker");
     ASSERT_TRUE(rec);
-    // The recorded pid now belongs to another program: point the record at a `sleep`.
-    // Start times count clock ticks (10 ms): wait for a later tick, or both processes may
-    // share one and the check would refuse on the command name instead.
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    // The recorded pid now belongs to another program: point the record at a `sleep`
+    // started a few clock ticks later (start times count 10 ms ticks).
+    std::this_thread::sleep_for(50ms);
     cordon::guest::SpawnOptions o;
     o.argv = {"sleep", "600"};
     auto other = cordon::guest::ChildProcess::spawn(o);

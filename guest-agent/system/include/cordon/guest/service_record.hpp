@@ -4,9 +4,9 @@
 // that still runs is the one it was told about, and adopt it instead of killing it.
 //
 // A pid alone is not an identity: pids are reused. A process is the recorded one when
-// its pid, its start time (field 22 of /proc/PID/stat, clock ticks since boot: two
-// processes never share a pid AND a start time), its command name and its executable
-// all match.
+// its pid, its start time (field 22 of /proc/PID/stat, in clock ticks since boot: a pid
+// would have to be reused within one tick, 10 ms, to repeat both), its command name and
+// its executable all match.
 #include <cstdint>
 #include <map>
 #include <optional>
