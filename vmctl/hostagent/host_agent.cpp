@@ -319,6 +319,7 @@ void HostAgent::connect_channel() {
     so.agent_version = "cordon-hostagent 0.1.0";
     so.log_component = "hostagent.channel";
     so.trim_heap_when_idle = opt_.trim_heap_when_idle;
+    so.peer_paused = opt_.vm_paused;
     try {
         session_ = channel::Session::create(io_, UniqueFd(fd), so);
     } catch (const Error& e) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ struct Options {
     // malloc_trim after this long without streams opening or ending (0: never): see
     // channel::SessionOptions::trim_heap_when_idle.
     std::chrono::milliseconds trim_heap_when_idle{1000};
+    // Whether the VM is paused (asked only when the guest stopped answering keepalives):
+    // while it is, the channel waits instead of ending. Empty: silence ends the channel.
+    std::function<bool()> vm_paused;
 };
 
 class HostAgent {

@@ -13,6 +13,7 @@
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
 #include "host_agent.hpp"
+#include "vm_pause_probe.hpp"
 
 int main(int argc, char** argv) {
     cordon::hostagent::Options opt;
@@ -45,10 +46,16 @@ int main(int argc, char** argv) {
                    "goes back to the system (0: never)")
         ->capture_default_str()
         ->check(CLI::Range(0, 3'600'000));
+    std::string libvirt_uri;
+    app.add_option("--libvirt-uri", libvirt_uri,
+                   "libvirt URI of the VM (--vm): while libvirt says it is paused, the channel "
+                   "waits for it instead of timing out (empty: no such check)");
     app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     opt.clock_sync_interval = std::chrono::seconds(clock_sync_s);
     opt.trim_heap_when_idle = std::chrono::milliseconds(trim_ms);
+    if (!libvirt_uri.empty())
+        opt.vm_paused = cordon::hostagent::libvirt_pause_probe(libvirt_uri, opt.vm_name);
     if (opt.shell_socket.empty())
         opt.shell_socket = opt.control_socket.parent_path() / "shell.sock";
     cordon::log::Level l;

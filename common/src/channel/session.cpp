@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <utility>
 
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
@@ -324,6 +325,7 @@ class SessionImpl final : public Session {
     SessionStats stats_;
     std::uint64_t ping_seq_ = 0;
     bool ping_outstanding_ = false;
+    bool waiting_for_paused_peer_ = false;  // keepalive deferred: opts_.peer_paused() said so
     Clock::time_point ping_sent_;
 
     StreamHandler stream_handler_;
@@ -472,7 +474,16 @@ void SessionImpl::keepalive_tick() {
     if (state_ != State::established)
         return;
     if (ping_outstanding_) {
-        if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout) {
+        if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout && opts_.role == Role::host &&
+            opts_.peer_paused && opts_.peer_paused()) {
+            if (!waiting_for_paused_peer_)
+                log::info(opts_.log_component,
+                          "no answer to a keepalive PING for {} ms, but the VM is paused: "
+                          "waiting for it to resume",
+                          opts_.keepalive_timeout.count());
+            waiting_for_paused_peer_ = true;
+            ping_sent_ = Clock::now();  // the PING stays outstanding; time it from now
+        } else if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout) {
             const std::string reason = fmt::format(
                 "the {} did not answer a keepalive PING within {} ms",
                 opts_.role == Role::host ? "guest agent" : "host", opts_.keepalive_timeout.count());
@@ -666,8 +677,11 @@ void SessionImpl::handle_frame(const Frame& f) {
             return;
         case FrameType::ping:
             if (h.flags & flag::ack) {
-                if (load_u64(f.payload.data()) == ping_seq_)
+                if (load_u64(f.payload.data()) == ping_seq_) {
                     ping_outstanding_ = false;
+                    if (std::exchange(waiting_for_paused_peer_, false))
+                        log::info(opts_.log_component, "the VM answers again after its pause");
+                }
             } else {
                 send_frame(FrameType::ping, flag::ack, 0, f.payload);
             }

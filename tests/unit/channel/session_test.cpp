@@ -663,6 +663,56 @@ TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);  // timeout 300 ms (slack for loaded CI)
 }
 
+// A suspended VM (virsh suspend, the simulated host sleep) answers nothing, but it is not
+// dead: while peer_paused() says so the host waits; once it is not paused, silence ends it.
+TEST(ChannelSession, KeepaliveWaitsForAPausedVmAndEndsOnceItIsNotPaused) {
+    boost::asio::io_context io;
+    auto [a, b] = socket_pair();
+    auto ho = host_options();
+    ho.keepalive_interval = 50ms;
+    ho.keepalive_timeout = 300ms;
+    bool paused = true;
+    int asked = 0;
+    ho.peer_paused = [&] {
+        ++asked;
+        return paused;
+    };
+    auto host = Session::create(io, std::move(a), ho);
+    RawPeer guest(std::move(b));
+    bool ready = false;
+    host->start([&](error_code ec, const PeerInfo&) { ready = !ec; });
+    ASSERT_TRUE(run_until(io, [&] {
+        guest.pump();
+        return guest.count(FrameType::hello) > 0;
+    }));
+    std::string err;
+    auto hello = decode_handshake(guest.find(FrameType::hello)->payload, err);
+    ASSERT_TRUE(hello);
+    Handshake w = *hello;
+    w.chosen_version = 1;
+    guest.send(FrameType::welcome, 0, 0, encode_handshake(w));
+    ASSERT_TRUE(run_until(io, [&] { return ready; }));
+    error_code closed;
+    host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
+
+    // Paused for 4 keepalive timeouts: still open, and the host did ask.
+    EXPECT_FALSE(run_until(
+        io, [&] { return bool(closed); }, 1200ms));
+    EXPECT_GE(asked, 1);
+    guest.pump();
+    ASSERT_EQ(guest.count(FrameType::ping), 1u) << "one PING, outstanding through the pause";
+    // Resumed: the guest answers the PING it was sent before the pause.
+    const auto ping = *guest.find(FrameType::ping);
+    guest.send(FrameType::ping, flag::ack, 0, ping.payload);
+    paused = false;
+    EXPECT_FALSE(run_until(
+        io, [&] { return bool(closed); }, 200ms));
+    // Not paused and silent again: the next unanswered PING ends the session.
+    ASSERT_TRUE(run_until(
+        io, [&] { return bool(closed); }, 5s));
+    EXPECT_EQ(closed, errc::keepalive_timeout);
+}
+
 // ---------------------------------------------------------------- malformed input (raw host)
 
 namespace {

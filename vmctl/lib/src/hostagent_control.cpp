@@ -54,15 +54,26 @@ fs::path find_hostagent() {
         "build it (cmake --build build --target cordon-hostagent) or set CORDON_HOSTAGENT");
 }
 
-pid_t start_hostagent(const VmPaths& paths, const fs::path& exe) {
+pid_t start_hostagent(const VmPaths& paths, const fs::path& exe, const std::string& libvirt_uri) {
     make_dirs(paths.runtime_dir, 0700);
     make_dirs(paths.state_dir, 0755);
+    std::vector<std::string> argv = {exe.string(),
+                                     "--vm",
+                                     paths.vm_name,
+                                     "--channel",
+                                     paths.channel_socket.string(),
+                                     "--docker-socket",
+                                     paths.docker_socket.string(),
+                                     "--control-socket",
+                                     paths.control_socket.string(),
+                                     "--pid-file",
+                                     paths.hostagent_pid.string()};
+    if (!libvirt_uri.empty()) {
+        argv.push_back("--libvirt-uri");
+        argv.push_back(libvirt_uri);
+    }
     try {
-        return spawn_detached(
-            {exe.string(), "--vm", paths.vm_name, "--channel", paths.channel_socket.string(),
-             "--docker-socket", paths.docker_socket.string(), "--control-socket",
-             paths.control_socket.string(), "--pid-file", paths.hostagent_pid.string()},
-            paths.hostagent_log);
+        return spawn_detached(argv, paths.hostagent_log);
     } catch (const cordon::Error& e) {
         throw HostError(ErrorKind::generic, "cannot start the host agent: " + e.failure(),
                         exe.string(), e.hint());

@@ -185,7 +185,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
             note(opt, "VM is running but its host agent is not: starting the host agent");
             const auto t0 = Clock::now();
             stop_hostagent(paths_);  // also removes the sockets a killed agent left behind
-            const pid_t pid = start_hostagent(paths_, agent_exe);
+            const pid_t pid = start_hostagent(paths_, agent_exe, conn->uri());
             // The VM keeps running: wait until the new agent reaches the guest agent again.
             r.agent_waited = true;
             const auto deadline = t0 + opt.ready_timeout;
@@ -323,7 +323,7 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
         return r;
     }
     check_cancel(opt);
-    const pid_t agent_pid = start_hostagent(paths_, agent_exe);
+    const pid_t agent_pid = start_hostagent(paths_, agent_exe, conn->uri());
     agent_pid_out = agent_pid;
     step(opt, "hostagent", 0.60,
          "host agent started (pid " + std::to_string(agent_pid) + "); waiting for the guest agent");

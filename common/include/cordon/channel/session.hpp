@@ -50,6 +50,11 @@ struct SessionOptions {
     // (host) or resets it and waits for a new HELLO (guest). Zero disables keepalive.
     std::chrono::milliseconds keepalive_interval{10'000};
     std::chrono::milliseconds keepalive_timeout{30'000};
+    // Host: asked when a PING has gone unanswered for keepalive_timeout. True means the
+    // peer is known to be paused (the VM is suspended, as on a simulated host sleep): the
+    // session keeps waiting instead of ending, so open streams survive the pause, as they
+    // do a real sleep (where the monotonic clock stops too). Unset: the session ends.
+    std::function<bool()> peer_paused;
     // Host: re-send HELLO this often until a WELCOME arrives (stale bytes on a
     // virtio-serial port can swallow the first one).
     std::chrono::milliseconds hello_interval{1'000};

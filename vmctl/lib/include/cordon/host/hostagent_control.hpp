@@ -24,8 +24,10 @@ HostAgentState hostagent_state(const VmPaths& paths);
 // ../hostagent/ in a build tree), else PATH. Throws HostError when not found.
 std::filesystem::path find_hostagent();
 
-// Starts the host agent detached (its output goes to paths.hostagent_log).
-pid_t start_hostagent(const VmPaths& paths, const std::filesystem::path& exe);
+// Starts the host agent detached (its output goes to paths.hostagent_log). With a
+// libvirt_uri it can tell a paused VM (keep waiting) from a hung one (give up).
+pid_t start_hostagent(const VmPaths& paths, const std::filesystem::path& exe,
+                      const std::string& libvirt_uri = {});
 
 // SIGTERM, then SIGKILL after grace; removes sockets and pid file a killed agent
 // left behind. Returns true when an agent was running.
