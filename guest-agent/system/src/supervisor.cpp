@@ -57,6 +57,20 @@ std::map<std::string, std::string> read_configs(const std::vector<std::string>& 
     return out;
 }
 
+// The service's record, or nullopt with the reason in `why`: unreadable, or `missing`.
+std::optional<ServiceRecord> record_or_reason(const std::string& dir, const std::string& name,
+                                              const char* missing, std::string& why) {
+    try {
+        auto rec = read_service_record(dir, name);
+        if (!rec)
+            why = missing;
+        return rec;
+    } catch (const std::exception& e) {
+        why = e.what();
+        return std::nullopt;
+    }
+}
+
 }  // namespace
 
 const char* to_string(ServiceState state) noexcept {
@@ -335,17 +349,9 @@ Adoption Supervisor::check_adoptable(const std::string& name) const {
         a.reason = std::string("it is already supervised (") + to_string(s.state) + ")";
         return a;
     }
-    std::optional<ServiceRecord> rec;
-    try {
-        rec = read_service_record(state_dir_, name);
-    } catch (const std::exception& e) {
-        a.reason = e.what();
+    const auto rec = record_or_reason(state_dir_, name, "no earlier start is recorded", a.reason);
+    if (!rec)
         return a;
-    }
-    if (!rec) {
-        a.reason = "no earlier start is recorded";
-        return a;
-    }
     a.recorded = true;
     a.pid = rec->pid;
     if (std::string why = identity_mismatch(*rec, read_proc_identity(rec->pid)); !why.empty()) {
@@ -392,17 +398,9 @@ Adoption Supervisor::adopt(const std::string& name) {
     ::fcntl(pidfd.get(), F_SETFD, FD_CLOEXEC);
     // The pidfd names whatever had the pid when it was opened: check again that this is
     // still the recorded process (it may have died and its pid been reused meanwhile).
-    std::optional<ServiceRecord> rec;
-    try {
-        rec = read_service_record(state_dir_, name);
-    } catch (const std::exception& e) {
-        a.reason = e.what();
+    const auto rec = record_or_reason(state_dir_, name, "its record disappeared", a.reason);
+    if (!rec)
         return a;
-    }
-    if (!rec) {
-        a.reason = "its record disappeared";
-        return a;
-    }
     if (std::string why = identity_mismatch(*rec, read_proc_identity(a.pid)); !why.empty()) {
         a.reason = why;
         return a;

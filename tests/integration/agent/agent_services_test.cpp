@@ -330,15 +330,17 @@ TEST_F(AgentServices, AHostThatGoesAwayHangsTheShellUp) {
         << "the shell outlived its host";
 }
 
-TEST_F(AgentServices, BadShellMessagesAreRefusedWithoutCrashing) {
-    // A raw client speaking nonsense on shell.sock: the guest resets the stream.
+namespace {
+
+// Writes `bytes` raw to the shell socket and returns everything the guest answers until it
+// closes the connection.
+std::string raw_shell_exchange(const std::string& shell_socket, const std::string& bytes) {
     cordon::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, shell.c_str(), sizeof addr.sun_path - 1);
-    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    const std::string junk = cordon::shell::encode(cordon::shell::MsgType::stdin_data, "x") + "garbage";
-    ASSERT_EQ(::write(fd.get(), junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+    std::strncpy(addr.sun_path, shell_socket.c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::write(fd.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
     std::string got;
     char buf[4096];
     for (;;) {
@@ -347,6 +349,15 @@ TEST_F(AgentServices, BadShellMessagesAreRefusedWithoutCrashing) {
             break;
         got.append(buf, static_cast<std::size_t>(n));
     }
+    return got;
+}
+
+}  // namespace
+
+TEST_F(AgentServices, BadShellMessagesAreRefusedWithoutCrashing) {
+    // A raw client speaking nonsense on shell.sock: the guest resets the stream.
+    const std::string got = raw_shell_exchange(
+        shell, cordon::shell::encode(cordon::shell::MsgType::stdin_data, "x") + "garbage");
     cordon::shell::Decoder d;
     d.feed(got);
     auto m = d.next();
@@ -361,21 +372,8 @@ TEST_F(AgentServices, AStartWithWrongTypesIsAnErrorNamingTheKeyNotACrash) {
     // Before parse_start, {"tty":"yes"} threw a JSON type error inside the agent's loop.
     for (const char* start : {R"({"tty":"yes"})", R"({"rows":1e9,"tty":true})",
                               R"({"argv":["sh",{"x":1}]})", R"({"term":"a\nb"})"}) {
-        cordon::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, shell.c_str(), sizeof addr.sun_path - 1);
-        ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        const std::string msg = cordon::shell::encode(cordon::shell::MsgType::start, start);
-        ASSERT_EQ(::write(fd.get(), msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
-        std::string got;
-        char buf[4096];
-        for (;;) {
-            const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-            if (n <= 0)
-                break;
-            got.append(buf, static_cast<std::size_t>(n));
-        }
+        const std::string got =
+            raw_shell_exchange(shell, cordon::shell::encode(cordon::shell::MsgType::start, start));
         cordon::shell::Decoder d;
         d.feed(got);
         auto m = d.next();

@@ -632,6 +632,30 @@ TEST(ChannelSession, CloseSendsGoAwayAndResetsStreams) {
     EXPECT_EQ(p.guest->failure_reason(), "the host closed the channel: host agent shutting down");
 }
 
+namespace {
+
+// Starts `host` and answers its HELLO by hand from `guest`, which then reads no more
+// unless the test pumps it. Returns whether the host reported the session ready.
+bool establish_with_raw_guest(boost::asio::io_context& io, Session& host, RawPeer& guest) {
+    bool ready = false;
+    host.start([&](error_code ec, const PeerInfo&) { ready = !ec; });
+    if (!run_until(io, [&] {
+            guest.pump();
+            return guest.count(FrameType::hello) > 0;
+        }))
+        return false;
+    std::string err;
+    auto hello = decode_handshake(guest.find(FrameType::hello)->payload, err);
+    if (!hello)
+        return false;
+    Handshake w = *hello;
+    w.chosen_version = 1;
+    guest.send(FrameType::welcome, 0, 0, encode_handshake(w));
+    return run_until(io, [&] { return ready; });
+}
+
+}  // namespace
+
 TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
     boost::asio::io_context io;
     auto [a, b] = socket_pair();
@@ -640,20 +664,7 @@ TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
     ho.keepalive_timeout = 300ms;
     auto host = Session::create(io, std::move(a), ho);
     RawPeer guest(std::move(b));
-    bool ready = false;
-    host->start([&](error_code ec, const PeerInfo&) { ready = !ec; });
-    // Answer the HELLO by hand, then never read again.
-    ASSERT_TRUE(run_until(io, [&] {
-        guest.pump();
-        return guest.count(FrameType::hello) > 0;
-    }));
-    std::string err;
-    auto hello = decode_handshake(guest.find(FrameType::hello)->payload, err);
-    ASSERT_TRUE(hello);
-    Handshake w = *hello;
-    w.chosen_version = 1;
-    guest.send(FrameType::welcome, 0, 0, encode_handshake(w));
-    ASSERT_TRUE(run_until(io, [&] { return ready; }));
+    ASSERT_TRUE(establish_with_raw_guest(io, *host, guest));  // then it never reads again
     error_code closed;
     host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
     const auto t0 = std::chrono::steady_clock::now();
@@ -679,19 +690,7 @@ TEST(ChannelSession, KeepaliveWaitsForAPausedVmAndEndsOnceItIsNotPaused) {
     };
     auto host = Session::create(io, std::move(a), ho);
     RawPeer guest(std::move(b));
-    bool ready = false;
-    host->start([&](error_code ec, const PeerInfo&) { ready = !ec; });
-    ASSERT_TRUE(run_until(io, [&] {
-        guest.pump();
-        return guest.count(FrameType::hello) > 0;
-    }));
-    std::string err;
-    auto hello = decode_handshake(guest.find(FrameType::hello)->payload, err);
-    ASSERT_TRUE(hello);
-    Handshake w = *hello;
-    w.chosen_version = 1;
-    guest.send(FrameType::welcome, 0, 0, encode_handshake(w));
-    ASSERT_TRUE(run_until(io, [&] { return ready; }));
+    ASSERT_TRUE(establish_with_raw_guest(io, *host, guest));
     error_code closed;
     host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
 
