@@ -112,7 +112,10 @@ json rewrite_spec(json spec, const IdRange& uids, const IdRange& gids, const std
         }
         if (!has_net) {
             for (auto& m : spec["mounts"]) {
-                if (!m.is_object() || string_member(m, "type", "mounts[]") != "sysfs")
+                // A "sysfs" with bind/rbind is a bind mount to runc (the flag wins over the
+                // type): it keeps its (ID-mapped) source.
+                if (!m.is_object() || string_member(m, "type", "mounts[]") != "sysfs" ||
+                    has_option(m, "bind") || has_option(m, "rbind"))
                     continue;
                 std::string destination = string_member(m, "destination", "mounts[]");
                 if (destination.empty())

@@ -22,6 +22,16 @@ const json& at(const json& j, const char* key) {
     const auto it = j.find(key);
     return it == j.end() ? null : *it;
 }
+// runc treats a mount with the bind or rbind option as a bind mount, whatever its type.
+bool is_bind(const json& m) {
+    const json& opts = at(m, "options");
+    if (!opts.is_array())
+        return false;
+    for (const auto& o : opts)
+        if (o == "bind" || o == "rbind")
+            return true;
+    return false;
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -67,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             __builtin_trap();
     if (!net && mounts.is_array())
         for (const auto& m : mounts)
-            if (at(m, "type") == "sysfs")
+            if (at(m, "type") == "sysfs" && !is_bind(m))
                 __builtin_trap();
     return 0;
 }

@@ -118,6 +118,16 @@ TEST_F(Settings_, BadJsonNamesTheFile) {
     EXPECT_NE(e.failure().find("not valid JSON"), std::string::npos) << e.what();
 }
 
+// Found by fuzz_settings: nlohmann reports a number too large for a double as
+// out_of_range, not parse_error, and it escaped as an uncaught exception.
+TEST_F(Settings_, ANumberTooLargeIsBadJsonNamingTheFileNotACrash) {
+    user(R"({"cpus": 1e999})");
+    HostError e = load_error();
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_EQ(e.subject(), files.user.string());
+    EXPECT_NE(e.failure().find("not valid JSON"), std::string::npos) << e.what();
+}
+
 TEST_F(Settings_, NonObjectAndBadLockListAreRejected) {
     user("[1, 2]");
     EXPECT_NE(load_error().failure().find("JSON object"), std::string::npos);

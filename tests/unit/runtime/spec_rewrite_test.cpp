@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -105,6 +106,23 @@ TEST(SpecRewrite, WrongTypesAreAnErrorNamingTheKey) {
     json ann = docker_spec();
     ann["annotations"] = "x";
     EXPECT_THROW(rewrite_spec(ann, kRange, kRange, "/r", {}), cordon::Error);
+}
+
+// Found by fuzz_spec_rewrite: runc treats "sysfs" with rbind as a bind mount; the
+// host-network /sys replacement must not overwrite its ID-mapped source.
+TEST(SpecRewrite, ASysfsTypedBindMountKeepsItsSource) {
+    json spec = docker_spec();
+    spec["linux"]["namespaces"] = json::array({{{"type", "mount"}}});  // the VM's network
+    spec["mounts"].push_back({{"destination", "/data2"},
+                              {"type", "sysfs"},
+                              {"source", "/var/lib/docker/volumes/v2/_data"},
+                              {"options", {"rbind"}}});
+    const std::size_t i = spec["mounts"].size() - 1;
+    const auto picked = bind_mounts_to_idmap(spec);
+    ASSERT_NE(std::find(picked.begin(), picked.end(), i), picked.end());
+    const json out = rewrite_spec(spec, kRange, kRange, "/r", {{i, "/run/cordon/idmap/x"}});
+    EXPECT_EQ(out["mounts"][i]["source"], "/run/cordon/idmap/x");
+    EXPECT_EQ(out["mounts"][2]["source"], "/sys") << "the real sysfs is still replaced";
 }
 
 TEST(OverlayOptions, BuildsShortRelativeOptionsAndRefusesSeparators) {

@@ -70,7 +70,7 @@ ImageManifest load_manifest(const fs::path& image_dir_in) {
     json doc;
     try {
         doc = json::parse(read_file(file));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
         throw HostError(ErrorKind::image,
                         std::string("manifest.json is not valid JSON: ") + e.what(), file.string(),
                         "rebuild the image");

@@ -157,7 +157,7 @@ json read_layer(const fs::path& file) {
     json doc;
     try {
         doc = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
         throw HostError(ErrorKind::config,
                         std::string("settings file is not valid JSON: ") + e.what(), file.string(),
                         "fix the syntax or remove the file to use the defaults");

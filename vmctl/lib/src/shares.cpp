@@ -251,7 +251,7 @@ json parse_shared_folders_text(const std::string& text) {
     if (!text.empty() && text[0] == '[') {
         try {
             return json::parse(text);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
             throw HostError(ErrorKind::usage, std::string("not valid JSON: ") + e.what(), text);
         }
     }
