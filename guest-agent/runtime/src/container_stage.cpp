@@ -8,11 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "cordon/error.hpp"
+#include "cordon/mountinfo.hpp"
 #include "cordon/log.hpp"
 #include "cordon/runtime/idmap_mount.hpp"
 #include "cordon/runtime/overlay_rootfs.hpp"
@@ -37,28 +36,12 @@ void make_file(const std::string& path) {
         throw_errno("cannot create a mount point", path);
 }
 
-// Mount points at or under `dir`, deepest first (from /proc/self/mountinfo, whose
-// field 5 is the mount point with spaces etc. escaped as \ooo).
+// Mount points at or under `dir`, deepest first.
 std::vector<std::string> mounts_under(const std::string& dir) {
-    std::ifstream in("/proc/self/mountinfo");
     std::vector<std::string> out;
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream f(line);
-        std::string id, parent, devno, root, point;
-        f >> id >> parent >> devno >> root >> point;
-        std::string decoded;
-        for (std::size_t i = 0; i < point.size(); ++i) {
-            if (point[i] == '\\' && i + 3 < point.size()) {
-                decoded += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
-                i += 3;
-            } else {
-                decoded += point[i];
-            }
-        }
-        if (decoded == dir || decoded.rfind(dir + "/", 0) == 0)
-            out.push_back(decoded);
-    }
+    for (auto& m : read_mountinfo())
+        if (m.mount_point == dir || m.mount_point.rfind(dir + "/", 0) == 0)
+            out.push_back(std::move(m.mount_point));
     std::sort(out.begin(), out.end(),
               [](const auto& a, const auto& b) { return a.size() > b.size(); });
     return out;

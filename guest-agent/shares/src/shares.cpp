@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <sstream>
 
 #include "cordon/error.hpp"
+#include "cordon/mountinfo.hpp"
 #include "cordon/log.hpp"
 #include "cordon/subprocess.hpp"
 
@@ -134,39 +134,10 @@ MountOps MountOps::system() {
         return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
     };
     o.mounted_tag = [](const std::string& path) {
-        // /proc/self/mountinfo lines: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS] - TYPE
-        // SOURCE ...", paths with \ooo escapes. The last match is the mount on top.
-        auto unescape = [](const std::string& f) {
-            std::string out;
-            for (std::size_t i = 0; i < f.size(); ++i) {
-                if (f[i] == '\\' && i + 3 < f.size()) {
-                    const std::string oct = f.substr(i + 1, 3);
-                    if (std::all_of(oct.begin(), oct.end(),
-                                    [](char c) { return c >= '0' && c <= '7'; })) {
-                        out.push_back(static_cast<char>(std::stoi(oct, nullptr, 8)));
-                        i += 3;
-                        continue;
-                    }
-                }
-                out.push_back(f[i]);
-            }
-            return out;
-        };
-        std::ifstream in("/proc/self/mountinfo");
-        std::string line, tag;
-        while (std::getline(in, line)) {
-            std::istringstream words(line);
-            std::string id, parent, dev, root, mountpoint, field;
-            if (!(words >> id >> parent >> dev >> root >> mountpoint))
-                continue;
-            while (words >> field && field != "-") {
-            }
-            std::string type, source;
-            if (!(words >> type >> source))
-                continue;
-            if (type == "virtiofs" && unescape(mountpoint) == path)
-                tag = source;
-        }
+        std::string tag;  // the last match is the mount on top
+        for (const auto& m : read_mountinfo())
+            if (m.fs_type == "virtiofs" && m.mount_point == path)
+                tag = m.source;
         return tag;
     };
     o.load_module = [] {

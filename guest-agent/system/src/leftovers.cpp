@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cordon/atomic_file.hpp"
+#include "cordon/guest/service_record.hpp"
 #include "cordon/log.hpp"
 
 namespace cordon::guest {
@@ -15,31 +16,9 @@ namespace {
 
 constexpr const char* kLog = "supervisor";
 
-// The command name and state of a process from /proc/PID/stat; empty name if it is gone.
-struct ProcStat {
-    std::string comm;
-    char state = 0;
-};
-
-ProcStat proc_stat(int pid) {
-    ProcStat st;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(in, line))
-        return st;
-    const auto open = line.find('(');
-    const auto close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close < open)
-        return st;
-    st.comm = line.substr(open + 1, close - open - 1);
-    if (close + 2 < line.size())
-        st.state = line[close + 2];
-    return st;
-}
-
 bool gone(int pid) {
-    const ProcStat st = proc_stat(pid);
-    return st.comm.empty() || st.state == 'Z' || st.state == 'X';
+    const auto id = read_proc_identity(pid);
+    return !id || id->gone();
 }
 
 }  // namespace
@@ -72,8 +51,8 @@ std::vector<Leftover> stop_leftover_services(
         in.close();
         ::unlink(file.c_str());
         const std::string want = std::filesystem::path(program).filename().string().substr(0, 15);
-        const ProcStat st = proc_stat(static_cast<int>(pid));
-        if (st.comm != want || gone(static_cast<int>(pid)))
+        const auto id = read_proc_identity(static_cast<int>(pid));
+        if (!id || id->comm != want || id->gone())
             continue;
         log::warn(kLog, "{} (pid {}) was left running by a previous agent: stopping it", name, pid);
         ::kill(static_cast<pid_t>(pid), SIGKILL);
