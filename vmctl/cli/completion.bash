@@ -35,7 +35,7 @@ _vmctl() {
         stop|restart) COMPREPLY=($(compgen -W "--timeout --help" -- "$cur")) ;;
         delete) COMPREPLY=($(compgen -W "--yes -y --keep-data --help" -- "$cur")) ;;
         logs)
-            if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "console engine dockerd containerd agent --tail --help" -- "$cur"));
+            if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "console hostagent engine dockerd containerd agent --tail --help" -- "$cur"));
             else COMPREPLY=($(compgen -W "--tail -n" -- "$cur")); fi ;;
         isolation)
             if [ -z "$sub" ]; then COMPREPLY=($(compgen -W "on off status --help" -- "$cur"));

@@ -12,6 +12,7 @@
 
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
+#include "cordon/loop_watchdog.hpp"
 #include "host_agent.hpp"
 #include "vm_pause_probe.hpp"
 
@@ -83,7 +84,12 @@ int main(int argc, char** argv) {
         agent.stop("start failed");
         return 3;
     }
-    io.run();
+    {
+        cordon::LoopWatchdog::Options wo;
+        wo.component = "hostagent";
+        cordon::LoopWatchdog watchdog(io, wo);
+        io.run();
+    }
     agent.stop("event loop ended");
     return 0;
 }

@@ -33,6 +33,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+long long ms_since(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
 constexpr std::size_t kReadChunk = 256 * 1024;
 // Data frames are cut from stream writes only while less than this is queued for the
 // transport, so queued bytes stay bounded whatever the applications write.
@@ -327,6 +331,8 @@ class SessionImpl final : public Session {
     bool ping_outstanding_ = false;
     bool waiting_for_paused_peer_ = false;  // keepalive deferred: opts_.peer_paused() said so
     Clock::time_point ping_sent_;
+    Clock::time_point last_rx_;          // when bytes last arrived from the peer
+    bool late_pong_logged_ = false;      // "the peer sends but its PONG is late", once per PING
 
     StreamHandler stream_handler_;
     CloseHandler close_handler_;
@@ -445,6 +451,7 @@ void SessionImpl::send_welcome(const Handshake& hello, std::uint16_t chosen) {
 
 void SessionImpl::become_established(const Handshake& hs, std::uint16_t version) {
     state_ = State::established;
+    last_rx_ = Clock::now();
     peer_.version = version;
     failure_.clear();
     decoder_.set_max_payload(opts_.max_frame_payload);
@@ -483,10 +490,20 @@ void SessionImpl::keepalive_tick() {
                           opts_.keepalive_timeout.count());
             waiting_for_paused_peer_ = true;
             ping_sent_ = Clock::now();  // the PING stays outstanding; time it from now
+        } else if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout &&
+                   Clock::now() - last_rx_ < opts_.keepalive_timeout) {
+            // The peer's event loop is alive (it keeps sending); its PONG waits behind
+            // other frames. Ending the session would only cut its streams.
+            if (!std::exchange(late_pong_logged_, true))
+                log::warn(component(),
+                          "no PONG for {} ms, but the peer sent data {} ms ago: waiting for it",
+                          ms_since(ping_sent_), ms_since(last_rx_));
         } else if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout) {
             const std::string reason = fmt::format(
-                "the {} did not answer a keepalive PING within {} ms",
-                opts_.role == Role::host ? "guest agent" : "host", opts_.keepalive_timeout.count());
+                "the {} did not answer a keepalive PING within {} ms (nothing at all from it "
+                "for {} ms)",
+                opts_.role == Role::host ? "guest agent" : "host", opts_.keepalive_timeout.count(),
+                ms_since(last_rx_));
             if (opts_.role == Role::host)
                 finish(errc::keepalive_timeout, reason, true, GoAwayCode::keepalive_timeout);
             else
@@ -495,6 +512,7 @@ void SessionImpl::keepalive_tick() {
         }
     } else {
         ping_outstanding_ = true;
+        late_pong_logged_ = false;
         ping_sent_ = Clock::now();
         send_frame(FrameType::ping, 0, 0, encode_u64(++ping_seq_));
     }
@@ -553,6 +571,7 @@ void SessionImpl::on_read(const error_code& ec, std::size_t n) {
         return;
     }
     stats_.bytes_in += n;
+    last_rx_ = Clock::now();
     decoder_.commit(n);
     process_input();
     read_more();
@@ -679,6 +698,12 @@ void SessionImpl::handle_frame(const Frame& f) {
             if (h.flags & flag::ack) {
                 if (load_u64(f.payload.data()) == ping_seq_) {
                     ping_outstanding_ = false;
+                    // A slow answer is the early sign of a stalled peer (or of an overloaded
+                    // host starving a TCG guest): worth a line before it becomes a timeout.
+                    if (const auto rtt = ms_since(ping_sent_);
+                        rtt >= opts_.keepalive_interval.count() / 2 && !waiting_for_paused_peer_)
+                        log::warn(component(), "keepalive PONG after {} ms (timeout {} ms)", rtt,
+                                  opts_.keepalive_timeout.count());
                     if (std::exchange(waiting_for_paused_peer_, false))
                         log::info(opts_.log_component, "the VM answers again after its pause");
                 }

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +11,19 @@
 #include "agent.hpp"
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
+#include "cordon/loop_watchdog.hpp"
+#include "cordon/unique_fd.hpp"
+
+namespace {
+// One line to the kernel log (warning level), which the serial console carries to the
+// host's console.log even when nothing else gets through.
+void write_kernel_log(const std::string& line) {
+    cordon::UniqueFd fd(::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) return;
+    const std::string msg = "<4>cordon-guest-agent: " + line + "\n";
+    (void)!::write(fd.get(), msg.data(), msg.size());
+}
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"cordon-guest-agent: the Cordon VM's agent (channel, RPC, engine supervision)"};
@@ -66,6 +81,12 @@ int main(int argc, char** argv) {
         boost::asio::io_context io;
         cordon::agent::Agent agent(io, opts);
         agent.start();
+        // A stalled event loop is reported on the console too: when the loop is stuck,
+        // the agent's own log cannot be read over the channel.
+        cordon::LoopWatchdog::Options wo;
+        wo.component = "agent";
+        wo.also = write_kernel_log;
+        cordon::LoopWatchdog watchdog(io, wo);
         io.run();
     } catch (const std::exception& e) {
         cordon::log::error("agent", "{}", e.what());

@@ -135,7 +135,9 @@ TEST_F(Isolation, VolumeDataFollowsTheSwitchAndSurvivesARestart) {
         // lost its connections (EOF). Keep the evidence, then require a second run to work.
         std::cerr << "first run after the restart failed: " << describe(r2) << "\n--- engine log\n"
                   << vm.vmctl({"logs", "engine"}, 60s).out << "\n--- agent info\n"
-                  << vm.vmctl({"status", "--json"}, 60s).out << std::endl;
+                  << vm.vmctl({"status", "--json"}, 60s).out << "\n--- host agent log\n"
+                  << vm.vmctl({"logs", "hostagent", "-n", "60"}, 60s).out << "\n--- console\n"
+                  << vm.vmctl({"logs", "console", "-n", "120"}, 60s).out << std::endl;
         r2 = vm.docker({"run", "--rm", "-v", "e2e-keep:/data", vm.test_image(), "cat", "/data/file"});
     }
     ASSERT_TRUE(r2.ok()) << describe(r2);

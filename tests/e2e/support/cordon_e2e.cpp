@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <thread>
 
 namespace cordon::e2e {
@@ -87,6 +89,23 @@ void VmEnvironment::SetUp() {
 
 void VmEnvironment::TearDown() {
     if (base_.empty()) return;
+    // A failed suite leaves the evidence before its folder goes: the host agent's log and
+    // the serial console (the guest agent's log, the kernel's) end up in the CI output.
+    // CORDON_E2E_KEEP_LOGS=DIR also copies both there, failed or not.
+    const bool failed = ::testing::UnitTest::GetInstance()->failed_test_count() > 0;
+    const char* keep = std::getenv("CORDON_E2E_KEEP_LOGS");
+    if (failed || (keep && *keep)) {
+        for (const char* source : {"hostagent", "console"}) {
+            auto log = vmctl({"logs", source, "-n", failed ? "150" : "0"}, 60s);
+            if (failed)
+                std::cerr << "--- " << source << " log (last 150 lines)\n" << log.out << log.err << std::endl;
+            if (keep && *keep) {
+                std::error_code ec;
+                fs::create_directories(keep, ec);
+                std::ofstream(fs::path(keep) / (std::to_string(::getpid()) + "-" + source + ".log")) << log.out;
+            }
+        }
+    }
     auto stop = vmctl({"stop"}, 300s);
     if (!stop.ok()) ADD_FAILURE() << "vmctl stop failed: " << describe(stop);
     auto del = vmctl({"delete", "--yes"}, 120s);

@@ -712,6 +712,38 @@ TEST(ChannelSession, KeepaliveWaitsForAPausedVmAndEndsOnceItIsNotPaused) {
     EXPECT_EQ(closed, errc::keepalive_timeout);
 }
 
+// A peer whose PONG is late but which keeps sending is alive (its answer waits behind other
+// frames, or the TCG guest is starved): the host waits. Once it is silent too, it ends.
+TEST(ChannelSession, KeepaliveWaitsForALatePongWhileThePeerKeepsSending) {
+    boost::asio::io_context io;
+    auto [a, b] = socket_pair();
+    auto ho = host_options();
+    ho.keepalive_interval = 50ms;
+    ho.keepalive_timeout = 300ms;
+    auto host = Session::create(io, std::move(a), ho);
+    RawPeer guest(std::move(b));
+    ASSERT_TRUE(establish_with_raw_guest(io, *host, guest));
+    error_code closed;
+    host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
+    // 1.2 s (4 timeouts) of the guest's own PINGs every 60 ms, and no PONG.
+    std::uint64_t seq = 1000;
+    for (int i = 0; i < 20 && !closed; ++i) {
+        guest.send(FrameType::ping, 0, 0, encode_u64(++seq));
+        run_until(io, [&] { return bool(closed); }, 60ms);
+    }
+    EXPECT_FALSE(closed) << "ended while the guest kept sending";
+    guest.pump();
+    EXPECT_GE(guest.count(FrameType::ping), 1u);
+    // Silent from now on: the outstanding PING ends the session.
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(run_until(
+        io, [&] { return bool(closed); }, 5s));
+    EXPECT_EQ(closed, errc::keepalive_timeout);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);  // it waited for the silence
+    EXPECT_NE(host->failure_reason().find("nothing at all from it"), std::string::npos)
+        << host->failure_reason();
+}
+
 // ---------------------------------------------------------------- malformed input (raw host)
 
 namespace {

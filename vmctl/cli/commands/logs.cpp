@@ -11,10 +11,11 @@ using nlohmann::json;
 CLI::App* LogsCommand::add(CLI::App& parent) {
     app_ = parent.add_subcommand(
         "logs",
-        "Show logs: console (the VM's serial console, read on the host), or from the guest "
-        "agent's supervisor: engine (= dockerd), dockerd, containerd, agent");
-    app_->add_option("source", source_, "console, engine, dockerd, containerd or agent")
-        ->check(CLI::IsMember({"console", "engine", "dockerd", "containerd", "agent"}))
+        "Show logs: console (the VM's serial console) or hostagent (the host agent), both read on "
+        "the host, or from the guest agent's supervisor: engine (= dockerd), dockerd, containerd, "
+        "agent");
+    app_->add_option("source", source_, "console, hostagent, engine, dockerd, containerd or agent")
+        ->check(CLI::IsMember({"console", "hostagent", "engine", "dockerd", "containerd", "agent"}))
         ->required();
     app_->add_option("-n,--tail", tail_, "Show only the last N lines (0: all)")
         ->capture_default_str();
@@ -24,11 +25,13 @@ CLI::App* LogsCommand::add(CLI::App& parent) {
 int LogsCommand::run(Context& ctx) {
     Vm vm = ctx.vm();
     std::vector<std::string> lines;
-    if (source_ == "console") {
-        std::ifstream in(vm.paths().console_log);
+    if (source_ == "console" || source_ == "hostagent") {
+        const bool console = source_ == "console";
+        const auto& path = console ? vm.paths().console_log : vm.paths().hostagent_log;
+        std::ifstream in(path);
         if (!in) {
-            throw HostError(ErrorKind::vm_not_found, "no console log yet",
-                            vm.paths().console_log.string(),
+            throw HostError(ErrorKind::vm_not_found,
+                            console ? "no console log yet" : "no host agent log yet", path.string(),
                             "the log appears when the VM starts (`vmctl start`)");
         }
         std::deque<std::string> keep;
