@@ -67,6 +67,7 @@ void LoopWatchdog::run() {
     while (!stop_) {
         const std::uint64_t before = probes_run_;
         const auto posted = Clock::now();
+        auto counting_from = posted;  // moved on when the whole system was frozen (see below)
         boost::asio::post(io_, [this] {
             std::lock_guard g(mutex_);
             loop_tid_ = static_cast<int>(::gettid());
@@ -76,7 +77,7 @@ void LoopWatchdog::run() {
         // Wait for the probe; past the threshold, report once and keep waiting.
         bool reported = false;
         while (!stop_ && probes_run_ == before) {
-            const auto waited = Clock::now() - posted;
+            const auto waited = Clock::now() - counting_from;
             if (!reported && waited >= opts_.threshold && !io_.stopped()) {
                 reported = true;
                 ++stalls_;
@@ -87,12 +88,31 @@ void LoopWatchdog::run() {
                     "keepalive and every stream wait for it",
                     std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), tid,
                     tid ? describe_thread(tid) : "not known yet");
+                if (opts_.also) opts_.also(line);  // first: it does not wait on the log's locks
                 log::warn(opts_.component, "{}", line);
-                if (opts_.also) opts_.also(line);
                 lk.lock();
                 continue;
             }
-            cv_.wait_for(lk, reported ? opts_.probe_every : opts_.threshold - waited);
+            if (reported && opts_.give_up && opts_.give_up_after.count() > 0 &&
+                waited >= opts_.give_up_after && !io_.stopped()) {
+                lk.unlock();
+                const std::string line = fmt::format(
+                    "the event loop has run nothing for {} ms: giving up on this process",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+                if (opts_.also) opts_.also(line);
+                log::error(opts_.component, "{}", line);
+                opts_.give_up();
+                lk.lock();
+                opts_.give_up = nullptr;  // once
+                continue;
+            }
+            const auto want = reported ? Clock::duration(opts_.probe_every) : opts_.threshold - waited;
+            const auto slept_from = Clock::now();
+            cv_.wait_for(lk, want);
+            // This thread itself woke far too late: the whole machine did not run (a paused
+            // VM, a starved vCPU), not only the loop. Such time is nobody's stall.
+            if (Clock::now() - slept_from > want + opts_.threshold)
+                counting_from += (Clock::now() - slept_from) - want;
         }
         if (stop_) break;
         if (reported) {
@@ -100,8 +120,8 @@ void LoopWatchdog::run() {
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - posted).count();
             lk.unlock();
             const std::string line = fmt::format("the event loop runs again after {} ms", ms);
-            log::warn(opts_.component, "{}", line);
             if (opts_.also) opts_.also(line);
+            log::warn(opts_.component, "{}", line);
             lk.lock();
         }
         cv_.wait_for(lk, opts_.probe_every, [this] { return stop_; });

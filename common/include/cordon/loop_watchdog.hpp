@@ -26,6 +26,10 @@ class LoopWatchdog {
         // the kernel log so that it reaches the serial console even when the agent's own
         // log cannot be read. May be empty.
         std::function<void(const std::string&)> also;
+        // After this long without progress (0: never), `give_up` is called once from the
+        // watchdog thread, e.g. to end a process that a supervisor restarts.
+        std::chrono::milliseconds give_up_after{0};
+        std::function<void()> give_up;
     };
     // Starts probing `io` at once; the loop's thread is learnt from the first probe.
     LoopWatchdog(boost::asio::io_context& io, Options options);

@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -73,6 +75,8 @@ int main(int argc, char** argv) {
     }
     cordon::log::set_level(l);
     std::signal(SIGPIPE, SIG_IGN);
+    // stderr is the serial console, which can be slow: the event loop must never wait on it.
+    cordon::log::set_stderr_queue(4096);
     // Per-connection buffers (64-256 KiB) always come from mmap and go back to the system
     // when the connection ends: glibc's dynamic threshold would otherwise keep them in
     // the heap after a burst of connections (issue 9: no memory growth under load).
@@ -86,11 +90,18 @@ int main(int argc, char** argv) {
         cordon::LoopWatchdog::Options wo;
         wo.component = "agent";
         wo.also = write_kernel_log;
+        // Stuck for a minute: end the process. init starts a new agent at once, which takes
+        // over the running engine (no container is lost) and makes the host reconnect; a
+        // stuck agent would otherwise leave the Docker socket dead until the VM restarts.
+        wo.give_up_after = std::chrono::seconds(60);
+        wo.give_up = [] { std::abort(); };
         cordon::LoopWatchdog watchdog(io, wo);
         io.run();
     } catch (const std::exception& e) {
         cordon::log::error("agent", "{}", e.what());
+        cordon::log::set_stderr_queue(0);  // drains
         return 1;
     }
+    cordon::log::set_stderr_queue(0);
     return 0;
 }

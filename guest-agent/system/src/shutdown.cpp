@@ -28,6 +28,7 @@ ShutdownOptions default_shutdown_options() {
         return "cannot unmount " + path + " (" + why + ") nor remount it read-only";
     };
     o.power_off = [] {
+        log::set_stderr_queue(0);  // what the agent logged reaches the console first
         ::sync();
         ::reboot(RB_POWER_OFF);
         log::error("shutdown", "reboot(RB_POWER_OFF) failed: {}", errno_string(errno));

@@ -3,6 +3,8 @@
 // A real VM under libvirt, the real docker CLI through the host agent and proxy.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -138,6 +140,17 @@ TEST_F(Isolation, VolumeDataFollowsTheSwitchAndSurvivesARestart) {
                   << vm.vmctl({"status", "--json"}, 60s).out << "\n--- host agent log\n"
                   << vm.vmctl({"logs", "hostagent", "-n", "60"}, 60s).out << "\n--- console\n"
                   << vm.vmctl({"logs", "console", "-n", "120"}, 60s).out << std::endl;
+        // The channel must come back by itself (the host reconnects; a stuck guest agent
+        // is ended by its watchdog after 60 s and restarted by init).
+        const auto t0 = std::chrono::steady_clock::now();
+        bool back = false;
+        while (!back && std::chrono::steady_clock::now() - t0 < 150s) {
+            back = vm.vmctl({"status", "--json"}, 30s).out.find("\"reachable\": true") != std::string::npos;
+            if (!back) std::this_thread::sleep_for(2s);
+        }
+        std::cerr << "the guest agent is " << (back ? "reachable again" : "still unreachable") << " after "
+                  << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count()
+                  << " s" << std::endl;
         r2 = vm.docker({"run", "--rm", "-v", "e2e-keep:/data", vm.test_image(), "cat", "/data/file"});
     }
     ASSERT_TRUE(r2.ok()) << describe(r2);

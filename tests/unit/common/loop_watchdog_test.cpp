@@ -4,6 +4,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -57,6 +58,33 @@ TEST(LoopWatchdog, ABlockedLoopIsReportedWithWhereItWaitsAndWhenItRunsAgain) {
     // The thread was sleeping: its state is S (wchan/stack need privileges; state does not).
     EXPECT_NE(got[0].find("state S"), std::string::npos) << got[0];
     EXPECT_NE(got[1].find("runs again after"), std::string::npos) << got[1];
+}
+
+TEST(LoopWatchdog, GivesUpOnceAfterALongStall) {
+    boost::asio::io_context io;
+    auto guard = boost::asio::make_work_guard(io);
+    Lines lines;
+    std::thread loop([&] { io.run(); });
+    std::atomic<int> gave_up{0};
+    {
+        auto o = options(lines);
+        o.give_up_after = 500ms;
+        o.give_up = [&] { ++gave_up; };
+        cordon::LoopWatchdog dog(io, o);
+        std::this_thread::sleep_for(100ms);
+        boost::asio::post(io, [] { std::this_thread::sleep_for(300ms); });  // a stall, not long enough
+        std::this_thread::sleep_for(500ms);
+        EXPECT_EQ(gave_up.load(), 0);
+        boost::asio::post(io, [] { std::this_thread::sleep_for(1200ms); });
+        std::this_thread::sleep_for(1500ms);
+    }
+    guard.reset();
+    io.stop();
+    loop.join();
+    EXPECT_EQ(gave_up.load(), 1);
+    bool said = false;
+    for (const auto& l : lines.get()) said |= l.find("giving up on this process") != std::string::npos;
+    EXPECT_TRUE(said);
 }
 
 TEST(LoopWatchdog, ABusyButResponsiveLoopIsNotReported) {
