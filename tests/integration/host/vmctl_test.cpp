@@ -6,6 +6,8 @@
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
 // clang-format on
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,6 +271,13 @@ TEST_F(Vmctl, StopIsGracefulAndStopWhenStoppedIsHarmless) {
     auto console = vmctl({"logs", "console"});
     EXPECT_TRUE(console.ok()) << describe(console);
     EXPECT_FALSE(console.out.empty()) << "the console log is empty";
+    // The host agent's log, read on the host: it says it stopped, and -n keeps the tail.
+    auto ha = vmctl({"logs", "hostagent"});
+    EXPECT_TRUE(ha.ok()) << describe(ha);
+    EXPECT_NE(ha.out.find("hostagent: stopping"), std::string::npos) << ha.out;
+    auto tail = vmctl({"logs", "hostagent", "-n", "3"});
+    EXPECT_EQ(std::count(tail.out.begin(), tail.out.end(), '\n'), 3) << tail.out;
+    EXPECT_TRUE(ha.out.ends_with(tail.out)) << tail.out;
 }
 
 TEST_F(Vmctl, RestartKeepsTheDataDisk) {
