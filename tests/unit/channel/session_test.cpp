@@ -656,92 +656,91 @@ bool establish_with_raw_guest(boost::asio::io_context& io, Session& host, RawPee
 
 }  // namespace
 
-TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
+// A host session with a 50 ms keepalive interval and a 300 ms timeout, established with
+// a raw guest that answers nothing unless the test makes it; `closed` is set on the end.
+struct KeepaliveHost {
     boost::asio::io_context io;
-    auto [a, b] = socket_pair();
-    auto ho = host_options();
-    ho.keepalive_interval = 50ms;
-    ho.keepalive_timeout = 300ms;
-    auto host = Session::create(io, std::move(a), ho);
-    RawPeer guest(std::move(b));
-    ASSERT_TRUE(establish_with_raw_guest(io, *host, guest));  // then it never reads again
+    std::shared_ptr<Session> host;
+    std::unique_ptr<RawPeer> guest;
     error_code closed;
-    host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
+
+    explicit KeepaliveHost(std::function<bool()> peer_paused = {}) {
+        auto [a, b] = socket_pair();
+        auto ho = host_options();
+        ho.keepalive_interval = 50ms;
+        ho.keepalive_timeout = 300ms;
+        ho.peer_paused = std::move(peer_paused);
+        host = Session::create(io, std::move(a), ho);
+        guest = std::make_unique<RawPeer>(std::move(b));
+    }
+    bool establish() {
+        if (!establish_with_raw_guest(io, *host, *guest))
+            return false;
+        host->set_close_handler([this](error_code ec, const std::string&) { closed = ec; });
+        return true;
+    }
+    bool wait_closed(std::chrono::milliseconds within) {
+        return run_until(
+            io, [&] { return bool(closed); }, within);
+    }
+};
+
+TEST(ChannelSession, KeepaliveDetectsAPeerThatStopsReading) {
+    KeepaliveHost k;
+    ASSERT_TRUE(k.establish());  // then the guest never reads again
     const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(run_until(
-        io, [&] { return bool(closed); }, 5s));
-    EXPECT_EQ(closed, errc::keepalive_timeout);
+    ASSERT_TRUE(k.wait_closed(5s));
+    EXPECT_EQ(k.closed, errc::keepalive_timeout);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);  // timeout 300 ms (slack for loaded CI)
 }
 
 // A suspended VM (virsh suspend, the simulated host sleep) answers nothing, but it is not
 // dead: while peer_paused() says so the host waits; once it is not paused, silence ends it.
 TEST(ChannelSession, KeepaliveWaitsForAPausedVmAndEndsOnceItIsNotPaused) {
-    boost::asio::io_context io;
-    auto [a, b] = socket_pair();
-    auto ho = host_options();
-    ho.keepalive_interval = 50ms;
-    ho.keepalive_timeout = 300ms;
     bool paused = true;
     int asked = 0;
-    ho.peer_paused = [&] {
+    KeepaliveHost k([&] {
         ++asked;
         return paused;
-    };
-    auto host = Session::create(io, std::move(a), ho);
-    RawPeer guest(std::move(b));
-    ASSERT_TRUE(establish_with_raw_guest(io, *host, guest));
-    error_code closed;
-    host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
+    });
+    ASSERT_TRUE(k.establish());
 
     // Paused for 4 keepalive timeouts: still open, and the host did ask.
-    EXPECT_FALSE(run_until(
-        io, [&] { return bool(closed); }, 1200ms));
+    EXPECT_FALSE(k.wait_closed(1200ms));
     EXPECT_GE(asked, 1);
-    guest.pump();
-    ASSERT_EQ(guest.count(FrameType::ping), 1u) << "one PING, outstanding through the pause";
+    k.guest->pump();
+    ASSERT_EQ(k.guest->count(FrameType::ping), 1u) << "one PING, outstanding through the pause";
     // Resumed: the guest answers the PING it was sent before the pause.
-    const auto ping = *guest.find(FrameType::ping);
-    guest.send(FrameType::ping, flag::ack, 0, ping.payload);
+    const auto ping = *k.guest->find(FrameType::ping);
+    k.guest->send(FrameType::ping, flag::ack, 0, ping.payload);
     paused = false;
-    EXPECT_FALSE(run_until(
-        io, [&] { return bool(closed); }, 200ms));
+    EXPECT_FALSE(k.wait_closed(200ms));
     // Not paused and silent again: the next unanswered PING ends the session.
-    ASSERT_TRUE(run_until(
-        io, [&] { return bool(closed); }, 5s));
-    EXPECT_EQ(closed, errc::keepalive_timeout);
+    ASSERT_TRUE(k.wait_closed(5s));
+    EXPECT_EQ(k.closed, errc::keepalive_timeout);
 }
 
 // A peer whose PONG is late but which keeps sending is alive (its answer waits behind other
 // frames, or the TCG guest is starved): the host waits. Once it is silent too, it ends.
 TEST(ChannelSession, KeepaliveWaitsForALatePongWhileThePeerKeepsSending) {
-    boost::asio::io_context io;
-    auto [a, b] = socket_pair();
-    auto ho = host_options();
-    ho.keepalive_interval = 50ms;
-    ho.keepalive_timeout = 300ms;
-    auto host = Session::create(io, std::move(a), ho);
-    RawPeer guest(std::move(b));
-    ASSERT_TRUE(establish_with_raw_guest(io, *host, guest));
-    error_code closed;
-    host->set_close_handler([&](error_code ec, const std::string&) { closed = ec; });
+    KeepaliveHost k;
+    ASSERT_TRUE(k.establish());
     // 1.2 s (4 timeouts) of the guest's own PINGs every 60 ms, and no PONG.
     std::uint64_t seq = 1000;
-    for (int i = 0; i < 20 && !closed; ++i) {
-        guest.send(FrameType::ping, 0, 0, encode_u64(++seq));
-        run_until(io, [&] { return bool(closed); }, 60ms);
+    for (int i = 0; i < 20 && !k.closed; ++i) {
+        k.guest->send(FrameType::ping, 0, 0, encode_u64(++seq));
+        k.wait_closed(60ms);
     }
-    EXPECT_FALSE(closed) << "ended while the guest kept sending";
-    guest.pump();
-    EXPECT_GE(guest.count(FrameType::ping), 1u);
+    EXPECT_FALSE(k.closed) << "ended while the guest kept sending";
+    k.guest->pump();
+    EXPECT_GE(k.guest->count(FrameType::ping), 1u);
     // Silent from now on: the outstanding PING ends the session.
     const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(run_until(
-        io, [&] { return bool(closed); }, 5s));
-    EXPECT_EQ(closed, errc::keepalive_timeout);
+    ASSERT_TRUE(k.wait_closed(5s));
+    EXPECT_EQ(k.closed, errc::keepalive_timeout);
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);  // it waited for the silence
-    EXPECT_NE(host->failure_reason().find("nothing at all from it"), std::string::npos)
-        << host->failure_reason();
+    EXPECT_NE(k.host->failure_reason().find("nothing at all from it"), std::string::npos)
+        << k.host->failure_reason();
 }
 
 // ---------------------------------------------------------------- malformed input (raw host)

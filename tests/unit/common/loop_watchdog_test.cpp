@@ -25,6 +25,19 @@ struct Lines {
     }
 };
 
+// An io_context run by a thread of its own until the end of the scope.
+struct LoopThread {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard =
+        boost::asio::make_work_guard(io);
+    std::thread thread{[this] { io.run(); }};
+    ~LoopThread() {
+        guard.reset();
+        io.stop();
+        thread.join();
+    }
+};
+
 cordon::LoopWatchdog::Options options(Lines& lines) {
     cordon::LoopWatchdog::Options o;
     o.threshold = 200ms;
@@ -37,10 +50,9 @@ cordon::LoopWatchdog::Options options(Lines& lines) {
 }  // namespace
 
 TEST(LoopWatchdog, ABlockedLoopIsReportedWithWhereItWaitsAndWhenItRunsAgain) {
-    boost::asio::io_context io;
-    auto guard = boost::asio::make_work_guard(io);
     Lines lines;
-    std::thread loop([&] { io.run(); });
+    LoopThread loop;
+    auto& io = loop.io;
     {
         cordon::LoopWatchdog dog(io, options(lines));
         std::this_thread::sleep_for(100ms);  // a few probes run: the loop thread is known
@@ -49,9 +61,6 @@ TEST(LoopWatchdog, ABlockedLoopIsReportedWithWhereItWaitsAndWhenItRunsAgain) {
         std::this_thread::sleep_for(1300ms);
         EXPECT_EQ(dog.stalls(), 1u);
     }
-    guard.reset();
-    io.stop();
-    loop.join();
     const auto got = lines.get();
     ASSERT_EQ(got.size(), 2u);
     EXPECT_NE(got[0].find("has run nothing for"), std::string::npos) << got[0];
@@ -61,10 +70,9 @@ TEST(LoopWatchdog, ABlockedLoopIsReportedWithWhereItWaitsAndWhenItRunsAgain) {
 }
 
 TEST(LoopWatchdog, GivesUpOnceAfterALongStall) {
-    boost::asio::io_context io;
-    auto guard = boost::asio::make_work_guard(io);
     Lines lines;
-    std::thread loop([&] { io.run(); });
+    LoopThread loop;
+    auto& io = loop.io;
     std::atomic<int> gave_up{0};
     {
         auto o = options(lines);
@@ -78,9 +86,6 @@ TEST(LoopWatchdog, GivesUpOnceAfterALongStall) {
         boost::asio::post(io, [] { std::this_thread::sleep_for(1200ms); });
         std::this_thread::sleep_for(1500ms);
     }
-    guard.reset();
-    io.stop();
-    loop.join();
     EXPECT_EQ(gave_up.load(), 1);
     bool said = false;
     for (const auto& l : lines.get()) said |= l.find("giving up on this process") != std::string::npos;
@@ -88,10 +93,9 @@ TEST(LoopWatchdog, GivesUpOnceAfterALongStall) {
 }
 
 TEST(LoopWatchdog, ABusyButResponsiveLoopIsNotReported) {
-    boost::asio::io_context io;
-    auto guard = boost::asio::make_work_guard(io);
     Lines lines;
-    std::thread loop([&] { io.run(); });
+    LoopThread loop;
+    auto& io = loop.io;
     {
         cordon::LoopWatchdog dog(io, options(lines));
         // 40 handlers of 20 ms each: always busy, never 200 ms without running a handler.
@@ -101,9 +105,6 @@ TEST(LoopWatchdog, ABusyButResponsiveLoopIsNotReported) {
         }
         EXPECT_EQ(dog.stalls(), 0u);
     }
-    guard.reset();
-    io.stop();
-    loop.join();
     EXPECT_TRUE(lines.get().empty());
 }
 
