@@ -14,7 +14,8 @@ using Clock = std::chrono::steady_clock;
 
 std::string read_small(const std::string& path) {
     std::ifstream in(path);
-    if (!in) return {};
+    if (!in)
+        return {};
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -32,7 +33,8 @@ LoopWatchdog::~LoopWatchdog() {
         stop_ = true;
     }
     cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable())
+        thread_.join();
 }
 
 std::uint64_t LoopWatchdog::stalls() const {
@@ -44,18 +46,22 @@ std::string LoopWatchdog::describe_thread(int tid) {
     const std::string dir = "/proc/self/task/" + std::to_string(tid);
     std::string out;
     const std::string wchan = read_small(dir + "/wchan");
-    if (!wchan.empty() && wchan != "0") out = "wchan " + wchan;
+    if (!wchan.empty() && wchan != "0")
+        out = "wchan " + wchan;
     std::istringstream stack(read_small(dir + "/stack"));
     std::string frames;
     for (std::string line; std::getline(stack, line);) {
         // "[<0>] do_sys_poll+0x3f0/0x590": keep the symbol only.
         const auto sp = line.find("] ");
         std::string sym = sp == std::string::npos ? line : line.substr(sp + 2);
-        if (const auto plus = sym.find('+'); plus != std::string::npos) sym.resize(plus);
-        if (sym.empty()) continue;
+        if (const auto plus = sym.find('+'); plus != std::string::npos)
+            sym.resize(plus);
+        if (sym.empty())
+            continue;
         frames += (frames.empty() ? "" : " < ") + sym;
     }
-    if (!frames.empty()) out += (out.empty() ? "" : "; ") + std::string("stack: ") + frames;
+    if (!frames.empty())
+        out += (out.empty() ? "" : "; ") + std::string("stack: ") + frames;
     const std::string stat = read_small(dir + "/stat");
     if (const auto rp = stat.rfind(')'); rp != std::string::npos && rp + 2 < stat.size())
         out += (out.empty() ? "" : "; ") + std::string("state ") + stat[rp + 2];
@@ -88,7 +94,8 @@ void LoopWatchdog::run() {
                     "keepalive and every stream wait for it",
                     std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), tid,
                     tid ? describe_thread(tid) : "not known yet");
-                if (opts_.also) opts_.also(line);  // first: it does not wait on the log's locks
+                if (opts_.also)
+                    opts_.also(line);  // first: it does not wait on the log's locks
                 log::warn(opts_.component, "{}", line);
                 lk.lock();
                 continue;
@@ -99,14 +106,16 @@ void LoopWatchdog::run() {
                 const std::string line = fmt::format(
                     "the event loop has run nothing for {} ms: giving up on this process",
                     std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
-                if (opts_.also) opts_.also(line);
+                if (opts_.also)
+                    opts_.also(line);
                 log::error(opts_.component, "{}", line);
                 opts_.give_up();
                 lk.lock();
                 opts_.give_up = nullptr;  // once
                 continue;
             }
-            const auto want = reported ? Clock::duration(opts_.probe_every) : opts_.threshold - waited;
+            const auto want =
+                reported ? Clock::duration(opts_.probe_every) : opts_.threshold - waited;
             const auto slept_from = Clock::now();
             cv_.wait_for(lk, want);
             // This thread itself woke far too late: the whole machine did not run (a paused
@@ -114,13 +123,16 @@ void LoopWatchdog::run() {
             if (Clock::now() - slept_from > want + opts_.threshold)
                 counting_from += (Clock::now() - slept_from) - want;
         }
-        if (stop_) break;
+        if (stop_)
+            break;
         if (reported) {
             const auto ms =
-                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - posted).count();
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - posted)
+                    .count();
             lk.unlock();
             const std::string line = fmt::format("the event loop runs again after {} ms", ms);
-            if (opts_.also) opts_.also(line);
+            if (opts_.also)
+                opts_.also(line);
             log::warn(opts_.component, "{}", line);
             lk.lock();
         }

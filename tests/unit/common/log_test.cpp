@@ -6,8 +6,8 @@
 
 #include <chrono>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "cordon/unique_fd.hpp"
 
@@ -19,7 +19,8 @@ struct StderrToPipe {
     cordon::UniqueFd read_end, saved;
     StderrToPipe() {
         int p[2];
-        if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+        if (::pipe2(p, O_CLOEXEC) != 0)
+            throw std::runtime_error("pipe2");
         read_end = cordon::UniqueFd(p[0]);
         saved = cordon::UniqueFd(::dup(STDERR_FILENO));
         ::dup2(p[1], STDERR_FILENO);
@@ -30,7 +31,8 @@ struct StderrToPipe {
         std::string out;
         ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
         char buf[65536];
-        for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+        for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) > 0;)
+            out.append(buf, static_cast<size_t>(n));
         return out;
     }
 };
@@ -43,12 +45,14 @@ TEST(LogStderrQueue, ABlockedStderrDoesNotBlockTheLoggerAndDropsAreCounted) {
     cordon::log::set_stderr_queue(100);
     // Far more than the pipe (4 KiB) and the queue (100 lines) hold, with nobody reading.
     const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 2000; ++i) cordon::log::warn("test", "line {} {}", i, std::string(100, 'x'));
+    for (int i = 0; i < 2000; ++i)
+        cordon::log::warn("test", "line {} {}", i, std::string(100, 'x'));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "the logger waited for stderr";
     // Now read: the writer thread drains, then reports what it dropped.
     std::string got;
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (got.find("lines were dropped") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    while (got.find("lines were dropped") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
         got += pipe.read_available();
         std::this_thread::sleep_for(10ms);
     }
@@ -56,7 +60,8 @@ TEST(LogStderrQueue, ABlockedStderrDoesNotBlockTheLoggerAndDropsAreCounted) {
     got += pipe.read_available();
     EXPECT_NE(got.find("warn test: line 0 "), std::string::npos);
     EXPECT_NE(got.find("lines were dropped: stderr did not keep up"), std::string::npos);
-    EXPECT_EQ(got.find("line 1999 "), std::string::npos) << "the last lines came after the queue was full";
+    EXPECT_EQ(got.find("line 1999 "), std::string::npos)
+        << "the last lines came after the queue was full";
 }
 
 TEST(LogStderrQueue, EveryLineArrivesInOrderWhenStderrKeepsUp) {

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -80,7 +80,8 @@ TEST(LoopWatchdog, GivesUpOnceAfterALongStall) {
         o.give_up = [&] { ++gave_up; };
         cordon::LoopWatchdog dog(io, o);
         std::this_thread::sleep_for(100ms);
-        boost::asio::post(io, [] { std::this_thread::sleep_for(300ms); });  // a stall, not long enough
+        boost::asio::post(io,
+                          [] { std::this_thread::sleep_for(300ms); });  // a stall, not long enough
         std::this_thread::sleep_for(500ms);
         EXPECT_EQ(gave_up.load(), 0);
         boost::asio::post(io, [] { std::this_thread::sleep_for(1200ms); });
@@ -88,7 +89,8 @@ TEST(LoopWatchdog, GivesUpOnceAfterALongStall) {
     }
     EXPECT_EQ(gave_up.load(), 1);
     bool said = false;
-    for (const auto& l : lines.get()) said |= l.find("giving up on this process") != std::string::npos;
+    for (const auto& l : lines.get())
+        said |= l.find("giving up on this process") != std::string::npos;
     EXPECT_TRUE(said);
 }
 
