@@ -480,7 +480,17 @@ void SessionImpl::start_keepalive() {
 void SessionImpl::keepalive_tick() {
     if (state_ != State::established)
         return;
-    if (ping_outstanding_) {
+    // This tick itself ran far too late: our own event loop (or this whole process, or
+    // the VM) did not run. The peer's answer may be waiting unread in the socket: let the
+    // reads that are due run before judging the peer.
+    const auto late = Clock::now() - keepalive_timer_.expiry();
+    if (ping_outstanding_ && late > opts_.keepalive_interval) {
+        log::warn(component(), "the keepalive ran {} ms late: this side was stalled; judging the "
+                  "peer at the next tick",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(late).count());
+        ping_sent_ += late;
+        last_rx_ = std::min(last_rx_ + late, Clock::now());
+    } else if (ping_outstanding_) {
         if (Clock::now() - ping_sent_ >= opts_.keepalive_timeout && opts_.role == Role::host &&
             opts_.peer_paused && opts_.peer_paused()) {
             if (!waiting_for_paused_peer_)

@@ -720,6 +720,25 @@ TEST(ChannelSession, KeepaliveWaitsForAPausedVmAndEndsOnceItIsNotPaused) {
     EXPECT_EQ(k.closed, errc::keepalive_timeout);
 }
 
+// This side's own stall (its event loop did not run) is not the peer's silence: a tick
+// that runs far too late does not end the session; the peer is judged from then on.
+TEST(ChannelSession, KeepaliveDoesNotBlameThePeerForThisSidesOwnStall) {
+    KeepaliveHost k;
+    ASSERT_TRUE(k.establish());
+    ASSERT_TRUE(run_until(k.io, [&] {
+        k.guest->pump();
+        return k.guest->count(FrameType::ping) > 0;
+    }));
+    const auto ping = *k.guest->find(FrameType::ping);
+    std::this_thread::sleep_for(700ms);  // the host's loop does not run: a stall of its own
+    EXPECT_FALSE(k.wait_closed(30ms)) << "ended for a silence that was the host's own stall";
+    k.guest->send(FrameType::ping, flag::ack, 0, ping.payload);  // answered after the stall
+    EXPECT_FALSE(k.wait_closed(150ms));
+    // A real silence still ends it.
+    ASSERT_TRUE(k.wait_closed(5s));
+    EXPECT_EQ(k.closed, errc::keepalive_timeout);
+}
+
 // A peer whose PONG is late but which keeps sending is alive (its answer waits behind other
 // frames, or the TCG guest is starved): the host waits. Once it is silent too, it ends.
 TEST(ChannelSession, KeepaliveWaitsForALatePongWhileThePeerKeepsSending) {
