@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "cordon/unique_fd.hpp"
 
@@ -17,6 +19,7 @@ using namespace std::chrono_literals;
 // stderr pointed at a pipe for the test's duration.
 struct StderrToPipe {
     cordon::UniqueFd read_end, saved;
+    bool restored = false;
     StderrToPipe() {
         int p[2];
         if (::pipe2(p, O_CLOEXEC) != 0)
@@ -26,13 +29,25 @@ struct StderrToPipe {
         ::dup2(p[1], STDERR_FILENO);
         ::close(p[1]);
     }
-    ~StderrToPipe() { ::dup2(saved.get(), STDERR_FILENO); }
-    std::string read_available() {
+    ~StderrToPipe() { restore(); }
+    // Points stderr back: the pipe's only write end closes, so a reader sees EOF.
+    void restore() {
+        if (!std::exchange(restored, true))
+            ::dup2(saved.get(), STDERR_FILENO);
+    }
+    // Everything written until restore(), read by a thread while `writes` runs and then
+    // the log's queue drains (a reader that stopped early would leave the writer blocked).
+    std::string collect(const std::function<void()>& writes) {
         std::string out;
-        ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
-        char buf[65536];
-        for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) > 0;)
-            out.append(buf, static_cast<size_t>(n));
+        std::thread reader([&] {
+            char buf[65536];
+            for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) > 0;)
+                out.append(buf, static_cast<size_t>(n));
+        });
+        writes();
+        cordon::log::set_stderr_queue(0);  // drains, then writes go straight to stderr
+        restore();
+        reader.join();
         return out;
     }
 };
@@ -49,15 +64,7 @@ TEST(LogStderrQueue, ABlockedStderrDoesNotBlockTheLoggerAndDropsAreCounted) {
         cordon::log::warn("test", "line {} {}", i, std::string(100, 'x'));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "the logger waited for stderr";
     // Now read: the writer thread drains, then reports what it dropped.
-    std::string got;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (got.find("lines were dropped") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-        got += pipe.read_available();
-        std::this_thread::sleep_for(10ms);
-    }
-    cordon::log::set_stderr_queue(0);
-    got += pipe.read_available();
+    const std::string got = pipe.collect([] {});
     EXPECT_NE(got.find("warn test: line 0 "), std::string::npos);
     EXPECT_NE(got.find("lines were dropped: stderr did not keep up"), std::string::npos);
     EXPECT_EQ(got.find("line 1999 "), std::string::npos)
@@ -67,9 +74,9 @@ TEST(LogStderrQueue, ABlockedStderrDoesNotBlockTheLoggerAndDropsAreCounted) {
 TEST(LogStderrQueue, EveryLineArrivesInOrderWhenStderrKeepsUp) {
     StderrToPipe pipe;
     cordon::log::set_stderr_queue(1000);
-    for (int i = 0; i < 200; ++i) cordon::log::warn("test", "n{}", i);
-    cordon::log::set_stderr_queue(0);  // drains
-    const std::string got = pipe.read_available();
+    const std::string got = pipe.collect([] {
+        for (int i = 0; i < 200; ++i) cordon::log::warn("test", "n{}", i);
+    });
     std::size_t at = 0;
     for (int i = 0; i < 200; ++i) {
         const auto pos = got.find("warn test: n" + std::to_string(i) + "\n", at);
