@@ -307,9 +307,10 @@ void measure_udp(const char* label, const char* ip, std::uint16_t port, int rtts
         std::exit(1);
     }
     const auto r = stats(rtt);
-    std::printf("%-10s udp 32-byte rtt median %.1f us p99 %.1f us (%d lost) | %d x 64 B at %.0f "
-                "datagrams/s (%d lost)\n",
-                label, r.median, r.p99, lost, count, got / secs, window_lost);
+    std::printf(
+        "%-10s udp 32-byte rtt median %.1f us p99 %.1f us (%d lost) | %d x 64 B at %.0f "
+        "datagrams/s (%d lost)\n",
+        label, r.median, r.p99, lost, count, got / secs, window_lost);
 }
 
 }  // namespace

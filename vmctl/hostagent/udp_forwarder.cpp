@@ -149,65 +149,66 @@ void UdpPortForward::on_datagram(const std::shared_ptr<udp::socket>& socket, con
 void UdpPortForward::open_flow(const Key& from, std::uint64_t id) {
     auto session = session_();
     std::weak_ptr<UdpPortForward> weak = shared_from_this();
-    session->open("port:udp:" + std::to_string(port_), [weak, from, id](error_code ec,
-                                                          std::shared_ptr<channel::Stream> stream) {
-        auto self = weak.lock();
-        if (!self || self->closed_) {
-            if (stream && !ec)
-                stream->reset("the port forward ended");
-            return;
-        }
-        Flow* f = self->table_.find(from, std::chrono::steady_clock::now());
-        if (!f || f->id != id) {
-            if (stream && !ec)
-                stream->reset("the flow ended before its stream opened");
-            return;
-        }
-        if (ec) {
-            const std::string why = ec.message() + (stream && !stream->reset_reason().empty()
-                                                        ? " (" + stream->reset_reason() + ")"
-                                                        : "");
-            ++self->stats_.refused;
-            self->stats_.dropped += f->pending.size();
-            if (self->stats_.last_error != why)
-                log::warn(kLog, "the guest refused a udp flow from {} to port {}: {}",
-                          client_text(from), self->port_, why);
-            self->stats_.last_error = why;
-            self->table_.erase(from);
+    session->open(
+        "port:udp:" + std::to_string(port_),
+        [weak, from, id](error_code ec, std::shared_ptr<channel::Stream> stream) {
+            auto self = weak.lock();
+            if (!self || self->closed_) {
+                if (stream && !ec)
+                    stream->reset("the port forward ended");
+                return;
+            }
+            Flow* f = self->table_.find(from, std::chrono::steady_clock::now());
+            if (!f || f->id != id) {
+                if (stream && !ec)
+                    stream->reset("the flow ended before its stream opened");
+                return;
+            }
+            if (ec) {
+                const std::string why = ec.message() + (stream && !stream->reset_reason().empty()
+                                                            ? " (" + stream->reset_reason() + ")"
+                                                            : "");
+                ++self->stats_.refused;
+                self->stats_.dropped += f->pending.size();
+                if (self->stats_.last_error != why)
+                    log::warn(kLog, "the guest refused a udp flow from {} to port {}: {}",
+                              client_text(from), self->port_, why);
+                self->stats_.last_error = why;
+                self->table_.erase(from);
+                if (self->on_change_)
+                    self->on_change_();
+                return;
+            }
+            ++self->stats_.flows;
+            f->stream = ports::DatagramStream::create(std::move(stream));
+            std::weak_ptr<UdpPortForward> w = self;
+            f->stream->start(
+                [w, from, id](std::string_view payload) {
+                    auto s = w.lock();
+                    if (!s || s->closed_)
+                        return;
+                    Flow* fl = s->table_.find(from, std::chrono::steady_clock::now());
+                    if (!fl || fl->id != id)
+                        return;
+                    error_code sec;
+                    fl->socket->send_to(asio::buffer(payload.data(), payload.size()), from, 0, sec);
+                    if (sec)
+                        ++s->stats_.dropped;  // would_block or the client is gone: UDP drops
+                    else
+                        ++s->stats_.datagrams_out;
+                },
+                [w, from, id](const std::string& why) {
+                    if (auto s = w.lock())
+                        s->end_flow(from, id, why);
+                });
+            while (!f->pending.empty()) {
+                if (!f->stream->send(f->pending.front()))
+                    ++self->stats_.dropped;
+                f->pending.pop_front();
+            }
             if (self->on_change_)
                 self->on_change_();
-            return;
-        }
-        ++self->stats_.flows;
-        f->stream = ports::DatagramStream::create(std::move(stream));
-        std::weak_ptr<UdpPortForward> w = self;
-        f->stream->start(
-            [w, from, id](std::string_view payload) {
-                auto s = w.lock();
-                if (!s || s->closed_)
-                    return;
-                Flow* fl = s->table_.find(from, std::chrono::steady_clock::now());
-                if (!fl || fl->id != id)
-                    return;
-                error_code sec;
-                fl->socket->send_to(asio::buffer(payload.data(), payload.size()), from, 0, sec);
-                if (sec)
-                    ++s->stats_.dropped;  // would_block or the client is gone: UDP drops
-                else
-                    ++s->stats_.datagrams_out;
-            },
-            [w, from, id](const std::string& why) {
-                if (auto s = w.lock())
-                    s->end_flow(from, id, why);
-            });
-        while (!f->pending.empty()) {
-            if (!f->stream->send(f->pending.front()))
-                ++self->stats_.dropped;
-            f->pending.pop_front();
-        }
-        if (self->on_change_)
-            self->on_change_();
-    });
+        });
 }
 
 void UdpPortForward::end_flow(const Key& from, std::uint64_t id, const std::string& why) {

@@ -33,10 +33,10 @@ struct UdpForwardOptions {
 };
 
 struct UdpForwardStats {
-    std::uint64_t flows = 0;        // flows whose stream the guest accepted
-    std::uint64_t refused = 0;      // flows the guest refused or that could not open
-    std::uint64_t capped = 0;       // new clients dropped because of max_flows
-    std::uint64_t expired = 0;      // flows closed because idle
+    std::uint64_t flows = 0;          // flows whose stream the guest accepted
+    std::uint64_t refused = 0;        // flows the guest refused or that could not open
+    std::uint64_t capped = 0;         // new clients dropped because of max_flows
+    std::uint64_t expired = 0;        // flows closed because idle
     std::uint64_t datagrams_in = 0;   // from host clients
     std::uint64_t datagrams_out = 0;  // replies sent to host clients
     std::uint64_t dropped = 0;        // datagrams dropped (queues full, send failed)
@@ -50,9 +50,8 @@ class UdpPortForward : public std::enable_shared_from_this<UdpPortForward> {
     // (flows opened or refused).
     using ChangeHandler = std::function<void()>;
 
-    static std::shared_ptr<UdpPortForward> create(boost::asio::io_context& io,
-                                                  std::uint16_t port, UdpForwardOptions options,
-                                                  SessionGetter session,
+    static std::shared_ptr<UdpPortForward> create(boost::asio::io_context& io, std::uint16_t port,
+                                                  UdpForwardOptions options, SessionGetter session,
                                                   ChangeHandler on_change = {});
     ~UdpPortForward();
 
@@ -67,7 +66,7 @@ class UdpPortForward : public std::enable_shared_from_this<UdpPortForward> {
   private:
     struct Flow {
         std::shared_ptr<boost::asio::ip::udp::socket> socket;  // replies leave from here
-        std::shared_ptr<ports::DatagramStream> stream;          // null while opening
+        std::shared_ptr<ports::DatagramStream> stream;         // null while opening
         std::deque<std::string> pending;
         std::uint64_t id = 0;
     };
@@ -77,8 +76,8 @@ class UdpPortForward : public std::enable_shared_from_this<UdpPortForward> {
                    SessionGetter session, ChangeHandler on_change);
     struct Receiver;
     void receive(std::shared_ptr<Receiver> r);
-    void on_datagram(const std::shared_ptr<boost::asio::ip::udp::socket>& socket,
-                     const Key& from, std::string_view payload);
+    void on_datagram(const std::shared_ptr<boost::asio::ip::udp::socket>& socket, const Key& from,
+                     std::string_view payload);
     void open_flow(const Key& from, std::uint64_t id);
     void end_flow(const Key& from, std::uint64_t id, const std::string& why);
     void schedule_sweep();

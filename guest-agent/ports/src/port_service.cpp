@@ -117,8 +117,9 @@ void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::
     const auto want = parse_port_service(service);
     if (!want) {
         ++refused_;
-        stream->reset("'" + service +
-                      "' is not a port service (expected port:tcp:<1-65535> or port:udp:<1-65535>)");
+        stream->reset(
+            "'" + service +
+            "' is not a port service (expected port:tcp:<1-65535> or port:udp:<1-65535>)");
         return;
     }
     if (want->first != "tcp" && want->first != "udp") {
@@ -175,8 +176,8 @@ void PortService::start_udp(std::shared_ptr<channel::Stream> stream, const Forwa
         stream->reset("the published address " + fwd.target_ip + " is not an IP address");
         return;
     }
-    auto relay = UdpRelay::start(io_, std::move(stream), asio::ip::udp::endpoint(addr, fwd.host_port),
-                                 udp_);
+    auto relay =
+        UdpRelay::start(io_, std::move(stream), asio::ip::udp::endpoint(addr, fwd.host_port), udp_);
     if (!relay) {
         ++refused_;
         return;

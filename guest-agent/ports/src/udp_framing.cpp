@@ -7,8 +7,7 @@ namespace cordon::ports {
 void append_datagram(std::string& out, std::string_view payload) {
     if (payload.size() > kMaxUdpPayload)
         throw Error("a UDP datagram of " + std::to_string(payload.size()) +
-                        " bytes is larger than UDP allows (" + std::to_string(kMaxUdpPayload) +
-                        ")",
+                        " bytes is larger than UDP allows (" + std::to_string(kMaxUdpPayload) + ")",
                     "udp framing", "send smaller datagrams");
     out.push_back(static_cast<char>((payload.size() >> 8) & 0xff));
     out.push_back(static_cast<char>(payload.size() & 0xff));
@@ -38,8 +37,8 @@ DatagramDecoder::Status DatagramDecoder::next(std::string& out) {
     const auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
     const std::size_t len = (std::size_t{p[0]} << 8) | p[1];
     if (len > max_) {
-        error_ = "a framed UDP datagram claims " + std::to_string(len) +
-                 " bytes, more than the " + std::to_string(max_) + " a UDP socket can carry";
+        error_ = "a framed UDP datagram claims " + std::to_string(len) + " bytes, more than the " +
+                 std::to_string(max_) + " a UDP socket can carry";
         buf_.clear();
         pos_ = 0;
         return Status::error;

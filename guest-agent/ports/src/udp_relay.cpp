@@ -38,8 +38,8 @@ std::shared_ptr<UdpRelay> UdpRelay::start(asio::io_context& io,
     if (!ec)
         r->socket_.connect(target, ec);  // a UDP connect only fixes the peer: no packet
     if (ec) {
-        stream->reset("cannot set up a UDP socket to " + r->target_ + " in the VM: " +
-                      ec.message());
+        stream->reset("cannot set up a UDP socket to " + r->target_ +
+                      " in the VM: " + ec.message());
         return nullptr;
     }
     ++r->counters_->flows;
@@ -83,29 +83,29 @@ void UdpRelay::on_datagram(std::string_view payload) {
 }
 
 void UdpRelay::receive() {
-    socket_.async_receive(asio::buffer(buf_), [self = shared_from_this()](error_code ec,
-                                                                          std::size_t n) {
-        if (self->done_ || ec == asio::error::operation_aborted)
-            return;
-        if (ec == asio::error::connection_refused) {
-            ++self->counters_->refused;
+    socket_.async_receive(
+        asio::buffer(buf_), [self = shared_from_this()](error_code ec, std::size_t n) {
+            if (self->done_ || ec == asio::error::operation_aborted)
+                return;
+            if (ec == asio::error::connection_refused) {
+                ++self->counters_->refused;
+                self->receive();
+                return;
+            }
+            if (ec) {
+                log::warn(kLog, "udp flow to {}: receive failed: {}", self->target_, ec.message());
+                self->stop("the UDP socket in the VM failed: " + ec.message());
+                return;
+            }
+            if (n > kMaxUdpPayload) {
+                ++self->counters_->dropped;  // cannot happen on a UDP socket; never framed
+            } else {
+                ++self->counters_->datagrams_out;
+                if (!self->stream_->send(std::string_view(self->buf_.data(), n)))
+                    ++self->counters_->dropped;
+            }
             self->receive();
-            return;
-        }
-        if (ec) {
-            log::warn(kLog, "udp flow to {}: receive failed: {}", self->target_, ec.message());
-            self->stop("the UDP socket in the VM failed: " + ec.message());
-            return;
-        }
-        if (n > kMaxUdpPayload) {
-            ++self->counters_->dropped;  // cannot happen on a UDP socket; never framed
-        } else {
-            ++self->counters_->datagrams_out;
-            if (!self->stream_->send(std::string_view(self->buf_.data(), n)))
-                ++self->counters_->dropped;
-        }
-        self->receive();
-    });
+        });
 }
 
 void UdpRelay::stop(const std::string& reason) {

@@ -84,7 +84,6 @@ std::optional<std::string> talk(const std::string& ip, std::uint16_t port, const
     return out;
 }
 
-
 class PortForwardTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -209,7 +208,6 @@ class PortForwardTest : public ::testing::Test {
     std::shared_ptr<cordon::channel::Session> guest_, host_;
     std::thread thread_;
 };
-
 
 }  // namespace
 

@@ -176,20 +176,19 @@ class UdpForwardTest : public ::testing::Test {
 
     // Echoes "echo:" + payload to the sender; counts what it saw.
     void serve_echo() {
-        echo_->async_receive_from(asio::buffer(echo_buf_), echo_from_,
-                                  [this](error_code ec, std::size_t n) {
-                                      if (ec == asio::error::operation_aborted || !echo_->is_open())
-                                          return;
-                                      if (!ec) {
-                                          ++echoed_;
-                                          auto out = std::make_shared<std::string>(
-                                              "echo:" + std::string(echo_buf_.data(), n));
-                                          error_code ignored;
-                                          echo_->send_to(asio::buffer(*out), echo_from_, 0,
-                                                         ignored);
-                                      }
-                                      serve_echo();
-                                  });
+        echo_->async_receive_from(
+            asio::buffer(echo_buf_), echo_from_, [this](error_code ec, std::size_t n) {
+                if (ec == asio::error::operation_aborted || !echo_->is_open())
+                    return;
+                if (!ec) {
+                    ++echoed_;
+                    auto out =
+                        std::make_shared<std::string>("echo:" + std::string(echo_buf_.data(), n));
+                    error_code ignored;
+                    echo_->send_to(asio::buffer(*out), echo_from_, 0, ignored);
+                }
+                serve_echo();
+            });
     }
 
     template <typename F>

@@ -1,11 +1,12 @@
 // Published UDP ports: the datagram framing (u16 big-endian length + payload) and the
 // host's flow table (idle expiry, cap).
+#include "cordon/ports/udp_framing.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "cordon/error.hpp"
-#include "cordon/ports/udp_framing.hpp"
 
 using namespace cordon::ports;
 using namespace std::chrono_literals;
