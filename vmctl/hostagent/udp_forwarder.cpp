@@ -116,8 +116,7 @@ void UdpPortForward::on_datagram(const std::shared_ptr<udp::socket>& socket, con
     }
     auto session = session_ ? session_() : nullptr;
     if (!session || !session->established()) {
-        ++stats_.dropped;
-        ++stats_.refused;
+        ++stats_.dropped;  // no flow: the next datagram tries again
         const std::string why = "the channel to the guest is down";
         if (stats_.last_error != why)
             log::info(kLog, "udp port {}: a datagram from {} arrived while {}: dropped", port_,

@@ -403,3 +403,33 @@ TEST_F(UdpForwardTest, TheContainerStopsAndTheSocketsClose) {
     s.bind(udp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
     EXPECT_FALSE(ec) << ec.message();
 }
+
+TEST_F(UdpForwardTest, ATakenHostUdpPortIsReportedAndRetried) {
+    // Another program holds udp 127.0.0.1:<q> (a TCP listener there would not matter).
+    udp::socket other(io_, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    const std::uint16_t q = other.local_endpoint().port();
+    on_io([&] {
+        dockerd_->containers["busy2"] = udp_container("busy", q);
+        dockerd_->event("start", "busy2");
+    });
+    ASSERT_TRUE(wait_for([&] {
+        const auto p = find_port(read_state(state_file_), q);
+        return p.is_object() && (p["state"] == "failed" || p["state"] == "partial");
+    })) << read_state(state_file_).dump(2);
+    const auto p = find_port(read_state(state_file_), q);
+    EXPECT_EQ(p["proto"], "udp");
+    EXPECT_NE(p.value("error", "").find("already in use on 127.0.0.1"), std::string::npos)
+        << p.dump(2);
+    EXPECT_FALSE(p.value("hint", "").empty());
+    // The other program goes away: the retry binds it and datagrams flow.
+    other.close();
+    ASSERT_TRUE(wait_for([&] {
+        return find_port(read_state(state_file_), q).value("state", "") == "listening";
+    })) << read_state(state_file_).dump(2);
+    Client c("127.0.0.1", q);
+    // No echo listens on 127.0.0.2:<q>: the guest's socket gets ECONNREFUSED, the flow
+    // opens (the container publishes the port) and stays; nothing comes back.
+    ASSERT_TRUE(c.send("x"));
+    EXPECT_FALSE(c.recv(300ms));
+    ASSERT_TRUE(wait_for([&] { return guest_udp()["flows"] == 1; })) << guest_udp().dump();
+}
