@@ -121,7 +121,7 @@ class UdpForwardTest : public ::testing::Test {
         fo.state_file = state_file_;
         fo.retry_interval = 300ms;
         fo.grace = 500ms;
-        fo.udp_idle = 1500ms;
+        fo.udp_idle = 3000ms;
         fo.udp_max_flows = 3;
         fwd_ = std::make_unique<cordon::hostagent::PortForwarder>(io_, fo);
         connect_sessions();
@@ -295,7 +295,7 @@ TEST_F(UdpForwardTest, AnIdleFlowIsClosedAndTheCapRefusesNewClients) {
     EXPECT_EQ(host_state()["udp"]["capped"], 1);
     EXPECT_EQ(host_state()["udp"]["active_flows"], 3);
 
-    // Everyone is quiet for the idle time (1.5 s): every flow and its stream closes on
+    // Everyone is quiet for the idle time (3 s): every flow and its stream closes on
     // both sides.
     ASSERT_TRUE(wait_for([&] { return host_state()["udp"]["active_flows"] == 0; }, 10s))
         << host_state().dump(2);
