@@ -38,8 +38,7 @@ std::shared_ptr<UdpPortForward> UdpPortForward::create(asio::io_context& io, std
 
 UdpPortForward::UdpPortForward(asio::io_context& io, std::uint16_t port, UdpForwardOptions options,
                                SessionGetter session, ChangeHandler on_change)
-    : io_(io),
-      port_(port),
+    : port_(port),
       opt_(options),
       session_(std::move(session)),
       on_change_(std::move(on_change)),

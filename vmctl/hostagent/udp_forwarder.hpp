@@ -82,7 +82,6 @@ class UdpPortForward : public std::enable_shared_from_this<UdpPortForward> {
     void end_flow(const Key& from, std::uint64_t id, const std::string& why);
     void schedule_sweep();
 
-    boost::asio::io_context& io_;
     std::uint16_t port_;
     UdpForwardOptions opt_;
     SessionGetter session_;
