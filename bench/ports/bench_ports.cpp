@@ -8,6 +8,10 @@
 //   - connection setup: connect() until the first echoed byte is back (median, p99);
 //   - round trip of one byte on an open connection (median);
 //   - throughput of a one-way stream of --mib MiB to a sink.
+// The container also publishes P/udp (a UDP echo on 127.0.0.2:P), and for UDP it prints:
+//   - round trip of one 32-byte datagram (median, p99), --udp-rtts times;
+//   - datagrams/s: --udp-count 64-byte datagrams echoed with at most 32 in flight (and
+//     how many were lost).
 // Not a test: it prints numbers. Under QEMU the virtio-serial port adds its own cost.
 // clang-format off
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positives in Asio
@@ -136,7 +140,10 @@ void stub_dockerd(int lfd, std::uint16_t port, std::vector<int>* keep) {
                 "HTTP/1.0 200 "
                 "OK\r\n\r\n[{\"Id\":\"bench\",\"Names\":[\"/bench\"],\"State\":\"running\","
                 "\"Ports\":[{\"IP\":\"127.0.0.2\",\"PrivatePort\":80,\"PublicPort\":" +
-                std::to_string(port) + ",\"Type\":\"tcp\"}]}]";
+                std::to_string(port) +
+                ",\"Type\":\"tcp\"},{\"IP\":\"127.0.0.2\",\"PrivatePort\":53,"
+                "\"PublicPort\":" +
+                std::to_string(port) + ",\"Type\":\"udp\"}]}]";
         } else {
             out = "HTTP/1.0 404 Not Found\r\n\r\n{}";
         }
@@ -227,16 +234,99 @@ void measure(const char* label, const char* ip, std::uint16_t port, int setups, 
         label, s.median, s.p99, r.median, r.p99, mib, mibs);
 }
 
+// The UDP "docker-proxy": echoes every datagram to its sender.
+void udp_echo(int fd) {
+    std::vector<char> buf(65536);
+    for (;;) {
+        sockaddr_storage from{};
+        socklen_t len = sizeof from;
+        const ssize_t n =
+            ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+        if (n < 0)
+            return;
+        (void)!::sendto(fd, buf.data(), static_cast<std::size_t>(n), 0,
+                        reinterpret_cast<sockaddr*>(&from), len);
+    }
+}
+
+int udp_client(const char* ip, std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    ::inet_pton(AF_INET, ip, &a.sin_addr);
+    int big = 4 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        std::perror("udp connect");
+        std::exit(1);
+    }
+    return fd;
+}
+
+void measure_udp(const char* label, const char* ip, std::uint16_t port, int rtts, int count) {
+    int fd = udp_client(ip, port);
+    char buf[2048];
+    // Warm up (opens the flow when forwarded).
+    for (int i = 0; i < 20; ++i) {
+        (void)!::send(fd, "warm", 4, 0);
+        (void)!::recv(fd, buf, sizeof buf, 0);
+    }
+    std::vector<double> rtt;
+    int lost = 0;
+    const std::string dgram(32, 'u');
+    for (int i = 0; i < rtts; ++i) {
+        const auto t0 = Clock::now();
+        (void)!::send(fd, dgram.data(), dgram.size(), 0);
+        if (::recv(fd, buf, sizeof buf, 0) != static_cast<ssize_t>(dgram.size())) {
+            ++lost;
+            continue;
+        }
+        rtt.push_back(ms(Clock::now() - t0) * 1000.0);
+    }
+    // Pipelined: keep up to 32 datagrams in flight.
+    const std::string small(64, 'p');
+    int sent = 0, got = 0, window_lost = 0;
+    const auto t0 = Clock::now();
+    while (got + window_lost < count) {
+        while (sent < count && sent - got - window_lost < 32) {
+            (void)!::send(fd, small.data(), small.size(), 0);
+            ++sent;
+        }
+        if (::recv(fd, buf, sizeof buf, 0) > 0)
+            ++got;
+        else
+            window_lost = sent - got;  // a 1 s silence: what is in flight is lost
+    }
+    const double secs = ms(Clock::now() - t0) / 1000.0;
+    ::close(fd);
+    if (rtt.empty()) {
+        std::fprintf(stderr, "%s: no UDP echo\n", label);
+        std::exit(1);
+    }
+    const auto r = stats(rtt);
+    std::printf(
+        "%-10s udp 32-byte rtt median %.1f us p99 %.1f us (%d lost) | %d x 64 B at %.0f "
+        "datagrams/s (%d lost)\n",
+        label, r.median, r.p99, lost, count, got / secs, window_lost);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    int setups = 300, rtts = 3000;
+    int setups = 300, rtts = 3000, udp_rtts = 3000, udp_count = 100'000;
     std::size_t mib = 512;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--setups"))
             setups = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--rtts"))
             rtts = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--udp-rtts"))
+            udp_rtts = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--udp-count"))
+            udp_count = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--mib"))
             mib = static_cast<std::size_t>(std::atoll(argv[i + 1]));
     }
@@ -255,6 +345,19 @@ int main(int argc, char** argv) {
             std::thread(serve, fd).detach();
         }
     }).detach();
+
+    {
+        int ufd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        ::inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+        if (::bind(ufd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            std::perror("udp echo bind");
+            return 1;
+        }
+        std::thread(udp_echo, ufd).detach();
+    }
 
     const std::string dockerd = (dir / "dockerd.sock").string();
     int dfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -313,7 +416,7 @@ int main(int argc, char** argv) {
     const auto deadline = Clock::now() + std::chrono::seconds(20);
     for (;;) {
         std::promise<bool> up;
-        asio::post(hio, [&] { up.set_value(!fwd.listening_ports().empty()); });
+        asio::post(hio, [&] { up.set_value(fwd.listening_ports().size() >= 2); });  // tcp, udp
         if (up.get_future().get())
             break;
         if (Clock::now() > deadline) {
@@ -326,6 +429,8 @@ int main(int argc, char** argv) {
                 setups, rtts, mib, std::thread::hardware_concurrency());
     measure("direct", "127.0.0.2", port, setups, rtts, mib);
     measure("forwarded", "127.0.0.1", port, setups, rtts, mib);
+    measure_udp("direct", "127.0.0.2", port, udp_rtts, udp_count);
+    measure_udp("forwarded", "127.0.0.1", port, udp_rtts, udp_count);
 
     asio::post(hio, [&] {
         fwd.stop();

@@ -36,6 +36,10 @@ bool valid_port_entry(const json& p) {
            p["host_port"].get<unsigned>() >= 1 && p["host_port"].get<unsigned>() <= 65535;
 }
 
+bool forwarded_proto(const std::string& proto) {
+    return proto == "tcp" || proto == "udp";
+}
+
 std::string str(const json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -289,20 +293,30 @@ bool PortForwarder::apply(const json& list, bool write) {
 
 void PortForwarder::open_listeners(Port& port) {
     const Key key{port.proto, port.host_port};
-    if (port.proto != "tcp") {
+    if (!forwarded_proto(port.proto)) {
         if (port.listeners.empty()) {
             log::warn(kLog,
-                      "{} port {} ({}) is published in the VM but not forwarded: only TCP ports "
-                      "are forwarded to the host",
+                      "{} port {} ({}) is published in the VM but not forwarded: only TCP and "
+                      "UDP ports are forwarded to the host",
                       port.proto, port.host_port, port.container_name);
         }
-        port.last_error = "only TCP ports are forwarded to the host; " + port.proto + " port " +
-                          std::to_string(port.host_port) + " is reachable inside the VM only";
+        port.last_error = "only TCP and UDP ports are forwarded to the host; " + port.proto +
+                          " port " + std::to_string(port.host_port) +
+                          " is reachable inside the VM only";
         return;
+    }
+    const bool is_udp = port.proto == "udp";
+    if (is_udp && !port.udp) {
+        UdpForwardOptions uo;
+        uo.idle = opt_.udp_idle;
+        uo.max_flows = opt_.udp_max_flows;
+        port.udp = UdpPortForward::create(io_, port.host_port, uo, [this, alive = alive_] {
+            return *alive ? session_ : nullptr;
+        });
     }
     if (port.listeners.empty()) {
         for (const auto& a : opt_.listen_addresses)
-            port.listeners.push_back(Listener{a, {}, {}, {}, {}});
+            port.listeners.push_back(Listener{a, {}, {}, {}, {}, {}});
     }
     for (auto& l : port.listeners) {
         if (l.state == "listening" || l.state == "unavailable")
@@ -317,15 +331,26 @@ void PortForwarder::open_listeners(Port& port) {
         }
         const tcp::endpoint ep(addr, port.host_port);
         auto acc = std::make_shared<tcp::acceptor>(io_);
-        acc->open(ep.protocol(), ec);
-        if (!ec && addr.is_v6())
-            acc->set_option(asio::ip::v6_only(true), ec);
-        if (!ec)
-            acc->set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec)
-            acc->bind(ep, ec);
-        if (!ec)
-            acc->listen(asio::socket_base::max_listen_connections, ec);
+        auto usock = std::make_shared<asio::ip::udp::socket>(io_);
+        if (is_udp) {
+            // No SO_REUSEADDR: on UDP it would let two programs bind the same port.
+            const asio::ip::udp::endpoint uep(addr, port.host_port);
+            usock->open(uep.protocol(), ec);
+            if (!ec && addr.is_v6())
+                usock->set_option(asio::ip::v6_only(true), ec);
+            if (!ec)
+                usock->bind(uep, ec);
+        } else {
+            acc->open(ep.protocol(), ec);
+            if (!ec && addr.is_v6())
+                acc->set_option(asio::ip::v6_only(true), ec);
+            if (!ec)
+                acc->set_option(asio::socket_base::reuse_address(true), ec);
+            if (!ec)
+                acc->bind(ep, ec);
+            if (!ec)
+                acc->listen(asio::socket_base::max_listen_connections, ec);
+        }
         if (!ec) {
             if (l.state == "failed")
                 log::info(kLog, "{} is free now: forwarding it to the VM ({})", where,
@@ -336,8 +361,13 @@ void PortForwarder::open_listeners(Port& port) {
             l.state = "listening";
             l.error.clear();
             l.hint.clear();
-            l.acceptor = acc;
-            accept(key, acc);
+            if (is_udp) {
+                l.udp_socket = usock;
+                port.udp->add_socket(usock);
+            } else {
+                l.acceptor = acc;
+                accept(key, acc);
+            }
             continue;
         }
         std::string error, hint, state = "failed";
@@ -376,6 +406,7 @@ void PortForwarder::open_listeners(Port& port) {
         l.hint = hint;
         error_code ignored;
         acc->close(ignored);
+        usock->close(ignored);
     }
     // An address that is unavailable is fine as long as another one listens.
     bool any = false;
@@ -401,6 +432,11 @@ void PortForwarder::close_port(Port& port) {
             l.acceptor->close(ignored);
             l.acceptor.reset();
         }
+        l.udp_socket.reset();
+    }
+    if (port.udp) {
+        port.udp->close("the port is no longer published");  // closes the UDP sockets
+        port.udp.reset();
     }
     port.listeners.clear();
 }
@@ -490,7 +526,7 @@ void PortForwarder::retry_failed() {
 }
 
 std::string PortForwarder::port_state(const Port& port) {
-    if (port.proto != "tcp")
+    if (!forwarded_proto(port.proto))
         return "not_forwarded";
     std::size_t listening = 0, failed = 0;
     for (const auto& l : port.listeners) {
@@ -519,7 +555,7 @@ json PortForwarder::state() const {
             }
             listeners.push_back(std::move(lj));
         }
-        if (error.empty() && p.proto != "tcp")
+        if (error.empty() && !forwarded_proto(p.proto))
             error = p.last_error;
         json pj{{"proto", p.proto},
                 {"host_port", p.host_port},
@@ -531,6 +567,22 @@ json PortForwarder::state() const {
                 {"listeners", listeners},
                 {"connections", p.connections},
                 {"failed_connections", p.failed_connections}};
+        if (p.udp) {
+            // A UDP "connection" is a client flow (one stream to the guest).
+            const auto& u = p.udp->stats();
+            pj["connections"] = u.flows;
+            pj["failed_connections"] = u.refused + u.capped;
+            pj["udp"] = json{{"active_flows", p.udp->flows()},
+                             {"max_flows", opt_.udp_max_flows},
+                             {"idle_timeout_ms", opt_.udp_idle.count()},
+                             {"expired_flows", u.expired},
+                             {"capped", u.capped},
+                             {"datagrams_in", u.datagrams_in},
+                             {"datagrams_out", u.datagrams_out},
+                             {"dropped", u.dropped}};
+            if (!u.last_error.empty())
+                pj["last_error"] = u.last_error;
+        }
         if (!error.empty())
             pj["error"] = error;
         if (!hint.empty())

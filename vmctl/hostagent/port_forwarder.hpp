@@ -5,7 +5,9 @@
 // agent (a "ports" notification with the full set now and after every change). For each
 // published TCP port it listens on 127.0.0.1:<port> and [::1]:<port>, and turns every
 // accepted connection into a channel stream "port:tcp:<port>" that the guest agent
-// connects to the container's docker-proxy. Listeners close when the port disappears
+// connects to the container's docker-proxy. For each published UDP port it binds UDP
+// sockets on the same addresses and carries each client's datagrams over a stream
+// "port:udp:<port>" (udp_forwarder.hpp). Listeners close when the port disappears
 // from the set. A port it cannot listen on (taken by another program, below 1024 without
 // the right) is reported in the log and in the state file, and retried every few seconds.
 //
@@ -13,6 +15,7 @@
 // and the desktop app read through the host library (cordon/host/ports.hpp).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "cordon/channel/session.hpp"
+#include "udp_forwarder.hpp"
 
 namespace cordon::hostagent {
 
@@ -36,6 +40,10 @@ struct ForwardOptions {
     std::chrono::milliseconds grace{15'000};
     // The watch is re-opened after it ended while the channel is up.
     std::chrono::milliseconds rewatch_delay{1000};
+    // UDP: a client's flow (its stream to the guest) closes after this long without a
+    // datagram either way; at most this many flows per published UDP port.
+    std::chrono::milliseconds udp_idle{60'000};
+    std::size_t udp_max_flows = 256;
 };
 
 class PortForwarder {
@@ -62,6 +70,7 @@ class PortForwarder {
     struct Listener {
         std::string address;
         std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+        std::shared_ptr<boost::asio::ip::udp::socket> udp_socket;
         std::string state = "pending";  // listening, failed, unavailable
         std::string error;
         std::string hint;
@@ -74,6 +83,7 @@ class PortForwarder {
         std::string container_id;
         std::string container_name;
         std::vector<Listener> listeners;
+        std::shared_ptr<UdpPortForward> udp;  // udp ports: the flows
         std::uint64_t connections = 0;
         std::uint64_t failed_connections = 0;
         std::string last_error;

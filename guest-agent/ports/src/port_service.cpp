@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "cordon/log.hpp"
+#include "udp_relay.hpp"
 
 namespace cordon::ports {
 
@@ -29,6 +30,7 @@ PortService::PortService(asio::io_context& io, std::string dockerd_socket)
               return o;
           }(),
           [this](const std::vector<Forward>& now, const Diff& d) { on_change(now, d); }),
+      udp_(std::make_shared<UdpRelayCounters>()),
       alive_(std::make_shared<bool>(true)) {}
 
 PortService::~PortService() {
@@ -43,6 +45,10 @@ void PortService::stop() {
     watcher_.stop();
     for (auto& w : watches_) w->reply(json{{"stopped", true}, {"reason", "the agent is stopping"}});
     watches_.clear();
+    for (auto& w : udp_flows_)
+        if (auto f = w.lock())
+            f->stop("the guest agent is stopping");
+    udp_flows_.clear();
 }
 
 json PortService::snapshot(const Diff* diff) const {
@@ -64,6 +70,17 @@ json PortService::status() const {
     j["connections"] = connections_;
     j["refused"] = refused_;
     j["resyncs"] = watcher_.resyncs();
+    std::size_t active = 0;
+    for (const auto& w : udp_flows_) {
+        auto f = w.lock();
+        active += f && f->active();
+    }
+    j["udp"] = json{{"flows", udp_->flows},
+                    {"active_flows", active},
+                    {"datagrams_in", udp_->datagrams_in},
+                    {"datagrams_out", udp_->datagrams_out},
+                    {"refused", udp_->refused},
+                    {"dropped", udp_->dropped}};
     return j;
 }
 
@@ -100,19 +117,25 @@ void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::
     const auto want = parse_port_service(service);
     if (!want) {
         ++refused_;
-        stream->reset("'" + service + "' is not a port service (expected port:tcp:<1-65535>)");
+        stream->reset(
+            "'" + service +
+            "' is not a port service (expected port:tcp:<1-65535> or port:udp:<1-65535>)");
         return;
     }
-    if (want->first != "tcp") {
+    if (want->first != "tcp" && want->first != "udp") {
         ++refused_;
-        stream->reset("only TCP ports are forwarded (asked for " + want->first + ")");
+        stream->reset("only TCP and UDP ports are forwarded (asked for " + want->first + ")");
         return;
     }
     const auto fwd = watcher_.table().find(want->first, want->second);
     if (!fwd) {
         ++refused_;
-        stream->reset("no running container publishes tcp port " + std::to_string(want->second) +
-                      " in the VM");
+        stream->reset("no running container publishes " + want->first + " port " +
+                      std::to_string(want->second) + " in the VM");
+        return;
+    }
+    if (want->first == "udp") {
+        start_udp(std::move(stream), *fwd);
         return;
     }
     error_code ec;
@@ -143,6 +166,30 @@ void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::
                 log::debug(kLog, "port stream {} ended: {}", id, e.message());
         });
     });
+}
+
+void PortService::start_udp(std::shared_ptr<channel::Stream> stream, const Forward& fwd) {
+    error_code ec;
+    const auto addr = asio::ip::make_address(fwd.target_ip, ec);
+    if (ec) {
+        ++refused_;
+        stream->reset("the published address " + fwd.target_ip + " is not an IP address");
+        return;
+    }
+    auto relay =
+        UdpRelay::start(io_, std::move(stream), asio::ip::udp::endpoint(addr, fwd.host_port), udp_);
+    if (!relay) {
+        ++refused_;
+        return;
+    }
+    ++connections_;
+    udp_flows_.erase(std::remove_if(udp_flows_.begin(), udp_flows_.end(),
+                                    [](const auto& w) {
+                                        auto f = w.lock();
+                                        return !f || !f->active();
+                                    }),
+                     udp_flows_.end());
+    udp_flows_.push_back(relay);
 }
 
 }  // namespace cordon::ports

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -236,6 +237,97 @@ TEST_F(Ports, TakenHostPortIsReportedNotSkipped) {
     ::close(holder);
     vm.docker({"rm", "-f", "e2e-busy"}, 60s);
     wait_port(vm, port, [](const json& p) { return p.is_null(); });
+}
+
+// `docker run -p P:P/udp`: a datagram sent to 127.0.0.1:P on the host reaches the
+// container (through the host agent, the channel, the guest agent and docker-proxy) and
+// its answer comes back to the sender. The container runs a static UDP echo (udp_echo.cpp)
+// imported as its own image: the test image's busybox has no UDP server.
+TEST_F(Ports, PublishedUdpPortEchoesDatagramsFromTheHost) {
+    auto& vm = VmEnvironment::get();
+    const std::string image = "cordon-test/udp-echo:1";
+    if (!vm.docker({"image", "inspect", image}, 60s).ok()) {
+        const auto root = std::filesystem::temp_directory_path() /
+                          ("cordon-e2e-udp-echo-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(root);
+        std::filesystem::copy_file(CORDON_E2E_UDP_ECHO, root / "udp_echo",
+                                   std::filesystem::copy_options::overwrite_existing);
+        const std::string tar = root.string() + ".tar";
+        auto t = cordon::run({"tar", "-C", root.string(), "-cf", tar, "."}, 60s);
+        ASSERT_TRUE(t.ok()) << describe(t);
+        auto imp = vm.docker({"import", tar, image}, 300s);
+        std::error_code ec;
+        std::filesystem::remove_all(root, ec);
+        std::filesystem::remove(tar, ec);
+        ASSERT_TRUE(imp.ok()) << describe(imp);
+    }
+    // A host UDP port nobody uses (bound and released: a TCP-free port may be UDP-taken).
+    std::uint16_t port = 0;
+    {
+        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+        port = ntohs(a.sin_port);
+        ::close(fd);
+    }
+    const std::string p = std::to_string(port);
+    vm.docker({"rm", "-f", "e2e-udp"}, 60s);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto run = vm.docker(
+        {"run", "-d", "--name", "e2e-udp", "-p", p + ":" + p + "/udp", image, "/udp_echo", p});
+    ASSERT_TRUE(run.ok()) << describe(run);
+    auto report = wait_port(vm, port, [](const json& e) {
+        return e.is_object() && e.value("state", "") == "listening";
+    });
+    const json entry = find_port(report, port);
+    ASSERT_TRUE(entry.is_object()) << report.dump(2);
+    EXPECT_EQ(entry["proto"], "udp");
+    EXPECT_EQ(entry["container_name"], "e2e-udp");
+    auto human = vm.vmctl({"ports"}, 60s);
+    EXPECT_NE(human.out.find(p + "/udp"), std::string::npos) << human.out;
+    EXPECT_EQ(human.out.find("NOT FORWARDED"), std::string::npos) << human.out;
+
+    // The echo may need a moment after docker-proxy is up: resend once a second.
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string reply;
+    for (int i = 0; i < 30 && reply.empty(); ++i) {
+        (void)!::send(fd, "ping", 4, 0);
+        char buf[256];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0)
+            reply.assign(buf, static_cast<std::size_t>(n));
+    }
+    EXPECT_EQ(reply, "udp-echo:ping");
+    // Same flow, a few more: each gets its own answer.
+    for (int i = 0; i < 5 && reply == "udp-echo:ping"; ++i) {
+        const std::string msg = "n" + std::to_string(i);
+        (void)!::send(fd, msg.data(), msg.size(), 0);
+        char buf[256];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        while (n == 13 && std::string(buf, 13) == "udp-echo:ping")
+            n = ::recv(fd, buf, sizeof buf, 0);
+        EXPECT_EQ(n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "", "udp-echo:" + msg);
+    }
+    ::close(fd);
+    std::cerr << "udp echo answered "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count()
+              << " ms after docker run started\n";
+
+    vm.docker({"rm", "-f", "e2e-udp"}, 60s);
+    wait_port(vm, port, [](const json& e) { return e.is_null(); });
 }
 
 int main(int argc, char** argv) {

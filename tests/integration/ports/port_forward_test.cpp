@@ -27,6 +27,7 @@
 #include "cordon/ports/port_service.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "port_forwarder.hpp"
+#include "ports_fixture.hpp"
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -36,117 +37,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// dockerd as far as the watcher needs it.
-class StubDockerd {
-  public:
-    StubDockerd(asio::io_context& io, std::string path) : io_(io), acceptor_(io) {
-        ::unlink(path.c_str());
-        acceptor_.open(asio::local::stream_protocol());
-        acceptor_.bind(asio::local::stream_protocol::endpoint(path));
-        acceptor_.listen();
-        accept();
-    }
-    // Everything below runs on the io thread.
-    json containers = json::object();  // id -> inspect document
-    void event(const std::string& action, const std::string& id) {
-        const std::string line = json{{"Type", "container"},
-                                      {"Action", action},
-                                      {"Actor", {{"ID", id}, {"Attributes", {{"name", id}}}}}}
-                                     .dump() +
-                                 "\n";
-        for (auto& s : events_) {
-            auto buf = std::make_shared<std::string>(line);
-            asio::async_write(*s, asio::buffer(*buf), [buf](error_code, std::size_t) {});
-        }
-    }
-    void drop_event_streams() {
-        for (auto& s : events_) s->close();
-        events_.clear();
-    }
-    std::size_t event_streams() const { return events_.size(); }
-
-  private:
-    using Sock = asio::local::stream_protocol::socket;
-    void accept() {
-        acceptor_.async_accept([this](error_code ec, Sock s) {
-            if (ec)
-                return;
-            serve(std::make_shared<Sock>(std::move(s)));
-            accept();
-        });
-    }
-    void serve(std::shared_ptr<Sock> s) {
-        auto buf = std::make_shared<std::string>();
-        auto chunk = std::make_shared<std::array<char, 4096>>();
-        auto read = std::make_shared<std::function<void()>>();
-        // The function holds itself only weakly (a strong self-capture is a cycle that
-        // LeakSanitizer reports); the pending read's handler keeps it alive.
-        *read = [this, s, buf, chunk, weak = std::weak_ptr(read)] {
-            auto self = weak.lock();
-            s->async_read_some(asio::buffer(*chunk),
-                               [this, s, buf, chunk, self](error_code ec, std::size_t n) {
-                                   if (ec)
-                                       return;
-                                   buf->append(chunk->data(), n);
-                                   if (buf->find("\r\n\r\n") == std::string::npos)
-                                       return (*self)();
-                                   answer(s, buf->substr(0, buf->find("\r\n")));
-                               });
-        };
-        (*read)();
-    }
-    void answer(std::shared_ptr<Sock> s, const std::string& request_line) {
-        // "GET /target HTTP/1.0"
-        const auto a = request_line.find(' ');
-        const auto b = request_line.rfind(' ');
-        const std::string target = request_line.substr(a + 1, b - a - 1);
-        std::string status = "200 OK", body;
-        if (target.rfind("/events", 0) == 0) {
-            events_.push_back(s);
-            auto head = std::make_shared<std::string>(
-                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n");
-            asio::async_write(*s, asio::buffer(*head), [head](error_code, std::size_t) {});
-            return;
-        }
-        if (target == "/containers/json") {
-            json list = json::array();
-            for (auto& [id, c] : containers.items()) {
-                if (!c["State"]["Running"].get<bool>())
-                    continue;
-                json ports = json::array();
-                for (auto& [k, v] : c["NetworkSettings"]["Ports"].items()) {
-                    for (auto& bnd : v)
-                        ports.push_back(
-                            {{"IP", bnd["HostIp"]},
-                             {"PrivatePort", std::stoi(k)},
-                             {"PublicPort", std::stoi(bnd["HostPort"].get<std::string>())},
-                             {"Type", "tcp"}});
-                }
-                list.push_back(
-                    {{"Id", id}, {"Names", {c["Name"]}}, {"Ports", ports}, {"State", "running"}});
-            }
-            body = list.dump();
-        } else if (target.rfind("/containers/", 0) == 0) {
-            const std::string id = target.substr(12, target.find('/', 12) - 12);
-            if (containers.contains(id))
-                body = containers[id].dump();
-            else
-                status = "404 Not Found", body = R"({"message":"No such container"})";
-        } else {
-            status = "404 Not Found";
-        }
-        auto out = std::make_shared<std::string>(
-            "HTTP/1.0 " + status + "\r\nContent-Type: application/json\r\n\r\n" + body);
-        asio::async_write(*s, asio::buffer(*out), [s, out](error_code, std::size_t) {
-            error_code ignored;
-            s->close(ignored);
-        });
-    }
-
-    asio::io_context& io_;
-    asio::local::stream_protocol::acceptor acceptor_;
-    std::vector<std::shared_ptr<Sock>> events_;
-};
+using namespace cordon::test_ports;
 
 json inspect_doc(const std::string& name, const std::string& ip, std::uint16_t host_port,
                  bool running = true) {
@@ -191,33 +82,6 @@ std::optional<std::string> talk(const std::string& ip, std::uint16_t port, const
     while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
     ::close(fd);
     return out;
-}
-
-json read_state(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return json::parse(ss.str(), nullptr, false);
-}
-
-json find_port(const json& state, std::uint16_t port) {
-    if (!state.is_object() || !state.contains("ports"))
-        return nullptr;
-    for (const auto& p : state["ports"])
-        if (p["host_port"] == port)
-            return p;
-    return nullptr;
-}
-
-template <typename Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds limit = 15s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred())
-            return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
 }
 
 class PortForwardTest : public ::testing::Test {
@@ -344,18 +208,6 @@ class PortForwardTest : public ::testing::Test {
     std::shared_ptr<cordon::channel::Session> guest_, host_;
     std::thread thread_;
 };
-
-bool have_ipv6_loopback() {
-    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0)
-        return false;
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
 
 }  // namespace
 

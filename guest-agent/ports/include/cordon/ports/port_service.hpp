@@ -2,7 +2,8 @@
 // Published ports in the guest agent (cordon::agent owns one): follows dockerd
 // (cordon::EngineWatcher), answers `ports` and streams `ports.watch` to the host agent, and serves
 // the channel services "port:tcp:<host port>" by connecting to the docker-proxy that listens on
-// that port in the VM. UDP ports are reported but not forwarded.
+// that port in the VM, and "port:udp:<host port>" (one stream per host-side client flow,
+// framed datagrams) by relaying through a UDP socket connected to that docker-proxy.
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
@@ -13,6 +14,9 @@
 #include "cordon/rpc/rpc.hpp"
 
 namespace cordon::ports {
+
+class UdpRelay;
+struct UdpRelayCounters;
 
 class PortService {
   public:
@@ -37,6 +41,7 @@ class PortService {
 
   private:
     void on_change(const std::vector<Forward>& now, const Diff& diff);
+    void start_udp(std::shared_ptr<channel::Stream> stream, const Forward& fwd);
     rpc::json snapshot(const Diff* diff) const;
 
     boost::asio::io_context& io_;
@@ -45,6 +50,8 @@ class PortService {
     std::uint64_t seq_ = 0;
     std::uint64_t connections_ = 0;
     std::uint64_t refused_ = 0;
+    std::shared_ptr<UdpRelayCounters> udp_;
+    std::vector<std::weak_ptr<UdpRelay>> udp_flows_;
     std::shared_ptr<bool> alive_;
 };
 

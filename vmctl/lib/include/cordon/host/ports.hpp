@@ -20,13 +20,13 @@ struct PortListener {
 };
 
 struct PublishedPort {
-    std::string proto;  // "tcp" (forwarded); "udp"/"sctp" are listed as not_forwarded
+    std::string proto;  // "tcp", "udp" (forwarded); "sctp" is listed as not_forwarded
     std::uint16_t host_port = 0;
     std::uint16_t container_port = 0;
     std::string container_name;
     std::string container_id;
     // "listening" (forwarded), "partial" (one loopback address could not be bound),
-    // "failed" (nothing listens: error and hint say why), "not_forwarded" (not TCP)
+    // "failed" (nothing listens: error and hint say why), "not_forwarded" (SCTP)
     std::string state;
     std::string error;
     std::string hint;
