@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -93,8 +94,23 @@ bool process_alive(pid_t pid, const std::string& name) {
     auto open = line.find('('), close = line.rfind(')');
     if (open == std::string::npos || close == std::string::npos)
         return false;
-    if (close + 2 < line.size() && line[close + 2] == 'Z')
-        return false;  // a zombie is dead
+    if (close + 2 < line.size() && line[close + 2] == 'Z') {
+        // A zombie leader is dead only once every thread is: the others may still be
+        // exiting, and the process's files (its listening sockets) close with the last.
+        std::error_code ec;
+        for (const auto& t : std::filesystem::directory_iterator(
+                 "/proc/" + std::to_string(pid) + "/task", ec)) {
+            std::ifstream ts(t.path() / "stat");
+            std::string tl;
+            if (!std::getline(ts, tl))
+                continue;
+            const auto tc = tl.rfind(')');
+            if (tc != std::string::npos && tc + 2 < tl.size() && tl[tc + 2] != 'Z' &&
+                tl[tc + 2] != 'X')
+                return true;
+        }
+        return false;
+    }
     if (name.empty())
         return true;
     std::string comm = line.substr(open + 1, close - open - 1);
