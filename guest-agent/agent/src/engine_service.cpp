@@ -57,6 +57,26 @@ private:
     std::string socket_;
 };
 
+// A test hook for the e2e suite: when <run dir>/isolation-switch.pause names a step of the
+// switch ("volume moved", "engine starting"), the switch waits there (until the file is
+// removed, at most 5 minutes) after creating isolation-switch.paused, so a test can kill
+// the agent at a known point. The run dir is root-only.
+void pause_at_step(const std::string& pause_file, const std::string& step) {
+    std::string want;
+    {
+        std::ifstream in(pause_file);
+        if (!in || !std::getline(in, want) || want != step)
+            return;
+    }
+    const std::string paused = pause_file.substr(0, pause_file.size() - 5) + "paused";
+    std::ofstream(paused) << step << "\n";
+    log::warn(kComponent, "isolation switch paused at \"{}\" by {}", step, pause_file);
+    const auto deadline = std::chrono::steady_clock::now() + 5min;
+    while (::access(pause_file.c_str(), F_OK) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100ms);
+    ::unlink(paused.c_str());
+}
+
 }  // namespace
 
 EngineService::EngineService(asio::io_context& io, guest::Supervisor& supervisor, engine::EnginePaths paths,
@@ -214,6 +234,11 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
                 engine::UnixDockerApi api(paths_.dockerd_socket, 120s);
                 SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
                 engine::IsolationSwitch sw(paths_, user_, store_, api, control);
+                const std::string pause = paths_.daemon_json.substr(0, paths_.daemon_json.rfind('/') + 1) +
+                                          "isolation-switch.pause";
+                sw.set_step_hook([pause](const std::string& step, const engine::SwitchJournal&) {
+                    pause_at_step(pause, step);
+                });
                 auto progress = [this, call, alive](const std::string& step) {
                     log::info(kComponent, "isolation switch: {}", step);
                     asio::post(io_, [call, step, alive] {

@@ -3,8 +3,10 @@
 // A real VM under libvirt, the real docker CLI through the host agent and proxy.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cordon_e2e.hpp"
 
@@ -141,6 +143,61 @@ TEST_F(Isolation, VolumeDataFollowsTheSwitchAndSurvivesARestart) {
     ASSERT_TRUE(r2.ok()) << describe(r2);
     EXPECT_EQ(trim(r2.out), "kept");
     EXPECT_EQ(uid_map(vm), "0 100000 65536");  // the choice persisted across the restart
+}
+
+// Issue 9: an isolation switch killed half-way (kill -9 of the guest agent after its first
+// volume moved, paused there by the agent's test hook) is finished by the restarted agent:
+// the volumes' data is there, re-owned, in the mode the switch was going to.
+TEST_F(Isolation, ASwitchKilledHalfWayIsFinishedByTheRestartedAgent) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    for (const std::string v : {"e2e-j1", "e2e-j2"}) {
+        auto w = vm.docker({"run", "--rm", "-v", v + ":/d", vm.test_image(), "sh", "-c",
+                            "echo " + v + " > /d/file && chmod 600 /d/file && sync"});
+        ASSERT_TRUE(w.ok()) << describe(w);
+    }
+    const std::string pause = "/run/cordon/isolation-switch.pause";
+    auto p = vm.vm_exec("echo 'volume moved' > " + pause);
+    ASSERT_TRUE(p.ok()) << describe(p);
+    auto off = std::async(std::launch::async, [&] { return vm.vmctl({"isolation", "off", "--yes"}, 600s); });
+    bool paused = false;
+    for (int i = 0; i < 300 && !paused; ++i) {
+        paused = trim(vm.vm_exec("test -e /run/cordon/isolation-switch.paused && echo paused").out) == "paused";
+        if (!paused) std::this_thread::sleep_for(1s);
+    }
+    if (!paused) vm.vm_exec("rm -f " + pause);
+    ASSERT_TRUE(paused) << "the switch never reached its first moved volume";
+    auto k = vm.vm_exec("setsid sh -c 'sleep 1; kill -9 $(pidof cordon-guest-agent)' </dev/null >/dev/null 2>&1 &");
+    ASSERT_TRUE(k.ok()) << describe(k);
+    const auto switched = off.wait_for(300s) == std::future_status::ready ? off.get() : cordon::ProcessResult{};
+    std::cout << "[ info ] vmctl isolation off, its agent killed: " << describe(switched) << "\n";
+    // The restarted agent says what it finished.
+    std::string reason;
+    for (int i = 0; i < 150 && reason.find("isolation switch") == std::string::npos; ++i) {
+        auto st = nlohmann::json::parse(vm.vmctl({"status", "--json"}, 60s).out, nullptr, false);
+        if (st.is_object()) {
+            const auto info = st["guest_agent"].value("info", nlohmann::json::object());
+            if (info.is_object() && info.contains("engine") && info["engine"].contains("start"))
+                reason = info["engine"]["start"].value("reason", "");
+        }
+        if (reason.find("isolation switch") == std::string::npos) std::this_thread::sleep_for(2s);
+    }
+    vm.vm_exec("rm -f " + pause);
+    EXPECT_NE(reason.find("finished an interrupted isolation switch"), std::string::npos) << reason;
+    auto st = vm.vmctl({"isolation", "status", "--json"}, 60s);
+    auto j = nlohmann::json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << describe(st);
+    EXPECT_FALSE(j.value("enabled", true)) << st.out;
+    EXPECT_EQ(j["interrupted_switch"].value("state", ""), "finished") << st.out;
+    for (const std::string v : {"e2e-j1", "e2e-j2"}) {
+        auto r = vm.docker({"run", "--rm", "-v", v + ":/d", vm.test_image(), "stat", "-c", "%u %n", "/d/file"});
+        ASSERT_TRUE(r.ok()) << describe(r);
+        EXPECT_EQ(trim(r.out), "0 /d/file");  // container root is VM root again: re-owned
+        auto c = vm.docker({"run", "--rm", "-v", v + ":/d", vm.test_image(), "cat", "/d/file"});
+        EXPECT_EQ(trim(c.out), v) << describe(c);
+    }
+    EXPECT_EQ(uid_map(vm), "0 0 4294967295");
+    set_isolation(vm, true);
 }
 
 int main(int argc, char** argv) {
