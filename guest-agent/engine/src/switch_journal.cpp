@@ -17,10 +17,12 @@ namespace {
 constexpr int kVersion = 1;
 const IdRange kPlainIds{0, 65536};
 
-json range_json(const IdRange& r) { return {{"start", r.start}, {"count", r.count}}; }
+json range_json(const IdRange& r) {
+    return {{"start", r.start}, {"count", r.count}};
+}
 
 class Reader {
-public:
+  public:
     Reader(const std::string& source) : source_(source) {}
 
     [[noreturn]] void fail(const std::string& what) const {
@@ -29,22 +31,26 @@ public:
                     "see 'vmctl logs agent'");
     }
     const json& key(const json& obj, const char* name, const char* where) const {
-        if (!obj.is_object() || !obj.contains(name)) fail(std::string("has no key \"") + where + name + "\"");
+        if (!obj.is_object() || !obj.contains(name))
+            fail(std::string("has no key \"") + where + name + "\"");
         return obj.at(name);
     }
     bool boolean(const json& obj, const char* name, const char* where = "") const {
         const json& v = key(obj, name, where);
-        if (!v.is_boolean()) fail(std::string("key \"") + where + name + "\" must be true or false");
+        if (!v.is_boolean())
+            fail(std::string("key \"") + where + name + "\" must be true or false");
         return v.get<bool>();
     }
     std::int64_t integer(const json& obj, const char* name, const char* where = "") const {
         const json& v = key(obj, name, where);
-        if (!v.is_number_integer()) fail(std::string("key \"") + where + name + "\" must be an integer");
+        if (!v.is_number_integer())
+            fail(std::string("key \"") + where + name + "\" must be an integer");
         return v.get<std::int64_t>();
     }
     std::string text(const json& obj, const char* name, const char* where = "") const {
         const json& v = key(obj, name, where);
-        if (!v.is_string()) fail(std::string("key \"") + where + name + "\" must be a string");
+        if (!v.is_string())
+            fail(std::string("key \"") + where + name + "\" must be a string");
         return v.get<std::string>();
     }
     IdRange range(const json& obj, const char* name) const {
@@ -58,22 +64,26 @@ public:
     }
     std::vector<std::string> names(const json& obj, const char* name) const {
         const json& v = key(obj, name, "");
-        if (!v.is_array()) fail(std::string("key \"") + name + "\" must be a list of volume names");
+        if (!v.is_array())
+            fail(std::string("key \"") + name + "\" must be a list of volume names");
         std::vector<std::string> out;
         std::set<std::string> seen;
         for (const json& n : v) {
-            if (!n.is_string()) fail(std::string("key \"") + name + "\" must be a list of volume names");
+            if (!n.is_string())
+                fail(std::string("key \"") + name + "\" must be a list of volume names");
             std::string s = n.get<std::string>();
             if (s.empty() || s == "." || s == ".." || s.size() > 255 ||
                 s.find_first_of(std::string("/\0", 2)) != std::string::npos)
-                fail(std::string("key \"") + name + "\" holds a name that is not a volume folder name");
-            if (!seen.insert(s).second) fail(std::string("key \"") + name + "\" names a volume twice");
+                fail(std::string("key \"") + name +
+                     "\" holds a name that is not a volume folder name");
+            if (!seen.insert(s).second)
+                fail(std::string("key \"") + name + "\" names a volume twice");
             out.push_back(std::move(s));
         }
         return out;
     }
 
-private:
+  private:
     const std::string& source_;
 };
 
@@ -106,13 +116,15 @@ std::string to_text(const SwitchJournal& j) {
 SwitchJournal parse_switch_journal(std::string_view text, const std::string& source) {
     const Reader r(source);
     const json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) r.fail("is not a JSON object");
+    if (j.is_discarded() || !j.is_object())
+        r.fail("is not a JSON object");
     if (r.integer(j, "version") != kVersion)
         r.fail("has version " + j.at("version").dump() + ", this agent reads version " +
                std::to_string(kVersion));
     SwitchJournal out;
     const std::string kind = r.text(j, "kind");
-    if (kind != "switch" && kind != "rollback") r.fail("key \"kind\" must be \"switch\" or \"rollback\"");
+    if (kind != "switch" && kind != "rollback")
+        r.fail("key \"kind\" must be \"switch\" or \"rollback\"");
     out.rollback = kind == "rollback";
     const json& save = r.key(j, "save", "");
     out.save.enabled = r.boolean(save, "enabled", "save.");
@@ -121,7 +133,8 @@ SwitchJournal parse_switch_journal(std::string_view text, const std::string& sou
     const json& remap = r.key(j, "userns_remap", "");
     out.from_remap = r.boolean(remap, "from", "userns_remap.");
     out.to_remap = r.boolean(remap, "to", "userns_remap.");
-    if (out.from_remap == out.to_remap) r.fail("moves volumes from a data root to the same data root");
+    if (out.from_remap == out.to_remap)
+        r.fail("moves volumes from a data root to the same data root");
     const json& user = r.key(j, "remap_user", "");
     out.remap.uids = r.range(user, "uids");
     out.remap.gids = r.range(user, "gids");
@@ -132,7 +145,8 @@ SwitchJournal parse_switch_journal(std::string_view text, const std::string& sou
     out.done = r.names(j, "done");
     const std::set<std::string> all(out.volumes.begin(), out.volumes.end());
     for (const auto& d : out.done)
-        if (!all.contains(d)) r.fail("key \"done\" names a volume that \"volumes\" does not");
+        if (!all.contains(d))
+            r.fail("key \"done\" names a volume that \"volumes\" does not");
     out.images_archive = r.text(j, "images_archive");
     if (out.images_archive.find('\0') != std::string::npos)
         r.fail("key \"images_archive\" is not a path");
@@ -150,10 +164,13 @@ std::string switch_images_note(const EnginePaths& paths) {
     return paths.state_dir + "/isolation-switch-images.load";
 }
 
-bool SwitchJournalFile::exists() const { return ::access(path_.c_str(), F_OK) == 0; }
+bool SwitchJournalFile::exists() const {
+    return ::access(path_.c_str(), F_OK) == 0;
+}
 
 std::optional<SwitchJournal> SwitchJournalFile::load() const {
-    if (!exists() && errno == ENOENT) return std::nullopt;
+    if (!exists() && errno == ENOENT)
+        return std::nullopt;
     return parse_switch_journal(read_file(path_), path_);
 }
 
@@ -162,7 +179,8 @@ void SwitchJournalFile::save(const SwitchJournal& journal) const {
 }
 
 void SwitchJournalFile::remove() const {
-    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", path_);
+    if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
+        throw_errno("cannot remove", path_);
 }
 
 std::string SwitchJournalFile::set_aside() const {

@@ -193,12 +193,15 @@ class EngineRecovery : public ::testing::Test {
     }
 
     fs::path plain_volumes() const { return fs::path(paths_.docker_root) / "volumes"; }
-    fs::path remap_volumes() const { return fs::path(paths_.docker_root) / "100000.100000" / "volumes"; }
+    fs::path remap_volumes() const {
+        return fs::path(paths_.docker_root) / "100000.100000" / "volumes";
+    }
     std::string run_dir() const { return dir_ + "/run"; }
     std::vector<std::pair<std::string, std::string>> names() const {
         return {{"containerd", "sleep"}, {"dockerd", "sleep"}};
     }
-    void prepare(Supervisor& sup, std::unique_ptr<EngineService>& engine, asio::io_context& io) const {
+    void prepare(Supervisor& sup, std::unique_ptr<EngineService>& engine,
+                 asio::io_context& io) const {
         sup.set_state_dir(run_dir() + "/services");
         engine = std::make_unique<EngineService>(io, sup, paths_, nullptr);
         engine->prepare_boot("");
@@ -238,7 +241,8 @@ class EngineRecovery : public ::testing::Test {
             });
             const int pids[2] = {sup.status("containerd").pid, sup.status("dockerd").pid};
             [[maybe_unused]] auto n = ::write(p[1], pids, sizeof pids);
-            std::ofstream(paths_.daemon_json + ".switching") << "started by agent pid " << ::getpid();
+            std::ofstream(paths_.daemon_json + ".switching")
+                << "started by agent pid " << ::getpid();
             IsolationStore store(paths_.state_dir + "/isolation.json");
             FakeApi api;
             IdleControl control;
@@ -276,7 +280,7 @@ class EngineRecovery : public ::testing::Test {
     }
 
     static struct stat st(const fs::path& p) {
-        struct stat s{};
+        struct stat s {};
         EXPECT_EQ(::lstat(p.c_str(), &s), 0) << p;
         return s;
     }
@@ -303,9 +307,11 @@ TEST_F(EngineRecovery, ASwitchKilledMidwayIsFinishedBeforeTheEngineStartsAndItsI
     const auto p = start_new_agent(io, sup, engine);
     EXPECT_TRUE(engine->isolation());
     EXPECT_EQ(p.path, "restarted");
-    EXPECT_EQ(p.reason.rfind("finished an interrupted isolation switch: 3 volumes (1 moved now)", 0), 0u)
+    EXPECT_EQ(
+        p.reason.rfind("finished an interrupted isolation switch: 3 volumes (1 moved now)", 0), 0u)
         << p.reason;
-    EXPECT_NE(p.reason.find("stopped containerd pid " + std::to_string(containerd)), std::string::npos)
+    EXPECT_NE(p.reason.find("stopped containerd pid " + std::to_string(containerd)),
+              std::string::npos)
         << p.reason;
     EXPECT_EQ(p.summary, "engine restarted (finished an interrupted isolation switch)");
     EXPECT_EQ(engine->recovery().state, "finished");
@@ -347,11 +353,13 @@ TEST_F(EngineRecovery, AfterAPowerLossTheFirstStartFinishesTheSwitch) {
     std::unique_ptr<EngineService> engine;
     const auto p = start_new_agent(io, sup, engine);
     EXPECT_EQ(p.path, "started");
-    EXPECT_EQ(p.reason, "finished an interrupted isolation switch: 3 volumes (2 moved now), isolation on; "
-                        "its images load once the engine answers")
+    EXPECT_EQ(p.reason,
+              "finished an interrupted isolation switch: 3 volumes (2 moved now), isolation on; "
+              "its images load once the engine answers")
         << p.reason;
     for (const char* v : {"cache", "db", "web"})
-        EXPECT_EQ(st(remap_volumes() / v / "_data" / "sub" / "owned").st_uid, kRemap.uids.start + 1000);
+        EXPECT_EQ(st(remap_volumes() / v / "_data" / "sub" / "owned").st_uid,
+                  kRemap.uids.start + 1000);
     EXPECT_TRUE(run_until(io, [&] { return engine->recovery().images == "loaded"; }));
 }
 

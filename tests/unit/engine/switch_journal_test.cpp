@@ -2,6 +2,8 @@
 // files, renames and chowns in a temp dir (the tests run as root, as CI does). A "kill"
 // is a step hook throwing something that is not a std::exception: nothing in the switch
 // catches it, so the state on disk is what a killed agent leaves.
+#include "cordon/engine/switch_journal.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +15,6 @@
 
 #include "cordon/atomic_file.hpp"
 #include "cordon/engine/isolation_switch.hpp"
-#include "cordon/engine/switch_journal.hpp"
 
 using namespace cordon::engine;
 namespace fs = std::filesystem;
@@ -35,7 +36,8 @@ struct FakeApi : DockerApi {
         cordon::write_file_atomically(p, "tar");
     }
     void load_images(const std::string& p) override {
-        if (fail_load) throw cordon::Error("the engine refused the archive", p);
+        if (fail_load)
+            throw cordon::Error("the engine refused the archive", p);
         ++loads;
         EXPECT_EQ(cordon::read_file(p), "tar");
     }
@@ -61,21 +63,25 @@ struct Owner {
     bool operator==(const Owner&) const = default;
 };
 
-std::ostream& operator<<(std::ostream& o, const Owner& w) { return o << w.uid << ":" << w.gid; }
+std::ostream& operator<<(std::ostream& o, const Owner& w) {
+    return o << w.uid << ":" << w.gid;
+}
 
 Owner owner_of(const fs::path& p) {
-    struct stat st{};
+    struct stat st {};
     EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
     return {st.st_uid, st.st_gid};
 }
 
-void chown_to(const fs::path& p, Owner w) { ASSERT_EQ(::lchown(p.c_str(), w.uid, w.gid), 0) << p; }
+void chown_to(const fs::path& p, Owner w) {
+    ASSERT_EQ(::lchown(p.c_str(), w.uid, w.gid), 0) << p;
+}
 
 // Owners a volume's files have in the plain engine, and what they become with userns-remap.
 // 70000 and 200000 lie outside both ranges and must stay as they are.
 const std::vector<std::pair<std::string, Owner>> kPlainOwners = {
-    {"", {0, 0}},          {"a", {0, 0}},       {"b", {1000, 1000}}, {"d", {33, 33}},
-    {"d/c", {65535, 0}},   {"d/e", {70000, 5}}, {"f", {200000, 200000}}};
+    {"", {0, 0}},        {"a", {0, 0}},       {"b", {1000, 1000}},    {"d", {33, 33}},
+    {"d/c", {65535, 0}}, {"d/e", {70000, 5}}, {"f", {200000, 200000}}};
 
 Owner remapped(Owner w) {
     return {shift_id(w.uid, identity_mapping().uids, kRemap.uids),
@@ -83,9 +89,10 @@ Owner remapped(Owner w) {
 }
 
 class JournalTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "moving and re-owning volumes needs root (CI runs as root)";
+        if (::geteuid() != 0)
+            GTEST_SKIP() << "moving and re-owning volumes needs root (CI runs as root)";
         char tmpl[] = "/tmp/cordon-journal-XXXXXX";
         root_ = ::mkdtemp(tmpl);
         paths_.docker_root = (root_ / "docker").string();
@@ -96,7 +103,8 @@ protected:
         store_.save({false, 1, false});
     }
     void TearDown() override {
-        if (!root_.empty()) fs::remove_all(root_);
+        if (!root_.empty())
+            fs::remove_all(root_);
     }
     IsolationSwitch make() { return IsolationSwitch(paths_, RemapUser{}, store_, api_, control_); }
     fs::path plain_volumes() const { return root_ / "docker" / "volumes"; }
@@ -108,7 +116,8 @@ protected:
         fs::create_directories(data / "d");
         for (const auto& [rel, w] : kPlainOwners) {
             const fs::path p = rel.empty() ? data : data / rel;
-            if (!fs::exists(p)) std::ofstream(p) << name << ":" << rel;
+            if (!fs::exists(p))
+                std::ofstream(p) << name << ":" << rel;
             chown_to(p, w);
         }
         for (int i = 0; i < extra_files; ++i) {
@@ -174,9 +183,18 @@ TEST(SwitchJournalText, RefusesWhatItCannotSafelyReplay) {
         {"[]", "not a JSON object"},
         {bad([](auto& j) { j["version"] = 2; }), "version"},
         {bad([](auto& j) { j.erase("volumes"); }), "\"volumes\""},
-        {bad([](auto& j) { j["volumes"] = {"db", "../etc"}; }), "volume folder name"},
-        {bad([](auto& j) { j["volumes"] = {"db", "a/b"}; }), "volume folder name"},
-        {bad([](auto& j) { j["volumes"] = {"db", "db"}; }), "twice"},
+        {bad([](auto& j) {
+             j["volumes"] = {"db", "../etc"};
+         }),
+         "volume folder name"},
+        {bad([](auto& j) {
+             j["volumes"] = {"db", "a/b"};
+         }),
+         "volume folder name"},
+        {bad([](auto& j) {
+             j["volumes"] = {"db", "db"};
+         }),
+         "twice"},
         {bad([](auto& j) { j["done"] = {"other"}; }), "\"done\""},
         {bad([](auto& j) { j["userns_remap"]["to"] = false; }), "same data root"},
         {bad([](auto& j) { j["remap_user"]["uids"]["start"] = 1000; }), "overlap"},
@@ -191,7 +209,8 @@ TEST(SwitchJournalText, RefusesWhatItCannotSafelyReplay) {
             ADD_FAILURE() << "accepted: " << text;
         } catch (const cordon::Error& e) {
             EXPECT_EQ(e.subject(), "/state/isolation-switch.journal");
-            EXPECT_NE(e.failure().find(expect), std::string::npos) << e.failure() << " / " << expect;
+            EXPECT_NE(e.failure().find(expect), std::string::npos)
+                << e.failure() << " / " << expect;
         }
     }
 }
@@ -200,8 +219,8 @@ TEST(SwitchJournalText, RefusesWhatItCannotSafelyReplay) {
 // that was already shifted (or lies outside the source range) leaves it alone.
 TEST(SwitchJournalShift, ShiftIdIsIdempotentForDisjointRanges) {
     const IdRange plain{0, 65536}, remap{100000, 65536};
-    for (std::uint32_t id : {0u, 1u, 1000u, 65534u, 65535u, 65536u, 99999u, 100000u, 165535u, 165536u,
-                             4294967295u}) {
+    for (std::uint32_t id :
+         {0u, 1u, 1000u, 65534u, 65535u, 65536u, 99999u, 100000u, 165535u, 165536u, 4294967295u}) {
         const std::uint32_t once = shift_id(id, plain, remap);
         EXPECT_EQ(shift_id(once, plain, remap), once) << id;
         const std::uint32_t back = shift_id(id, remap, plain);
@@ -251,8 +270,9 @@ TEST_F(JournalTest, ASwitchWritesTheJournalBeforeMovingAndRemovesItOnceTheModeIs
     const auto r = sw.apply({true, true, {}}, {}, [](const std::string&) {});
     EXPECT_EQ(r.volumes_moved, 2u);
     EXPECT_EQ(r.images_moved, 1u);
-    EXPECT_EQ(steps, (std::vector<std::string>{"journal written 0", "volume moved 1", "volume moved 2",
-                                               "engine starting 2", "mode saved 2"}));
+    EXPECT_EQ(steps,
+              (std::vector<std::string>{"journal written 0", "volume moved 1", "volume moved 2",
+                                        "engine starting 2", "mode saved 2"}));
     EXPECT_FALSE(fs::exists(switch_journal_path(paths_)));
     EXPECT_FALSE(fs::exists(switch_images_note(paths_)));
     EXPECT_FALSE(fs::exists(switch_images_archive(paths_)));
@@ -266,7 +286,8 @@ TEST_F(JournalTest, ASwitchKilledAfterOneVolumeIsFinishedAtTheNextStart) {
     {
         auto sw = make();
         sw.set_step_hook([](const std::string& step, const SwitchJournal& j) {
-            if (step == "volume moved" && j.done.size() == 1) throw Killed{};
+            if (step == "volume moved" && j.done.size() == 1)
+                throw Killed{};
         });
         EXPECT_THROW(sw.apply({true, true, {}}, {}, [](const std::string&) {}), Killed);
     }
@@ -275,7 +296,8 @@ TEST_F(JournalTest, ASwitchKilledAfterOneVolumeIsFinishedAtTheNextStart) {
     EXPECT_TRUE(fs::exists(remap_volumes() / "a-vol"));
     EXPECT_TRUE(fs::exists(plain_volumes() / "b-vol"));
     // And the next volume's rename happened with half its walk (as a kill mid-walk leaves it).
-    ASSERT_EQ(::rename((plain_volumes() / "b-vol").c_str(), (remap_volumes() / "b-vol").c_str()), 0);
+    ASSERT_EQ(::rename((plain_volumes() / "b-vol").c_str(), (remap_volumes() / "b-vol").c_str()),
+              0);
     chown_to(remap_volumes() / "b-vol" / "_data" / "b", remapped({1000, 1000}));
 
     auto journal = SwitchJournalFile(switch_journal_path(paths_)).load();
@@ -288,7 +310,8 @@ TEST_F(JournalTest, ASwitchKilledAfterOneVolumeIsFinishedAtTheNextStart) {
     EXPECT_EQ(rep.moved, 1u);  // c-vol; b-vol was already there
     EXPECT_TRUE(rep.missing.empty());
     EXPECT_TRUE(rep.images_pending);
-    EXPECT_EQ(rep.summary().rfind("finished an interrupted isolation switch: 3 volumes", 0), 0u) << rep.summary();
+    EXPECT_EQ(rep.summary().rfind("finished an interrupted isolation switch: 3 volumes", 0), 0u)
+        << rep.summary();
     for (const char* v : {"a-vol", "b-vol", "c-vol"}) {
         expect_owners(remap_volumes(), v, true);
         EXPECT_FALSE(fs::exists(plain_volumes() / v));
@@ -308,7 +331,8 @@ TEST_F(JournalTest, RecoveryKilledItselfAndRunTwiceEndsTheSameAndTheSecondRunCha
     {
         auto sw = make();
         sw.set_step_hook([](const std::string& step, const SwitchJournal&) {
-            if (step == "journal written") throw Killed{};
+            if (step == "journal written")
+                throw Killed{};
         });
         EXPECT_THROW(sw.apply({true, true, {}}, {}, [](const std::string&) {}), Killed);
     }
@@ -319,7 +343,8 @@ TEST_F(JournalTest, RecoveryKilledItselfAndRunTwiceEndsTheSameAndTheSecondRunCha
         // The recovery is killed too, after its first volume.
         auto sw = make();
         sw.set_step_hook([](const std::string& step, const SwitchJournal&) {
-            if (step == "volume moved") throw Killed{};
+            if (step == "volume moved")
+                throw Killed{};
         });
         EXPECT_THROW(sw.finish_interrupted(*journal, {}), Killed);
         EXPECT_FALSE(store_.load().enabled);
@@ -345,7 +370,8 @@ TEST_F(JournalTest, ARollbackKilledHalfWayIsFinishedBackToTheOldMode) {
     {
         auto sw = make();
         sw.set_step_hook([](const std::string& step, const SwitchJournal& j) {
-            if (step == "volume moved" && j.rollback) throw Killed{};
+            if (step == "volume moved" && j.rollback)
+                throw Killed{};
         });
         EXPECT_THROW(sw.apply({true, true, {}}, {}, [](const std::string&) {}), Killed);
     }
@@ -354,7 +380,9 @@ TEST_F(JournalTest, ARollbackKilledHalfWayIsFinishedBackToTheOldMode) {
     EXPECT_TRUE(journal->rollback);
     EXPECT_FALSE(journal->to_remap);
     const auto rep = make().finish_interrupted(*journal, {});
-    EXPECT_EQ(rep.summary().rfind("finished rolling back an interrupted isolation switch: 2 volumes", 0), 0u)
+    EXPECT_EQ(
+        rep.summary().rfind("finished rolling back an interrupted isolation switch: 2 volumes", 0),
+        0u)
         << rep.summary();
     for (const char* v : {"a-vol", "b-vol"}) expect_owners(plain_volumes(), v, false);
     EXPECT_FALSE(store_.load().enabled);
@@ -426,7 +454,8 @@ TEST_F(JournalTest, RecoveryTimeThreeVolumesOfAThousandFiles) {
     {
         auto sw = make();
         sw.set_step_hook([](const std::string& step, const SwitchJournal&) {
-            if (step == "journal written") throw Killed{};
+            if (step == "journal written")
+                throw Killed{};
         });
         EXPECT_THROW(sw.apply({true, true, {}}, {}, [](const std::string&) {}), Killed);
     }
@@ -437,8 +466,8 @@ TEST_F(JournalTest, RecoveryTimeThreeVolumesOfAThousandFiles) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(rep.moved, 3u);
     EXPECT_EQ(rep.shift.entries, 3u * (kPlainOwners.size() + 1000));
-    std::cout << "[ measure  ] recovery of 3 volumes x 1000 files: " << s << " s (" << rep.shift.entries
-              << " entries, " << rep.shift.changed << " re-owned)\n";
+    std::cout << "[ measure  ] recovery of 3 volumes x 1000 files: " << s << " s ("
+              << rep.shift.entries << " entries, " << rep.shift.changed << " re-owned)\n";
     RecordProperty("recovery_seconds", std::to_string(s));
     for (const char* v : {"a-vol", "b-vol", "c-vol"}) expect_owners(remap_volumes(), v, true);
 }

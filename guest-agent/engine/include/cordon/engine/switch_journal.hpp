@@ -20,10 +20,10 @@
 namespace cordon::engine {
 
 struct SwitchJournal {
-    bool rollback = false;            // undoing a switch that failed in the same agent
-    IsolationChoice save;             // the choice saved once the volumes are in place
-    bool from_remap = false;          // volumes leave the userns-remap data root (else the plain one)
-    bool to_remap = true;             // volumes go to the userns-remap data root (else the plain one)
+    bool rollback = false;    // undoing a switch that failed in the same agent
+    IsolationChoice save;     // the choice saved once the volumes are in place
+    bool from_remap = false;  // volumes leave the userns-remap data root (else the plain one)
+    bool to_remap = true;     // volumes go to the userns-remap data root (else the plain one)
     IdMapping remap{{100000, 65536}, {100000, 65536}};  // the VM user's ranges when it started
     std::string step = "moving volumes";
     std::vector<std::string> volumes;  // every volume the switch moves
@@ -47,7 +47,7 @@ std::string switch_images_archive(const EnginePaths& paths);
 std::string switch_images_note(const EnginePaths& paths);
 
 class SwitchJournalFile {
-public:
+  public:
     explicit SwitchJournalFile(std::string path) : path_(std::move(path)) {}
     bool exists() const;
     // nullopt when there is none; throws cordon::Error when it cannot be read or parsed.
@@ -59,7 +59,7 @@ public:
     std::string set_aside() const;
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
