@@ -57,6 +57,26 @@ private:
     std::string socket_;
 };
 
+// A test hook for the e2e suite: when <run dir>/isolation-switch.pause names a step of the
+// switch ("volume moved", "engine starting"), the switch waits there (until the file is
+// removed, at most 5 minutes) after creating isolation-switch.paused, so a test can kill
+// the agent at a known point. The run dir is root-only.
+void pause_at_step(const std::string& pause_file, const std::string& step) {
+    std::string want;
+    {
+        std::ifstream in(pause_file);
+        if (!in || !std::getline(in, want) || want != step)
+            return;
+    }
+    const std::string paused = pause_file.substr(0, pause_file.size() - 5) + "paused";
+    std::ofstream(paused) << step << "\n";
+    log::warn(kComponent, "isolation switch paused at \"{}\" by {}", step, pause_file);
+    const auto deadline = std::chrono::steady_clock::now() + 5min;
+    while (::access(pause_file.c_str(), F_OK) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100ms);
+    ::unlink(paused.c_str());
+}
+
 }  // namespace
 
 EngineService::EngineService(asio::io_context& io, guest::Supervisor& supervisor, engine::EnginePaths paths,
@@ -70,7 +90,9 @@ EngineService::EngineService(asio::io_context& io, guest::Supervisor& supervisor
 
 EngineService::~EngineService() {
     *alive_ = false;
+    stopping_ = true;
     if (worker_.joinable()) worker_.join();
+    if (images_worker_.joinable()) images_worker_.join();
 }
 
 bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
@@ -96,9 +118,49 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
             lock_.source = "the administrator's settings on the host";
         }
     }
+    // A switch killed half-way left its journal: it is finished (start_services) and its
+    // target mode is the one in force. An unreadable one is set aside and nothing moves.
+    const engine::SwitchJournalFile journal(engine::switch_journal_path(paths_));
+    const auto set_aside = [&](const std::string& why) {
+        std::string aside;
+        try {
+            aside = "it is kept as " + journal.set_aside();
+        } catch (const std::exception& e) {
+            aside = std::string("it could not be set aside either: ") + e.what();
+        }
+        recovery_ = {"set_aside",
+                     "an interrupted isolation switch was not finished: " + why + "; " + aside +
+                         "; no volume was touched and the saved isolation mode stays",
+                     ""};
+        log::error(kComponent, "{}", recovery_.message);
+    };
+    try {
+        pending_journal_ = journal.load();
+    } catch (const Error& e) {
+        set_aside(e.failure() + " (" + e.subject() + ")");
+    } catch (const std::exception& e) {
+        set_aside(e.what());
+    }
+    if (pending_journal_) {
+        interrupted_switch_ = true;  // never adopt: the engine restarts after the volumes are in place
+        recovery_ = {"pending",
+                     "an isolation switch was interrupted; finishing it (" +
+                         std::to_string(pending_journal_->volumes.size()) + " volumes)",
+                     ""};
+        log::warn(kComponent, "{}", recovery_.message);
+    }
+    const std::string note = engine::switch_images_note(paths_);
+    const std::string archive = engine::switch_images_archive(paths_);
+    images_pending_ = ::access(note.c_str(), F_OK) == 0 ||
+                      (pending_journal_ && !pending_journal_->images_archive.empty());
+    if (!images_pending_ && !pending_journal_ && ::access(archive.c_str(), F_OK) == 0) {
+        // Saved by a switch killed before its journal was written: the old engine still has them.
+        log::warn(kComponent, "removing {}, left by an isolation switch that never moved anything", archive);
+        ::unlink(archive.c_str());
+    }
     engine::IsolationChoice choice;
     try {
-        choice = store_.load();
+        choice = pending_journal_ ? pending_journal_->save : store_.load();
     } catch (const std::exception& e) {
         // Unreadable state: fall back to the safe mode, keep the file for inspection.
         log::error(kComponent, "{}; isolation stays on", e.what());
@@ -129,15 +191,26 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
             } catch (const std::exception&) {
             }
             choice.enabled = isolation_;
+            json recovery = nullptr;
+            if (!recovery_.state.empty())
+                recovery = {{"state", recovery_.state},
+                            {"message", recovery_.message},
+                            {"images", recovery_.images}};
             // The engine version needs dockerd: ask it off the io thread, briefly.
-            std::thread([this, call, choice, lock = lock_, alive = alive_, socket = paths_.dockerd_socket] {
+            std::thread([this, call, choice, recovery, lock = lock_, alive = alive_,
+                         socket = paths_.dockerd_socket] {
                 std::string version;
                 try {
                     version = engine::UnixDockerApi(socket, 3s).version();
                 } catch (const std::exception&) {
                 }
-                asio::post(io_, [this, call, choice, lock, version, alive] {
-                    if (*alive) call->reply(engine::isolation_status_json(choice, lock, user_, version));
+                asio::post(io_, [this, call, choice, recovery, lock, version, alive] {
+                    if (!*alive)
+                        return;
+                    json status = engine::isolation_status_json(choice, lock, user_, version);
+                    if (!recovery.is_null())
+                        status["interrupted_switch"] = recovery;
+                    call->reply(status);
                 });
             }).detach();
             return;
@@ -161,6 +234,11 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
                 engine::UnixDockerApi api(paths_.dockerd_socket, 120s);
                 SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
                 engine::IsolationSwitch sw(paths_, user_, store_, api, control);
+                const std::string pause = paths_.daemon_json.substr(0, paths_.daemon_json.rfind('/') + 1) +
+                                          "isolation-switch.pause";
+                sw.set_step_hook([pause](const std::string& step, const engine::SwitchJournal&) {
+                    pause_at_step(pause, step);
+                });
                 auto progress = [this, call, alive](const std::string& step) {
                     log::info(kComponent, "isolation switch: {}", step);
                     asio::post(io_, [call, step, alive] {
@@ -199,6 +277,15 @@ void EngineService::start_services(const std::string& run_dir,
                                    const std::vector<std::pair<std::string, std::string>>& services,
                                    std::chrono::milliseconds ping_timeout,
                                    std::function<void(const StartPath&)> done) {
+    if (images_pending_ || recovery_.state == "set_aside") {
+        done = [this, done = std::move(done)](StartPath p) {
+            if (recovery_.state == "set_aside")
+                p.reason += "; " + recovery_.message;
+            if (images_pending_)
+                start_image_reload();
+            done(p);
+        };
+    }
     bool recorded = false;
     std::string refused;
     std::string pids;
@@ -209,6 +296,11 @@ void EngineService::start_services(const std::string& run_dir,
             refused = name + ": " + a.reason;
         if (a.ok)
             pids += (pids.empty() ? "" : ", ") + name + " pid " + std::to_string(a.pid);
+    }
+    if (pending_journal_) {
+        // The reason is what the recovery did (restart_services).
+        restart_services(run_dir, services, {recorded ? "restarted" : "started", "", ""}, done);
+        return;
     }
     if (!recorded && !interrupted_switch_) {
         restart_services(run_dir, services,
@@ -272,8 +364,75 @@ void EngineService::restart_services(
             names += (names.empty() ? "" : ", ") + l.name + " pid " + std::to_string(l.pid);
         path.reason += " (stopped " + names + ")";
     }
+    if (pending_journal_)
+        finish_interrupted_switch(path);
     supervisor_.start_all();
     done(path);
+}
+
+void EngineService::finish_interrupted_switch(StartPath& path) {
+    // Nothing uses the data root now: the leftovers are stopped and dockerd is not started.
+    engine::UnixDockerApi api(paths_.dockerd_socket);
+    SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
+    engine::IsolationSwitch sw(paths_, user_, store_, api, control);
+    try {
+        const engine::RecoveryReport r = sw.finish_interrupted(*pending_journal_, lock_);
+        recovery_ = {"finished", r.summary(), r.images_pending ? "pending" : ""};
+        images_pending_ = images_pending_ && r.images_pending;
+        path.reason = r.summary() + path.reason;
+        path.summary = "engine " + path.path + " (finished an interrupted isolation switch)";
+    } catch (const std::exception& e) {
+        // The journal stays: the next start tries again. The engine starts in the mode the
+        // switch was going to (prepare_boot); volumes not yet moved are missing from it.
+        recovery_ = {"failed",
+                     std::string("an interrupted isolation switch could not be finished: ") + e.what() +
+                         "; the agent tries again at its next start",
+                     ""};
+        images_pending_ = false;
+        log::error(kComponent, "{}", recovery_.message);
+        path.reason = recovery_.message + path.reason;
+        path.summary = "engine " + path.path + " (an interrupted isolation switch is unfinished)";
+    }
+    pending_journal_.reset();
+}
+
+void EngineService::start_image_reload() {
+    images_pending_ = false;
+    if (images_worker_.joinable())
+        images_worker_.join();
+    switching_ = true;  // no new switch while its saved images wait: they share the archive
+    if (recovery_.state.empty())
+        recovery_ = {"images", "loading the images an interrupted isolation switch saved", ""};
+    recovery_.images = "pending";
+    images_worker_ = std::thread([this, alive = alive_] {
+        std::string outcome;
+        try {
+            engine::UnixDockerApi probe(paths_.dockerd_socket, 5s);
+            const auto deadline = std::chrono::steady_clock::now() + 15min;
+            while (!stopping_ && !probe.ping()) {
+                if (std::chrono::steady_clock::now() > deadline)
+                    throw Error("dockerd did not answer within 15 minutes", paths_.dockerd_socket,
+                                "the images load at the agent's next start");
+                std::this_thread::sleep_for(250ms);
+            }
+            if (stopping_)
+                return;
+            engine::UnixDockerApi api(paths_.dockerd_socket, 600s);
+            SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
+            engine::IsolationSwitch sw(paths_, user_, store_, api, control);
+            outcome = sw.load_pending_images() ? "loaded" : "";
+            log::info(kComponent, "the images an isolation switch saved are loaded");
+        } catch (const std::exception& e) {
+            outcome = std::string("not loaded: ") + e.what();
+            log::error(kComponent, "{}", outcome);
+        }
+        asio::post(io_, [this, alive, outcome] {
+            if (!*alive)
+                return;
+            switching_ = false;
+            recovery_.images = outcome;
+        });
+    });
 }
 
 }  // namespace cordon::agent

@@ -2,10 +2,12 @@
 // The agent's side of the container engine's isolation: which daemon.json dockerd
 // starts with, the `isolation` RPC, and the live switch (run on a worker thread,
 // driving the supervisor on the agent's io_context).
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -13,6 +15,7 @@
 
 #include "cordon/engine/engine_config.hpp"
 #include "cordon/engine/isolation_state.hpp"
+#include "cordon/engine/switch_journal.hpp"
 #include "cordon/guest/supervisor.hpp"
 #include "cordon/rpc/rpc.hpp"
 
@@ -60,8 +63,23 @@ public:
     // An isolation switch was under way when the previous agent of this boot stopped.
     bool interrupted_switch() const { return interrupted_switch_; }
 
+    // A switch killed half-way (agent killed, power lost) left its journal: prepare_boot
+    // takes the mode it switches to, start_services finishes it (moves and re-owns the
+    // volumes) after stopping leftovers and before dockerd starts, then the saved images
+    // load once dockerd answers. An unreadable journal is set aside (".bad"), no volume is
+    // touched and the saved mode stays. Shown in the `isolation` status as
+    // "interrupted_switch" and in info.engine.start.reason.
+    struct Recovery {
+        std::string state;    // "" (none), "pending", "finished", "failed", "set_aside"
+        std::string message;  // one line for people
+        std::string images;   // "", "pending", "loaded", or why they did not load
+    };
+    const Recovery& recovery() const { return recovery_; }
+
   private:
     std::string switch_marker() const { return paths_.daemon_json + ".switching"; }
+    void finish_interrupted_switch(StartPath& path);
+    void start_image_reload();
     void restart_services(const std::string& run_dir,
                           const std::vector<std::pair<std::string, std::string>>& services,
                           StartPath path, const std::function<void(const StartPath&)>& done);
@@ -77,6 +95,11 @@ public:
     bool switching_ = false;
     bool interrupted_switch_ = false;
     std::thread worker_;
+    std::optional<engine::SwitchJournal> pending_journal_;
+    Recovery recovery_;
+    bool images_pending_ = false;
+    std::atomic<bool> stopping_{false};
+    std::thread images_worker_;
     std::shared_ptr<bool> alive_;
 };
 

@@ -4,9 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
+#include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cordon_e2e.hpp"
 
@@ -156,6 +157,83 @@ TEST_F(Isolation, VolumeDataFollowsTheSwitchAndSurvivesARestart) {
     ASSERT_TRUE(r2.ok()) << describe(r2);
     EXPECT_EQ(trim(r2.out), "kept");
     EXPECT_EQ(uid_map(vm), "0 100000 65536");  // the choice persisted across the restart
+}
+
+// Issue 9: an isolation switch killed half-way (kill -9 of the guest agent after its first
+// volume moved, paused there by the agent's test hook) is finished by the restarted agent:
+// the volumes' data is there, re-owned, in the mode the switch was going to.
+TEST_F(Isolation, ASwitchKilledHalfWayIsFinishedByTheRestartedAgent) {
+    auto& vm = VmEnvironment::get();
+    set_isolation(vm, true);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto w = vm.docker({"run", "--rm", "-v", "e2e-j1:/a", "-v", "e2e-j2:/b", vm.test_image(), "sh", "-c",
+                        "echo e2e-j1 > /a/file && echo e2e-j2 > /b/file && chmod 600 /a/file /b/file && sync"});
+    ASSERT_TRUE(w.ok()) << describe(w);
+    const auto took = [&] {
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
+    };
+    std::cout << "[ info ] volumes written after " << took() << " s\n";
+    // The switch holds after its first moved volume (the agent's test hook); a watcher in
+    // the VM kills the agent there, so nothing polls the slow TCG guest meanwhile.
+    const std::string pause = "/run/cordon/isolation-switch.pause";
+    auto k = vm.vm_exec("echo 'volume moved' > " + pause +
+                        " && setsid sh -c 'i=0; while [ ! -e /run/cordon/isolation-switch.paused ] && "
+                        "[ $i -lt 1200 ]; do sleep 0.5; i=$((i+1)); done; "
+                        "kill -9 $(pidof cordon-guest-agent)' </dev/null >/dev/null 2>&1 &");
+    ASSERT_TRUE(k.ok()) << describe(k);
+    auto off = std::async(std::launch::async, [&] { return vm.vmctl({"isolation", "off", "--yes"}, 600s); });
+    ASSERT_EQ(off.wait_for(600s), std::future_status::ready);
+    const auto killed = std::chrono::steady_clock::now();
+    const auto since = [&] {
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - killed)
+            .count();
+    };
+    std::cout << "[ info ] switch killed after its first volume after " << took() << " s\n";
+    const auto switched = off.get();
+    EXPECT_FALSE(switched.ok()) << "the switch was not killed: " << describe(switched);
+    EXPECT_NE(switched.err.find("connection closed"), std::string::npos) << describe(switched);
+    // The restarted agent says what it finished.
+    std::string reason;
+    for (int i = 0; i < 150 && reason.find("isolation switch") == std::string::npos; ++i) {
+        auto st = nlohmann::json::parse(vm.vmctl({"status", "--json"}, 60s).out, nullptr, false);
+        if (st.is_object()) {
+            const auto info = st["guest_agent"].value("info", nlohmann::json::object());
+            if (info.is_object() && info.contains("engine") && info["engine"].contains("start"))
+                reason = info["engine"]["start"].value("reason", "");
+        }
+        if (reason.find("isolation switch") == std::string::npos) std::this_thread::sleep_for(2s);
+    }
+    vm.vm_exec("rm -f " + pause);
+    EXPECT_NE(reason.find("finished an interrupted isolation switch"), std::string::npos) << reason;
+    std::cout << "[ info ] agent restarted " << since() << " s after the kill: " << reason << "\n";
+    // dockerd starts after the recovery; the saved images load once it answers.
+    bool images = false;
+    for (int i = 0; i < 150 && !images; ++i) {
+        images = vm.docker({"image", "inspect", "-f", "{{.Id}}", vm.test_image()}, 60s).ok();
+        if (!images) std::this_thread::sleep_for(2s);
+    }
+    EXPECT_TRUE(images) << "the images saved by the killed switch were not loaded";
+    std::cout << "[ info ] engine with the images back " << since() << " s after the kill\n";
+    auto st = vm.vmctl({"isolation", "status", "--json"}, 60s);
+    auto j = nlohmann::json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << describe(st);
+    EXPECT_FALSE(j.value("enabled", true)) << st.out;
+    EXPECT_EQ(j["interrupted_switch"].value("state", ""), "finished") << st.out;
+    // In the plain data root, owned by VM root again (container root with isolation off).
+    auto owners = vm.vm_exec("stat -c '%u:%g %n' /var/lib/docker/volumes/e2e-j1/_data/file "
+                             "/var/lib/docker/volumes/e2e-j2/_data/file");
+    EXPECT_EQ(trim(owners.out), "0:0 /var/lib/docker/volumes/e2e-j1/_data/file\n"
+                                "0:0 /var/lib/docker/volumes/e2e-j2/_data/file")
+        << describe(owners);
+    // The engine in force runs without remapping and sees the data.
+    auto r = vm.docker({"run", "--rm", "-v", "e2e-j1:/a", "-v", "e2e-j2:/b", vm.test_image(), "sh", "-c",
+                        "cat /a/file /b/file && cat /proc/self/uid_map"});
+    ASSERT_TRUE(r.ok()) << describe(r);
+    const auto data_end = r.out.find("e2e-j1\ne2e-j2\n");
+    ASSERT_EQ(data_end, 0u) << describe(r);
+    EXPECT_EQ(squeeze(r.out.substr(14)), "0 0 4294967295") << describe(r);
+    std::cout << "[ info ] the case took " << took() << " s\n";
+    // Last case of the suite: the VM stays with isolation off (every case sets the mode it needs).
 }
 
 int main(int argc, char** argv) {
