@@ -33,6 +33,7 @@
 #include "cordon/guest/leftovers.hpp"
 #include "cordon/guest/service_record.hpp"
 #include "cordon/unique_fd.hpp"
+#include "engine_fixture.hpp"
 #include "engine_service.hpp"
 
 namespace asio = boost::asio;
@@ -42,25 +43,12 @@ using cordon::agent::EngineService;
 using cordon::guest::ServiceSpec;
 using cordon::guest::ServiceState;
 using cordon::guest::Supervisor;
+using cordon::agent::test::alive_not_zombie;
+using cordon::agent::test::run_until;
 using namespace cordon::engine;
 
 namespace {
 
-bool run_until(asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds timeout = 20s) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-        io.run_for(10ms);
-        if (io.stopped())
-            io.restart();
-    }
-    return done();
-}
-
-bool alive_not_zombie(pid_t pid) {
-    auto id = cordon::guest::read_proc_identity(pid);
-    return id && !id->gone();
-}
 
 // dockerd's API as far as the agent uses it here: /_ping, and POST /images/load whose
 // body it keeps. One request per connection, answered after the whole body is read.
@@ -155,22 +143,12 @@ struct IdleControl : EngineControl {
 
 const IdMapping kRemap{{100000, 65536}, {100000, 65536}};
 
-class EngineRecovery : public ::testing::Test {
+class EngineRecovery : public cordon::agent::test::EngineAgentFixture {
   protected:
     void SetUp() override {
         if (::geteuid() != 0)
             GTEST_SKIP() << "moving and re-owning volumes needs root (CI runs as root)";
-        ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-        char tmpl[] = "/tmp/cordon-engine-recovery-XXXXXX";
-        dir_ = ::mkdtemp(tmpl);
-        fs::create_directories(dir_ + "/run");
-        fs::create_directories(dir_ + "/state");
-        paths_.dockerd_socket = dir_ + "/run/dockerd.sock";
-        paths_.state_dir = dir_ + "/state";
-        paths_.daemon_json = dir_ + "/run/daemon.json";
-        paths_.base_daemon_json = dir_ + "/base-daemon.json";
-        paths_.docker_root = dir_ + "/docker";
-        std::ofstream(paths_.base_daemon_json) << "{\"storage-driver\": \"overlay2\"}\n";
+        make_layout("cordon-engine-recovery", {"611", "612"});
         IsolationStore(paths_.state_dir + "/isolation.json").save({false, 1, false});
         for (const char* v : {"cache", "db", "web"}) {
             const fs::path data = plain_volumes() / v / "_data";
@@ -180,67 +158,14 @@ class EngineRecovery : public ::testing::Test {
             ASSERT_EQ(::lchown((data / "sub" / "owned").c_str(), 1000, 1001), 0);
         }
     }
-    void TearDown() override {
-        for (pid_t p : orphans_) {
-            if (alive_not_zombie(p))
-                ::kill(p, SIGKILL);
-            ::waitpid(p, nullptr, 0);
-        }
-        ::prctl(PR_SET_CHILD_SUBREAPER, 0);
-        std::error_code ec;
-        if (!dir_.empty())
-            fs::remove_all(dir_, ec);
-    }
-
     fs::path plain_volumes() const { return fs::path(paths_.docker_root) / "volumes"; }
     fs::path remap_volumes() const {
         return fs::path(paths_.docker_root) / "100000.100000" / "volumes";
     }
-    std::string run_dir() const { return dir_ + "/run"; }
-    std::vector<std::pair<std::string, std::string>> names() const {
-        return {{"containerd", "sleep"}, {"dockerd", "sleep"}};
-    }
-    void prepare(Supervisor& sup, std::unique_ptr<EngineService>& engine,
-                 asio::io_context& io) const {
-        sup.set_state_dir(run_dir() + "/services");
-        engine = std::make_unique<EngineService>(io, sup, paths_, nullptr);
-        engine->prepare_boot("");
-        ServiceSpec c;
-        c.name = "containerd";
-        c.argv = {"sleep", "611"};
-        sup.add(c);
-        ServiceSpec d;
-        d.name = "dockerd";
-        d.argv = {"sleep", "612"};
-        d.config_files = {paths_.daemon_json};
-        sup.add(d);
-        sup.set_start_hook([this](const std::string& name, int pid) {
-            cordon::guest::record_service_pid(run_dir(), name, pid);
-        });
-    }
-
     // The earlier agent: brings the engine up, starts switching isolation on, and is killed
     // by SIGKILL once `kill_after` volumes are moved. Returns its services' pids.
     std::pair<pid_t, pid_t> run_killed_agent(std::size_t kill_after) {
-        int p[2];
-        EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
-        std::cout.flush();
-        const pid_t agent = ::fork();
-        if (agent == 0) {
-            ::close(p[0]);
-            asio::io_context io;
-            Supervisor sup(io);
-            std::unique_ptr<EngineService> engine;
-            prepare(sup, engine, io);
-            bool started = false;
-            engine->start_services(run_dir(), names(), 1s,
-                                   [&](const EngineService::StartPath&) { started = true; });
-            run_until(io, [&] {
-                return started && sup.status("containerd").state == ServiceState::running &&
-                       sup.status("dockerd").state == ServiceState::running;
-            });
-            const int pids[2] = {sup.status("containerd").pid, sup.status("dockerd").pid};
-            [[maybe_unused]] auto n = ::write(p[1], pids, sizeof pids);
+        const auto [agent, pids] = fork_earlier_agent([&](asio::io_context&, Supervisor&) {
             std::ofstream(paths_.daemon_json + ".switching")
                 << "started by agent pid " << ::getpid();
             IsolationStore store(paths_.state_dir + "/isolation.json");
@@ -255,28 +180,11 @@ class EngineRecovery : public ::testing::Test {
                 sw.apply({true, true, {}}, {}, [](const std::string&) {});
             } catch (...) {
             }
-            ::_exit(3);  // not killed: the test sees it
-        }
-        ::close(p[1]);
-        int pids[2] = {0, 0};
-        EXPECT_EQ(::read(p[0], pids, sizeof pids), static_cast<ssize_t>(sizeof pids));
-        ::close(p[0]);
+        });
         int status = 0;
         EXPECT_EQ(::waitpid(agent, &status, 0), agent);
         EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
-        orphans_.push_back(pids[0]);
-        orphans_.push_back(pids[1]);
-        return {pids[0], pids[1]};
-    }
-
-    EngineService::StartPath start_new_agent(asio::io_context& io, Supervisor& sup,
-                                             std::unique_ptr<EngineService>& engine) {
-        prepare(sup, engine, io);
-        std::optional<EngineService::StartPath> path;
-        engine->start_services(run_dir(), names(), 2s,
-                               [&](const EngineService::StartPath& p) { path = p; });
-        EXPECT_TRUE(run_until(io, [&] { return path.has_value(); }));
-        return path.value_or(EngineService::StartPath{});
+        return pids;
     }
 
     static struct stat st(const fs::path& p) {
@@ -284,10 +192,6 @@ class EngineRecovery : public ::testing::Test {
         EXPECT_EQ(::lstat(p.c_str(), &s), 0) << p;
         return s;
     }
-
-    std::string dir_;
-    EnginePaths paths_;
-    std::vector<pid_t> orphans_;
 };
 
 }  // namespace
@@ -333,7 +237,7 @@ TEST_F(EngineRecovery, ASwitchKilledMidwayIsFinishedBeforeTheEngineStartsAndItsI
     EXPECT_FALSE(fs::exists(switch_journal_path(paths_)));
     EXPECT_NE(cordon::read_file(paths_.daemon_json).find("userns-remap"), std::string::npos);
     // The images the killed switch saved are loaded once dockerd answers, then deleted.
-    EXPECT_TRUE(run_until(io, [&] { return engine->recovery().images == "loaded"; }))
+    EXPECT_TRUE(run_until(io, [&] { return engine->recovery().images == "loaded"; }, 20s))
         << engine->recovery().images;
     EXPECT_EQ(dockerd_api.loaded(), std::vector<std::string>{"image archive"});
     EXPECT_FALSE(fs::exists(switch_images_archive(paths_)));
@@ -360,7 +264,7 @@ TEST_F(EngineRecovery, AfterAPowerLossTheFirstStartFinishesTheSwitch) {
     for (const char* v : {"cache", "db", "web"})
         EXPECT_EQ(st(remap_volumes() / v / "_data" / "sub" / "owned").st_uid,
                   kRemap.uids.start + 1000);
-    EXPECT_TRUE(run_until(io, [&] { return engine->recovery().images == "loaded"; }));
+    EXPECT_TRUE(run_until(io, [&] { return engine->recovery().images == "loaded"; }, 20s));
 }
 
 TEST_F(EngineRecovery, ACorruptJournalIsSetAsideTheVolumesStayAndTheSavedModeHolds) {

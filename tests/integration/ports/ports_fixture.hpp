@@ -19,9 +19,16 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "cordon/channel/session.hpp"
+#include "cordon/ports/port_service.hpp"
+#include "cordon/rpc/rpc.hpp"
+#include "cordon/unique_fd.hpp"
+#include "port_forwarder.hpp"
 
 namespace cordon::test_ports {
 
@@ -179,6 +186,39 @@ inline bool have_ipv6_loopback() {
     const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
     return ok;
+}
+
+// The guest half (`rpc` and `guest_ports` serving the guest session's streams) and the host half
+// (`fwd`, attached once the host session is up) joined by a channel over a socketpair, as
+// the virtio-serial port joins them in the VM.
+inline void connect_port_sessions(asio::io_context& io, rpc::Server& rpc,
+                                  ports::PortService& guest_ports, hostagent::PortForwarder& fwd,
+                                  std::shared_ptr<channel::Session>& guest,
+                                  std::shared_ptr<channel::Session>& host) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        throw std::runtime_error("socketpair failed");
+    channel::SessionOptions go;
+    go.role = channel::Role::guest;
+    go.agent_version = "test-guest";
+    guest = channel::Session::create(io, UniqueFd(sv[0]), go);
+    guest->set_stream_handler(
+        [&rpc, &guest_ports](std::shared_ptr<channel::Stream> s, const std::string& svc) {
+            if (svc == "rpc")
+                rpc.serve(std::move(s));
+            else if (ports::PortService::is_port_service(svc))
+                guest_ports.on_stream(std::move(s), svc);
+        });
+    guest->start([](error_code, const channel::PeerInfo&) {});
+    channel::SessionOptions ho;
+    ho.role = channel::Role::host;
+    ho.agent_version = "test-host";
+    host = channel::Session::create(io, UniqueFd(sv[1]), ho);
+    auto h = host;
+    host->start([&fwd, h](error_code ec, const channel::PeerInfo&) {
+        if (!ec)
+            fwd.attach(h);
+    });
 }
 
 }  // namespace cordon::test_ports

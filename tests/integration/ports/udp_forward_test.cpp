@@ -149,29 +149,7 @@ class UdpForwardTest : public ::testing::Test {
     }
 
     void connect_sessions() {
-        int sv[2];
-        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-        cordon::channel::SessionOptions go;
-        go.role = cordon::channel::Role::guest;
-        go.agent_version = "test-guest";
-        guest_ = cordon::channel::Session::create(io_, cordon::UniqueFd(sv[0]), go);
-        guest_->set_stream_handler(
-            [this](std::shared_ptr<cordon::channel::Stream> s, const std::string& svc) {
-                if (svc == "rpc")
-                    rpc_.serve(std::move(s));
-                else if (cordon::ports::PortService::is_port_service(svc))
-                    ports_->on_stream(std::move(s), svc);
-            });
-        guest_->start([](error_code, const cordon::channel::PeerInfo&) {});
-        cordon::channel::SessionOptions ho;
-        ho.role = cordon::channel::Role::host;
-        ho.agent_version = "test-host";
-        host_ = cordon::channel::Session::create(io_, cordon::UniqueFd(sv[1]), ho);
-        auto h = host_;
-        host_->start([this, h](error_code ec, const cordon::channel::PeerInfo&) {
-            if (!ec)
-                fwd_->attach(h);
-        });
+        cordon::test_ports::connect_port_sessions(io_, rpc_, *ports_, *fwd_, guest_, host_);
     }
 
     // Echoes "echo:" + payload to the sender; counts what it saw.

@@ -26,6 +26,7 @@
 
 #include "cordon/guest/leftovers.hpp"
 #include "cordon/guest/service_record.hpp"
+#include "engine_fixture.hpp"
 #include "engine_service.hpp"
 
 namespace asio = boost::asio;
@@ -35,24 +36,10 @@ using cordon::agent::EngineService;
 using cordon::guest::ServiceSpec;
 using cordon::guest::ServiceState;
 using cordon::guest::Supervisor;
+using cordon::agent::test::alive_not_zombie;
+using cordon::agent::test::run_until;
 
 namespace {
-
-bool run_until(asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds timeout = 10s) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-        io.run_for(10ms);
-        if (io.stopped())
-            io.restart();
-    }
-    return done();
-}
-
-bool alive_not_zombie(pid_t pid) {
-    auto id = cordon::guest::read_proc_identity(pid);
-    return id && !id->gone();
-}
 
 // Answers every request on a unix socket with "200 OK", as dockerd's /_ping does.
 class PingResponder {
@@ -92,110 +79,20 @@ class PingResponder {
     asio::local::stream_protocol::acceptor acceptor_;
 };
 
-class EngineStart : public ::testing::Test {
+class EngineStart : public cordon::agent::test::EngineAgentFixture {
   protected:
-    void SetUp() override {
-        ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-        char tmpl[] = "/tmp/cordon-engine-start-XXXXXX";
-        dir_ = ::mkdtemp(tmpl);
-        fs::create_directories(dir_ + "/run");
-        fs::create_directories(dir_ + "/state");
-        paths_.dockerd_socket = dir_ + "/run/dockerd.sock";
-        paths_.state_dir = dir_ + "/state";
-        paths_.daemon_json = dir_ + "/run/daemon.json";
-        paths_.base_daemon_json = dir_ + "/base-daemon.json";
-        paths_.docker_root = dir_ + "/docker";
-        std::ofstream(paths_.base_daemon_json) << "{\"storage-driver\": \"overlay2\"}\n";
-    }
-    void TearDown() override {
-        // The earlier agents' services were reparented to us: kill what still runs, reap all.
-        for (pid_t p : orphans_) {
-            if (alive_not_zombie(p))
-                ::kill(p, SIGKILL);
-            ::waitpid(p, nullptr, 0);
-        }
-        ::prctl(PR_SET_CHILD_SUBREAPER, 0);
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-
-    std::string run_dir() const { return dir_ + "/run"; }
-    std::vector<std::pair<std::string, std::string>> names() const {
-        return {{"containerd", "sleep"}, {"dockerd", "sleep"}};
-    }
-    // The agent's two services (real processes: `sleep` with distinct arguments).
-    void add_services(Supervisor& sup) const {
-        ServiceSpec c;
-        c.name = "containerd";
-        c.argv = {"sleep", "601"};
-        sup.add(c);
-        ServiceSpec d;
-        d.name = "dockerd";
-        d.argv = {"sleep", "602"};
-        d.config_files = {paths_.daemon_json};
-        sup.add(d);
-    }
-    // An agent's preparation: the supervisor's state dir, the services, daemon.json.
-    void prepare(Supervisor& sup, std::unique_ptr<EngineService>& engine,
-                 asio::io_context& io) const {
-        sup.set_state_dir(run_dir() + "/services");
-        engine = std::make_unique<EngineService>(io, sup, paths_, nullptr);
-        engine->prepare_boot("");
-        add_services(sup);
-        sup.set_start_hook([this](const std::string& name, int pid) {
-            cordon::guest::record_service_pid(run_dir(), name, pid);
-        });
-    }
+    void SetUp() override { make_layout("cordon-engine-start", {"601", "602"}); }
 
     // The earlier agent: brings the engine up, then dies by SIGKILL. Returns the pids of
     // its containerd and dockerd, now orphans of this process.
     std::pair<pid_t, pid_t> run_earlier_agent() {
-        int p[2];
-        EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
-        std::cout.flush();
-        const pid_t agent = ::fork();
-        if (agent == 0) {
-            ::close(p[0]);
-            asio::io_context io;
-            Supervisor sup(io);
-            std::unique_ptr<EngineService> engine;
-            prepare(sup, engine, io);
-            bool started = false;
-            engine->start_services(run_dir(), names(), 1s,
-                                   [&](const EngineService::StartPath&) { started = true; });
-            run_until(io, [&] {
-                return started && sup.status("containerd").state == ServiceState::running &&
-                       sup.status("dockerd").state == ServiceState::running;
-            });
-            const int pids[2] = {sup.status("containerd").pid, sup.status("dockerd").pid};
-            [[maybe_unused]] auto n = ::write(p[1], pids, sizeof pids);
+        const auto [agent, pids] = fork_earlier_agent([](asio::io_context& io, Supervisor&) {
             for (;;) io.run_for(100ms);
-        }
-        ::close(p[1]);
-        int pids[2] = {0, 0};
-        EXPECT_EQ(::read(p[0], pids, sizeof pids), static_cast<ssize_t>(sizeof pids));
-        ::close(p[0]);
+        });
         ::kill(agent, SIGKILL);
         ::waitpid(agent, nullptr, 0);
-        orphans_.push_back(pids[0]);
-        orphans_.push_back(pids[1]);
-        return {pids[0], pids[1]};
+        return pids;
     }
-
-    // The new agent's decision, run to its end.
-    EngineService::StartPath start_new_agent(asio::io_context& io, Supervisor& sup,
-                                             std::unique_ptr<EngineService>& engine) {
-        prepare(sup, engine, io);
-        std::optional<EngineService::StartPath> path;
-        engine->start_services(run_dir(), names(), 2s,
-                               [&](const EngineService::StartPath& p) { path = p; });
-        EXPECT_TRUE(run_until(io, [&] { return path.has_value(); }));
-        return path.value_or(EngineService::StartPath{});
-    }
-
-    std::string dir_;
-    cordon::engine::EnginePaths paths_;
-    std::vector<pid_t> orphans_;
 };
 
 }  // namespace
