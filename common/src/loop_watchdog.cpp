@@ -68,6 +68,13 @@ std::string LoopWatchdog::describe_thread(int tid) {
     return out.empty() ? "nothing readable in " + dir : out;
 }
 
+void LoopWatchdog::report(log::Level level, const std::string& line) const {
+    if (opts_.also)
+        opts_.also(line);  // first: it does not wait on the log's locks
+    if (log::level() <= level)
+        log::write(level, opts_.component, line);
+}
+
 void LoopWatchdog::run() {
     std::unique_lock lk(mutex_);
     while (!stop_) {
@@ -94,9 +101,7 @@ void LoopWatchdog::run() {
                     "keepalive and every stream wait for it",
                     std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), tid,
                     tid ? describe_thread(tid) : "not known yet");
-                if (opts_.also)
-                    opts_.also(line);  // first: it does not wait on the log's locks
-                log::warn(opts_.component, "{}", line);
+                report(log::Level::warn, line);
                 lk.lock();
                 continue;
             }
@@ -106,9 +111,7 @@ void LoopWatchdog::run() {
                 const std::string line = fmt::format(
                     "the event loop has run nothing for {} ms: giving up on this process",
                     std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
-                if (opts_.also)
-                    opts_.also(line);
-                log::error(opts_.component, "{}", line);
+                report(log::Level::error, line);
                 opts_.give_up();
                 lk.lock();
                 opts_.give_up = nullptr;  // once
@@ -131,9 +134,7 @@ void LoopWatchdog::run() {
                     .count();
             lk.unlock();
             const std::string line = fmt::format("the event loop runs again after {} ms", ms);
-            if (opts_.also)
-                opts_.also(line);
-            log::warn(opts_.component, "{}", line);
+            report(log::Level::warn, line);
             lk.lock();
         }
         cv_.wait_for(lk, opts_.probe_every, [this] { return stop_; });

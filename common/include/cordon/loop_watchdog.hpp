@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "cordon/log.hpp"
+
 namespace cordon {
 
 class LoopWatchdog {
@@ -45,6 +47,7 @@ class LoopWatchdog {
 
   private:
     void run();
+    void report(log::Level level, const std::string& line) const;  // `also`, then the log
 
     boost::asio::io_context& io_;
     Options opts_;
