@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
         else if (a == "--accel" && i + 1 < argc)
             accel = argv[++i];
         else if (a == "--image-dir" && i + 1 < argc)
-            image = argv[++i];
+            image = fs::absolute(argv[++i]).lexically_normal().string();  // QEMU runs elsewhere
         else {
             std::cerr
                 << "usage: cordon-boot-bench [--runs N] [--accel tcg|kvm] [--image-dir DIR]\n";
