@@ -209,6 +209,8 @@ void Agent::setup_engine() {
     guest::ServiceSpec containerd;
     containerd.name = "containerd";
     containerd.argv = {opts_.containerd, "--config", "/etc/containerd/config.toml"};
+    const std::string runc_shim_dir = opts_.run_dir + "/runc-shim";
+    containerd.env = {engine::engine_path_env(runc_shim_dir)};  // the runc shim first
     containerd.wait_for = {opts_.run_dir + "/system-ready"};  // cgroup2 is mounted
     containerd.wait_poll = 20ms;
     containerd.stop_timeout = 10s;
@@ -218,6 +220,7 @@ void Agent::setup_engine() {
     paths.dockerd_socket = opts_.dockerd_socket;
     paths.state_dir = opts_.state_dir;
     paths.daemon_json = opts_.run_dir + "/daemon.json";
+    paths.runc_shim_dir = runc_shim_dir;
     std::string cmdline;
     {
         std::ifstream in("/proc/cmdline");
@@ -242,6 +245,7 @@ void Agent::setup_engine() {
     guest::ServiceSpec dockerd;
     dockerd.name = "dockerd";
     dockerd.argv = {opts_.dockerd, "--config-file", engine_->daemon_json()};
+    dockerd.env = {engine::engine_path_env(runc_shim_dir)};  // BuildKit runs "runc" from PATH
     // The init's module job (bridge, veth) and containerd come first; DHCP need not.
     dockerd.wait_for = {opts_.run_dir + "/modules-ready", "/run/containerd/containerd.sock"};
     dockerd.wait_poll = 20ms;
