@@ -188,6 +188,7 @@ ln -sf ../lib64/ld-linux-x86-64.so.2 "$root/lib/x86_64-linux-gnu/ld-linux-x86-64
 MODULES_INITRAMFS=(virtio_pci virtio_blk squashfs overlay virtio_console)
 MODULES_ROOT=(
   virtiofs                                                   # shared host folders
+  qemu_fw_cfg                                                # the admin settings (fw_cfg)
   virtio_console virtio_net virtio_rng                       # channel, network, entropy
   virtio_balloon                                             # memory given back (free page reporting)
   overlay bridge br_netfilter veth                           # docker's bridge network

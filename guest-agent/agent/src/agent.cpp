@@ -108,6 +108,7 @@ void Agent::record_boot_time(const std::string& name) {
 void Agent::start() {
     record_boot_time("agent-start");
     log::info(kComponent, "cordon-guest-agent {} starting", version_);
+    load_admin_settings();  // before any shell, exec or Docker request can be served
     register_methods();
     open_port();  // first: the host must get answers as early as possible
 
@@ -119,6 +120,27 @@ void Agent::start() {
     });
 
     wait_for_data_disk();
+}
+
+// fw_cfg -> /etc/cordon/admin-settings.json -> admin_ (admin_settings.hpp). Quick: a
+// modprobe at most.
+void Agent::load_admin_settings() {
+    std::string cmdline;
+    {
+        std::ifstream in("/proc/cmdline");
+        std::getline(in, cmdline);
+    }
+    admin_ = receive_admin_settings(cmdline, opts_.admin, [] {
+        try {
+            const auto r = cordon::run({"modprobe", "qemu_fw_cfg"}, 10s);
+            if (r.exit_code != 0)
+                log::warn(kComponent, "modprobe qemu_fw_cfg failed: {}", r.err);
+        } catch (const std::exception& e) {
+            log::warn(kComponent, "cannot run modprobe qemu_fw_cfg: {}", e.what());
+        }
+    });
+    policy::PolicyConfig check;  // commandList names are checked now, not when the proxy starts
+    apply_admin_policy(admin_, check);
 }
 
 // The init checks and mounts the data disk in the background while the agent already
@@ -187,6 +209,8 @@ void Agent::setup_engine() {
     guest::ServiceSpec containerd;
     containerd.name = "containerd";
     containerd.argv = {opts_.containerd, "--config", "/etc/containerd/config.toml"};
+    const std::string runc_shim_dir = opts_.run_dir + "/runc-shim";
+    containerd.env = {engine::engine_path_env(runc_shim_dir)};  // the runc shim first
     containerd.wait_for = {opts_.run_dir + "/system-ready"};  // cgroup2 is mounted
     containerd.wait_poll = 20ms;
     containerd.stop_timeout = 10s;
@@ -196,6 +220,7 @@ void Agent::setup_engine() {
     paths.dockerd_socket = opts_.dockerd_socket;
     paths.state_dir = opts_.state_dir;
     paths.daemon_json = opts_.run_dir + "/daemon.json";
+    paths.runc_shim_dir = runc_shim_dir;
     std::string cmdline;
     {
         std::ifstream in("/proc/cmdline");
@@ -220,6 +245,7 @@ void Agent::setup_engine() {
     guest::ServiceSpec dockerd;
     dockerd.name = "dockerd";
     dockerd.argv = {opts_.dockerd, "--config-file", engine_->daemon_json()};
+    dockerd.env = {engine::engine_path_env(runc_shim_dir)};  // BuildKit runs "runc" from PATH
     // The init's module job (bridge, veth) and containerd come first; DHCP need not.
     dockerd.wait_for = {opts_.run_dir + "/modules-ready", "/run/containerd/containerd.sock"};
     dockerd.wait_poll = 20ms;
@@ -263,6 +289,7 @@ void Agent::start_proxy() {
         pc.binds_only_from_shares = true;  // with isolation on: binds only from shared folders
         if (shares_)
             pc.shared_folders = shares_->paths();
+        apply_admin_policy(admin_, pc);  // socketMountImages, commandList
         proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, pc, *audit_);
         if (engine_)
             proxy_->set_isolation(engine_->isolation());
@@ -391,7 +418,9 @@ void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string
         return;
     }
     if (service == "shell") {
-        serve_shell(io_, std::move(stream));
+        ShellOptions shell;
+        shell.refusal = shell_refusal(admin_);  // lockVmShell: the error reaches vmctl
+        serve_shell(io_, std::move(stream), std::move(shell));
         return;
     }
     if (service == "docker") {
@@ -586,6 +615,14 @@ json Agent::info() {
     j["published_ports"] = ports_->status();
     if (shares_)
         j["shares"] = shares_->status();
+    j["admin"] = {{"state", admin_.state},
+                  {"source", admin_.source},
+                  {"message", admin_.message},
+                  {"socket_mount_images", admin_.policy.socket_mount_images.size()},
+                  {"command_list",
+                   {{"type", admin_.policy.command_list_type},
+                    {"commands", admin_.policy.commands}}},
+                  {"lock_vm_shell", admin_.policy.lock_vm_shell}};
     j["shutting_down"] = shutting_down_;
     return j;
 }
@@ -593,6 +630,11 @@ json Agent::info() {
 // Runs a command in the VM for debugging (vmctl exec): argv, not a shell line, so
 // nothing is re-parsed. Output is capped to stay within one RPC line.
 void Agent::exec(std::shared_ptr<rpc::Call> call) {
+    if (const std::string refusal = shell_refusal(admin_); !refusal.empty()) {
+        call->fail(rpc::RemoteError{"locked", refusal,
+                                    "ask your administrator to unlock it (lockVmShell)"});
+        return;
+    }
     const json& params = call->params();
     std::vector<std::string> argv;
     if (params.is_object() && params.contains("argv") && params["argv"].is_array()) {

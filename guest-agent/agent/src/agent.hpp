@@ -18,6 +18,7 @@
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/shares/shares.hpp"
 #include "clock_sync.hpp"
+#include "admin_settings.hpp"
 #include "agent_log.hpp"
 #include "engine_service.hpp"
 #include "events.hpp"
@@ -37,6 +38,7 @@ struct AgentOptions {
     std::string dockerd = "dockerd";
     // How long to wait for the init's data disk report (mkfs of a big disk takes a while).
     std::chrono::milliseconds data_disk_timeout{300'000};
+    AdminPaths admin;  // where the administrator's settings come from and are kept
 };
 
 class Agent {
@@ -49,6 +51,7 @@ class Agent {
     void record_boot_time(const std::string& name);
     void wait_for_data_disk();
     void setup_engine();
+    void load_admin_settings();
     void start_proxy();
     void probe_dockerd();
     void open_port();
@@ -80,6 +83,7 @@ class Agent {
     bool shutting_down_ = false;
     bool port_missing_logged_ = false;
     bool restart_notice_sent_ = false;
+    AdminState admin_;  // the administrator's policy settings (admin_settings.hpp)
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;

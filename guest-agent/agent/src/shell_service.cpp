@@ -73,6 +73,10 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
 
     void start() {
         stream_->accept();
+        if (!opt_.refusal.empty()) {
+            fail(opt_.refusal);
+            return;
+        }
         read_stream();
     }
 

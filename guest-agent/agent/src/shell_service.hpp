@@ -17,6 +17,8 @@ struct ShellOptions {
     std::string shell = "/bin/sh";  // run when START has no argv
     std::string home = "/root";
     std::string prompt = "cordon-vm:\\w# ";
+    // When set, no shell runs: the host gets this as the session's error (an admin lock).
+    std::string refusal;
 };
 
 // Takes the incoming stream (accepts it) and serves one shell on it.

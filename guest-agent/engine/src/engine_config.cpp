@@ -1,5 +1,12 @@
 #include "cordon/engine/engine_config.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "cordon/error.hpp"
+
 namespace cordon::engine {
 
 nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation, const EnginePaths& paths,
@@ -22,7 +29,43 @@ nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation, co
         cfg["runtimes"][kExclusiveRuntimeName] = {{"path", kExclusiveRuntimePath}};
         cfg["default-runtime"] = kExclusiveRuntimeName;
     }
+    if (isolation) {
+        // BuildKit's own entitlements (moby 20.10 daemon/config/builder.go): RUN
+        // --network=host and --security=insecure are refused by the engine itself, whatever
+        // the request (the proxy refuses networkmode=host and /grpc too). Other builder keys
+        // of the base (gc) are kept.
+        if (!cfg.contains("builder") || !cfg["builder"].is_object())
+            cfg["builder"] = nlohmann::json::object();
+        cfg["builder"]["entitlements"] = {{"network-host", false}, {"security-insecure", false}};
+    }
     return cfg;
+}
+
+std::string engine_path_env(const std::string& runc_shim_dir) {
+    return "PATH=" + runc_shim_dir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+void write_runc_shim(const std::string& dir, bool exclusive_ranges, const std::string& target) {
+    if (dir.empty())
+        return;
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        throw_errno("cannot create the runc shim folder", dir, "is /run/cordon writable?");
+    const std::string link = dir + "/runc";
+    if (!exclusive_ranges) {
+        if (::unlink(link.c_str()) != 0 && errno != ENOENT)
+            throw_errno("cannot remove the runc shim", link, "remove it by hand");
+        return;
+    }
+    const std::string tmp = link + ".new";
+    ::unlink(tmp.c_str());
+    if (::symlink(target.c_str(), tmp.c_str()) != 0)
+        throw_errno("cannot create the runc shim", tmp, "is /run/cordon writable?");
+    if (::rename(tmp.c_str(), link.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        errno = err;
+        throw_errno("cannot install the runc shim", link, "is /run/cordon writable?");
+    }
 }
 
 std::string data_root_for(bool isolation, const EnginePaths& paths, const RemapUser& user) {

@@ -1459,4 +1459,20 @@ PolicyConfig load_admin_config(std::string_view text, PolicyConfig cfg) {
     return cfg;
 }
 
+// ---------------------------------------------------------------- operation names
+// (for the guest agent: an admin's commandList may only name operations of kRoutes)
+
+bool is_operation_pattern(std::string_view name) {
+    if (name == "*")
+        return true;
+    const bool group = name.size() > 2 && name.ends_with(".*");
+    const std::string_view stem = group ? name.substr(0, name.size() - 1) : name;  // "image."
+    for (const auto& r : kRoutes) {
+        const std::string_view op = r.operation;
+        if (group ? op.starts_with(stem) : op == name)
+            return true;
+    }
+    return false;
+}
+
 }  // namespace cordon::policy

@@ -138,6 +138,14 @@ int main(int argc, char** argv) {
         std::cerr << "cordon-runc: " << e.what() << "\n";
         return 1;
     }
+    // Run as "runc" (the shim folder first in containerd's and dockerd's PATH, exclusive
+    // mode only): a container whose recorded runtime is plain runc, i.e. created by the
+    // plain engine (isolation off) and never checked by the policy, or BuildKit's executor.
+    // Neither may start, confined or not: its configuration may hold anything.
+    if (const auto refusal = shim_refusal(argv[0], call.command); !refusal.empty()) {
+        report(call, refusal);
+        return 1;
+    }
     if (call.command == "create" && !call.container.empty())
         return create(call, argv);
     if (call.command == "delete" && !call.container.empty())

@@ -78,4 +78,21 @@ RuncCall parse_runc_args(const std::vector<std::string>& args) {
     return call;
 }
 
+std::string shim_refusal(std::string_view argv0, std::string_view command) {
+    const auto slash = argv0.rfind('/');
+    const std::string_view name = slash == std::string_view::npos ? argv0 : argv0.substr(slash + 1);
+    if (name != "runc")
+        return {};
+    if (command == "create")
+        return "this container was created while isolation was off (its runtime is plain runc) "
+               "and its settings were never checked by the Docker socket policy; with exclusive "
+               "ID ranges it is not started. Remove it and create it again (docker rm NAME, then "
+               "docker run / docker compose up)";
+    if (command == "run")
+        return "BuildKit build steps cannot run in the exclusive-ranges isolation mode (moby 20.10 "
+               "runs them with plain runc, as VM root); build with DOCKER_BUILDKIT=0 or switch to "
+               "the shared-range isolation (vmctl isolation on --shared-range)";
+    return {};
+}
+
 }  // namespace cordon::runtime

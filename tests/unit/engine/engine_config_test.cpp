@@ -2,6 +2,12 @@
 
 #include "cordon/engine/engine_config.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cordon/error.hpp"
+
 using namespace cordon::engine;
 
 TEST(DaemonConfig, IsolationOnRemapsToTheVmUser) {
@@ -70,4 +76,52 @@ TEST(EngineConfigExclusive, UsesTheWrapperAsDefaultRuntimeWithoutRemap) {
     const auto off = make_daemon_config(cfg, false, paths, user, true);
     EXPECT_FALSE(off.contains("default-runtime"));
     EXPECT_FALSE(off.contains("userns-remap"));
+}
+
+TEST(EngineConfigBuilder, BuildKitEntitlementsAreOffInEveryIsolationOnMode) {
+    using namespace cordon::engine;
+    EnginePaths paths;
+    RemapUser user;
+    // The base asks for both entitlements and has a GC policy: isolation turns them off and
+    // keeps the GC policy.
+    const auto base = nlohmann::json::parse(
+        R"({"builder": {"gc": {"enabled": true},
+             "entitlements": {"network-host": true, "security-insecure": true}}})");
+    for (bool exclusive : {false, true}) {
+        const auto cfg = make_daemon_config(base, true, paths, user, exclusive);
+        EXPECT_EQ(cfg["builder"]["entitlements"]["network-host"], false) << exclusive;
+        EXPECT_EQ(cfg["builder"]["entitlements"]["security-insecure"], false) << exclusive;
+        EXPECT_EQ(cfg["builder"]["gc"]["enabled"], true) << exclusive;
+    }
+    // An empty base (the image's) gets them too; a malformed "builder" is replaced.
+    EXPECT_EQ(make_daemon_config(nlohmann::json::object(), true, paths, user)["builder"]
+                                ["entitlements"]["network-host"],
+              false);
+    EXPECT_EQ(make_daemon_config(nlohmann::json::parse(R"({"builder": 1})"), true, paths, user)
+                  ["builder"]["entitlements"]["security-insecure"],
+              false);
+    // Off: the user chose an engine as it comes; the base is left alone.
+    const auto off = make_daemon_config(base, false, paths, user);
+    EXPECT_EQ(off["builder"]["entitlements"]["network-host"], true);
+    EXPECT_FALSE(make_daemon_config(nlohmann::json::object(), false, paths, user).contains("builder"));
+}
+
+TEST(RuncShim, ExclusiveLinksRuncToTheWrapperOtherModesRemoveIt) {
+    namespace fs = std::filesystem;
+    using namespace cordon::engine;
+    const fs::path dir = fs::temp_directory_path() / ("cordon-shim-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    write_runc_shim(dir.string(), true, "/usr/libexec/cordon/cordon-runc");
+    EXPECT_EQ(fs::read_symlink(dir / "runc"), "/usr/libexec/cordon/cordon-runc");
+    write_runc_shim(dir.string(), true, "/usr/libexec/cordon/cordon-runc");  // again: replaced
+    EXPECT_EQ(fs::read_symlink(dir / "runc"), "/usr/libexec/cordon/cordon-runc");
+    EXPECT_FALSE(fs::exists(dir / "runc.new"));
+    write_runc_shim(dir.string(), false);
+    EXPECT_FALSE(fs::is_symlink(dir / "runc"));
+    write_runc_shim(dir.string(), false);  // nothing to remove: fine
+    write_runc_shim("", true);             // no shim folder configured: nothing written
+    EXPECT_THROW(write_runc_shim((dir / "missing/sub").string(), true), cordon::Error);
+    EXPECT_EQ(engine_path_env(dir.string()).rfind("PATH=" + dir.string() + ":", 0), 0u);
+    EXPECT_NE(engine_path_env("/s").find(":/usr/sbin:"), std::string::npos);  // real runc after
+    fs::remove_all(dir);
 }

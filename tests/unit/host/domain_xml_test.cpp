@@ -1,6 +1,8 @@
 // The generated domain XML, parsed back with libxml2 and checked with XPath.
 #include "cordon/host/domain_xml.hpp"
 
+#include "cordon/error.hpp"
+
 #include <gtest/gtest.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
@@ -159,3 +161,45 @@ TEST(DomainXml, FingerprintIsStoredAndFollowsTheSpec) {
         EXPECT_NE(domain_fingerprint(c), domain_fingerprint(s));
     }
 }
+
+namespace {
+
+TEST(DomainXml, FwCfgEntriesAreASysinfoWithTheirValueInline) {
+    DomainSpec s = spec();
+    EXPECT_EQ(Doc(domain_xml(s)).count("/domain/sysinfo"), 0);  // none asked: none written
+    s.fw_cfg.push_back({kAdminFwCfgName, R"({"version":1,"x":"a,b</entry><devices/>&"})"});
+    const std::string xml = domain_xml(s);
+    Doc d(xml);
+    ASSERT_TRUE(d.doc) << xml;
+    EXPECT_EQ(d.count("/domain/sysinfo[@type='fwcfg']/entry"), 1);
+    EXPECT_EQ(d.get("/domain/sysinfo/entry/@name"), "opt/org.cordon/admin");
+    EXPECT_EQ(d.get("/domain/sysinfo/entry"), s.fw_cfg[0].value);  // escaped, not injected
+    EXPECT_EQ(d.count("/domain/sysinfo/entry/@file"), 0);          // QEMU reads no host file
+    EXPECT_EQ(d.count("/domain/devices"), 1);
+}
+
+TEST(DomainXml, FwCfgNamesOutsideOptOrMalformedAreRefused) {
+    for (const std::string& name : std::vector<std::string>{"etc/boot-menu-wait", "opt/a,b", "opt/a=b", "opt/a b",
+                                   "opt/" + std::string(52, 'x'), ""}) {
+        DomainSpec s = spec();
+        s.fw_cfg.push_back({name, "v"});
+        EXPECT_THROW(domain_xml(s), cordon::Error) << name;
+    }
+    DomainSpec empty = spec();
+    empty.fw_cfg.push_back({kAdminFwCfgName, ""});
+    EXPECT_THROW(domain_xml(empty), cordon::Error);
+    DomainSpec longest = spec();
+    longest.fw_cfg.push_back({"opt/" + std::string(51, 'x'), "v"});  // 55 bytes: fits
+    EXPECT_NO_THROW(domain_xml(longest));
+}
+
+TEST(DomainXml, TheFingerprintFollowsTheAdminSettings) {
+    DomainSpec a = spec();
+    a.fw_cfg.push_back({kAdminFwCfgName, R"({"version":1,"lockVmShell":false})"});
+    DomainSpec b = a;
+    b.fw_cfg[0].value = R"({"version":1,"lockVmShell":true})";
+    EXPECT_NE(domain_fingerprint(a), domain_fingerprint(b));  // a changed policy redefines
+    EXPECT_NE(domain_fingerprint(a), domain_fingerprint(spec()));
+}
+
+}  // namespace

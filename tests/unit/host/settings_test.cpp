@@ -219,3 +219,34 @@ TEST(SettingText, ParsesByType) {
     EXPECT_EQ(setting_text(json(true)), "on");
     EXPECT_EQ(setting_text(json(3)), "3");
 }
+
+TEST_F(Settings_, TheAdminPolicyKeysReachTheEffectiveSettings) {
+    const std::string digest = "docker/compose@sha256:" + std::string(64, 'b');
+    admin(R"({"isolation": true, "locked": ["isolation"], "socketMountImages": [")" + digest +
+          R"("], "commandList": {"type": "deny", "commands": ["image.push"]},
+            "lockVmShell": true})");
+    const Settings s = load().effective();
+    EXPECT_EQ(s.admin_policy.socket_mount_images, std::vector<std::string>{digest});
+    EXPECT_EQ(s.admin_policy.commands, std::vector<std::string>{"image.push"});
+    EXPECT_TRUE(s.admin_policy.lock_vm_shell);
+    EXPECT_TRUE(s.isolation_locked);
+}
+
+TEST_F(Settings_, AMalformedAdminPolicyIsAClearErrorNamingTheFile) {
+    admin(R"({"socketMountImages": ["docker/compose:latest"]})");
+    const HostError e = load_error();
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_NE(std::string(e.what()).find("digest"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("admin-settings.json"), std::string::npos) << e.what();
+    admin(R"({"lockVmShell": "yes"})");
+    EXPECT_NE(std::string(load_error().what()).find("lockVmShell"), std::string::npos);
+}
+
+TEST_F(Settings_, AUserCannotSetTheAdminPolicy) {
+    user(R"({"lockVmShell": false, "socketMountImages": ["sha256:)" + std::string(64, 'c') +
+         R"("]})");
+    admin(R"({"lockVmShell": true})");
+    const Settings s = load().effective();
+    EXPECT_TRUE(s.admin_policy.lock_vm_shell);  // the user's value is ignored
+    EXPECT_TRUE(s.admin_policy.socket_mount_images.empty());
+}

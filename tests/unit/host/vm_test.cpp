@@ -495,3 +495,22 @@ TEST_F(VmFake, IsolationSwitchProgressBecomesSteps) {
     EXPECT_EQ(names, (std::vector<std::string>{"stop_containers", "save_images", "stop_engine",
                                                "start_engine", "load_images", "done"}));
 }
+
+TEST_F(VmFake, TheAdminPolicyTravelsInFwCfgAndAChangeRedefines) {
+    settings.admin_policy.lock_vm_shell = true;
+    settings.admin_policy.socket_mount_images = {"sha256:" + std::string(64, 'd')};
+    Vm vm(hv, settings, answering());
+    vm.start(start_options());
+    const std::string& xml = world.xml;
+    EXPECT_NE(xml.find("<sysinfo type=\"fwcfg\">"), std::string::npos) << xml;
+    EXPECT_NE(xml.find("name=\"opt/org.cordon/admin\""), std::string::npos) << xml;
+    EXPECT_NE(xml.find("&quot;lockVmShell&quot;:true"), std::string::npos) << xml;
+    EXPECT_NE(xml.find("cordon.admin=fw_cfg"), std::string::npos) << xml;
+    // The administrator unlocks the shell: the next start defines the domain again.
+    vm.stop({});
+    settings.admin_policy.lock_vm_shell = false;
+    Vm unlocked(hv, settings, answering());
+    unlocked.start(start_options());
+    EXPECT_EQ(world.defines, 2);
+    EXPECT_NE(world.xml.find("&quot;lockVmShell&quot;:false"), std::string::npos);
+}

@@ -36,3 +36,19 @@ TEST(RuncArgs, AMissingValueIsAnError) {
     EXPECT_THROW(parse_runc_args({"--root"}), cordon::Error);
     EXPECT_THROW(parse_runc_args({"create", "--bundle"}), cordon::Error);
 }
+
+TEST(ShimRefusal, AsRuncItRefusesCreateAndRunOnly) {
+    using cordon::runtime::shim_refusal;
+    // Through the shim (containerd's shim runs "runc" from PATH for a container the plain
+    // engine created; BuildKit runs `runc run`): refused, with the way out.
+    EXPECT_NE(shim_refusal("runc", "create").find("docker rm"), std::string::npos);
+    EXPECT_NE(shim_refusal("/run/cordon/runc-shim/runc", "create"), "");
+    EXPECT_NE(shim_refusal("runc", "run").find("DOCKER_BUILDKIT=0"), std::string::npos);
+    // The rest of a container's life goes on (a refused container must still be deletable).
+    for (const char* cmd : {"delete", "state", "kill", "start", "exec", "features", ""})
+        EXPECT_EQ(shim_refusal("runc", cmd), "") << cmd;
+    // As the configured runtime (dockerd's cordon-idmap): create is the wrapper's own job.
+    EXPECT_EQ(shim_refusal("/usr/libexec/cordon/cordon-runc", "create"), "");
+    EXPECT_EQ(shim_refusal("cordon-runc", "create"), "");
+    EXPECT_EQ(shim_refusal("xrunc", "create"), "");
+}

@@ -75,6 +75,29 @@ void disk(Writer& w, const std::string& format, const std::filesystem::path& pat
     w.end();
 }
 
+// <sysinfo type='fwcfg'><entry name='opt/...'>value</entry></sysinfo> (libvirt 6.5+).
+void fw_cfg(Writer& w, const std::vector<FwCfgEntry>& entries) {
+    if (entries.empty())
+        return;
+    w.start("sysinfo");
+    w.attr("type", "fwcfg");
+    for (const auto& e : entries) {
+        // QEMU keeps 56 bytes per name (with the NUL); names outside opt/ are QEMU's own.
+        if (!e.name.starts_with("opt/") || e.name.size() > 55 ||
+            e.name.find_first_of(",= \n") != std::string::npos)
+            throw cordon::Error("a fw_cfg name must start with opt/, be at most 55 bytes and "
+                                "hold no ',', '=', space or newline",
+                                e.name);
+        if (e.value.empty())
+            throw cordon::Error("a fw_cfg entry must not be empty", e.name);
+        w.start("entry");
+        w.attr("name", e.name);
+        w.text(e.value);
+        w.end();
+    }
+    w.end();  // sysinfo
+}
+
 }  // namespace
 
 std::string domain_fingerprint(const DomainSpec& s) {
@@ -104,6 +127,11 @@ std::string domain_fingerprint(const DomainSpec& s) {
         mix(f.tag);
         mix(f.source.string());
         mix(f.binary.string());
+    }
+    for (const auto& e : s.fw_cfg) {  // absent: same fingerprint as before fw_cfg existed
+        mix("fw_cfg");
+        mix(e.name);
+        mix(e.value);
     }
     mix("layout-2");  // bump when domain_xml() writes different XML for the same spec
     char buf[17];
@@ -165,6 +193,7 @@ std::string domain_xml(const DomainSpec& s) {
     w.element("initrd", s.initrd.string());
     w.element("cmdline", s.cmdline);
     w.end();  // os
+    fw_cfg(w, s.fw_cfg);
 
     w.start("features");
     w.empty("acpi", {});

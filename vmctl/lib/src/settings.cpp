@@ -172,8 +172,14 @@ json read_layer(const fs::path& file) {
 
 void validate_layer(const json& doc, const fs::path& file, bool admin) {
     for (auto it = doc.begin(); it != doc.end(); ++it) {
-        if (admin && it.key() == "locked")
+        if (admin && (it.key() == "locked" || is_admin_policy_key(it.key())))
+            continue;  // "locked" and the policy keys are checked by the caller
+        if (is_admin_policy_key(it.key())) {
+            log::warn("settings",
+                      "{}: ignoring '{}': only the administrator's settings ({}) may set it",
+                      file.string(), it.key(), admin_settings_path().string());
             continue;
+        }
         const KeyInfo* k = find_key(it.key());
         if (!k) {
             log::warn("settings", "{}: ignoring unknown key '{}' (known keys: {})", file.string(),
@@ -326,6 +332,13 @@ LayeredSettings LayeredSettings::load(const SettingsFiles& files) {
             s.admin_locked_.push_back(name.get<std::string>());
         }
     }
+    try {
+        s.admin_policy_ = parse_admin_policy(s.admin_doc_);
+        (void)guest_document(s.admin_policy_);  // refuses a policy too large for the guest
+    } catch (const cordon::Error& e) {
+        throw HostError(ErrorKind::config, e.failure() + " (" + e.subject() + ")",
+                        files.admin.string(), e.hint());
+    }
     s.recompute();
     return s;
 }
@@ -384,6 +397,7 @@ Settings LayeredSettings::effective() const {
     s.isolation_locked = get("isolation").locked;
     s.share_owner = resolve_share_owner(get("share_owner").value.get<std::string>());
     s.shared_folders = shared_folders_from_json(get("shared_folders").value, s.share_owner.home);
+    s.admin_policy = admin_policy_;
     return s;
 }
 

@@ -294,6 +294,11 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
     if (settings_.isolation_locked)
         spec.cmdline +=
             settings_.isolation ? " cordon.isolation_lock=on" : " cordon.isolation_lock=off";
+    // The administrator's policy settings, always sent (the defaults too): the guest reads
+    // them from fw_cfg before its policy proxy serves anything, and cordon.admin=fw_cfg
+    // tells it they must be there (missing or malformed: it denies, see docs/POLICY.md).
+    spec.fw_cfg.push_back({kAdminFwCfgName, guest_document(settings_.admin_policy)});
+    spec.cmdline += " cordon.admin=fw_cfg";
     spec.rootfs = image.rootfs;
     spec.rootfs_format = image.rootfs_format;
     spec.data_disk = paths_.data_disk;

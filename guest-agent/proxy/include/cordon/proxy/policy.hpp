@@ -173,6 +173,10 @@ bool normalize_path(std::string_view raw, std::string& out, std::string& why);
 bool parse_query(std::string_view raw, std::multimap<std::string, std::string>& out,
                  std::string& why);
 
+// True for an operation name of the route table ("image.push"), a group with routes
+// ("image.*") or "*": what an admin's commandList may name.
+bool is_operation_pattern(std::string_view name);
+
 // The Docker-style JSON error body of a refusal.
 std::string denial_body(const Decision& d);
 

@@ -2,6 +2,7 @@
 // What the wrapper needs from a runc command line (containerd-shim-runc-v2 calls
 // e.g. `runc --root R --log L --log-format json create --bundle B --pid-file P ID`).
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cordon::runtime {
@@ -16,5 +17,11 @@ struct RuncCall {
 
 // Throws cordon::Error when a flag that takes a value lacks it.
 RuncCall parse_runc_args(const std::vector<std::string>& args);  // args without argv[0]
+
+// Why the wrapper refuses `command` when started under the name `argv0`, or empty.
+// Started as "runc" (through the runc shim of the exclusive-ranges mode) it refuses
+// `create` (a container the plain engine created: isolation was off) and `run`
+// (BuildKit's executor); everything else (state, kill, delete...) goes to runc.
+std::string shim_refusal(std::string_view argv0, std::string_view command);
 
 }  // namespace cordon::runtime

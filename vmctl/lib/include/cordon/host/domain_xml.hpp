@@ -19,6 +19,17 @@ struct FilesystemSpec {
     bool operator==(const FilesystemSpec&) const = default;
 };
 
+// A QEMU fw_cfg file the guest reads in /sys/firmware/qemu_fw_cfg/by_name/<name>/raw
+// (libvirt <sysinfo type='fwcfg'>). The value is given inline (QEMU's string=), so
+// QEMU reads no host file and the domain's fingerprint covers it.
+struct FwCfgEntry {
+    std::string name;   // "opt/<reverse domain>/<item>", at most 55 bytes
+    std::string value;  // non-empty text
+    bool operator==(const FwCfgEntry&) const = default;
+};
+
+inline constexpr const char* kAdminFwCfgName = "opt/org.cordon/admin";
+
 struct DomainSpec {
     std::string name;
     std::string uuid;  // keep the existing domain's UUID when redefining; empty: libvirt picks one
@@ -35,6 +46,8 @@ struct DomainSpec {
     std::filesystem::path console_log;     // serial console log file
     // virtiofs shares; when any, guest memory is memfd-backed and shared (vhost-user needs it).
     std::vector<FilesystemSpec> filesystems;
+    // fw_cfg files (the administrator's policy settings, kAdminFwCfgName).
+    std::vector<FwCfgEntry> fw_cfg;
 };
 
 // Throws cordon::Error if libxml2 fails. The Cordon metadata element carries a

@@ -4,6 +4,8 @@
 //                      <  admin settings (/etc/cordon/admin-settings.json)
 // The admin file holds values and a "locked" list of key names:
 //   { "isolation": true, "locked": ["isolation"] }
+// and the administrator's policy keys, which only the admin file may hold (see
+// cordon/admin_policy.hpp): socketMountImages, allowDerivedImages, commandList, lockVmShell.
 // An admin value that is not locked is a default the user may override; a locked
 // key always takes the admin value (or the built-in default when the admin file
 // locks a key without giving a value) and the user cannot set it.
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cordon/admin_policy.hpp"
 #include "cordon/host/shares.hpp"
 
 namespace cordon::host {
@@ -35,6 +38,9 @@ struct Settings {
     // Host folders the VM mounts at the same path ("~" expanded to the owner's home).
     std::vector<SharedFolder> shared_folders;
     ShareOwner share_owner;  // who owns what containers create in them
+    // The admin file's policy keys (socketMountImages, allowDerivedImages, commandList,
+    // lockVmShell): admin-only, handed to the guest through fw_cfg.
+    AdminPolicy admin_policy;
 };
 
 enum class ValueType { integer, string, boolean, choice, folders };
@@ -96,6 +102,7 @@ class LayeredSettings {
     nlohmann::json user_doc_ = nlohmann::json::object();
     nlohmann::json admin_doc_ = nlohmann::json::object();
     std::vector<std::string> admin_locked_;
+    AdminPolicy admin_policy_;
     std::map<std::string, SettingValue> values_;
 };
 
