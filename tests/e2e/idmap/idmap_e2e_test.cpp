@@ -30,6 +30,8 @@ json vmctl_isolation(const VmEnvironment& vm, const std::vector<std::string>& ar
     return json::parse(r.out, nullptr, false);
 }
 
+constexpr const char* kFromOff = "cordon-e2e-created-while-off";
+
 class IdmapTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -39,6 +41,14 @@ class IdmapTest : public ::testing::Test {
         static bool switched = false;
         if (switched)
             return;
+        // A container of the plain engine (isolation off), for
+        // AContainerCreatedWhileIsolationWasOffIsNotStartedUnconfined: the plain and the
+        // exclusive engines share one data root, so it is still there after the switch.
+        const json off = vmctl_isolation(vm, {"off", "--yes"});
+        ASSERT_TRUE(off.is_object() && !off.contains("error")) << off.dump();
+        vm.ensure_test_image();
+        auto made = vm.docker({"create", "--name", kFromOff, vm.test_image(), "id", "-u"});
+        ASSERT_TRUE(made.ok()) << describe(made);
         const json reply = vmctl_isolation(vm, {"on", "--exclusive-ranges", "--yes"});
         ASSERT_TRUE(reply.is_object() && !reply.contains("error")) << reply.dump();
         ASSERT_TRUE(reply.value("exclusive_ranges", false)) << reply.dump();
@@ -164,6 +174,29 @@ TEST_F(IdmapTest, NamingRuncExplicitlyIsRefused) {
     auto r = vm.docker({"run", "--rm", "--runtime", "runc", vm.test_image(), "true"});
     EXPECT_FALSE(r.ok()) << describe(r);
     EXPECT_NE(r.err.find("runtime"), std::string::npos) << describe(r);
+}
+
+// Issue 13 item 4: its stored runtime is plain runc, which would run it as VM root; in the
+// exclusive mode `runc` on containerd's PATH is cordon-runc, which refuses it by name.
+TEST_F(IdmapTest, AContainerCreatedWhileIsolationWasOffIsNotStartedUnconfined) {
+    auto& vm = VmEnvironment::get();
+    auto rt = vm.docker({"inspect", "--format", "{{.HostConfig.Runtime}}", kFromOff});
+    ASSERT_TRUE(rt.ok()) << describe(rt);
+    EXPECT_EQ(rt.out, "runc\n");
+    auto start = vm.docker({"start", "-a", kFromOff});
+    EXPECT_FALSE(start.ok()) << describe(start);
+    EXPECT_EQ(start.out.find('0'), std::string::npos) << "it ran: " << describe(start);
+    EXPECT_NE((start.out + start.err).find("created while isolation was off"), std::string::npos)
+        << describe(start);
+    auto running = vm.docker({"inspect", "--format", "{{.State.Running}}", kFromOff});
+    EXPECT_EQ(running.out, "false\n") << describe(running);
+    // Removing it still works (runc delete is passed through), and a new container runs
+    // in a range of its own.
+    auto rm = vm.docker({"rm", "-f", kFromOff});
+    EXPECT_TRUE(rm.ok()) << describe(rm);
+    auto fresh = vm.docker({"run", "--rm", vm.test_image(), "cat", "/proc/self/uid_map"});
+    ASSERT_TRUE(fresh.ok()) << describe(fresh);
+    EXPECT_GE(first_host_id(fresh.out), 100000u) << fresh.out;
 }
 
 int main(int argc, char** argv) {

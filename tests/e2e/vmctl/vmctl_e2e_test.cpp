@@ -254,6 +254,47 @@ TEST_F(Vmctl, CtrlCDuringStartLeavesNothingHalfStarted) {
     EXPECT_TRUE(del.ok()) << describe(del);
 }
 
+// The administrator's policy settings reach the guest through fw_cfg at the next start,
+// and lockVmShell is enforced there: no root shell and no exec in the VM. Last in the
+// binary: the VM stays locked until the harness stops it (stop and logs need no shell).
+TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
+    auto& env = VmEnvironment::get();
+    // Before: the defaults arrived (the fw_cfg file is always sent) and the shell works.
+    auto st = env.vmctl({"status", "--json"}, 60s);
+    ASSERT_TRUE(st.ok()) << describe(st);
+    auto before = json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(before.is_object()) << st.out;
+    EXPECT_EQ(before["agent"]["admin"].value("state", ""), "ok") << st.out;
+    EXPECT_FALSE(before["agent"]["admin"].value("lock_vm_shell", true)) << st.out;
+    ASSERT_TRUE(env.vm_exec("true").ok());
+
+    env.apply_env();
+    const char* admin_file = std::getenv("CORDON_ADMIN_SETTINGS");
+    ASSERT_NE(admin_file, nullptr);
+    std::ofstream(admin_file) << R"({"lockVmShell": true})";
+    auto restart = env.vmctl({"restart"}, 600s);
+    ASSERT_TRUE(restart.ok()) << describe(restart);
+
+    st = env.vmctl({"status", "--json"}, 60s);
+    ASSERT_TRUE(st.ok()) << describe(st);
+    auto after = json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(after.is_object()) << st.out;
+    EXPECT_EQ(after["agent"]["admin"].value("state", ""), "ok") << st.out;
+    EXPECT_TRUE(after["agent"]["admin"].value("lock_vm_shell", false)) << st.out;
+
+    auto ex = env.vm_exec("echo reached-the-vm");
+    EXPECT_FALSE(ex.ok()) << describe(ex);
+    EXPECT_EQ(ex.out.find("reached-the-vm"), std::string::npos) << describe(ex);
+    EXPECT_NE((ex.out + ex.err).find("lockVmShell"), std::string::npos) << describe(ex);
+    auto sh = shell({"--", "sh", "-c", "echo reached-the-vm"}, "");
+    EXPECT_FALSE(sh.ok()) << describe(sh);
+    EXPECT_EQ(sh.out.find("reached-the-vm"), std::string::npos) << describe(sh);
+    EXPECT_NE((sh.out + sh.err).find("lockVmShell"), std::string::npos) << describe(sh);
+    // Docker still works: the lock is on the VM's shell, not on the engine.
+    auto v = env.docker({"version", "--format", "{{.Server.Version}}"});
+    EXPECT_TRUE(v.ok()) << describe(v);
+}
+
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     ::testing::AddGlobalTestEnvironment(new VmEnvironment);

@@ -3,6 +3,9 @@
 #include "cordon/host/vm.hpp"
 
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
 #include <stdlib.h>
 
 #include "cordon/host/domain_xml.hpp"
@@ -496,21 +499,30 @@ TEST_F(VmFake, IsolationSwitchProgressBecomesSteps) {
                                                "start_engine", "load_images", "done"}));
 }
 
-TEST_F(VmFake, TheAdminPolicyTravelsInFwCfgAndAChangeRedefines) {
+TEST_F(VmFake, TheAdminPolicyTravelsInAFwCfgFileRewrittenAtEveryStart) {
     settings.admin_policy.lock_vm_shell = true;
     settings.admin_policy.socket_mount_images = {"sha256:" + std::string(64, 'd')};
     Vm vm(hv, settings, answering());
     vm.start(start_options());
     const std::string& xml = world.xml;
+    const auto file = vm.paths().state_dir / "admin-policy.json";
     EXPECT_NE(xml.find("<sysinfo type=\"fwcfg\">"), std::string::npos) << xml;
-    EXPECT_NE(xml.find("name=\"opt/org.cordon/admin\""), std::string::npos) << xml;
-    EXPECT_NE(xml.find("&quot;lockVmShell&quot;:true"), std::string::npos) << xml;
+    EXPECT_NE(xml.find("name=\"opt/org.cordon/admin\" file=\"" + file.string() + "\""),
+              std::string::npos)
+        << xml;
     EXPECT_NE(xml.find("cordon.admin=fw_cfg"), std::string::npos) << xml;
-    // The administrator unlocks the shell: the next start defines the domain again.
+    auto read = [&] {
+        std::ifstream in(file);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    EXPECT_NE(read().find("\"lockVmShell\":true"), std::string::npos) << read();
+    EXPECT_NE(read().find(std::string(64, 'd')), std::string::npos) << read();
+    // The administrator unlocks the shell: the next start rewrites the file QEMU reads
+    // (the domain itself need not change).
     vm.stop({});
     settings.admin_policy.lock_vm_shell = false;
     Vm unlocked(hv, settings, answering());
     unlocked.start(start_options());
-    EXPECT_EQ(world.defines, 2);
-    EXPECT_NE(world.xml.find("&quot;lockVmShell&quot;:false"), std::string::npos);
+    EXPECT_EQ(world.defines, 1);
+    EXPECT_NE(read().find("\"lockVmShell\":false"), std::string::npos) << read();
 }

@@ -75,7 +75,7 @@ void disk(Writer& w, const std::string& format, const std::filesystem::path& pat
     w.end();
 }
 
-// <sysinfo type='fwcfg'><entry name='opt/...'>value</entry></sysinfo> (libvirt 6.5+).
+// <sysinfo type='fwcfg'><entry name='opt/...' file='...'/></sysinfo> (libvirt 6.5+).
 void fw_cfg(Writer& w, const std::vector<FwCfgEntry>& entries) {
     if (entries.empty())
         return;
@@ -88,11 +88,12 @@ void fw_cfg(Writer& w, const std::vector<FwCfgEntry>& entries) {
             throw cordon::Error("a fw_cfg name must start with opt/, be at most 55 bytes and "
                                 "hold no ',', '=', space or newline",
                                 e.name);
-        if (e.value.empty())
-            throw cordon::Error("a fw_cfg entry must not be empty", e.name);
+        if (!e.file.is_absolute() || e.file.string().find(',') != std::string::npos)
+            throw cordon::Error("a fw_cfg file must be an absolute path without ','",
+                                e.file.string(), "keep the VM's state folder free of commas");
         w.start("entry");
         w.attr("name", e.name);
-        w.text(e.value);
+        w.attr("file", e.file.string());
         w.end();
     }
     w.end();  // sysinfo
@@ -131,7 +132,7 @@ std::string domain_fingerprint(const DomainSpec& s) {
     for (const auto& e : s.fw_cfg) {  // absent: same fingerprint as before fw_cfg existed
         mix("fw_cfg");
         mix(e.name);
-        mix(e.value);
+        mix(e.file.string());  // QEMU reads the content at each start: no redefine for it
     }
     mix("layout-2");  // bump when domain_xml() writes different XML for the same spec
     char buf[17];

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <thread>
 
+#include "cordon/atomic_file.hpp"
 #include "cordon/host/accel.hpp"
 #include "cordon/host/domain_xml.hpp"
 #include "cordon/host/host_error.hpp"
@@ -297,7 +298,9 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
     // The administrator's policy settings, always sent (the defaults too): the guest reads
     // them from fw_cfg before its policy proxy serves anything, and cordon.admin=fw_cfg
     // tells it they must be there (missing or malformed: it denies, see docs/POLICY.md).
-    spec.fw_cfg.push_back({kAdminFwCfgName, guest_document(settings_.admin_policy)});
+    const auto admin_file = paths_.state_dir / "admin-policy.json";
+    write_file_atomically(admin_file.string(), guest_document(settings_.admin_policy), 0644);
+    spec.fw_cfg.push_back({kAdminFwCfgName, admin_file});
     spec.cmdline += " cordon.admin=fw_cfg";
     spec.rootfs = image.rootfs;
     spec.rootfs_format = image.rootfs_format;

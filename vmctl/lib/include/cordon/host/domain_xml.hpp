@@ -20,11 +20,12 @@ struct FilesystemSpec {
 };
 
 // A QEMU fw_cfg file the guest reads in /sys/firmware/qemu_fw_cfg/by_name/<name>/raw
-// (libvirt <sysinfo type='fwcfg'>). The value is given inline (QEMU's string=), so
-// QEMU reads no host file and the domain's fingerprint covers it.
+// (libvirt <sysinfo type='fwcfg'><entry name=... file=.../>). QEMU reads the host file at
+// every start (libvirt labels it for QEMU's user). Not inline: libvirt 9.0 passes an inline
+// value to QEMU XML-escaped and with its commas unescaped, so QEMU refuses any JSON.
 struct FwCfgEntry {
-    std::string name;   // "opt/<reverse domain>/<item>", at most 55 bytes
-    std::string value;  // non-empty text
+    std::string name;            // "opt/<reverse domain>/<item>", at most 55 bytes
+    std::filesystem::path file;  // absolute path of the file QEMU reads
     bool operator==(const FwCfgEntry&) const = default;
 };
 
