@@ -12,6 +12,7 @@
 #include "cordon/error.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "cordon/proxy/hex.hpp"
+#include "cordon/proxy/volume_options.hpp"
 
 namespace cordon::policy {
 
@@ -497,8 +498,10 @@ struct Checker {
                 k = e + 1;
             }
         }
-        if (parts[0].empty() || parts[0][0] != '/')
-            return;  // a named volume
+        if (parts[0].empty() || parts[0][0] != '/') {
+            named_volume(parts[0], "Binds");
+            return;
+        }
         std::string repl = bind_source(parts[0], "Binds", true);
         if (!repl.empty()) {
             std::string out = repl + s.substr(parts[0].size());
@@ -506,45 +509,49 @@ struct Checker {
         }
     }
 
+    // The local driver's options, wherever dockerd will mount with them (volume create,
+    // inline Mounts DriverConfig, the stored options of an existing volume).
+    void local_options(const VolumeOptions& opts, const std::string& where) {
+        auto r = check_local_volume_options(opts, cfg.vm_subnets, where);
+        if (r.refusal)
+            deny(r.refusal->rule, r.refusal->message);
+        if (!r.bind_device)
+            return;
+        const std::string& device = *r.bind_device;
+        if (device.empty() || device[0] != '/')
+            deny("volume.bind", "a bind volume (" + where + ") needs an absolute device path, not \"" +
+                                    device + "\" (dockerd would resolve it from its own directory)");
+        bind_source(device, where + " (o=bind, device=" + device + ")", false);
+    }
+
     void local_driver_opts(const Value* opts, const std::string& where) {
         if (!get_object(opts, where))
             return;
-        std::string type, o, device;
-        const Value* device_v = nullptr;
+        VolumeOptions list;
         for (const auto& [k, v] : opts->members) {
             if (!v.is_string() && !v.is_null())
                 bad_type(where + "." + k, "a string");
-            if (k == "type")
-                type = v.text;
-            else if (k == "o")
-                o = v.text;
-            else if (k == "device")
-                device = v.text, device_v = &v;
-            else if (k != "size")
-                deny("volume.driver-opts", "the local volume option \"" + k + "\" (" + where +
-                                               ") is not understood by the policy");
+            list.emplace_back(k, v.text);
         }
-        bool bind = false;
-        std::size_t i = 0;
-        while (i <= o.size()) {
-            auto j = o.find(',', i);
-            std::string opt = o.substr(i, j == std::string::npos ? std::string::npos : j - i);
-            if (opt == "bind" || opt == "rbind")
-                bind = true;
-            if (j == std::string::npos)
-                break;
-            i = j + 1;
-        }
-        (void)device_v;
-        if (bind) {
-            if (device.empty() || device[0] != '/')
-                deny("volume.bind", "a bind volume (" + where + ") needs an absolute device path");
-            bind_source(device, where + " (o=bind, device=" + device + ")", false);
+        local_options(list, where);
+    }
+
+    // A named volume a container uses: if it exists, dockerd mounts it with the options it
+    // was created with (perhaps while isolation was off), so they are checked the same way.
+    void named_volume(const std::string& name, const std::string& where) {
+        if (name.empty())
+            return;
+        if (!lookups || !lookups->volumes.count(name)) {
+            missing.push_back({LookupRequest::Kind::volume, name});
             return;
         }
-        if (!device.empty() && device[0] == '/' && type != "tmpfs")
-            deny("volume.device", "a volume (" + where + ") that mounts the VM device " + device +
-                                      " would expose the VM's disks");
+        const auto& v = lookups->volumes.at(name);
+        if (!v.found)
+            return;  // dockerd creates it plain (or from inline options checked here)
+        if (!v.driver.empty() && v.driver != "local")
+            deny("volume.driver", "the existing volume \"" + name + "\" (" + where +
+                                      ") uses the driver \"" + v.driver + "\", a plugin");
+        local_options(v.options, "the existing volume \"" + name + "\" (" + where + ")");
     }
 
     void mount(const Value& m, std::size_t index) {
@@ -561,6 +568,11 @@ struct Checker {
         if (const Value* bo = get_object(field(m, "BindOptions"), where + ".BindOptions")) {
             check_unknown(*bo, {{"Propagation", "NonRecursive"}}, where + ".BindOptions");
             propagation(get_string(field(*bo, "Propagation"), where), where);
+        }
+        if (const Value* to = get_object(field(m, "TmpfsOptions"), where + ".TmpfsOptions")) {
+            check_unknown(*to, {{"SizeBytes", "Mode"}}, where + ".TmpfsOptions");
+            field(*to, "SizeBytes");
+            field(*to, "Mode");
         }
         if (const Value* vo = get_object(field(m, "VolumeOptions"), where + ".VolumeOptions")) {
             check_unknown(*vo, {{"NoCopy", "Labels", "DriverConfig"}}, where + ".VolumeOptions");
@@ -580,7 +592,9 @@ struct Checker {
             std::string repl = bind_source(source, where, true);
             if (!repl.empty())
                 replacements.push_back({src->begin, src->end, gojson::quote(repl)});
-        } else if (type == "volume" || type == "tmpfs") {
+        } else if (type == "volume") {
+            named_volume(source, where);
+        } else if (type == "tmpfs") {
         } else {
             deny("mount.type",
                  where + " has the mount type \"" + type + "\", which is not allowed");
@@ -627,6 +641,13 @@ struct Checker {
                 bad_type("Mounts", "an array");
             for (std::size_t i = 0; i < mounts->items.size(); ++i) mount(mounts->items[i], i);
         }
+        if (const Value* tm = get_object(field(*hc, "Tmpfs"), "Tmpfs"))
+            for (const auto& [path, opts] : tm->members) {
+                if (!opts.is_string() && !opts.is_null())
+                    bad_type("Tmpfs." + path, "a string");
+                if (auto r = check_tmpfs_options(opts.text, "Tmpfs[" + path + "]"))
+                    deny(r->rule, r->message);
+            }
         std::string vd = get_string(field(*hc, "VolumeDriver"), "VolumeDriver");
         if (!vd.empty() && vd != "local")
             deny("volume.driver",
@@ -854,6 +875,7 @@ struct Checker {
             const Value* io = get_object(field(*ipam, "Options"), "IPAM.Options");
             if (io && !io->members.empty())
                 deny("network.ipam", "IPAM options are not allowed");
+            ipam_configs(field(*ipam, "Config"));
         }
         static const std::set<std::string> ok = {"com.docker.network.bridge.enable_icc",
                                                  "com.docker.network.bridge.enable_ip_masquerade",
@@ -865,6 +887,46 @@ struct Checker {
                     deny("network.options", "the network option \"" + k +
                                                 "\" is not allowed (e.g. a bridge name could take "
                                                 "over a VM interface)");
+    }
+
+    // One address or prefix of a network's IPAM configuration: well formed (dockerd
+    // refuses malformed ones too) and not on the VM's own addresses.
+    void ipam_address(const std::string& text, bool cidr, const std::string& where) {
+        if (text.empty())
+            return;
+        auto p = cidr ? parse_cidr(text) : parse_ip(text);
+        if (!p)
+            deny("network.subnet", where + " \"" + text + "\" is not a valid " +
+                                       (cidr ? "CIDR prefix (a.b.c.d/n or x::y/n)" : "IP address"));
+        if (auto hit = vm_overlap(*p, cfg.vm_subnets))
+            deny("network.subnet", where + " " + text + " overlaps the VM's own addresses (" +
+                                       *hit + "); choose another private range, e.g. 172.30.0.0/16");
+    }
+
+    void ipam_configs(const Value* v) {
+        if (!v || v->is_null())
+            return;
+        if (!v->is_array())
+            bad_type("IPAM.Config", "an array");
+        for (std::size_t i = 0; i < v->items.size(); ++i) {
+            const Value& c = v->items[i];
+            std::string where = "IPAM.Config[" + std::to_string(i) + "]";
+            if (!c.is_object())
+                bad_type(where, "an object");
+            check_unknown(c, {{"Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"}}, where);
+            ipam_address(get_string(field(c, "Subnet"), where + ".Subnet"), true, where + ".Subnet");
+            ipam_address(get_string(field(c, "IPRange"), where + ".IPRange"), true,
+                         where + ".IPRange");
+            ipam_address(get_string(field(c, "Gateway"), where + ".Gateway"), false,
+                         where + ".Gateway");
+            if (const Value* aux = get_object(field(c, "AuxiliaryAddresses"),
+                                              where + ".AuxiliaryAddresses"))
+                for (const auto& [name, addr] : aux->members) {
+                    if (!addr.is_string() && !addr.is_null())
+                        bad_type(where + ".AuxiliaryAddresses." + name, "a string");
+                    ipam_address(addr.text, false, where + ".AuxiliaryAddresses[" + name + "]");
+                }
+        }
     }
 
     void network_connect(const Value& top, const std::string& network) {

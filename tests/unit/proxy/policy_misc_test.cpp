@@ -9,6 +9,7 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "fs_fixture.hpp"
+#include "cordon/proxy/volume_options.hpp"
 
 namespace {
 
@@ -211,4 +212,59 @@ TEST_F(PolicyMisc, RewrittenSocketBodyPassesThePolicyAgain) {
     auto again = p.check_body(req, head, *d.rewritten_body, &l);
     EXPECT_EQ(again.verdict, Verdict::allow) << again.rule << ": " << again.message;
 }
+}  // namespace
+
+namespace {
+using namespace cordon::policy;
+
+TEST(VmAddresses, CidrsParseLikeGoAndOverlapIsSymmetric) {
+    using cordon::policy::parse_cidr;
+    using cordon::policy::parse_ip;
+    for (const char* bad : {"10.0.2.0", "10.0.2.0/33", "10.0.2.0/024", "010.0.2.0/24", "10.0.2/24",
+                            "fe80::1%eth0/64", "::/129", "10.0.2.0/-1", "x/8", ""})
+        EXPECT_FALSE(parse_cidr(bad)) << bad;
+    EXPECT_FALSE(parse_ip("10.0.2.2/32"));
+    auto uplink = *parse_cidr("10.0.2.0/24");
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(uplink, *parse_ip("10.0.2.15")));
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(*parse_cidr("10.0.0.0/8"), uplink));
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(uplink, *parse_cidr("10.0.0.0/8")));
+    EXPECT_FALSE(cordon::policy::prefixes_overlap(uplink, *parse_cidr("10.0.3.0/24")));
+    // the IPv4-mapped IPv6 spelling is the same address
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(uplink, *parse_ip("::ffff:10.0.2.2")));
+    EXPECT_TRUE(cordon::policy::vm_overlap(*parse_ip("127.1.2.3"), {}));
+    EXPECT_TRUE(cordon::policy::vm_overlap(*parse_ip("::1"), {}));
+    EXPECT_FALSE(cordon::policy::vm_overlap(*parse_ip("192.168.1.20"), {"10.0.2.0/24"}));
+}
+
+TEST(VmAddresses, InterfaceSubnetsAreCleanCidrsWithoutLoopbackOrDocker) {
+    for (const auto& c : cordon::policy::interface_subnets()) {
+        auto p = cordon::policy::parse_cidr(c);
+        ASSERT_TRUE(p) << c;
+        EXPECT_NE(c, "127.0.0.0/8");
+        EXPECT_NE(c, "::1/128");
+    }
+}
+
+TEST(VolumeOptions, AnExistingVolumesStoredOptionsAreCheckedAtCreate) {
+    cordon::policy::PolicyConfig cfg;
+    cfg.fs_root = "/nonexistent-cordon-test-root";
+    cordon::policy::Policy p(cfg);
+    RequestInfo req{"POST", "/v1.41/containers/create", "application/json", Role::host};
+    auto head = p.check_head(req);
+    ASSERT_EQ(head.verdict, Verdict::inspect);
+    std::string body = R"({"Image":"a","HostConfig":{"Binds":["old:/x"]}})";
+    auto d = p.check_body(req, head, body);
+    ASSERT_EQ(d.verdict, Verdict::need_lookup);
+    ASSERT_EQ(d.lookups.size(), 1u);
+    EXPECT_EQ(d.lookups[0].kind, cordon::policy::LookupRequest::Kind::volume);
+    EXPECT_EQ(d.lookups[0].name, "old");
+    cordon::policy::Lookups l;
+    l.volumes["old"] = {true, "local", {{"type", "proc"}, {"device", "proc"}}};
+    EXPECT_EQ(p.check_body(req, head, body, &l).rule, "volume.type");
+    l.volumes["old"] = {true, "local", {}};
+    EXPECT_EQ(p.check_body(req, head, body, &l).verdict, Verdict::allow);
+    l.volumes["old"] = {false, {}, {}};
+    EXPECT_EQ(p.check_body(req, head, body, &l).verdict, Verdict::allow);
+}
+
 }  // namespace
