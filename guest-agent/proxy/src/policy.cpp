@@ -12,6 +12,7 @@
 #include "cordon/error.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "cordon/proxy/hex.hpp"
+#include "cordon/proxy/http.hpp"
 #include "cordon/proxy/volume_options.hpp"
 
 namespace cordon::policy {
@@ -360,13 +361,6 @@ const char* const kDefaultMasked[] = {
     "/proc/scsi",          "/sys/firmware"};
 const char* const kDefaultReadonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                         "/proc/sysrq-trigger"};
-
-std::string lower_ascii(std::string s) {
-    for (auto& c : s)
-        if (c >= 'A' && c <= 'Z')
-            c = static_cast<char>(c + 32);
-    return s;
-}
 
 // ---------------------------------------------------------------- the checker
 
@@ -970,16 +964,6 @@ bool unescape(std::string_view in, bool plus_is_space, std::string& out) {
     return true;
 }
 
-bool is_form(const std::string& content_type) {
-    std::string ct = lower_ascii(content_type);
-    auto semi = ct.find(';');
-    if (semi != std::string::npos)
-        ct = ct.substr(0, semi);
-    while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.pop_back();
-    while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.erase(0, 1);
-    return ct == "application/x-www-form-urlencoded" || ct == "multipart/form-data";
-}
-
 void check_build_query(const std::multimap<std::string, std::string>& q) {
     static const std::set<std::string> known = {
         "dockerfile", "t",          "extrahosts",  "remote",    "q",         "nocache",
@@ -1350,9 +1334,12 @@ Decision Policy::check_head(const RequestInfo& req) const {
             deny("endpoint",
                  "the endpoint " + req.method + " " + p + " is not on the policy's allowlist");
         }
-        if (is_form(req.content_type))
+        if (http::is_go_form(req.content_type))
             deny("http.form",
-                 "form-encoded bodies are refused: dockerd would read parameters from them");
+                 "form-encoded bodies are refused (Content-Type \"" + req.content_type +
+                     "\" is read by dockerd as " + http::go_media_type(req.content_type) +
+                     "): dockerd would read parameters such as networkmode from them; send "
+                     "parameters in the query");
         if (d.route.operation == "image.build")
             check_build_query(d.route.query);
         d.verdict = hit->body == BodyMode::inspect ? Verdict::inspect : Verdict::allow;

@@ -484,6 +484,16 @@ std::vector<Row> table() {
          "cgroup-parent"});
     add({"build_form_body", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
          "application/x-www-form-urlencoded"});
+    add({"build_form_nbsp", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
+         "application/x-www-form-urlencoded\xC2\xA0"});
+    add({"build_form_dotted_capital_i", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
+         "appl\xC4\xB0" "cation/x-www-form-urlencoded"});
+    add({"build_multipart", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
+         "Multipart/Form-Data; boundary=x"});
+    add({"create_form", "POST", create, "{}", D, "http.form", Role::host,
+         "application/x-www-form-urlencoded"});
+    add({"build_tar_context", "POST", "/v1.41/build?t=x", nullptr, A, nullptr, Role::host,
+         "application/x-tar"});
     add({"unknown_endpoint", "GET", "/v1.41/debug/pprof", nullptr, D, "endpoint"});
     add({"options_method", "OPTIONS", "/v1.41/containers/json", nullptr, D, "endpoint"});
     add({"old_api_start_hostconfig", "POST", "/v1.23/containers/c1/start", R"({"Privileged":true})",
