@@ -202,23 +202,6 @@ const Value* field(const Value& obj, std::string_view name) {
     return hits.front();
 }
 
-// Refuses members that match none of `known` and are not zero values: dockerd 20.10
-// ignores unknown fields, but a newer daemon might not, and we cannot judge them.
-void check_unknown(const Value& obj,
-                   std::initializer_list<std::initializer_list<const char*>> known,
-                   const std::string& where) {
-    for (const auto& [key, val] : obj.members) {
-        bool hit = false;
-        for (const auto& list : known)
-            for (const char* k : list)
-                if (gojson::key_matches_field(key, k))
-                    hit = true;
-        if (!hit && !gojson::is_zero(val))
-            deny("json.unknown-field",
-                 "the field \"" + key + "\" in " + where + " is not understood by the policy");
-    }
-}
-
 [[noreturn]] void bad_type(const std::string& name, const char* want) {
     deny("json.type",
          "the field \"" + name + "\" must be " + want + " (dockerd would refuse this request too)");
@@ -376,6 +359,44 @@ struct Checker {
     std::vector<Replacement> replacements;
     std::vector<LookupRequest> missing;
     bool socket_mount = false;
+    std::vector<std::string> removed;  // fields dockerd would ignore, stripped from the body
+
+    // Members that match none of `known` (Go's case-insensitive, Unicode-folding match) are
+    // ignored by dockerd 20.10's decoder; they are removed from the forwarded body, so
+    // nothing the policy does not model ever reaches dockerd. Each run of removed members
+    // is cut with its separating comma, leaving the kept members' bytes untouched.
+    void check_unknown(const Value& obj,
+                       std::initializer_list<std::initializer_list<const char*>> known,
+                       const std::string& where) {
+        const auto& m = obj.members;
+        std::vector<bool> drop(m.size(), false);
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            bool hit = false;
+            for (const auto& list : known)
+                for (const char* k : list)
+                    if (gojson::key_matches_field(m[i].first, k))
+                        hit = true;
+            if (!hit) {
+                drop[i] = true;
+                removed.push_back(where + ": \"" + m[i].first + "\"");
+            }
+        }
+        for (std::size_t a = 0; a < m.size();) {
+            if (!drop[a]) {
+                ++a;
+                continue;
+            }
+            std::size_t b = a;
+            while (b + 1 < m.size() && drop[b + 1]) ++b;
+            if (b + 1 < m.size())
+                replacements.push_back({m[a].second.key_begin, m[b + 1].second.key_begin, ""});
+            else if (a > 0)
+                replacements.push_back({m[a - 1].second.end, m[b].second.end, ""});
+            else
+                replacements.push_back({m[a].second.key_begin, m[b].second.end, ""});
+            a = b + 1;
+        }
+    }
 
     void cap(const std::string& raw, const std::string& where) {
         for (char c : raw)
@@ -1383,7 +1404,7 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
         const std::string& op = d.route.operation;
         if (!top.is_object())
             deny("json.type", "the request body must be a JSON object");
-        Checker c{*this, cfg_, lookups, {}, {}, false};
+        Checker c{*this, cfg_, lookups, {}, {}, false, {}};
         if (op == "container.create") {
             c.container_create(top, d);
         } else if (op == "container.update") {
@@ -1422,6 +1443,11 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
             for (const auto& r : c.replacements) out.replace(r.begin, r.end - r.begin, r.text);
             d.rewritten_body = std::move(out);
             d.rule = c.socket_mount ? "allow.socket-mount" : "allow.rewritten";
+            if (!c.removed.empty()) {
+                d.message = "removed fields dockerd 20.10 ignores:";
+                for (const auto& r : c.removed) d.message += " " + r + ";";
+                d.message.pop_back();
+            }
         }
     } catch (const Denied& x) {
         d.verdict = Verdict::deny;

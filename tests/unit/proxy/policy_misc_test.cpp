@@ -268,3 +268,78 @@ TEST(VolumeOptions, AnExistingVolumesStoredOptionsAreCheckedAtCreate) {
 }
 
 }  // namespace
+
+namespace {
+using namespace cordon::policy;
+
+// Issue 20: fields dockerd 20.10 ignores are removed from the forwarded body, which is
+// exactly the original minus those members.
+struct Strip {
+    std::string op_target;
+    std::string body;
+    std::string want;  // the expected forwarded body
+};
+
+Decision check(const std::string& target, const std::string& body) {
+    PolicyConfig cfg;
+    cfg.fs_root = "/nonexistent-cordon-test-root";
+    Policy p(cfg);
+    RequestInfo req{"POST", target, "application/json", Role::host};
+    auto head = p.check_head(req);
+    EXPECT_EQ(head.verdict, Verdict::inspect) << target;
+    Lookups l;
+    l.volumes["v"] = {};
+    return p.check_body(req, head, body, &l);
+}
+
+TEST(StripUnknownFields, RealClientsBodiesAreForwardedWithoutTheIgnoredFields) {
+    const Strip cases[] = {
+        {"/v1.41/containers/create?name=x", R"({"Image":"a","name":"x","Cmd":["sh"]})",
+         R"({"Image":"a","Cmd":["sh"]})"},
+        {"/v1.41/exec/e1/start", R"({"Detach":false,"Tty":true,"hijack":true})",
+         R"({"Detach":false,"Tty":true})"},
+        {"/v1.41/commit?container=c", R"({"comment":"msg","Cmd":["sh"]})", R"({"Cmd":["sh"]})"},
+        {"/v1.41/volumes/create", R"({"Name":"v","Mountpoint":"/var/lib/docker/x"})",
+         R"({"Name":"v"})"},
+        // only unknown members, with white space
+        {"/v1.41/exec/e1/start", R"({ "hijack" : true , "stream":1 })", R"({  })"},
+        // runs of unknown members at the start, middle and end; nested objects
+        {"/v1.41/containers/create",
+         R"({"x":1,"y":2,"Image":"a","z":[1],"HostConfig":{"Privileged":false,"Future":{"a":1},"Memory":1,"w":"q"},"last":null})",
+         R"({"Image":"a","HostConfig":{"Privileged":false,"Memory":1}})"},
+        {"/v1.41/networks/create",
+         R"({"Name":"n","IPAM":{"Config":[{"Subnet":"172.30.0.0/16","Extra":"10.0.2.0/24"}]}})",
+         R"({"Name":"n","IPAM":{"Config":[{"Subnet":"172.30.0.0/16"}]}})"},
+        {"/v1.41/containers/create",
+         R"({"Image":"a","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","Hidden":1,"VolumeOptions":{"DriverConfig":{"Name":"local","Junk":2}}}]}})",
+         R"({"Image":"a","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"local"}}}]}})"},
+    };
+    for (const auto& c : cases) {
+        auto d = check(c.op_target, c.body);
+        ASSERT_EQ(d.verdict, Verdict::allow) << c.body << ": " << d.rule << " " << d.message;
+        ASSERT_TRUE(d.rewritten_body) << c.body;
+        EXPECT_EQ(*d.rewritten_body, c.want);
+        EXPECT_EQ(d.rule, "allow.rewritten");
+        EXPECT_NE(d.message.find("removed fields"), std::string::npos) << d.message;
+        // re-parses, and as an object equals the expected one
+        auto got = nlohmann::json::parse(*d.rewritten_body);
+        EXPECT_EQ(got, nlohmann::json::parse(c.want));
+    }
+}
+
+TEST(StripUnknownFields, FieldsDockerdReadsAreStillCheckedEvenBesideUnknownOnes) {
+    EXPECT_EQ(check("/v1.41/containers/create",
+                    R"({"Image":"a","junk":1,"HostConfig":{"x":1,"privileged":true}})")
+                  .rule,
+              "privileged");
+    EXPECT_EQ(check("/v1.41/containers/c/update", R"({"hijack":true,"cgroupparent":"/"})").rule,
+              "cgroup-parent");
+    EXPECT_EQ(check("/v1.41/containers/c/exec", R"({"Cmd":["sh"],"x":1,"Privileged":true})").rule,
+              "privileged-exec");
+    // a folded spelling of a known field is the field, never stripped as unknown
+    auto d = check("/v1.41/containers/create",
+                   R"({"Image":"a","HostConfig":{"Networ\u212aMode":"host"}})");
+    EXPECT_EQ(d.rule, "namespace.network");
+}
+
+}  // namespace

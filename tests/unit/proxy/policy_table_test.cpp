@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "cordon/proxy/gojson.hpp"
 #include "fs_fixture.hpp"
 
 namespace {
@@ -438,7 +439,8 @@ std::vector<Row> table() {
         hc(R"("CpuRealtimeRuntime":950000)"));
     add({"log_driver_syslog_socket", "POST", create, nullptr, D, "log-driver"},
         hc(R"("LogConfig":{"Type":"syslog","Config":{"syslog-address":"unixgram:///run/cordon/dockerd.sock"}})"));
-    add({"unknown_field_nonzero", "POST", create, nullptr, D, "json.unknown-field"},
+    // dockerd 20.10 ignores fields it does not know: they are stripped, not refused
+    add({"unknown_field_nonzero_is_stripped", "POST", create, nullptr, A, "allow.rewritten"},
         hc(R"("FutureLoosen":true)"));
     add({"endpoint_driver_opts", "POST", create,
          R"({"Image":"a","NetworkingConfig":{"EndpointsConfig":{"mynet":{"DriverOpts":{"x":"y"}}}}})",
@@ -448,8 +450,10 @@ std::vector<Row> table() {
          R"({"DeviceCgroupRules":["c *:* rwm"]})", D, "devices"});
     add({"update_cgroup_parent_folded", "POST", "/v1.41/containers/c1/update",
          R"({"cgroupparent":"/"})", D, "cgroup-parent"});
-    add({"update_unknown", "POST", "/v1.41/containers/c1/update", R"({"Privileged":true})", D,
-         "json.unknown-field"});
+    add({"update_privileged_is_not_an_update_field", "POST", "/v1.41/containers/c1/update",
+         R"({"Privileged":true})", A, "allow.rewritten"});
+    add({"update_privileged_hidden_beside_cgroup_parent", "POST", "/v1.41/containers/c1/update",
+         R"({"Privileged":true,"CgroupParent":"/"})", D, "cgroup-parent"});
     add({"volume_bind_root", "POST", "/v1.41/volumes/create",
          R"({"Name":"r","DriverOpts":{"type":"none","o":"bind","device":"/"}})", D,
          "bind-mount.sensitive"});
@@ -541,6 +545,9 @@ cordon::policy::Lookups fake_dockerd() {
     l.images["compose:v2"] = {
         true, "sha256:" + std::string(64, 'd'), {"docker/compose@sha256:" + std::string(64, 'e')}};
     l.images["notpulled:1"] = {false, {}, {}};
+    // the pinned Ids a rewritten socket-mount body names
+    l.images[kAllowedId] = {true, kAllowedId, {}};
+    l.images["sha256:" + std::string(64, 'd')] = l.images["compose:v2"];
     l.networks["mynet"] = {true, "1234", "mynet", "bridge"};
     l.networks["hostalias"] = {true, "5678", "host", "host"};
     // named volumes: plain ones, missing ones (dockerd creates them), and ones created
@@ -581,6 +588,16 @@ TEST_P(PolicyTable, Decides) {
     }
     if (d.verdict == Verdict::deny) {
         EXPECT_FALSE(d.message.empty());
+    }
+    if (d.verdict == Verdict::allow && d.rewritten_body) {
+        // a rewritten body is valid JSON and passes the policy again unchanged
+        EXPECT_NO_THROW(cordon::gojson::parse(*d.rewritten_body));
+        Row again = r;
+        again.body = *d.rewritten_body;
+        Decision d2 = run(p, again, fake_dockerd());
+        EXPECT_EQ(d2.verdict, Verdict::allow) << d2.rule << ": " << d2.message;
+        EXPECT_FALSE(d2.rewritten_body && *d2.rewritten_body != again.body)
+            << "rewriting is not idempotent: " << *d2.rewritten_body;
     }
 }
 
