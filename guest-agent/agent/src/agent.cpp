@@ -22,6 +22,7 @@
 #include "restart_notice.hpp"
 #include "cordon/guest/shutdown.hpp"
 #include "cordon/log.hpp"
+#include "cordon/proxy/volume_options.hpp"
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
 #include "memory_stats.hpp"
 #include "shell_service.hpp"
@@ -290,6 +291,11 @@ void Agent::start_proxy() {
         if (shares_)
             pc.shared_folders = shares_->paths();
         apply_admin_policy(admin_, pc);  // socketMountImages, commandList
+        // The VM's own subnets (its uplink, as configured by udhcpc before the agent
+        // starts) join QEMU user-mode's defaults: no network or nfs/cifs volume on them.
+        for (auto& cidr : policy::interface_subnets())
+            if (std::find(pc.vm_subnets.begin(), pc.vm_subnets.end(), cidr) == pc.vm_subnets.end())
+                pc.vm_subnets.push_back(std::move(cidr));
         proxy_ = std::make_unique<policy::PolicyProxy>(io_, po, pc, *audit_);
         if (engine_)
             proxy_->set_isolation(engine_->isolation());

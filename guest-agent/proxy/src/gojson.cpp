@@ -337,6 +337,7 @@ class Parser {
                     if (m.first == key)
                         throw ParseError("duplicate object key \"" + key + "\"", key_at);
             }
+            member.key_begin = key_at;
             v.members.push_back(Member{std::move(key), std::move(member)});
             skip_ws();
             if (pos_ >= s_.size())

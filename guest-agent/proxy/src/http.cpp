@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
+#include <vector>
 
 #include "cordon/proxy/hex.hpp"
 
@@ -168,6 +170,111 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
+namespace {
+
+constexpr char32_t kRuneError = 0xFFFD;
+
+// One rune as Go's utf8.DecodeRuneInString reads it: an invalid or overlong sequence, a
+// surrogate, or a truncated one is U+FFFD of width 1.
+char32_t decode_rune(std::string_view s, std::size_t& width) {
+    auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    unsigned char c = b(0);
+    width = 1;
+    if (c < 0x80)
+        return c;
+    std::size_t n = c >= 0xF0 && c <= 0xF4   ? 4
+                    : c >= 0xE0 && c <= 0xEF ? 3
+                    : c >= 0xC2 && c <= 0xDF ? 2
+                                             : 0;
+    if (n == 0 || s.size() < n)
+        return kRuneError;
+    char32_t r = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+    for (std::size_t i = 1; i < n; ++i) {
+        if ((b(i) & 0xC0) != 0x80)
+            return kRuneError;
+        r = (r << 6) | (b(i) & 0x3F);
+    }
+    bool overlong = (n == 3 && r < 0x800) || (n == 4 && (r < 0x10000 || r > 0x10FFFF));
+    if (overlong || (r >= 0xD800 && r <= 0xDFFF))
+        return kRuneError;
+    width = n;
+    return r;
+}
+
+// unicode.IsSpace.
+bool go_is_space(char32_t r) {
+    switch (r) {
+        case '\t':
+        case '\n':
+        case '\v':
+        case '\f':
+        case '\r':
+        case ' ':
+        case 0x85:
+        case 0xA0:
+        case 0x1680:
+        case 0x2028:
+        case 0x2029:
+        case 0x202F:
+        case 0x205F:
+        case 0x3000:
+            return true;
+        default:
+            return r >= 0x2000 && r <= 0x200A;
+    }
+}
+
+// unicode.ToLower, as far as it matters here: ASCII, and the two runes whose lower case
+// is ASCII. Every other rune stays non-ASCII under ToLower, so it can never make a media
+// type equal an ASCII one; it is kept as is.
+char32_t go_to_lower(char32_t r) {
+    if (r >= 'A' && r <= 'Z')
+        return r + 32;
+    if (r == 0x130)
+        return 'i';
+    if (r == 0x212A)
+        return 'k';
+    return r;
+}
+
+void append_utf8(std::string& out, char32_t r) {
+    if (r < 0x80) {
+        out.push_back(static_cast<char>(r));
+    } else if (r < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (r >> 6)));
+        out.push_back(static_cast<char>(0x80 | (r & 0x3F)));
+    } else if (r < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (r >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (r & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (r >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((r >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (r & 0x3F)));
+    }
+}
+
+}  // namespace
+
+std::string go_media_type(std::string_view content_type) {
+    std::string_view base = content_type.substr(0, content_type.find(';'));
+    std::vector<char32_t> runes;
+    for (std::size_t i = 0, w = 0; i < base.size(); i += w)
+        runes.push_back(go_to_lower(decode_rune(base.substr(i), w)));
+    std::size_t first = 0, last = runes.size();
+    while (first < last && go_is_space(runes[first])) ++first;
+    while (last > first && go_is_space(runes[last - 1])) --last;
+    std::string out;
+    for (std::size_t i = first; i < last; ++i) append_utf8(out, runes[i]);
+    return out;
+}
+
+bool is_go_form(std::string_view content_type) {
+    std::string mt = go_media_type(content_type);
+    return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data";
+}
+
 const std::string* RequestHead::find(std::string_view name) const {
     for (const auto& h : headers)
         if (iequals(h.name, name))
@@ -214,11 +321,21 @@ Parse parse_request_head(std::string_view buf, RequestHead& out, std::string& er
     out.method = std::string(method);
     out.target = std::string(target);
     int n_te = 0, n_cl = 0, n_host = 0;
+    // Headers the proxy or dockerd act on: Go's Header.Get reads the first of several,
+    // a reader elsewhere may read the last; one of each, or the request is refused.
+    static const char* const kSingle[] = {
+        "content-type",      "connection", "upgrade", "expect",     "x-registry-auth",
+        "x-registry-config", "te",         "trailer", "keep-alive", "proxy-connection"};
+    int seen_single[std::size(kSingle)] = {};
     bool conn_close = false, conn_keep = false, conn_upgrade = false;
     for (std::size_t i = 1; i < lines.size(); ++i) {
         Header h;
         if (!parse_header_line(lines[i], true, h, err))
             return fail(err);
+        for (std::size_t k = 0; k < std::size(kSingle); ++k)
+            if (iequals(h.name, kSingle[k]) && ++seen_single[k] > 1)
+                return fail("more than one " + h.name +
+                            " header (Go's server reads the first; send one)");
         if (iequals(h.name, "content-length")) {
             ++n_cl;
             std::uint64_t n = 0;

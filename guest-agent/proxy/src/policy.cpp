@@ -12,6 +12,8 @@
 #include "cordon/error.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "cordon/proxy/hex.hpp"
+#include "cordon/proxy/http.hpp"
+#include "cordon/proxy/volume_options.hpp"
 
 namespace cordon::policy {
 
@@ -200,23 +202,6 @@ const Value* field(const Value& obj, std::string_view name) {
     return hits.front();
 }
 
-// Refuses members that match none of `known` and are not zero values: dockerd 20.10
-// ignores unknown fields, but a newer daemon might not, and we cannot judge them.
-void check_unknown(const Value& obj,
-                   std::initializer_list<std::initializer_list<const char*>> known,
-                   const std::string& where) {
-    for (const auto& [key, val] : obj.members) {
-        bool hit = false;
-        for (const auto& list : known)
-            for (const char* k : list)
-                if (gojson::key_matches_field(key, k))
-                    hit = true;
-        if (!hit && !gojson::is_zero(val))
-            deny("json.unknown-field",
-                 "the field \"" + key + "\" in " + where + " is not understood by the policy");
-    }
-}
-
 [[noreturn]] void bad_type(const std::string& name, const char* want) {
     deny("json.type",
          "the field \"" + name + "\" must be " + want + " (dockerd would refuse this request too)");
@@ -360,13 +345,6 @@ const char* const kDefaultMasked[] = {
 const char* const kDefaultReadonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                         "/proc/sysrq-trigger"};
 
-std::string lower_ascii(std::string s) {
-    for (auto& c : s)
-        if (c >= 'A' && c <= 'Z')
-            c = static_cast<char>(c + 32);
-    return s;
-}
-
 // ---------------------------------------------------------------- the checker
 
 struct Replacement {
@@ -381,6 +359,44 @@ struct Checker {
     std::vector<Replacement> replacements;
     std::vector<LookupRequest> missing;
     bool socket_mount = false;
+    std::vector<std::string> removed;  // fields dockerd would ignore, stripped from the body
+
+    // Members that match none of `known` (Go's case-insensitive, Unicode-folding match) are
+    // ignored by dockerd 20.10's decoder; they are removed from the forwarded body, so
+    // nothing the policy does not model ever reaches dockerd. Each run of removed members
+    // is cut with its separating comma, leaving the kept members' bytes untouched.
+    void check_unknown(const Value& obj,
+                       std::initializer_list<std::initializer_list<const char*>> known,
+                       const std::string& where) {
+        const auto& m = obj.members;
+        std::vector<bool> drop(m.size(), false);
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            bool hit = false;
+            for (const auto& list : known)
+                for (const char* k : list)
+                    if (gojson::key_matches_field(m[i].first, k))
+                        hit = true;
+            if (!hit) {
+                drop[i] = true;
+                removed.push_back(where + ": \"" + m[i].first + "\"");
+            }
+        }
+        for (std::size_t a = 0; a < m.size();) {
+            if (!drop[a]) {
+                ++a;
+                continue;
+            }
+            std::size_t b = a;
+            while (b + 1 < m.size() && drop[b + 1]) ++b;
+            if (b + 1 < m.size())
+                replacements.push_back({m[a].second.key_begin, m[b + 1].second.key_begin, ""});
+            else if (a > 0)
+                replacements.push_back({m[a - 1].second.end, m[b].second.end, ""});
+            else
+                replacements.push_back({m[a].second.key_begin, m[b].second.end, ""});
+            a = b + 1;
+        }
+    }
 
     void cap(const std::string& raw, const std::string& where) {
         for (char c : raw)
@@ -497,8 +513,10 @@ struct Checker {
                 k = e + 1;
             }
         }
-        if (parts[0].empty() || parts[0][0] != '/')
-            return;  // a named volume
+        if (parts[0].empty() || parts[0][0] != '/') {
+            named_volume(parts[0], "Binds");
+            return;
+        }
         std::string repl = bind_source(parts[0], "Binds", true);
         if (!repl.empty()) {
             std::string out = repl + s.substr(parts[0].size());
@@ -506,45 +524,49 @@ struct Checker {
         }
     }
 
+    // The local driver's options, wherever dockerd will mount with them (volume create,
+    // inline Mounts DriverConfig, the stored options of an existing volume).
+    void local_options(const VolumeOptions& opts, const std::string& where) {
+        auto r = check_local_volume_options(opts, cfg.vm_subnets, where);
+        if (r.refusal)
+            deny(r.refusal->rule, r.refusal->message);
+        if (!r.bind_device)
+            return;
+        const std::string& device = *r.bind_device;
+        if (device.empty() || device[0] != '/')
+            deny("volume.bind", "a bind volume (" + where + ") needs an absolute device path, not \"" +
+                                    device + "\" (dockerd would resolve it from its own directory)");
+        bind_source(device, where + " (o=bind, device=" + device + ")", false);
+    }
+
     void local_driver_opts(const Value* opts, const std::string& where) {
         if (!get_object(opts, where))
             return;
-        std::string type, o, device;
-        const Value* device_v = nullptr;
+        VolumeOptions list;
         for (const auto& [k, v] : opts->members) {
             if (!v.is_string() && !v.is_null())
                 bad_type(where + "." + k, "a string");
-            if (k == "type")
-                type = v.text;
-            else if (k == "o")
-                o = v.text;
-            else if (k == "device")
-                device = v.text, device_v = &v;
-            else if (k != "size")
-                deny("volume.driver-opts", "the local volume option \"" + k + "\" (" + where +
-                                               ") is not understood by the policy");
+            list.emplace_back(k, v.text);
         }
-        bool bind = false;
-        std::size_t i = 0;
-        while (i <= o.size()) {
-            auto j = o.find(',', i);
-            std::string opt = o.substr(i, j == std::string::npos ? std::string::npos : j - i);
-            if (opt == "bind" || opt == "rbind")
-                bind = true;
-            if (j == std::string::npos)
-                break;
-            i = j + 1;
-        }
-        (void)device_v;
-        if (bind) {
-            if (device.empty() || device[0] != '/')
-                deny("volume.bind", "a bind volume (" + where + ") needs an absolute device path");
-            bind_source(device, where + " (o=bind, device=" + device + ")", false);
+        local_options(list, where);
+    }
+
+    // A named volume a container uses: if it exists, dockerd mounts it with the options it
+    // was created with (perhaps while isolation was off), so they are checked the same way.
+    void named_volume(const std::string& name, const std::string& where) {
+        if (name.empty())
+            return;
+        if (!lookups || !lookups->volumes.count(name)) {
+            missing.push_back({LookupRequest::Kind::volume, name});
             return;
         }
-        if (!device.empty() && device[0] == '/' && type != "tmpfs")
-            deny("volume.device", "a volume (" + where + ") that mounts the VM device " + device +
-                                      " would expose the VM's disks");
+        const auto& v = lookups->volumes.at(name);
+        if (!v.found)
+            return;  // dockerd creates it plain (or from inline options checked here)
+        if (!v.driver.empty() && v.driver != "local")
+            deny("volume.driver", "the existing volume \"" + name + "\" (" + where +
+                                      ") uses the driver \"" + v.driver + "\", a plugin");
+        local_options(v.options, "the existing volume \"" + name + "\" (" + where + ")");
     }
 
     void mount(const Value& m, std::size_t index) {
@@ -561,6 +583,11 @@ struct Checker {
         if (const Value* bo = get_object(field(m, "BindOptions"), where + ".BindOptions")) {
             check_unknown(*bo, {{"Propagation", "NonRecursive"}}, where + ".BindOptions");
             propagation(get_string(field(*bo, "Propagation"), where), where);
+        }
+        if (const Value* to = get_object(field(m, "TmpfsOptions"), where + ".TmpfsOptions")) {
+            check_unknown(*to, {{"SizeBytes", "Mode"}}, where + ".TmpfsOptions");
+            field(*to, "SizeBytes");
+            field(*to, "Mode");
         }
         if (const Value* vo = get_object(field(m, "VolumeOptions"), where + ".VolumeOptions")) {
             check_unknown(*vo, {{"NoCopy", "Labels", "DriverConfig"}}, where + ".VolumeOptions");
@@ -580,7 +607,9 @@ struct Checker {
             std::string repl = bind_source(source, where, true);
             if (!repl.empty())
                 replacements.push_back({src->begin, src->end, gojson::quote(repl)});
-        } else if (type == "volume" || type == "tmpfs") {
+        } else if (type == "volume") {
+            named_volume(source, where);
+        } else if (type == "tmpfs") {
         } else {
             deny("mount.type",
                  where + " has the mount type \"" + type + "\", which is not allowed");
@@ -627,6 +656,13 @@ struct Checker {
                 bad_type("Mounts", "an array");
             for (std::size_t i = 0; i < mounts->items.size(); ++i) mount(mounts->items[i], i);
         }
+        if (const Value* tm = get_object(field(*hc, "Tmpfs"), "Tmpfs"))
+            for (const auto& [path, opts] : tm->members) {
+                if (!opts.is_string() && !opts.is_null())
+                    bad_type("Tmpfs." + path, "a string");
+                if (auto r = check_tmpfs_options(opts.text, "Tmpfs[" + path + "]"))
+                    deny(r->rule, r->message);
+            }
         std::string vd = get_string(field(*hc, "VolumeDriver"), "VolumeDriver");
         if (!vd.empty() && vd != "local")
             deny("volume.driver",
@@ -854,6 +890,7 @@ struct Checker {
             const Value* io = get_object(field(*ipam, "Options"), "IPAM.Options");
             if (io && !io->members.empty())
                 deny("network.ipam", "IPAM options are not allowed");
+            ipam_configs(field(*ipam, "Config"));
         }
         static const std::set<std::string> ok = {"com.docker.network.bridge.enable_icc",
                                                  "com.docker.network.bridge.enable_ip_masquerade",
@@ -865,6 +902,46 @@ struct Checker {
                     deny("network.options", "the network option \"" + k +
                                                 "\" is not allowed (e.g. a bridge name could take "
                                                 "over a VM interface)");
+    }
+
+    // One address or prefix of a network's IPAM configuration: well formed (dockerd
+    // refuses malformed ones too) and not on the VM's own addresses.
+    void ipam_address(const std::string& text, bool cidr, const std::string& where) {
+        if (text.empty())
+            return;
+        auto p = cidr ? parse_cidr(text) : parse_ip(text);
+        if (!p)
+            deny("network.subnet", where + " \"" + text + "\" is not a valid " +
+                                       (cidr ? "CIDR prefix (a.b.c.d/n or x::y/n)" : "IP address"));
+        if (auto hit = vm_overlap(*p, cfg.vm_subnets))
+            deny("network.subnet", where + " " + text + " overlaps the VM's own addresses (" +
+                                       *hit + "); choose another private range, e.g. 172.30.0.0/16");
+    }
+
+    void ipam_configs(const Value* v) {
+        if (!v || v->is_null())
+            return;
+        if (!v->is_array())
+            bad_type("IPAM.Config", "an array");
+        for (std::size_t i = 0; i < v->items.size(); ++i) {
+            const Value& c = v->items[i];
+            std::string where = "IPAM.Config[" + std::to_string(i) + "]";
+            if (!c.is_object())
+                bad_type(where, "an object");
+            check_unknown(c, {{"Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"}}, where);
+            ipam_address(get_string(field(c, "Subnet"), where + ".Subnet"), true, where + ".Subnet");
+            ipam_address(get_string(field(c, "IPRange"), where + ".IPRange"), true,
+                         where + ".IPRange");
+            ipam_address(get_string(field(c, "Gateway"), where + ".Gateway"), false,
+                         where + ".Gateway");
+            if (const Value* aux = get_object(field(c, "AuxiliaryAddresses"),
+                                              where + ".AuxiliaryAddresses"))
+                for (const auto& [name, addr] : aux->members) {
+                    if (!addr.is_string() && !addr.is_null())
+                        bad_type(where + ".AuxiliaryAddresses." + name, "a string");
+                    ipam_address(addr.text, false, where + ".AuxiliaryAddresses[" + name + "]");
+                }
+        }
     }
 
     void network_connect(const Value& top, const std::string& network) {
@@ -906,16 +983,6 @@ bool unescape(std::string_view in, bool plus_is_space, std::string& out) {
         }
     }
     return true;
-}
-
-bool is_form(const std::string& content_type) {
-    std::string ct = lower_ascii(content_type);
-    auto semi = ct.find(';');
-    if (semi != std::string::npos)
-        ct = ct.substr(0, semi);
-    while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.pop_back();
-    while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.erase(0, 1);
-    return ct == "application/x-www-form-urlencoded" || ct == "multipart/form-data";
 }
 
 void check_build_query(const std::multimap<std::string, std::string>& q) {
@@ -1288,9 +1355,12 @@ Decision Policy::check_head(const RequestInfo& req) const {
             deny("endpoint",
                  "the endpoint " + req.method + " " + p + " is not on the policy's allowlist");
         }
-        if (is_form(req.content_type))
+        if (http::is_go_form(req.content_type))
             deny("http.form",
-                 "form-encoded bodies are refused: dockerd would read parameters from them");
+                 "form-encoded bodies are refused (Content-Type \"" + req.content_type +
+                     "\" is read by dockerd as " + http::go_media_type(req.content_type) +
+                     "): dockerd would read parameters such as networkmode from them; send "
+                     "parameters in the query");
         if (d.route.operation == "image.build")
             check_build_query(d.route.query);
         d.verdict = hit->body == BodyMode::inspect ? Verdict::inspect : Verdict::allow;
@@ -1334,7 +1404,7 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
         const std::string& op = d.route.operation;
         if (!top.is_object())
             deny("json.type", "the request body must be a JSON object");
-        Checker c{*this, cfg_, lookups, {}, {}, false};
+        Checker c{*this, cfg_, lookups, {}, {}, false, {}};
         if (op == "container.create") {
             c.container_create(top, d);
         } else if (op == "container.update") {
@@ -1373,6 +1443,11 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
             for (const auto& r : c.replacements) out.replace(r.begin, r.end - r.begin, r.text);
             d.rewritten_body = std::move(out);
             d.rule = c.socket_mount ? "allow.socket-mount" : "allow.rewritten";
+            if (!c.removed.empty()) {
+                d.message = "removed fields dockerd 20.10 ignores:";
+                for (const auto& r : c.removed) d.message += " " + r + ";";
+                d.message.pop_back();
+            }
         }
     } catch (const Denied& x) {
         d.verdict = Verdict::deny;

@@ -413,8 +413,10 @@ struct Session : std::enable_shared_from_this<Session> {
     awaitable<bool> lookup(const std::vector<LookupRequest>& reqs, Lookups& out) {
         for (const auto& r : reqs) {
             bool image = r.kind == LookupRequest::Kind::image;
-            std::string path = image ? "/v1.41/images/" + pct_encode_path(r.name) + "/json"
-                                     : "/v1.41/networks/" + pct_encode_path(r.name);
+            bool volume = r.kind == LookupRequest::Kind::volume;
+            std::string path = image    ? "/v1.41/images/" + pct_encode_path(r.name) + "/json"
+                               : volume ? "/v1.41/volumes/" + pct_encode_path(r.name)
+                                        : "/v1.41/networks/" + pct_encode_path(r.name);
             int status = 0;
             std::string body;
             if (!co_await upstream_get(path, status, body))
@@ -449,6 +451,22 @@ struct Session : std::enable_shared_from_this<Session> {
                 if (info.found && info.id.empty())
                     co_return false;
                 out.images[r.name] = std::move(info);
+            } else if (volume) {
+                VolumeInfo info;
+                info.found = status == 200;
+                info.driver = str("Driver");
+                for (const auto& [k, val] : v.members) {
+                    if (k != "Options" || val.is_null())
+                        continue;
+                    if (!val.is_object())
+                        co_return false;
+                    for (const auto& [ok, ov] : val.members) {
+                        if (!ov.is_string() && !ov.is_null())
+                            co_return false;
+                        info.options.emplace_back(ok, ov.text);
+                    }
+                }
+                out.volumes[r.name] = std::move(info);
             } else {
                 NetworkInfo info;
                 info.found = status == 200;

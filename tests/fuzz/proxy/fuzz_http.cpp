@@ -8,12 +8,27 @@
 #include "cordon/proxy/http.hpp"
 #include "cordon/proxy/policy.hpp"
 
+// Go's media type reading (ToLower + TrimSpace over UTF-8): the result is trimmed, and
+// reading it again changes nothing (Go's functions are idempotent on their output).
+void check_media_type(std::string_view in) {
+    std::string mt = cordon::http::go_media_type(in);
+    if (cordon::http::go_media_type(mt) != mt)
+        std::abort();
+    if (!mt.empty() && (mt.front() == ' ' || mt.back() == ' ' || mt.front() == '\t'))
+        std::abort();
+    if (mt.find(';') != std::string::npos)
+        std::abort();
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);
+    check_media_type(in.substr(0, 256));
     cordon::http::RequestHead h;
     std::string err;
     auto st = cordon::http::parse_request_head(in, h, err);
     if (st == cordon::http::Parse::done) {
+        if (h.find("content-type") && *h.find("content-type") != h.content_type)
+            std::abort();  // the one Content-Type is the one classified
         if (h.size > in.size())
             std::abort();
         if (h.content_length && h.chunked)

@@ -3,9 +3,36 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cordon/proxy/gojson.hpp"
 #include "cordon/proxy/policy.hpp"
+
+namespace {
+// Volume options for a looked-up volume, read from the input itself: the last
+// "DriverOpts" or "Options" object it holds (so the fuzzer drives stored options too).
+std::vector<std::pair<std::string, std::string>> last_options(std::string_view body) {
+    std::vector<std::pair<std::string, std::string>> out;
+    try {
+        auto v = cordon::gojson::parse(body);
+        const cordon::gojson::Value* found = nullptr;
+        auto walk = [&](auto&& self, const cordon::gojson::Value& x) -> void {
+            for (const auto& [k, m] : x.members) {
+                if ((k == "DriverOpts" || k == "Options") && m.is_object())
+                    found = &m;
+                self(self, m);
+            }
+            for (const auto& i : x.items) self(self, i);
+        };
+        walk(walk, v);
+        if (found)
+            for (const auto& [k, m] : found->members) out.emplace_back(k, m.text);
+    } catch (const cordon::gojson::ParseError&) {
+    }
+    return out;
+}
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1)
@@ -36,6 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& r : d.lookups) {
             if (r.kind == cordon::policy::LookupRequest::Kind::image)
                 l.images[r.name] = {true, "sha256:" + std::string(64, 'a'), {}};
+            else if (r.kind == cordon::policy::LookupRequest::Kind::volume)
+                // every existing volume was made with the options the input names last
+                l.volumes[r.name] = {true, "local", last_options(b)};
             else
                 l.networks[r.name] = {true, "id", r.name, "bridge"};
         }

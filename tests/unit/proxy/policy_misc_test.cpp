@@ -9,6 +9,7 @@
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "fs_fixture.hpp"
+#include "cordon/proxy/volume_options.hpp"
 
 namespace {
 
@@ -211,4 +212,134 @@ TEST_F(PolicyMisc, RewrittenSocketBodyPassesThePolicyAgain) {
     auto again = p.check_body(req, head, *d.rewritten_body, &l);
     EXPECT_EQ(again.verdict, Verdict::allow) << again.rule << ": " << again.message;
 }
+}  // namespace
+
+namespace {
+using namespace cordon::policy;
+
+TEST(VmAddresses, CidrsParseLikeGoAndOverlapIsSymmetric) {
+    using cordon::policy::parse_cidr;
+    using cordon::policy::parse_ip;
+    for (const char* bad : {"10.0.2.0", "10.0.2.0/33", "10.0.2.0/024", "010.0.2.0/24", "10.0.2/24",
+                            "fe80::1%eth0/64", "::/129", "10.0.2.0/-1", "x/8", ""})
+        EXPECT_FALSE(parse_cidr(bad)) << bad;
+    EXPECT_FALSE(parse_ip("10.0.2.2/32"));
+    auto uplink = *parse_cidr("10.0.2.0/24");
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(uplink, *parse_ip("10.0.2.15")));
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(*parse_cidr("10.0.0.0/8"), uplink));
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(uplink, *parse_cidr("10.0.0.0/8")));
+    EXPECT_FALSE(cordon::policy::prefixes_overlap(uplink, *parse_cidr("10.0.3.0/24")));
+    // the IPv4-mapped IPv6 spelling is the same address
+    EXPECT_TRUE(cordon::policy::prefixes_overlap(uplink, *parse_ip("::ffff:10.0.2.2")));
+    EXPECT_TRUE(cordon::policy::vm_overlap(*parse_ip("127.1.2.3"), {}));
+    EXPECT_TRUE(cordon::policy::vm_overlap(*parse_ip("::1"), {}));
+    EXPECT_FALSE(cordon::policy::vm_overlap(*parse_ip("192.168.1.20"), {"10.0.2.0/24"}));
+}
+
+TEST(VmAddresses, InterfaceSubnetsAreCleanCidrsWithoutLoopbackOrDocker) {
+    for (const auto& c : cordon::policy::interface_subnets()) {
+        auto p = cordon::policy::parse_cidr(c);
+        ASSERT_TRUE(p) << c;
+        EXPECT_NE(c, "127.0.0.0/8");
+        EXPECT_NE(c, "::1/128");
+    }
+}
+
+TEST(VolumeOptions, AnExistingVolumesStoredOptionsAreCheckedAtCreate) {
+    cordon::policy::PolicyConfig cfg;
+    cfg.fs_root = "/nonexistent-cordon-test-root";
+    cordon::policy::Policy p(cfg);
+    RequestInfo req{"POST", "/v1.41/containers/create", "application/json", Role::host};
+    auto head = p.check_head(req);
+    ASSERT_EQ(head.verdict, Verdict::inspect);
+    std::string body = R"({"Image":"a","HostConfig":{"Binds":["old:/x"]}})";
+    auto d = p.check_body(req, head, body);
+    ASSERT_EQ(d.verdict, Verdict::need_lookup);
+    ASSERT_EQ(d.lookups.size(), 1u);
+    EXPECT_EQ(d.lookups[0].kind, cordon::policy::LookupRequest::Kind::volume);
+    EXPECT_EQ(d.lookups[0].name, "old");
+    cordon::policy::Lookups l;
+    l.volumes["old"] = {true, "local", {{"type", "proc"}, {"device", "proc"}}};
+    EXPECT_EQ(p.check_body(req, head, body, &l).rule, "volume.type");
+    l.volumes["old"] = {true, "local", {}};
+    EXPECT_EQ(p.check_body(req, head, body, &l).verdict, Verdict::allow);
+    l.volumes["old"] = {false, {}, {}};
+    EXPECT_EQ(p.check_body(req, head, body, &l).verdict, Verdict::allow);
+}
+
+}  // namespace
+
+namespace {
+using namespace cordon::policy;
+
+// Issue 20: fields dockerd 20.10 ignores are removed from the forwarded body, which is
+// exactly the original minus those members.
+struct Strip {
+    std::string op_target;
+    std::string body;
+    std::string want;  // the expected forwarded body
+};
+
+Decision check(const std::string& target, const std::string& body) {
+    PolicyConfig cfg;
+    cfg.fs_root = "/nonexistent-cordon-test-root";
+    Policy p(cfg);
+    RequestInfo req{"POST", target, "application/json", Role::host};
+    auto head = p.check_head(req);
+    EXPECT_EQ(head.verdict, Verdict::inspect) << target;
+    Lookups l;
+    l.volumes["v"] = {};
+    return p.check_body(req, head, body, &l);
+}
+
+TEST(StripUnknownFields, RealClientsBodiesAreForwardedWithoutTheIgnoredFields) {
+    const Strip cases[] = {
+        {"/v1.41/containers/create?name=x", R"({"Image":"a","name":"x","Cmd":["sh"]})",
+         R"({"Image":"a","Cmd":["sh"]})"},
+        {"/v1.41/exec/e1/start", R"({"Detach":false,"Tty":true,"hijack":true})",
+         R"({"Detach":false,"Tty":true})"},
+        {"/v1.41/commit?container=c", R"({"comment":"msg","Cmd":["sh"]})", R"({"Cmd":["sh"]})"},
+        {"/v1.41/volumes/create", R"({"Name":"v","Mountpoint":"/var/lib/docker/x"})",
+         R"({"Name":"v"})"},
+        // only unknown members, with white space
+        {"/v1.41/exec/e1/start", R"({ "hijack" : true , "stream":1 })", R"({  })"},
+        // runs of unknown members at the start, middle and end; nested objects
+        {"/v1.41/containers/create",
+         R"({"x":1,"y":2,"Image":"a","z":[1],"HostConfig":{"Privileged":false,"Future":{"a":1},"Memory":1,"w":"q"},"last":null})",
+         R"({"Image":"a","HostConfig":{"Privileged":false,"Memory":1}})"},
+        {"/v1.41/networks/create",
+         R"({"Name":"n","IPAM":{"Config":[{"Subnet":"172.30.0.0/16","Extra":"10.0.2.0/24"}]}})",
+         R"({"Name":"n","IPAM":{"Config":[{"Subnet":"172.30.0.0/16"}]}})"},
+        {"/v1.41/containers/create",
+         R"({"Image":"a","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","Hidden":1,"VolumeOptions":{"DriverConfig":{"Name":"local","Junk":2}}}]}})",
+         R"({"Image":"a","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"local"}}}]}})"},
+    };
+    for (const auto& c : cases) {
+        auto d = check(c.op_target, c.body);
+        ASSERT_EQ(d.verdict, Verdict::allow) << c.body << ": " << d.rule << " " << d.message;
+        ASSERT_TRUE(d.rewritten_body) << c.body;
+        EXPECT_EQ(*d.rewritten_body, c.want);
+        EXPECT_EQ(d.rule, "allow.rewritten");
+        EXPECT_NE(d.message.find("removed fields"), std::string::npos) << d.message;
+        // re-parses, and as an object equals the expected one
+        auto got = nlohmann::json::parse(*d.rewritten_body);
+        EXPECT_EQ(got, nlohmann::json::parse(c.want));
+    }
+}
+
+TEST(StripUnknownFields, FieldsDockerdReadsAreStillCheckedEvenBesideUnknownOnes) {
+    EXPECT_EQ(check("/v1.41/containers/create",
+                    R"({"Image":"a","junk":1,"HostConfig":{"x":1,"privileged":true}})")
+                  .rule,
+              "privileged");
+    EXPECT_EQ(check("/v1.41/containers/c/update", R"({"hijack":true,"cgroupparent":"/"})").rule,
+              "cgroup-parent");
+    EXPECT_EQ(check("/v1.41/containers/c/exec", R"({"Cmd":["sh"],"x":1,"Privileged":true})").rule,
+              "privileged-exec");
+    // a folded spelling of a known field is the field, never stripped as unknown
+    auto d = check("/v1.41/containers/create",
+                   R"({"Image":"a","HostConfig":{"Networ\u212aMode":"host"}})");
+    EXPECT_EQ(d.rule, "namespace.network");
+}
+
 }  // namespace

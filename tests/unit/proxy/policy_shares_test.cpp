@@ -39,7 +39,15 @@ class PolicyShares : public ::testing::Test {
         auto head = p.check_head(req);
         if (head.verdict != Verdict::inspect)
             return head;
-        return p.check_body(req, head, R"({"Image":"busybox","HostConfig":)" + host_config + "}");
+        std::string body = R"({"Image":"busybox","HostConfig":)" + host_config + "}";
+        auto d = p.check_body(req, head, body);
+        if (d.verdict != Verdict::need_lookup)
+            return d;
+        cordon::policy::Lookups l;  // the named volumes do not exist yet
+        for (const auto& r : d.lookups)
+            if (r.kind == cordon::policy::LookupRequest::Kind::volume)
+                l.volumes[r.name] = {};
+        return p.check_body(req, head, body, &l);
     }
     Decision bind(const std::string& src, bool isolation = true) const {
         return create(config(isolation), R"({"Binds":[")" + src + R"(:/x"]})");

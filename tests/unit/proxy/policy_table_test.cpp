@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "cordon/proxy/gojson.hpp"
 #include "fs_fixture.hpp"
 
 namespace {
@@ -155,6 +156,121 @@ std::vector<Row> table() {
     add({"socket_mount_allowlisted_by_digest", "POST", create, nullptr, A, nullptr},
         hc(R"("Mounts":[{"Type":"bind","Source":"/var/run/docker.sock","Target":"/var/run/docker.sock"}])",
            "compose:v2"));
+    // ---------------------------------------------------------------- volumes (allowlist)
+    const char* vc = "/v1.41/volumes/create";
+    add({"volume_tmpfs_size_uid", "POST", vc,
+         R"({"Name":"t","Driver":"local","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=100m,uid=1000,gid=1000,mode=0750,noexec,nosuid,nodev"}})",
+         A, nullptr});
+    add({"volume_size_only", "POST", vc, R"({"Name":"q","DriverOpts":{"size":"10G"}})", A, nullptr});
+    add({"volume_bind_ro_rslave", "POST", vc,
+         R"({"Name":"h","DriverOpts":{"type":"none","o":"bind,ro,rslave","device":"/home/user/project"}})",
+         A, nullptr});
+    add({"volume_nfs_lan", "POST", vc,
+         R"({"Name":"n","DriverOpts":{"type":"nfs","o":"addr=192.168.1.20,rw,nfsvers=4,soft","device":":/export/data"}})",
+         A, nullptr});
+    add({"volume_nfs4_lan_ipv6", "POST", vc,
+         R"({"Name":"n6","DriverOpts":{"type":"nfs4","o":"addr=2001:db8::20","device":"nas:/export"}})",
+         A, nullptr});
+    add({"volume_cifs_lan", "POST", vc,
+         R"({"Name":"c","DriverOpts":{"type":"cifs","o":"addr=192.168.1.30,username=u,password=p,vers=3.0,uid=1000","device":"//192.168.1.30/share"}})",
+         A, nullptr});
+    add({"create_mount_volume_inline_tmpfs", "POST", create, nullptr, A, nullptr},
+        hc(R"("Mounts":[{"Type":"volume","Source":"t","Target":"/t","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"tmpfs","device":"tmpfs","o":"size=10m"}}}}])"));
+    add({"create_compose_named_volumes", "POST", create, nullptr, A, nullptr},
+        hc(R"("Mounts":[{"Type":"volume","Source":"pg","Target":"/var/lib/postgresql/data","VolumeOptions":{}},{"Type":"volume","Source":"scratch","Target":"/s"}],"Binds":["data:/data:rw"])"));
+    add({"create_tmpfs_hostconfig", "POST", create, nullptr, A, nullptr},
+        hc(R"("Tmpfs":{"/run":"rw,noexec,nosuid,size=65536k","/tmp":""})"));
+    add({"create_mount_tmpfs_options", "POST", create, nullptr, A, nullptr},
+        hc(R"("Mounts":[{"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1000,"Mode":1023}}])"));
+    add({"volume_overlay_etc", "POST", vc,
+         R"({"Name":"v","DriverOpts":{"type":"overlay","device":"overlay","o":"lowerdir=/etc:/data"}})",
+         D, "volume.type"});
+    add({"volume_proc", "POST", vc, R"({"DriverOpts":{"type":"proc","device":"proc"}})", D,
+         "volume.type"});
+    add({"volume_sysfs", "POST", vc, R"({"DriverOpts":{"type":"sysfs","device":"sysfs"}})", D,
+         "volume.type"});
+    add({"volume_devtmpfs", "POST", vc, R"({"DriverOpts":{"type":"devtmpfs","device":"devtmpfs"}})",
+         D, "volume.type"});
+    add({"volume_cgroup2", "POST", vc, R"({"DriverOpts":{"type":"cgroup2","device":"cgroup2"}})", D,
+         "volume.type"});
+    add({"volume_ext4_relative_device", "POST", vc,
+         R"({"DriverOpts":{"type":"ext4","device":"../../../../../../dev/vdb"}})", D, "volume.type"});
+    add({"volume_bind_relative_device", "POST", vc,
+         R"({"DriverOpts":{"type":"none","o":"bind","device":"../../../etc"}})", D, "volume.bind"});
+    add({"volume_tmpfs_bind_relative", "POST", vc,
+         R"({"DriverOpts":{"type":"tmpfs","o":"bind","device":"../etc"}})", D, "volume.type"});
+    add({"volume_tmpfs_relative_device", "POST", vc,
+         R"({"DriverOpts":{"type":"tmpfs","device":"../../dev/vdb"}})", D, "volume.device"});
+    add({"volume_tmpfs_unknown_option", "POST", vc,
+         R"({"DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=1m,remount"}})", D,
+         "volume.option"});
+    add({"volume_bind_rshared", "POST", vc,
+         R"({"DriverOpts":{"type":"none","o":"bind,rshared","device":"/home/user/project"}})", D,
+         "volume.propagation"});
+    add({"volume_unknown_key", "POST", vc,
+         R"({"DriverOpts":{"type":"tmpfs","device":"tmpfs","Type":"overlay"}})", D,
+         "volume.option"});
+    add({"volume_nfs_loopback", "POST", vc,
+         R"({"DriverOpts":{"type":"nfs","o":"addr=127.0.0.1","device":":/"}})", D, "volume.address"});
+    add({"volume_nfs_mapped_loopback", "POST", vc,
+         R"({"DriverOpts":{"type":"nfs","o":"addr=::ffff:127.0.0.1","device":":/"}})", D,
+         "volume.address"});
+    add({"volume_nfs_uplink_host", "POST", vc,
+         R"({"DriverOpts":{"type":"nfs","o":"addr=10.0.2.2","device":":/"}})", D, "volume.address"});
+    add({"volume_nfs_hostname", "POST", vc,
+         R"({"DriverOpts":{"type":"nfs","o":"addr=localhost","device":"localhost:/"}})", D,
+         "volume.address"});
+    add({"volume_nfs_no_addr", "POST", vc,
+         R"({"DriverOpts":{"type":"nfs","o":"rw","device":"nas:/export"}})", D, "volume.address"});
+    add({"volume_nfs_two_addrs", "POST", vc,
+         R"({"DriverOpts":{"type":"nfs","o":"addr=192.168.1.20,addr=127.0.0.1","device":":/x"}})",
+         D, "volume.option"});
+    add({"volume_cifs_credentials_file", "POST", vc,
+         R"({"DriverOpts":{"type":"cifs","o":"addr=192.168.1.30,credentials=/etc/shadow","device":"//192.168.1.30/s"}})",
+         D, "volume.option"});
+    add({"volume_cifs_krb5", "POST", vc,
+         R"({"DriverOpts":{"type":"cifs","o":"addr=192.168.1.30,sec=krb5","device":"//192.168.1.30/s"}})",
+         D, "volume.option"});
+    add({"mount_inline_overlay", "POST", create, nullptr, D, "volume.type"},
+        hc(R"("Mounts":[{"Type":"volume","Source":"v","Target":"/x","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"overlay","device":"overlay","o":"lowerdir=/etc:/data"}}}}])"));
+    add({"bind_existing_overlay_volume", "POST", create, nullptr, D, "volume.type"},
+        hc(R"("Binds":["legacy-overlay:/x"])"));
+    add({"mount_existing_bind_etc_volume", "POST", create, nullptr, D, "bind-mount.sensitive"},
+        hc(R"("Mounts":[{"Type":"volume","Source":"legacy-bind-etc","Target":"/x"}])"));
+    add({"existing_plugin_volume", "POST", create, nullptr, D, "volume.driver"},
+        hc(R"("Binds":["plugin-vol:/x"])"));
+    add({"tmpfs_hostconfig_bind", "POST", create, nullptr, D, "tmpfs.option"},
+        hc(R"("Tmpfs":{"/x":"bind,size=1m"})"));
+    add({"tmpfs_hostconfig_dev_suid", "POST", create, nullptr, D, "tmpfs.option"},
+        hc(R"("Tmpfs":{"/x":"dev,suid"})"));
+    // ---------------------------------------------------------------- networks on VM addresses
+    const char* nc = "/v1.41/networks/create";
+    add({"network_create_own_subnet_gateway", "POST", nc,
+         R"({"Name":"n","IPAM":{"Config":[{"Subnet":"172.30.0.0/16","IPRange":"172.30.5.0/24","Gateway":"172.30.0.1","AuxiliaryAddresses":{"r":"172.30.0.2"}}]}})",
+         A, nullptr});
+    add({"network_create_ipv6", "POST", nc,
+         R"({"Name":"n6","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"fd00:dead:beef::/48"}]}})",
+         A, nullptr});
+    add({"network_uplink_subnet", "POST", nc,
+         R"({"Name":"u","IPAM":{"Config":[{"Subnet":"10.0.2.0/24","Gateway":"10.0.2.2"}]}})", D,
+         "network.subnet"});
+    add({"network_supernet_of_uplink", "POST", nc,
+         R"({"Name":"u","IPAM":{"Config":[{"Subnet":"10.0.0.0/8"}]}})", D, "network.subnet"});
+    add({"network_loopback", "POST", nc, R"({"Name":"l","IPAM":{"Config":[{"Subnet":"127.0.0.0/16"}]}})",
+         D, "network.subnet"});
+    add({"network_link_local", "POST", nc,
+         R"({"Name":"l","IPAM":{"Config":[{"Subnet":"169.254.0.0/24"}]}})", D, "network.subnet"});
+    add({"network_gateway_uplink", "POST", nc,
+         R"({"Name":"g","IPAM":{"Config":[{"Subnet":"172.31.0.0/16","Gateway":"10.0.2.15"}]}})", D,
+         "network.subnet"});
+    add({"network_aux_address_vm", "POST", nc,
+         R"({"Name":"a","IPAM":{"Config":[{"Subnet":"172.31.0.0/16","AuxiliaryAddresses":{"h":"10.0.2.2"}}]}})",
+         D, "network.subnet"});
+    add({"network_iprange_ipv6_qemu", "POST", nc,
+         R"({"Name":"r","IPAM":{"Config":[{"Subnet":"fec0::/48","IPRange":"fec0::/64"}]}})", D,
+         "network.subnet"});
+    add({"network_malformed_subnet", "POST", nc,
+         R"({"Name":"m","IPAM":{"Config":[{"Subnet":"10.0.2.0/033"}]}})", D, "network.subnet"});
     add({"container_role_allowed_command", "GET", "/v1.41/containers/json", nullptr, A, nullptr,
          Role::container});
 
@@ -323,7 +439,8 @@ std::vector<Row> table() {
         hc(R"("CpuRealtimeRuntime":950000)"));
     add({"log_driver_syslog_socket", "POST", create, nullptr, D, "log-driver"},
         hc(R"("LogConfig":{"Type":"syslog","Config":{"syslog-address":"unixgram:///run/cordon/dockerd.sock"}})"));
-    add({"unknown_field_nonzero", "POST", create, nullptr, D, "json.unknown-field"},
+    // dockerd 20.10 ignores fields it does not know: they are stripped, not refused
+    add({"unknown_field_nonzero_is_stripped", "POST", create, nullptr, A, "allow.rewritten"},
         hc(R"("FutureLoosen":true)"));
     add({"endpoint_driver_opts", "POST", create,
          R"({"Image":"a","NetworkingConfig":{"EndpointsConfig":{"mynet":{"DriverOpts":{"x":"y"}}}}})",
@@ -333,8 +450,10 @@ std::vector<Row> table() {
          R"({"DeviceCgroupRules":["c *:* rwm"]})", D, "devices"});
     add({"update_cgroup_parent_folded", "POST", "/v1.41/containers/c1/update",
          R"({"cgroupparent":"/"})", D, "cgroup-parent"});
-    add({"update_unknown", "POST", "/v1.41/containers/c1/update", R"({"Privileged":true})", D,
-         "json.unknown-field"});
+    add({"update_privileged_is_not_an_update_field", "POST", "/v1.41/containers/c1/update",
+         R"({"Privileged":true})", A, "allow.rewritten"});
+    add({"update_privileged_hidden_beside_cgroup_parent", "POST", "/v1.41/containers/c1/update",
+         R"({"Privileged":true,"CgroupParent":"/"})", D, "cgroup-parent"});
     add({"volume_bind_root", "POST", "/v1.41/volumes/create",
          R"({"Name":"r","DriverOpts":{"type":"none","o":"bind","device":"/"}})", D,
          "bind-mount.sensitive"});
@@ -342,7 +461,7 @@ std::vector<Row> table() {
          R"({"DriverOpts":{"type":"none","o":"ro,rbind","device":"/var/lib"}})", D,
          "bind-mount.sensitive"});
     add({"volume_block_device", "POST", "/v1.41/volumes/create",
-         R"({"DriverOpts":{"type":"ext4","device":"/dev/vda"}})", D, "volume.device"});
+         R"({"DriverOpts":{"type":"ext4","device":"/dev/vda"}})", D, "volume.type"});
     add({"volume_plugin_driver", "POST", "/v1.41/volumes/create", R"({"Driver":"rexray"})", D,
          "volume.driver"});
     add({"network_macvlan", "POST", "/v1.41/networks/create",
@@ -369,6 +488,16 @@ std::vector<Row> table() {
          "cgroup-parent"});
     add({"build_form_body", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
          "application/x-www-form-urlencoded"});
+    add({"build_form_nbsp", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
+         "application/x-www-form-urlencoded\xC2\xA0"});
+    add({"build_form_dotted_capital_i", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
+         "appl\xC4\xB0" "cation/x-www-form-urlencoded"});
+    add({"build_multipart", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
+         "Multipart/Form-Data; boundary=x"});
+    add({"create_form", "POST", create, "{}", D, "http.form", Role::host,
+         "application/x-www-form-urlencoded"});
+    add({"build_tar_context", "POST", "/v1.41/build?t=x", nullptr, A, nullptr, Role::host,
+         "application/x-tar"});
     add({"unknown_endpoint", "GET", "/v1.41/debug/pprof", nullptr, D, "endpoint"});
     add({"options_method", "OPTIONS", "/v1.41/containers/json", nullptr, D, "endpoint"});
     add({"old_api_start_hostconfig", "POST", "/v1.23/containers/c1/start", R"({"Privileged":true})",
@@ -416,8 +545,24 @@ cordon::policy::Lookups fake_dockerd() {
     l.images["compose:v2"] = {
         true, "sha256:" + std::string(64, 'd'), {"docker/compose@sha256:" + std::string(64, 'e')}};
     l.images["notpulled:1"] = {false, {}, {}};
+    // the pinned Ids a rewritten socket-mount body names
+    l.images[kAllowedId] = {true, kAllowedId, {}};
+    l.images["sha256:" + std::string(64, 'd')] = l.images["compose:v2"];
     l.networks["mynet"] = {true, "1234", "mynet", "bridge"};
     l.networks["hostalias"] = {true, "5678", "host", "host"};
+    // named volumes: plain ones, missing ones (dockerd creates them), and ones created
+    // with options while isolation was off
+    l.volumes["data"] = {true, "local", {}};
+    l.volumes["cache"] = {false, {}, {}};
+    l.volumes["v"] = {false, {}, {}};
+    l.volumes["t"] = {false, {}, {}};
+    l.volumes["pg"] = {true, "local", {}};
+    l.volumes["scratch"] = {true, "local", {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", "size=64m"}}};
+    l.volumes["legacy-overlay"] = {
+        true, "local", {{"type", "overlay"}, {"device", "overlay"}, {"o", "lowerdir=/etc:/data"}}};
+    l.volumes["legacy-bind-etc"] = {
+        true, "local", {{"type", "none"}, {"device", "/etc"}, {"o", "bind"}}};
+    l.volumes["plugin-vol"] = {true, "rexray", {}};
     return l;
 }
 
@@ -443,6 +588,16 @@ TEST_P(PolicyTable, Decides) {
     }
     if (d.verdict == Verdict::deny) {
         EXPECT_FALSE(d.message.empty());
+    }
+    if (d.verdict == Verdict::allow && d.rewritten_body) {
+        // a rewritten body is valid JSON and passes the policy again unchanged
+        EXPECT_NO_THROW(cordon::gojson::parse(*d.rewritten_body));
+        Row again = r;
+        again.body = *d.rewritten_body;
+        Decision d2 = run(p, again, fake_dockerd());
+        EXPECT_EQ(d2.verdict, Verdict::allow) << d2.rule << ": " << d2.message;
+        EXPECT_FALSE(d2.rewritten_body && *d2.rewritten_body != again.body)
+            << "rewriting is not idempotent: " << *d2.rewritten_body;
     }
 }
 

@@ -31,6 +31,9 @@ struct Value {
     std::vector<Member> members;  // in source order
     std::size_t begin = 0;        // byte span of the value in the source
     std::size_t end = 0;
+    // For an object member's value: the byte offset of its key's opening quote (so the
+    // whole member can be cut out of the source).
+    std::size_t key_begin = 0;
 
     bool is_null() const { return type == Type::null; }
     bool is_object() const { return type == Type::object; }

@@ -115,4 +115,16 @@ std::string json_response(int status, std::string_view reason, std::string_view 
 
 bool iequals(std::string_view a, std::string_view b);
 
+// The media type Go's mime.ParseMediaType returns for a Content-Type value (what
+// net/http's ParseForm/FormValue act on): the part before the first ';', through
+// strings.ToLower (Unicode simple lower case: U+0130 -> 'i', U+212A KELVIN -> 'k'; an
+// invalid UTF-8 byte becomes U+FFFD) and strings.TrimSpace (Unicode white space, e.g.
+// U+00A0, U+0085, U+3000). Returned even where Go would also report a parameter error,
+// since parsePostForm reads a url-encoded body regardless of that error.
+std::string go_media_type(std::string_view content_type);
+
+// True when Go's net/http would read form parameters from a body with this Content-Type
+// (application/x-www-form-urlencoded, multipart/form-data).
+bool is_go_form(std::string_view content_type);
+
 }  // namespace cordon::http

@@ -66,6 +66,12 @@ struct PolicyConfig {
     // Highest API version accepted under isolation (what the guest's dockerd speaks).
     int max_api_minor = 41;
     int min_api_minor = 24;  // older versions change semantics (HostConfig on start)
+    // The VM's own subnets (CIDRs, IPv4 and IPv6): network filesystems (nfs/cifs addr=)
+    // and user-defined networks (IPAM Subnet, IPRange, Gateway, AuxiliaryAddresses) may
+    // not reach them. Loopback, link-local, unspecified and multicast are always
+    // refused. The defaults are QEMU user-mode networking's; the guest agent adds the
+    // addresses of its real interfaces (vm_subnets_from_interfaces).
+    std::vector<std::string> vm_subnets = {"10.0.2.0/24", "fec0::/64"};
 };
 
 // Reads the admin settings JSON (handed to the guest at start). Throws cordon::Error
@@ -85,15 +91,24 @@ struct NetworkInfo {
     std::string driver;
 };
 
+// An existing volume (GET /volumes/{name}): its driver and the options it was created
+// with (perhaps while isolation was off): dockerd mounts with them at every use.
+struct VolumeInfo {
+    bool found = false;
+    std::string driver;
+    std::vector<std::pair<std::string, std::string>> options;
+};
+
 // What the proxy asked dockerd on the policy's behalf (GET /images/{name}/json,
-// GET /networks/{name}), keyed by the name the request used.
+// GET /networks/{name}, GET /volumes/{name}), keyed by the name the request used.
 struct Lookups {
     std::map<std::string, ImageInfo> images;
     std::map<std::string, NetworkInfo> networks;
+    std::map<std::string, VolumeInfo> volumes;
 };
 
 struct LookupRequest {
-    enum class Kind { image, network } kind;
+    enum class Kind { image, network, volume } kind;
     std::string name;
 };
 
