@@ -1,30 +1,26 @@
 #include "agent.hpp"
 
-#include <algorithm>
-#include <thread>
-
-#include <boost/asio/post.hpp>
-
-#include "cordon/subprocess.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "cordon/error.hpp"
 #include "cordon/guest/http_ping.hpp"
 #include "cordon/guest/leftovers.hpp"
-#include "restart_notice.hpp"
 #include "cordon/guest/shutdown.hpp"
 #include "cordon/log.hpp"
 #include "cordon/proxy/volume_options.hpp"
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
+#include "cordon/subprocess.hpp"
 #include "memory_stats.hpp"
+#include "restart_notice.hpp"
 #include "shell_service.hpp"
 
 namespace cordon::agent {
@@ -212,7 +208,7 @@ void Agent::setup_engine() {
     containerd.argv = {opts_.containerd, "--config", "/etc/containerd/config.toml"};
     const std::string runc_shim_dir = opts_.run_dir + "/runc-shim";
     containerd.env = {engine::engine_path_env(runc_shim_dir)};  // the runc shim first
-    containerd.wait_for = {opts_.run_dir + "/system-ready"};  // cgroup2 is mounted
+    containerd.wait_for = {opts_.run_dir + "/system-ready"};    // cgroup2 is mounted
     containerd.wait_poll = 20ms;
     containerd.stop_timeout = 10s;
     supervisor_.add(containerd);
@@ -461,7 +457,8 @@ void Agent::register_methods() {
     register_memory_methods(rpc_);  // "memory" (memory_stats.hpp)
     rpc_.register_async_method("isolation", [this](std::shared_ptr<rpc::Call> call) {
         if (!engine_) {
-            call->fail(rpc::RemoteError{"unavailable", "the container engine is not set up: " + engine_message_,
+            call->fail(rpc::RemoteError{"unavailable",
+                                        "the container engine is not set up: " + engine_message_,
                                         "'vmctl status' shows the data disk state"});
             return;
         }
@@ -469,22 +466,24 @@ void Agent::register_methods() {
     });
     rpc_.register_method("audit", [this](const json& params, rpc::Call&) {
         if (!audit_) {
-            throw rpc::CallError("unavailable", "the policy proxy is not running: " +
+            throw rpc::CallError("unavailable",
+                                 "the policy proxy is not running: " +
                                      (proxy_error_.empty() ? engine_message_ : proxy_error_),
                                  "audit");
         }
         std::size_t limit = 200;
         if (params.is_object() && params.contains("limit")) {
             if (!params["limit"].is_number_unsigned())
-                throw rpc::CallError(rpc::code::invalid_params, "\"limit\" must be a non-negative integer",
-                                     "audit");
+                throw rpc::CallError(rpc::code::invalid_params,
+                                     "\"limit\" must be a non-negative integer", "audit");
             limit = std::min<std::size_t>(params["limit"].get<std::size_t>(), 1000);
         }
         return json{{"entries", audit_->recent_json(limit)},
                     {"total", audit_->total()},
                     {"denied", audit_->denied()}};
     });
-    rpc_.register_async_method("exec", [this](std::shared_ptr<rpc::Call> call) { exec(std::move(call)); });
+    rpc_.register_async_method("exec",
+                               [this](std::shared_ptr<rpc::Call> call) { exec(std::move(call)); });
     rpc_.register_method("logs", [this](const json& params, rpc::Call&) {
         if (!params.is_object() || !params.contains("service") || !params["service"].is_string()) {
             throw rpc::CallError(rpc::code::invalid_params, "logs needs {\"service\": NAME}",
@@ -516,7 +515,8 @@ void Agent::register_methods() {
         // the services may take no time at all, and power-off closes the channel).
         shutdown_timer_.expires_after(200ms);
         shutdown_timer_.async_wait([this, power_off, alive = alive_](boost::system::error_code ec) {
-            if (*alive && !ec) begin_shutdown(power_off);
+            if (*alive && !ec)
+                begin_shutdown(power_off);
         });
         return json{{"shutting_down", true}, {"power_off", power_off}};
     });
@@ -621,14 +621,14 @@ json Agent::info() {
     j["published_ports"] = ports_->status();
     if (shares_)
         j["shares"] = shares_->status();
-    j["admin"] = {{"state", admin_.state},
-                  {"source", admin_.source},
-                  {"message", admin_.message},
-                  {"socket_mount_images", admin_.policy.socket_mount_images.size()},
-                  {"command_list",
-                   {{"type", admin_.policy.command_list_type},
-                    {"commands", admin_.policy.commands}}},
-                  {"lock_vm_shell", admin_.policy.lock_vm_shell}};
+    j["admin"] = {
+        {"state", admin_.state},
+        {"source", admin_.source},
+        {"message", admin_.message},
+        {"socket_mount_images", admin_.policy.socket_mount_images.size()},
+        {"command_list",
+         {{"type", admin_.policy.command_list_type}, {"commands", admin_.policy.commands}}},
+        {"lock_vm_shell", admin_.policy.lock_vm_shell}};
     j["shutting_down"] = shutting_down_;
     return j;
 }
@@ -653,7 +653,8 @@ void Agent::exec(std::shared_ptr<rpc::Call> call) {
         }
     }
     if (argv.empty()) {
-        call->fail(rpc::RemoteError{rpc::code::invalid_params, "exec needs {\"argv\": [\"program\", ...]}", ""});
+        call->fail(rpc::RemoteError{rpc::code::invalid_params,
+                                    "exec needs {\"argv\": [\"program\", ...]}", ""});
         return;
     }
     int timeout_s = 60;
@@ -666,11 +667,15 @@ void Agent::exec(std::shared_ptr<rpc::Call> call) {
             auto r = cordon::run(argv, std::chrono::seconds(timeout_s));
             constexpr std::size_t kCap = 256 * 1024;
             auto cap = [](std::string s) {
-                if (s.size() > kCap) s.resize(kCap);
+                if (s.size() > kCap)
+                    s.resize(kCap);
                 return s;
             };
-            result = {{"exit_code", r.exit_code}, {"signal", r.signal}, {"timed_out", r.timed_out},
-                      {"stdout", cap(std::move(r.out))}, {"stderr", cap(std::move(r.err))}};
+            result = {{"exit_code", r.exit_code},
+                      {"signal", r.signal},
+                      {"timed_out", r.timed_out},
+                      {"stdout", cap(std::move(r.out))},
+                      {"stderr", cap(std::move(r.err))}};
         } catch (...) {
             failure = std::current_exception();
         }

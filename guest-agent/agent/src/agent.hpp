@@ -9,6 +9,9 @@
 #include <optional>
 #include <string>
 
+#include "admin_settings.hpp"
+#include "agent_log.hpp"
+#include "clock_sync.hpp"
 #include "cordon/channel/session.hpp"
 #include "cordon/guest/supervisor.hpp"
 #include "cordon/guest/system_info.hpp"
@@ -17,9 +20,6 @@
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/shares/shares.hpp"
-#include "clock_sync.hpp"
-#include "admin_settings.hpp"
-#include "agent_log.hpp"
 #include "engine_service.hpp"
 #include "events.hpp"
 
@@ -91,8 +91,8 @@ class Agent {
     std::unique_ptr<shares::ShareMounter> shares_;  // shared host folders (cordon.share=...)
     std::string proxy_error_;
     ClockSync clock_;
-    std::unique_ptr<AgentLog> agent_log_;  // the agent's own log ring (logs "agent")
-    std::unique_ptr<EventHub> events_;     // events.watch
+    std::unique_ptr<AgentLog> agent_log_;    // the agent's own log ring (logs "agent")
+    std::unique_ptr<EventHub> events_;       // events.watch
     EngineService::StartPath engine_start_;  // adopted from the previous agent, or (re)started
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     std::optional<double> engine_ready_after_s_;  // this agent's start -> dockerd answers

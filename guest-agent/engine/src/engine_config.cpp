@@ -9,8 +9,9 @@
 
 namespace cordon::engine {
 
-nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation, const EnginePaths& paths,
-                                  const RemapUser& user, bool exclusive_ranges) {
+nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation,
+                                  const EnginePaths& paths, const RemapUser& user,
+                                  bool exclusive_ranges) {
     nlohmann::json cfg = base.is_object() ? base : nlohmann::json::object();
     cfg["hosts"] = {"unix://" + paths.dockerd_socket};
     cfg["group"] = "root";
@@ -18,8 +19,10 @@ nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation, co
     cfg.erase("tls");
     cfg.erase("tlsverify");
     cfg.erase("default-runtime");
-    if (cfg.contains("runtimes") && cfg["runtimes"].is_object()) cfg["runtimes"].erase(kExclusiveRuntimeName);
-    if (cfg.contains("runtimes") && cfg["runtimes"].empty()) cfg.erase("runtimes");
+    if (cfg.contains("runtimes") && cfg["runtimes"].is_object())
+        cfg["runtimes"].erase(kExclusiveRuntimeName);
+    if (cfg.contains("runtimes") && cfg["runtimes"].empty())
+        cfg.erase("runtimes");
     if (isolation && !exclusive_ranges) {
         cfg["userns-remap"] = user.name + ":" + user.name;
     } else {
@@ -42,7 +45,8 @@ nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation, co
 }
 
 std::string engine_path_env(const std::string& runc_shim_dir) {
-    return "PATH=" + runc_shim_dir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    return "PATH=" + runc_shim_dir +
+           ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
 void write_runc_shim(const std::string& dir, bool exclusive_ranges, const std::string& target) {
@@ -69,7 +73,8 @@ void write_runc_shim(const std::string& dir, bool exclusive_ranges, const std::s
 }
 
 std::string data_root_for(bool isolation, const EnginePaths& paths, const RemapUser& user) {
-    if (!isolation) return paths.docker_root;
+    if (!isolation)
+        return paths.docker_root;
     return paths.docker_root + "/" + std::to_string(user.uids.start) + "." +
            std::to_string(user.gids.start);
 }

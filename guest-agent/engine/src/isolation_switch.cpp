@@ -21,7 +21,8 @@ namespace {
 std::string describe(const std::vector<ContainerSummary>& running) {
     std::string names;
     for (const auto& c : running) {
-        if (!names.empty()) names += ", ";
+        if (!names.empty())
+            names += ", ";
         names += c.name.empty() ? c.id.substr(0, 12) : c.name;
     }
     return names;
@@ -53,14 +54,15 @@ void IsolationSwitch::write_daemon_config(bool isolation, bool exclusive_ranges)
     if (::access(paths_.base_daemon_json.c_str(), F_OK) == 0) {
         base = nlohmann::json::parse(read_file(paths_.base_daemon_json), nullptr, false);
         if (!base.is_object())
-            throw Error("the image's dockerd configuration is not a JSON object", paths_.base_daemon_json,
-                        "rebuild the VM image");
+            throw Error("the image's dockerd configuration is not a JSON object",
+                        paths_.base_daemon_json, "rebuild the VM image");
     }
     // The shim first: dockerd (and the containers it starts) must never see the exclusive
     // configuration without it.
     write_runc_shim(paths_.runc_shim_dir, isolation && exclusive_ranges);
-    write_file_atomically(paths_.daemon_json, make_daemon_config(base, isolation, paths_, user_, exclusive_ranges).dump(2) + "\n",
-                          0644);
+    write_file_atomically(
+        paths_.daemon_json,
+        make_daemon_config(base, isolation, paths_, user_, exclusive_ranges).dump(2) + "\n", 0644);
 }
 
 std::vector<std::string> IsolationSwitch::movable_volumes(bool from_remap, bool to_remap) const {
@@ -68,9 +70,11 @@ std::vector<std::string> IsolationSwitch::movable_volumes(bool from_remap, bool 
     const fs::path to_dir = fs::path(data_root_for(to_remap, paths_, user_)) / "volumes";
     std::vector<std::string> names;
     std::error_code ec;
-    if (!fs::is_directory(from_dir, ec)) return names;
+    if (!fs::is_directory(from_dir, ec))
+        return names;
     for (const auto& entry : fs::directory_iterator(from_dir)) {
-        if (!entry.is_directory() || entry.is_symlink()) continue;  // metadata.db, backingFsBlockDev
+        if (!entry.is_directory() || entry.is_symlink())
+            continue;  // metadata.db, backingFsBlockDev
         const std::string name = entry.path().filename().string();
         if (fs::exists(to_dir / name, ec)) {
             log::warn("engine", "volume {} exists in both modes; keeping both, not moving", name);
@@ -83,10 +87,12 @@ std::vector<std::string> IsolationSwitch::movable_volumes(bool from_remap, bool 
 }
 
 void IsolationSwitch::step(const std::string& name, const SwitchJournal& journal) const {
-    if (step_hook_) step_hook_(name, journal);
+    if (step_hook_)
+        step_hook_(name, journal);
 }
 
-void IsolationSwitch::roll_volumes(SwitchJournal& journal, const Progress& progress, RecoveryReport* report) {
+void IsolationSwitch::roll_volumes(SwitchJournal& journal, const Progress& progress,
+                                   RecoveryReport* report) {
     RemapUser user = user_;
     user.uids = journal.remap.uids;
     user.gids = journal.remap.gids;
@@ -96,7 +102,8 @@ void IsolationSwitch::roll_volumes(SwitchJournal& journal, const Progress& progr
     const IdMapping to_map = journal.to_remap ? journal.remap : identity_mapping();
     std::error_code ec;
     fs::create_directories(to_dir, ec);
-    if (ec) throw Error("cannot create the volume folder: " + ec.message(), to_dir.string());
+    if (ec)
+        throw Error("cannot create the volume folder: " + ec.message(), to_dir.string());
     ::chmod(to_dir.c_str(), 0701);
     for (const std::string& name : journal.volumes) {
         const fs::path source = from_dir / name;
@@ -104,14 +111,17 @@ void IsolationSwitch::roll_volumes(SwitchJournal& journal, const Progress& progr
         const bool at_target = fs::exists(fs::symlink_status(target, ec));
         if (!at_target) {
             if (!fs::exists(fs::symlink_status(source, ec))) {
-                log::warn("engine", "volume {} is in neither {} nor {}; skipping it", name, from_dir.string(),
-                          to_dir.string());
-                if (report) report->missing.push_back(name);
+                log::warn("engine", "volume {} is in neither {} nor {}; skipping it", name,
+                          from_dir.string(), to_dir.string());
+                if (report)
+                    report->missing.push_back(name);
                 continue;
             }
             progress("moving volume " + name);
-            if (::rename(source.c_str(), target.c_str()) != 0) throw_errno("cannot move the volume", source.string());
-            if (report) ++report->moved;
+            if (::rename(source.c_str(), target.c_str()) != 0)
+                throw_errno("cannot move the volume", source.string());
+            if (report)
+                ++report->moved;
         }
         // Again for a volume already moved: a kill may have stopped its walk half-way.
         const fs::path data = target / "_data";
@@ -140,67 +150,83 @@ std::string RecoveryReport::summary() const {
     std::string s = rollback ? "finished rolling back an interrupted isolation switch: "
                              : "finished an interrupted isolation switch: ";
     s += std::to_string(volumes) + (volumes == 1 ? " volume" : " volumes");
-    if (moved > 0) s += " (" + std::to_string(moved) + " moved now)";
-    s += std::string(", isolation ") + (saved.enabled ? (saved.exclusive_ranges ? "on (exclusive ID ranges)" : "on") : "off");
+    if (moved > 0)
+        s += " (" + std::to_string(moved) + " moved now)";
+    s += std::string(", isolation ") +
+         (saved.enabled ? (saved.exclusive_ranges ? "on (exclusive ID ranges)" : "on") : "off");
     if (!missing.empty()) {
         s += "; missing:";
         for (const auto& m : missing) s += " " + m;
     }
-    if (images_pending) s += "; its images load once the engine answers";
+    if (images_pending)
+        s += "; its images load once the engine answers";
     return s;
 }
 
-RecoveryReport IsolationSwitch::finish_interrupted(const SwitchJournal& journal, const AdminLock& lock) {
+RecoveryReport IsolationSwitch::finish_interrupted(const SwitchJournal& journal,
+                                                   const AdminLock& lock) {
     const auto t0 = std::chrono::steady_clock::now();
     RecoveryReport report;
     report.rollback = journal.rollback;
     report.saved = journal.save;
     report.volumes = journal.volumes.size();
     SwitchJournal j = journal;
-    roll_volumes(j, [](const std::string& s) { log::info("engine", "interrupted isolation switch: {}", s); }, &report);
+    roll_volumes(
+        j, [](const std::string& s) { log::info("engine", "interrupted isolation switch: {}", s); },
+        &report);
     const bool on = effective_isolation(j.save, lock);
     write_daemon_config(on, on && j.save.exclusive_ranges);
     const std::string archive = switch_images_archive(paths_);
     if (!j.images_archive.empty()) {
         if (j.images_archive != archive) {
-            log::warn("engine", "the journal names images at {}, not {}; not loading them", j.images_archive, archive);
+            log::warn("engine", "the journal names images at {}, not {}; not loading them",
+                      j.images_archive, archive);
         } else if (::access(archive.c_str(), F_OK) == 0) {
-            write_file_atomically(switch_images_note(paths_), "load " + archive + " into the engine, then delete both\n", 0600);
+            write_file_atomically(switch_images_note(paths_),
+                                  "load " + archive + " into the engine, then delete both\n", 0600);
             report.images_pending = true;
         } else {
-            log::warn("engine", "the images saved by the interrupted switch are gone ({}); pull or build them again",
+            log::warn("engine",
+                      "the images saved by the interrupted switch are gone ({}); pull or build "
+                      "them again",
                       archive);
         }
     }
     store_.save(j.save);
     journal_.remove();
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log::info("engine", "{} ({} entries walked, {} re-owned, {:.3f} s)", report.summary(), report.shift.entries,
-              report.shift.changed, report.seconds);
+    log::info("engine", "{} ({} entries walked, {} re-owned, {:.3f} s)", report.summary(),
+              report.shift.entries, report.shift.changed, report.seconds);
     return report;
 }
 
 bool IsolationSwitch::load_pending_images() {
     const std::string note = switch_images_note(paths_);
-    if (::access(note.c_str(), F_OK) != 0) return false;
+    if (::access(note.c_str(), F_OK) != 0)
+        return false;
     const std::string archive = switch_images_archive(paths_);
     if (::access(archive.c_str(), F_OK) != 0) {
-        log::warn("engine", "images to load after an isolation switch: {} is gone; pull or build them again", archive);
+        log::warn("engine",
+                  "images to load after an isolation switch: {} is gone; pull or build them again",
+                  archive);
         ::unlink(note.c_str());
         return false;
     }
     try {
         api_.load_images(archive);
     } catch (const std::exception& e) {
-        throw Error(std::string("the images saved by an isolation switch could not be loaded: ") + e.what(), archive,
-                    "the agent tries again at its next start; delete " + note + " to give them up");
+        throw Error(
+            std::string("the images saved by an isolation switch could not be loaded: ") + e.what(),
+            archive,
+            "the agent tries again at its next start; delete " + note + " to give them up");
     }
     ::unlink(archive.c_str());
     ::unlink(note.c_str());
     return true;
 }
 
-SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLock& lock, const Progress& progress) {
+SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLock& lock,
+                                    const Progress& progress) {
     const auto t0 = std::chrono::steady_clock::now();
     if (journal_.exists())
         throw Error("an earlier isolation switch is unfinished", journal_.path(),
@@ -212,7 +238,8 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
     result.enabled = from;
     result.exclusive_ranges = from_excl;
     if (lock.locked && request.enabled != lock.enabled) {
-        throw Error(std::string("isolation is locked ") + (lock.enabled ? "on" : "off") + " by the administrator",
+        throw Error(std::string("isolation is locked ") + (lock.enabled ? "on" : "off") +
+                        " by the administrator",
                     lock.source, "ask your administrator to change the admin settings");
     }
     const bool wants_excl = request.exclusive_ranges.value_or(current.exclusive_ranges);
@@ -242,7 +269,8 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
     load_pending_images();
 
     const auto running = api_.running_containers();
-    if (!running.empty() && !request.confirmed) throw ConfirmationRequired(running);
+    if (!running.empty() && !request.confirmed)
+        throw ConfirmationRequired(running);
     for (const auto& c : running) {
         progress("stopping container " + (c.name.empty() ? c.id.substr(0, 12) : c.name));
         api_.stop_container(c.id, std::chrono::seconds(10));
@@ -262,7 +290,8 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
 
     try {
         if (moving) {
-            // Before the first irreversible step: from here on, a kill is finished at the next start.
+            // Before the first irreversible step: from here on, a kill is finished at the next
+            // start.
             journal.volumes = movable_volumes(from_remap, to_remap);
             journal_.save(journal);
             step("journal written", journal);
@@ -271,7 +300,8 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
             journal_.save(journal);
             step("engine starting", journal);
         }
-        progress(std::string("starting the engine with isolation ") + (to ? (to_excl ? "on (exclusive ID ranges)" : "on") : "off"));
+        progress(std::string("starting the engine with isolation ") +
+                 (to ? (to_excl ? "on (exclusive ID ranges)" : "on") : "off"));
         write_daemon_config(to, to_excl);
         control_.start_engine();
         control_.wait_ready(std::chrono::seconds(90));
@@ -297,26 +327,32 @@ SwitchResult IsolationSwitch::apply(const SwitchRequest& request, const AdminLoc
             back.started_at = std::time(nullptr);
             try {
                 journal_.save(back);
-                roll_volumes(back, [](const std::string&) {}, nullptr);
+                roll_volumes(
+                    back, [](const std::string&) {}, nullptr);
             } catch (const std::exception& back_err) {
                 volumes_back = false;
-                log::error("engine", "moving the volumes back failed: {}; {} finishes it at the next agent start",
-                           back_err.what(), journal_.path());
+                log::error(
+                    "engine",
+                    "moving the volumes back failed: {}; {} finishes it at the next agent start",
+                    back_err.what(), journal_.path());
             }
         }
         write_daemon_config(from, from_excl);
-        if (moving && volumes_back) journal_.remove();
+        if (moving && volumes_back)
+            journal_.remove();
         control_.start_engine();
         control_.wait_ready(std::chrono::seconds(90));
         ::unlink(archive.c_str());
-        throw Error(std::string("switching isolation ") + (to ? "on" : "off") + " failed: " + e.what(), {},
-                    volumes_back ? "the previous engine was restored; 'vmctl logs engine' shows dockerd's log"
-                                 : "the previous engine was restored, but some volumes are still in the other "
-                                   "mode's data root until the VM restarts; 'vmctl logs agent' names them");
+        throw Error(
+            std::string("switching isolation ") + (to ? "on" : "off") + " failed: " + e.what(), {},
+            volumes_back
+                ? "the previous engine was restored; 'vmctl logs engine' shows dockerd's log"
+                : "the previous engine was restored, but some volumes are still in the other "
+                  "mode's data root until the VM restarts; 'vmctl logs agent' names them");
     }
     if (!tags.empty())
-        write_file_atomically(switch_images_note(paths_), "load " + archive + " into the engine, then delete both\n",
-                              0600);
+        write_file_atomically(switch_images_note(paths_),
+                              "load " + archive + " into the engine, then delete both\n", 0600);
     store_.save(journal.save);
     if (moving) {
         journal_.remove();

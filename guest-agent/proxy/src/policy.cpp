@@ -534,8 +534,9 @@ struct Checker {
             return;
         const std::string& device = *r.bind_device;
         if (device.empty() || device[0] != '/')
-            deny("volume.bind", "a bind volume (" + where + ") needs an absolute device path, not \"" +
-                                    device + "\" (dockerd would resolve it from its own directory)");
+            deny("volume.bind", "a bind volume (" + where +
+                                    ") needs an absolute device path, not \"" + device +
+                                    "\" (dockerd would resolve it from its own directory)");
         bind_source(device, where + " (o=bind, device=" + device + ")", false);
     }
 
@@ -689,7 +690,9 @@ struct Checker {
         // The isolation mode picks the runtime (runc, or cordon-runc with exclusive ID
         // ranges); naming "runc" there would run the container without a user namespace.
         if (!rt.empty())
-            deny("runtime", "the runtime \"" + rt + "\" replaces the one the isolation mode chose; leave --runtime unset");
+            deny("runtime",
+                 "the runtime \"" + rt +
+                     "\" replaces the one the isolation mode chose; leave --runtime unset");
         std::string iso = get_string(field(*hc, "Isolation"), "Isolation");
         if (!iso.empty() && iso != "default")
             deny("isolation-mode", "Isolation=\"" + iso + "\" is not allowed");
@@ -915,7 +918,8 @@ struct Checker {
                                        (cidr ? "CIDR prefix (a.b.c.d/n or x::y/n)" : "IP address"));
         if (auto hit = vm_overlap(*p, cfg.vm_subnets))
             deny("network.subnet", where + " " + text + " overlaps the VM's own addresses (" +
-                                       *hit + "); choose another private range, e.g. 172.30.0.0/16");
+                                       *hit +
+                                       "); choose another private range, e.g. 172.30.0.0/16");
     }
 
     void ipam_configs(const Value* v) {
@@ -929,13 +933,14 @@ struct Checker {
             if (!c.is_object())
                 bad_type(where, "an object");
             check_unknown(c, {{"Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"}}, where);
-            ipam_address(get_string(field(c, "Subnet"), where + ".Subnet"), true, where + ".Subnet");
+            ipam_address(get_string(field(c, "Subnet"), where + ".Subnet"), true,
+                         where + ".Subnet");
             ipam_address(get_string(field(c, "IPRange"), where + ".IPRange"), true,
                          where + ".IPRange");
             ipam_address(get_string(field(c, "Gateway"), where + ".Gateway"), false,
                          where + ".Gateway");
-            if (const Value* aux = get_object(field(c, "AuxiliaryAddresses"),
-                                              where + ".AuxiliaryAddresses"))
+            if (const Value* aux =
+                    get_object(field(c, "AuxiliaryAddresses"), where + ".AuxiliaryAddresses"))
                 for (const auto& [name, addr] : aux->members) {
                     if (!addr.is_string() && !addr.is_null())
                         bad_type(where + ".AuxiliaryAddresses." + name, "a string");
@@ -1234,8 +1239,8 @@ Policy::PathClass Policy::classify_bind_source(const std::string& path, std::str
         }
         why = "with isolation on, containers may bind only folders inside the shared folders (" +
               (list.empty() ? std::string("none are shared") : list) + ")" + via +
-              "; add the folder to the host setting shared_folders (`vmctl shares add " +
-              resolved + "`, then restart the VM) or use a named volume";
+              "; add the folder to the host setting shared_folders (`vmctl shares add " + resolved +
+              "`, then restart the VM) or use a named volume";
         return PathClass::outside_shares;
     }
     return PathClass::ok;

@@ -18,7 +18,6 @@ namespace cordon::e2e::proxy {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-
 inline std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
     return s;
@@ -51,7 +50,7 @@ inline std::string socket_path(const VmEnvironment& vm) {
 
 // curl against the host's docker.sock: returns "<status>\n<body>".
 inline cordon::ProcessResult curl(const VmEnvironment& vm, const std::string& method,
-                           const std::string& path, const std::string& body) {
+                                  const std::string& path, const std::string& body) {
     std::vector<std::string> argv{"curl",
                                   "-sS",
                                   "--max-time",
@@ -121,7 +120,8 @@ inline cordon::ProcessResult docker_sh(const VmEnvironment& vm, const std::strin
     return cordon::run({"sh", "-c", "docker " + args + " 2>&1"}, 120s, o);
 }
 
-inline void expect_refused(const std::string& what, const std::string& out, const std::string& rule) {
+inline void expect_refused(const std::string& what, const std::string& out,
+                           const std::string& rule) {
     EXPECT_TRUE(contains(out, "[rule " + rule)) << what << "\n" << out;
     EXPECT_TRUE(contains(out, "enhanced container isolation is on")) << what << "\n" << out;
 }

@@ -17,8 +17,8 @@
 #include "cli_refusals.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "cordon_e2e.hpp"
-#include "proxy_e2e_fixture.hpp"
 #include "docker_load.hpp"
+#include "proxy_e2e_fixture.hpp"
 
 using cordon::e2e::describe;
 using cordon::e2e::VmEnvironment;

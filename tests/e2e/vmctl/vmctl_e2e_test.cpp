@@ -1,14 +1,13 @@
 // vmctl shell / logs agent / audit, and the host library's agent events and RPC error
 // codes, against one real VM (libvirt + QEMU, the real image, the real docker CLI).
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -97,8 +96,8 @@ TEST_F(Vmctl, InteractiveShellOnARealTerminalRestoresTheTerminal) {
     // status, and afterwards the local terminal back in its cooked mode.
     auto& env = VmEnvironment::get();
     env.apply_env();
-    const std::string inner = cordon::e2e::vmctl_path() +
-                              " shell; rc=$?; echo; echo LOCAL; stty -a; exit $rc";
+    const std::string inner =
+        cordon::e2e::vmctl_path() + " shell; rc=$?; echo; echo LOCAL; stty -a; exit $rc";
     cordon::SpawnOptions o;
     o.stdin_data = "tty\necho remote-$((6*7))\nexit 3\n";
     auto r = cordon::run({"script", "-qec", inner, "/dev/null"}, 120s, o);
@@ -168,16 +167,18 @@ TEST_F(Vmctl, ALockedIsolationSwitchCarriesTheGuestsErrorCode) {
     const json state = vm.call_agent("isolation", json::object());
     const bool on = state.value("enabled", true);
     try {
-        vm.call_agent("isolation", {{"enabled", !on},
-                                    {"confirmed", true},
-                                    {"admin_lock", {{"locked", true}, {"enabled", on}, {"source", "e2e"}}}});
+        vm.call_agent("isolation",
+                      {{"enabled", !on},
+                       {"confirmed", true},
+                       {"admin_lock", {{"locked", true}, {"enabled", on}, {"source", "e2e"}}}});
         ADD_FAILURE() << "a switch against the lock succeeded";
     } catch (const cordon::host::HostError& e) {
         EXPECT_EQ(e.kind(), cordon::host::ErrorKind::locked) << e.what();
         EXPECT_EQ(e.rpc_code(), "locked") << e.what();
     }
     // Unlock again for the tests that follow (a status call carries the lock too).
-    const json after = vm.call_agent("isolation", {{"admin_lock", {{"locked", false}, {"enabled", true}}}});
+    const json after =
+        vm.call_agent("isolation", {{"admin_lock", {{"locked", false}, {"enabled", true}}}});
     EXPECT_FALSE(after.value("locked", true)) << after.dump();
     EXPECT_EQ(after.value("enabled", !on), on) << "the refused switch changed nothing";
 }
@@ -211,7 +212,8 @@ TEST_F(Vmctl, TheHostLibrarySeesPushedEventsWhenDockerdRestarts) {
     ASSERT_TRUE(kill.ok()) << describe(kill);
     EXPECT_TRUE(log.wait_for([&] { return log.has("engine", "state", "starting"); }, 120s))
         << "no engine event after dockerd died";
-    const double first = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double first =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_TRUE(log.wait_for([&] { return log.has("dockerd_restart"); }, 180s));
     EXPECT_TRUE(log.wait_for([&] { return log.has("engine", "state", "ready"); }, 300s))
         << "dockerd did not come back";
@@ -226,11 +228,12 @@ TEST_F(Vmctl, CtrlCDuringStartLeavesNothingHalfStarted) {
     const std::string name = "cordon-e2e-cancel-" + std::to_string(::getpid());
     const auto paths = cordon::host::vm_paths(name);
     cordon::SpawnOptions so;
-    cordon::Child start = cordon::Child::spawn({cordon::e2e::vmctl_path(), "--vm", name, "start"}, so);
+    cordon::Child start =
+        cordon::Child::spawn({cordon::e2e::vmctl_path(), "--vm", name, "start"}, so);
     // The host agent's pid file appears once the domain runs and the agent is started.
     const auto deadline = std::chrono::steady_clock::now() + 300s;
-    while (!std::filesystem::exists(paths.hostagent_pid) && std::chrono::steady_clock::now() < deadline &&
-           start.running())
+    while (!std::filesystem::exists(paths.hostagent_pid) &&
+           std::chrono::steady_clock::now() < deadline && start.running())
         std::this_thread::sleep_for(50ms);
     ASSERT_TRUE(std::filesystem::exists(paths.hostagent_pid)) << "the start never got that far";
     std::this_thread::sleep_for(300ms);

@@ -1,7 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "cordon/engine/engine_config.hpp"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,14 +15,16 @@ TEST(DaemonConfig, IsolationOnRemapsToTheVmUser) {
 }
 
 TEST(DaemonConfig, IsolationOffHasNoRemap) {
-    auto cfg = make_daemon_config({{"userns-remap", "x"}, {"iptables", false}}, false, EnginePaths{}, RemapUser{});
+    auto cfg = make_daemon_config({{"userns-remap", "x"}, {"iptables", false}}, false,
+                                  EnginePaths{}, RemapUser{});
     EXPECT_FALSE(cfg.contains("userns-remap"));
     EXPECT_EQ(cfg["iptables"], false);  // the image's base settings are kept
 }
 
 TEST(DaemonConfig, ListensOnlyOnTheRootOnlyUnixSocketInBothModes) {
     for (bool iso : {true, false}) {
-        auto cfg = make_daemon_config({{"hosts", {"tcp://0.0.0.0:2375"}}, {"group", "docker"}}, iso, EnginePaths{}, RemapUser{});
+        auto cfg = make_daemon_config({{"hosts", {"tcp://0.0.0.0:2375"}}, {"group", "docker"}}, iso,
+                                      EnginePaths{}, RemapUser{});
         ASSERT_EQ(cfg["hosts"].size(), 1u);
         EXPECT_EQ(cfg["hosts"][0], "unix:///run/cordon/dockerd.sock");
         EXPECT_EQ(cfg["group"], "root");
@@ -41,7 +42,8 @@ TEST(DaemonConfig, DataRootPerMapping) {
 #include "cordon/error.hpp"
 
 TEST(IsolationRpc, StatusShowsTheLockAndTheRange) {
-    auto j = isolation_status_json({false, 7}, {true, true, "/etc/cordon/admin-settings.json"}, RemapUser{}, "20.10.24");
+    auto j = isolation_status_json({false, 7}, {true, true, "/etc/cordon/admin-settings.json"},
+                                   RemapUser{}, "20.10.24");
     EXPECT_EQ(j["enabled"], true);  // the lock wins
     EXPECT_EQ(j["locked"], true);
     EXPECT_EQ(j["locked_by"], "/etc/cordon/admin-settings.json");
@@ -62,7 +64,8 @@ TEST(EngineConfigExclusive, UsesTheWrapperAsDefaultRuntimeWithoutRemap) {
     using namespace cordon::engine;
     EnginePaths paths;
     RemapUser user;
-    const auto base = nlohmann::json::parse(R"({"userns-remap": "x", "runtimes": {"other": {"path": "/o"}}})");
+    const auto base =
+        nlohmann::json::parse(R"({"userns-remap": "x", "runtimes": {"other": {"path": "/o"}}})");
     const auto cfg = make_daemon_config(base, true, paths, user, true);
     EXPECT_FALSE(cfg.contains("userns-remap"));
     EXPECT_EQ(cfg["default-runtime"], "cordon-idmap");
@@ -94,16 +97,17 @@ TEST(EngineConfigBuilder, BuildKitEntitlementsAreOffInEveryIsolationOnMode) {
         EXPECT_EQ(cfg["builder"]["gc"]["enabled"], true) << exclusive;
     }
     // An empty base (the image's) gets them too; a malformed "builder" is replaced.
-    EXPECT_EQ(make_daemon_config(nlohmann::json::object(), true, paths, user)["builder"]
-                                ["entitlements"]["network-host"],
+    EXPECT_EQ(make_daemon_config(nlohmann::json::object(), true, paths,
+                                 user)["builder"]["entitlements"]["network-host"],
               false);
-    EXPECT_EQ(make_daemon_config(nlohmann::json::parse(R"({"builder": 1})"), true, paths, user)
-                  ["builder"]["entitlements"]["security-insecure"],
+    EXPECT_EQ(make_daemon_config(nlohmann::json::parse(R"({"builder": 1})"), true, paths,
+                                 user)["builder"]["entitlements"]["security-insecure"],
               false);
     // Off: the user chose an engine as it comes; the base is left alone.
     const auto off = make_daemon_config(base, false, paths, user);
     EXPECT_EQ(off["builder"]["entitlements"]["network-host"], true);
-    EXPECT_FALSE(make_daemon_config(nlohmann::json::object(), false, paths, user).contains("builder"));
+    EXPECT_FALSE(
+        make_daemon_config(nlohmann::json::object(), false, paths, user).contains("builder"));
 }
 
 TEST(RuncShim, ExclusiveLinksRuncToTheWrapperOtherModesRemoveIt) {

@@ -1,13 +1,13 @@
 // The generated domain XML, parsed back with libxml2 and checked with XPath.
 #include "cordon/host/domain_xml.hpp"
 
-#include "cordon/error.hpp"
-
 #include <gtest/gtest.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
 #include <memory>
+
+#include "cordon/error.hpp"
 
 using namespace cordon::host;
 
@@ -181,8 +181,9 @@ TEST(DomainXml, FwCfgEntriesAreASysinfoNamingTheirFile) {
 }
 
 TEST(DomainXml, FwCfgNamesOutsideOptOrMalformedAreRefused) {
-    for (const std::string& name : std::vector<std::string>{"etc/boot-menu-wait", "opt/a,b", "opt/a=b", "opt/a b",
-                                   "opt/" + std::string(52, 'x'), ""}) {
+    for (const std::string& name :
+         std::vector<std::string>{"etc/boot-menu-wait", "opt/a,b", "opt/a=b", "opt/a b",
+                                  "opt/" + std::string(52, 'x'), ""}) {
         DomainSpec s = spec();
         s.fw_cfg.push_back({name, "/state/admin.json"});
         EXPECT_THROW(domain_xml(s), cordon::Error) << name;

@@ -3,19 +3,18 @@
 #include "cordon/host/vm.hpp"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
-#include <stdlib.h>
+#include <mutex>
+#include <thread>
 
 #include "cordon/host/domain_xml.hpp"
 #include "cordon/host/host_error.hpp"
 #include "cordon/subprocess.hpp"
 #include "test_dir.hpp"
-
-#include <algorithm>
-#include <mutex>
-#include <thread>
 
 using namespace cordon::host;
 using cordon::host::test::TempDir;
@@ -462,13 +461,14 @@ TEST_F(VmFake, IsolationSwitchProgressBecomesSteps) {
         json call(const std::string&, const json&, std::chrono::milliseconds) override {
             return {{"pong", true}};
         }
-        json call_notified(const std::string& method, const json& params,
-                           std::chrono::milliseconds, const NotificationHandler& h) override {
+        json call_notified(const std::string& method, const json& params, std::chrono::milliseconds,
+                           const NotificationHandler& h) override {
             EXPECT_EQ(method, "isolation");
             EXPECT_EQ(params["enabled"], false);
-            for (const char* s : {"stopping container web", "saving 2 image tag(s) from the current engine",
-                                  "stopping the engine", "starting the engine with isolation off",
-                                  "loading 2 image tag(s) into the new engine"})
+            for (const char* s :
+                 {"stopping container web", "saving 2 image tag(s) from the current engine",
+                  "stopping the engine", "starting the engine with isolation off",
+                  "loading 2 image tag(s) into the new engine"})
                 h("progress", {{"step", s}});
             return {{"enabled", false}, {"changed", true}};
         }
@@ -487,8 +487,8 @@ TEST_F(VmFake, IsolationSwitchProgressBecomesSteps) {
     dir.write(std::filesystem::relative(vm.paths().hostagent_pid, dir.path()).string(),
               std::to_string(sleeper.pid()) + "\n");
     std::vector<ProgressStep> steps;
-    json r = vm.set_isolation(false, true, nullptr,
-                              [&](const ProgressStep& s) { steps.push_back(s); });
+    json r =
+        vm.set_isolation(false, true, nullptr, [&](const ProgressStep& s) { steps.push_back(s); });
     EXPECT_EQ(r["enabled"], false);
     for (std::size_t i = 1; i < steps.size(); ++i) {
         EXPECT_GE(steps[i].fraction, steps[i - 1].fraction);

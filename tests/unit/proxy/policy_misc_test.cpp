@@ -8,8 +8,8 @@
 #include "cordon/error.hpp"
 #include "cordon/proxy/audit.hpp"
 #include "cordon/proxy/gojson.hpp"
-#include "fs_fixture.hpp"
 #include "cordon/proxy/volume_options.hpp"
+#include "fs_fixture.hpp"
 
 namespace {
 

@@ -66,13 +66,16 @@ TEST_F(PolicyShares, BindOfASharedFolderAndOfAFolderInsideItIsAllowed) {
 }
 
 TEST_F(PolicyShares, MountsTypeBindInsideASharedFolderIsAllowed) {
-    auto d = create(config(),
-                    R"({"Mounts":[{"Type":"bind","Source":"/home/user/project/src","Target":"/s"}]})");
+    auto d =
+        create(config(),
+               R"({"Mounts":[{"Type":"bind","Source":"/home/user/project/src","Target":"/s"}]})");
     EXPECT_EQ(d.verdict, Verdict::allow) << d.message;
 }
 
 TEST_F(PolicyShares, NamedVolumesAndTmpfsNeedNoSharedFolder) {
-    auto d = create(config(), R"({"Binds":["cache:/cache"],"Mounts":[{"Type":"volume","Source":"v","Target":"/v"},{"Type":"tmpfs","Target":"/t"}]})");
+    auto d = create(
+        config(),
+        R"({"Binds":["cache:/cache"],"Mounts":[{"Type":"volume","Source":"v","Target":"/v"},{"Type":"tmpfs","Target":"/t"}]})");
     EXPECT_EQ(d.verdict, Verdict::allow) << d.message;
 }
 
@@ -134,8 +137,9 @@ TEST_F(PolicyShares, SensitivePathsStayRefusedEvenWhenShared) {
 }
 
 TEST_F(PolicyShares, MountsAndBindVolumesOutsideAreRefusedToo) {
-    EXPECT_EQ(create(config(), R"({"Mounts":[{"Type":"bind","Source":"/srv/data","Target":"/s"}]})").rule,
-              "bind-mount.outside-shares");
+    EXPECT_EQ(
+        create(config(), R"({"Mounts":[{"Type":"bind","Source":"/srv/data","Target":"/s"}]})").rule,
+        "bind-mount.outside-shares");
     Policy p(config());
     RequestInfo req{"POST", "/v1.41/volumes/create", "application/json", Role::host};
     auto head = p.check_head(req);

@@ -161,7 +161,8 @@ std::vector<Row> table() {
     add({"volume_tmpfs_size_uid", "POST", vc,
          R"({"Name":"t","Driver":"local","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=100m,uid=1000,gid=1000,mode=0750,noexec,nosuid,nodev"}})",
          A, nullptr});
-    add({"volume_size_only", "POST", vc, R"({"Name":"q","DriverOpts":{"size":"10G"}})", A, nullptr});
+    add({"volume_size_only", "POST", vc, R"({"Name":"q","DriverOpts":{"size":"10G"}})", A,
+         nullptr});
     add({"volume_bind_ro_rslave", "POST", vc,
          R"({"Name":"h","DriverOpts":{"type":"none","o":"bind,ro,rslave","device":"/home/user/project"}})",
          A, nullptr});
@@ -194,7 +195,8 @@ std::vector<Row> table() {
     add({"volume_cgroup2", "POST", vc, R"({"DriverOpts":{"type":"cgroup2","device":"cgroup2"}})", D,
          "volume.type"});
     add({"volume_ext4_relative_device", "POST", vc,
-         R"({"DriverOpts":{"type":"ext4","device":"../../../../../../dev/vdb"}})", D, "volume.type"});
+         R"({"DriverOpts":{"type":"ext4","device":"../../../../../../dev/vdb"}})", D,
+         "volume.type"});
     add({"volume_bind_relative_device", "POST", vc,
          R"({"DriverOpts":{"type":"none","o":"bind","device":"../../../etc"}})", D, "volume.bind"});
     add({"volume_tmpfs_bind_relative", "POST", vc,
@@ -211,12 +213,14 @@ std::vector<Row> table() {
          R"({"DriverOpts":{"type":"tmpfs","device":"tmpfs","Type":"overlay"}})", D,
          "volume.option"});
     add({"volume_nfs_loopback", "POST", vc,
-         R"({"DriverOpts":{"type":"nfs","o":"addr=127.0.0.1","device":":/"}})", D, "volume.address"});
+         R"({"DriverOpts":{"type":"nfs","o":"addr=127.0.0.1","device":":/"}})", D,
+         "volume.address"});
     add({"volume_nfs_mapped_loopback", "POST", vc,
          R"({"DriverOpts":{"type":"nfs","o":"addr=::ffff:127.0.0.1","device":":/"}})", D,
          "volume.address"});
     add({"volume_nfs_uplink_host", "POST", vc,
-         R"({"DriverOpts":{"type":"nfs","o":"addr=10.0.2.2","device":":/"}})", D, "volume.address"});
+         R"({"DriverOpts":{"type":"nfs","o":"addr=10.0.2.2","device":":/"}})", D,
+         "volume.address"});
     add({"volume_nfs_hostname", "POST", vc,
          R"({"DriverOpts":{"type":"nfs","o":"addr=localhost","device":"localhost:/"}})", D,
          "volume.address"});
@@ -256,8 +260,8 @@ std::vector<Row> table() {
          "network.subnet"});
     add({"network_supernet_of_uplink", "POST", nc,
          R"({"Name":"u","IPAM":{"Config":[{"Subnet":"10.0.0.0/8"}]}})", D, "network.subnet"});
-    add({"network_loopback", "POST", nc, R"({"Name":"l","IPAM":{"Config":[{"Subnet":"127.0.0.0/16"}]}})",
-         D, "network.subnet"});
+    add({"network_loopback", "POST", nc,
+         R"({"Name":"l","IPAM":{"Config":[{"Subnet":"127.0.0.0/16"}]}})", D, "network.subnet"});
     add({"network_link_local", "POST", nc,
          R"({"Name":"l","IPAM":{"Config":[{"Subnet":"169.254.0.0/24"}]}})", D, "network.subnet"});
     add({"network_gateway_uplink", "POST", nc,
@@ -491,7 +495,8 @@ std::vector<Row> table() {
     add({"build_form_nbsp", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
          "application/x-www-form-urlencoded\xC2\xA0"});
     add({"build_form_dotted_capital_i", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
-         "appl\xC4\xB0" "cation/x-www-form-urlencoded"});
+         "appl\xC4\xB0"
+         "cation/x-www-form-urlencoded"});
     add({"build_multipart", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
          "Multipart/Form-Data; boundary=x"});
     add({"create_form", "POST", create, "{}", D, "http.form", Role::host,
@@ -557,7 +562,8 @@ cordon::policy::Lookups fake_dockerd() {
     l.volumes["v"] = {false, {}, {}};
     l.volumes["t"] = {false, {}, {}};
     l.volumes["pg"] = {true, "local", {}};
-    l.volumes["scratch"] = {true, "local", {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", "size=64m"}}};
+    l.volumes["scratch"] = {
+        true, "local", {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", "size=64m"}}};
     l.volumes["legacy-overlay"] = {
         true, "local", {{"type", "overlay"}, {"device", "overlay"}, {"o", "lowerdir=/etc:/data"}}};
     l.volumes["legacy-bind-etc"] = {

@@ -85,9 +85,10 @@ void fw_cfg(Writer& w, const std::vector<FwCfgEntry>& entries) {
         // QEMU keeps 56 bytes per name (with the NUL); names outside opt/ are QEMU's own.
         if (!e.name.starts_with("opt/") || e.name.size() > 55 ||
             e.name.find_first_of(",= \n") != std::string::npos)
-            throw cordon::Error("a fw_cfg name must start with opt/, be at most 55 bytes and "
-                                "hold no ',', '=', space or newline",
-                                e.name);
+            throw cordon::Error(
+                "a fw_cfg name must start with opt/, be at most 55 bytes and "
+                "hold no ',', '=', space or newline",
+                e.name);
         if (!e.file.is_absolute() || e.file.string().find(',') != std::string::npos)
             throw cordon::Error("a fw_cfg file must be an absolute path without ','",
                                 e.file.string(), "keep the VM's state folder free of commas");

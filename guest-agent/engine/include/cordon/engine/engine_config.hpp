@@ -9,12 +9,12 @@
 namespace cordon::engine {
 
 struct EnginePaths {
-    std::string docker_root = "/var/lib/docker";          // on the data disk
+    std::string docker_root = "/var/lib/docker";              // on the data disk
     std::string dockerd_socket = "/run/cordon/dockerd.sock";  // root-only folder (0700)
     std::string containerd_socket = "/run/containerd/containerd.sock";
     std::string base_daemon_json = "/etc/docker/daemon.json";  // the image's (read-only root)
     std::string daemon_json = "/run/cordon/daemon.json";       // what dockerd is started with
-    std::string state_dir = "/var/lib/cordon";            // on the data disk
+    std::string state_dir = "/var/lib/cordon";                 // on the data disk
     // First in containerd's and dockerd's PATH (engine_path_env): in the exclusive-ranges mode
     // it holds runc -> cordon-runc, so whatever runtime a container recorded ("runc" from
     // the plain engine) and BuildKit's executor (which runs "runc" from PATH) go through
@@ -44,7 +44,8 @@ struct RemapUser {
 // With isolation on (either way), BuildKit's entitlements network-host and
 // security-insecure are off ("builder": {"entitlements": ...}).
 nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation,
-                                  const EnginePaths& paths, const RemapUser& user, bool exclusive_ranges = false);
+                                  const EnginePaths& paths, const RemapUser& user,
+                                  bool exclusive_ranges = false);
 
 // The runtime name and binary dockerd is given in the exclusive-ranges mode.
 inline constexpr const char* kExclusiveRuntimeName = "cordon-idmap";

@@ -13,9 +13,9 @@ inline constexpr const char* kRootDiskSerial = "cordon-root";
 
 // A host folder exported over virtiofs; libvirt starts `binary` as its virtiofsd.
 struct FilesystemSpec {
-    std::string tag;                   // the guest mounts it by this (at most 36 bytes)
-    std::filesystem::path source;      // host folder
-    std::filesystem::path binary;      // virtiofsd (or a wrapper); empty: libvirt's default
+    std::string tag;               // the guest mounts it by this (at most 36 bytes)
+    std::filesystem::path source;  // host folder
+    std::filesystem::path binary;  // virtiofsd (or a wrapper); empty: libvirt's default
     bool operator==(const FilesystemSpec&) const = default;
 };
 
