@@ -451,6 +451,26 @@ Parse parse_response_head(std::string_view buf, ResponseHead& out, std::string& 
     return Parse::done;
 }
 
+bool is_hijack_head(const ResponseHead& head) {
+    if (head.status != 200 || head.content_length || head.chunked)
+        return false;
+    bool raw_stream = false;
+    for (const auto& f : head.headers) {
+        if (iequals(f.name, "transfer-encoding") || iequals(f.name, "content-length"))
+            return false;
+        if (iequals(f.name, "content-type")) {
+            if (raw_stream)
+                return false;  // two media types: not what dockerd writes
+            std::string t = go_media_type(f.value);
+            raw_stream = t == "application/vnd.docker.raw-stream" ||
+                         t == "application/vnd.docker.multiplexed-stream";
+            if (!raw_stream)
+                return false;
+        }
+    }
+    return raw_stream;
+}
+
 bool ChunkedDecoder::fail(const char* why) {
     state_ = State::failed;
     error_ = why;

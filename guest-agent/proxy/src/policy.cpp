@@ -38,89 +38,112 @@ struct Denied {
 
 // ---------------------------------------------------------------- routes
 
+// How a response may leave HTTP: not at all, after a 101, or also by dockerd's
+// 200-then-hijack (see Route::hijack).
+enum class Tunnel { no, upgrade, hijack };
+
 struct RouteDef {
     const char* method;
     const char* pattern;  // segments; "{}" = one segment, "{*}" = one or more
     const char* operation;
     BodyMode body;
-    bool upgrade;
+    Tunnel tunnel = Tunnel::no;
 };
 
 constexpr BodyMode kNone = BodyMode::none;
 constexpr BodyMode kStream = BodyMode::stream;
 constexpr BodyMode kInspect = BodyMode::inspect;
+constexpr BodyMode kDiscard = BodyMode::discard;
 
 // Docker Engine API 1.41 (dockerd 20.10): every endpoint allowed under isolation.
 // Anything not listed here is refused (deny by default).
 const RouteDef kRoutes[] = {
-    {"GET", "_ping", "system.ping", kNone, false},
-    {"HEAD", "_ping", "system.ping", kNone, false},
-    {"GET", "version", "system.version", kNone, false},
-    {"GET", "info", "system.info", kNone, false},
-    {"GET", "events", "system.events", kNone, false},
-    {"GET", "system/df", "system.df", kNone, false},
-    {"POST", "auth", "system.auth", kStream, false},
-    {"GET", "containers/json", "container.list", kNone, false},
-    {"POST", "containers/create", "container.create", kInspect, false},
-    {"POST", "containers/prune", "container.prune", kNone, false},
-    {"GET", "containers/{}/json", "container.inspect", kNone, false},
-    {"GET", "containers/{}/top", "container.top", kNone, false},
-    {"GET", "containers/{}/logs", "container.logs", kNone, false},
-    {"GET", "containers/{}/changes", "container.diff", kNone, false},
-    {"GET", "containers/{}/export", "container.export", kNone, false},
-    {"GET", "containers/{}/stats", "container.stats", kNone, false},
-    {"POST", "containers/{}/resize", "container.resize", kNone, false},
-    {"POST", "containers/{}/start", "container.start", kInspect, false},
-    {"POST", "containers/{}/stop", "container.stop", kNone, false},
-    {"POST", "containers/{}/restart", "container.restart", kNone, false},
-    {"POST", "containers/{}/kill", "container.kill", kNone, false},
-    {"POST", "containers/{}/update", "container.update", kInspect, false},
-    {"POST", "containers/{}/rename", "container.rename", kNone, false},
-    {"POST", "containers/{}/pause", "container.pause", kNone, false},
-    {"POST", "containers/{}/unpause", "container.unpause", kNone, false},
-    {"POST", "containers/{}/attach", "container.attach", kNone, true},
-    {"GET", "containers/{}/attach/ws", "container.attach", kNone, true},
-    {"POST", "containers/{}/wait", "container.wait", kNone, false},
-    {"DELETE", "containers/{}", "container.remove", kNone, false},
-    {"HEAD", "containers/{}/archive", "container.archive.stat", kNone, false},
-    {"GET", "containers/{}/archive", "container.archive.get", kNone, false},
-    {"PUT", "containers/{}/archive", "container.archive.put", kStream, false},
-    {"POST", "containers/{}/exec", "exec.create", kInspect, false},
-    {"POST", "exec/{}/start", "exec.start", kInspect, true},
-    {"POST", "exec/{}/resize", "exec.resize", kNone, false},
-    {"GET", "exec/{}/json", "exec.inspect", kNone, false},
-    {"GET", "images/json", "image.list", kNone, false},
-    {"POST", "build", "image.build", kStream, false},
-    {"POST", "build/prune", "image.build.prune", kNone, false},
-    {"POST", "build/cancel", "image.build.cancel", kNone, false},
-    {"POST", "session", "image.build.session", kNone, true},
-    {"POST", "images/create", "image.pull", kStream, false},
-    {"GET", "images/search", "image.search", kNone, false},
-    {"POST", "images/prune", "image.prune", kNone, false},
-    {"GET", "images/get", "image.save", kNone, false},
-    {"POST", "images/load", "image.load", kStream, false},
-    {"POST", "commit", "image.commit", kInspect, false},
-    {"GET", "images/{*}/json", "image.inspect", kNone, false},
-    {"GET", "images/{*}/history", "image.history", kNone, false},
-    {"POST", "images/{*}/push", "image.push", kNone, false},
-    {"POST", "images/{*}/tag", "image.tag", kNone, false},
-    {"GET", "images/{*}/get", "image.save", kNone, false},
-    {"DELETE", "images/{*}", "image.remove", kNone, false},
-    {"GET", "distribution/{*}/json", "image.distribution", kNone, false},
-    {"GET", "networks", "network.list", kNone, false},
-    {"POST", "networks/create", "network.create", kInspect, false},
-    {"POST", "networks/prune", "network.prune", kNone, false},
-    {"GET", "networks/{}", "network.inspect", kNone, false},
-    {"POST", "networks/{}/connect", "network.connect", kInspect, false},
-    {"POST", "networks/{}/disconnect", "network.disconnect", kStream, false},
-    {"DELETE", "networks/{}", "network.remove", kNone, false},
-    {"GET", "volumes", "volume.list", kNone, false},
-    {"POST", "volumes/create", "volume.create", kInspect, false},
-    {"POST", "volumes/prune", "volume.prune", kNone, false},
-    {"GET", "volumes/{}", "volume.inspect", kNone, false},
-    {"DELETE", "volumes/{}", "volume.remove", kNone, false},
-    {"GET", "plugins", "plugin.list", kNone, false},
-    {"GET", "plugins/{*}/json", "plugin.inspect", kNone, false},
+    {"GET", "_ping", "system.ping", kNone},
+    {"HEAD", "_ping", "system.ping", kNone},
+    {"GET", "version", "system.version", kNone},
+    {"GET", "info", "system.info", kNone},
+    {"GET", "events", "system.events", kNone},
+    {"GET", "system/df", "system.df", kNone},
+    {"POST", "auth", "system.auth", kStream},
+    {"GET", "containers/json", "container.list", kNone},
+    {"POST", "containers/create", "container.create", kInspect},
+    {"POST", "containers/prune", "container.prune", kNone},
+    {"GET", "containers/{}/json", "container.inspect", kNone},
+    {"GET", "containers/{}/top", "container.top", kNone},
+    {"GET", "containers/{}/logs", "container.logs", kNone},
+    {"GET", "containers/{}/changes", "container.diff", kNone},
+    {"GET", "containers/{}/export", "container.export", kNone},
+    {"GET", "containers/{}/stats", "container.stats", kNone},
+    {"POST", "containers/{}/resize", "container.resize", kNone},
+    {"POST", "containers/{}/start", "container.start", kInspect},
+    {"POST", "containers/{}/stop", "container.stop", kNone},
+    {"POST", "containers/{}/restart", "container.restart", kNone},
+    {"POST", "containers/{}/kill", "container.kill", kNone},
+    {"POST", "containers/{}/update", "container.update", kInspect},
+    {"POST", "containers/{}/rename", "container.rename", kNone},
+    {"POST", "containers/{}/pause", "container.pause", kNone},
+    {"POST", "containers/{}/unpause", "container.unpause", kNone},
+    {"POST", "containers/{}/attach", "container.attach", kDiscard, Tunnel::hijack},
+    {"GET", "containers/{}/attach/ws", "container.attach", kDiscard, Tunnel::upgrade},
+    {"POST", "containers/{}/wait", "container.wait", kNone},
+    {"DELETE", "containers/{}", "container.remove", kNone},
+    {"HEAD", "containers/{}/archive", "container.archive.stat", kNone},
+    {"GET", "containers/{}/archive", "container.archive.get", kNone},
+    {"PUT", "containers/{}/archive", "container.archive.put", kStream},
+    {"POST", "containers/{}/exec", "exec.create", kInspect},
+    {"POST", "exec/{}/start", "exec.start", kInspect, Tunnel::hijack},
+    {"POST", "exec/{}/resize", "exec.resize", kNone},
+    {"GET", "exec/{}/json", "exec.inspect", kNone},
+    {"GET", "images/json", "image.list", kNone},
+    {"POST", "build", "image.build", kStream},
+    {"POST", "build/prune", "image.build.prune", kNone},
+    {"POST", "build/cancel", "image.build.cancel", kNone},
+    {"POST", "session", "image.build.session", kDiscard, Tunnel::upgrade},
+    {"POST", "images/create", "image.pull", kStream},
+    {"GET", "images/search", "image.search", kNone},
+    {"POST", "images/prune", "image.prune", kNone},
+    {"GET", "images/get", "image.save", kNone},
+    {"POST", "images/load", "image.load", kStream},
+    {"POST", "commit", "image.commit", kInspect},
+    {"GET", "images/{*}/json", "image.inspect", kNone},
+    {"GET", "images/{*}/history", "image.history", kNone},
+    {"POST", "images/{*}/push", "image.push", kNone},
+    {"POST", "images/{*}/tag", "image.tag", kNone},
+    {"GET", "images/{*}/get", "image.save", kNone},
+    {"DELETE", "images/{*}", "image.remove", kNone},
+    {"GET", "distribution/{*}/json", "image.distribution", kNone},
+    {"GET", "networks", "network.list", kNone},
+    {"POST", "networks/create", "network.create", kInspect},
+    {"POST", "networks/prune", "network.prune", kNone},
+    {"GET", "networks/{}", "network.inspect", kNone},
+    {"POST", "networks/{}/connect", "network.connect", kInspect},
+    {"POST", "networks/{}/disconnect", "network.disconnect", kStream},
+    {"DELETE", "networks/{}", "network.remove", kNone},
+    {"GET", "volumes", "volume.list", kNone},
+    {"POST", "volumes/create", "volume.create", kInspect},
+    {"POST", "volumes/prune", "volume.prune", kNone},
+    {"GET", "volumes/{}", "volume.inspect", kNone},
+    {"DELETE", "volumes/{}", "volume.remove", kNone},
+    {"GET", "plugins", "plugin.list", kNone},
+    {"GET", "plugins/{*}/json", "plugin.inspect", kNone},
+    // Swarm: read-only queries only. Every swarm write is refused (kGroupDenies), so the
+    // node never joins a swarm while isolation is on and dockerd answers these itself
+    // (503 "This node is not a swarm manager", as a dockerd outside a swarm does).
+    // Leaving a swarm (one joined while isolation was off) only takes privileges away.
+    {"GET", "swarm", "swarm.inspect", kNone},
+    {"POST", "swarm/leave", "swarm.leave", kNone},
+    {"GET", "nodes", "swarm.node.list", kNone},
+    {"GET", "nodes/{}", "swarm.node.inspect", kNone},
+    {"GET", "services", "swarm.service.list", kNone},
+    {"GET", "services/{}", "swarm.service.inspect", kNone},
+    {"GET", "services/{}/logs", "swarm.service.logs", kNone},
+    {"GET", "tasks", "swarm.task.list", kNone},
+    {"GET", "tasks/{}", "swarm.task.inspect", kNone},
+    {"GET", "tasks/{}/logs", "swarm.task.logs", kNone},
+    {"GET", "secrets", "swarm.secret.list", kNone},
+    {"GET", "secrets/{}", "swarm.secret.inspect", kNone},
+    {"GET", "configs", "swarm.config.list", kNone},
+    {"GET", "configs/{}", "swarm.config.inspect", kNone},
 };
 
 // Endpoints refused as a group (a clearer message than "unknown endpoint").
@@ -132,12 +155,19 @@ struct GroupDeny {
 const GroupDeny kGroupDenies[] = {
     {"plugins", "plugin",
      "plugins run with host privileges: installing, enabling or configuring them"},
-    {"swarm", "swarm", "swarm mode (services and tasks bypass container checks)"},
-    {"services", "swarm", "swarm services (their specs carry privileges and mounts)"},
-    {"nodes", "swarm", "swarm nodes"},
-    {"tasks", "swarm", "swarm tasks"},
-    {"secrets", "swarm", "swarm secrets"},
-    {"configs", "swarm", "swarm configs"},
+    {"swarm", "swarm",
+     "creating, joining, changing or unlocking a swarm is refused: a swarm's services run "
+     "containers from specs with privileges, capabilities and mounts that the container "
+     "checks never see, and a desktop VM needs no swarm; read-only queries are forwarded"},
+    {"services", "swarm",
+     "creating, changing or removing swarm services is refused: a service spec carries "
+     "privileges, capabilities and mounts that would bypass the container checks"},
+    {"nodes", "swarm", "changing or removing swarm nodes is refused (swarm mode is off)"},
+    {"tasks", "swarm", "only reading swarm tasks is allowed (swarm mode is off)"},
+    {"secrets", "swarm",
+     "creating, changing or removing swarm secrets is refused (swarm mode is off)"},
+    {"configs", "swarm",
+     "creating, changing or removing swarm configs is refused (swarm mode is off)"},
     {"grpc", "build.grpc", "BuildKit's raw gRPC API (it can grant build entitlements)"},
 };
 
@@ -402,7 +432,9 @@ struct Checker {
         for (char c : raw)
             if (static_cast<unsigned char>(c) >= 0x80)
                 deny("capabilities",
-                     "the capability \"" + raw + "\" in " + where + " is not ASCII");
+                     "the capability \"" + raw + "\" in HostConfig." + where +
+                         " is not ASCII (dockerd upper-cases it the Go way: U+017F becomes "
+                         "\"S\", so it could name a capability outside the default set)");
         std::string up = raw;
         for (auto& c : up)
             if (c >= 'a' && c <= 'z')
@@ -410,8 +442,9 @@ struct Checker {
         if (up.rfind("CAP_", 0) == 0)
             up = up.substr(4);
         if (!kDefaultCaps.count(up))
-            deny("capabilities", "adding the capability " + up + " (" + where +
-                                     ") goes beyond Docker's default set");
+            deny("capabilities", "adding the capability " + up + " (HostConfig." + where +
+                                     ") goes beyond Docker's default set: it would act on "
+                                     "the VM kernel");
     }
 
     void ns_mode(const Value* v, const char* name, const char* rule, bool allow_container,
@@ -650,7 +683,9 @@ struct Checker {
         for (const char* f : kResourcesFields) field(*hc, f);
 
         if (get_bool(field(*hc, "Privileged"), "Privileged"))
-            deny("privileged", "privileged containers would have full access to the VM");
+            deny("privileged",
+                 "privileged containers would have full access to the VM (HostConfig.Privileged "
+                 "is true: all capabilities, all devices, no seccomp or AppArmor)");
         for (const auto* b : get_string_array(field(*hc, "Binds"), "Binds")) bind_string(*b);
         if (const Value* mounts = field(*hc, "Mounts"); mounts && !mounts->is_null()) {
             if (!mounts->is_array())
@@ -690,31 +725,38 @@ struct Checker {
         // The isolation mode picks the runtime (runc, or cordon-runc with exclusive ID
         // ranges); naming "runc" there would run the container without a user namespace.
         if (!rt.empty())
-            deny("runtime",
-                 "the runtime \"" + rt +
-                     "\" replaces the one the isolation mode chose; leave --runtime unset");
+            deny("runtime", "the runtime \"" + rt +
+                                "\" (HostConfig.Runtime) replaces the one the isolation mode "
+                                "chose; leave --runtime unset");
         std::string iso = get_string(field(*hc, "Isolation"), "Isolation");
         if (!iso.empty() && iso != "default")
-            deny("isolation-mode", "Isolation=\"" + iso + "\" is not allowed");
+            deny("isolation-mode", "HostConfig.Isolation=\"" + iso +
+                                       "\" is not allowed (only \"default\": the isolation "
+                                       "mode is the VM's, not the container's)");
 
         if (const Value* sc = get_object(field(*hc, "Sysctls"), "Sysctls"))
             for (const auto& [k, v] : sc->members) sysctl(k);
 
         if (number_negative(field(*hc, "OomScoreAdj")))
-            deny("oom", "a negative OomScoreAdj would make the VM's own processes die first");
+            deny("oom",
+                 "a negative HostConfig.OomScoreAdj would make the VM's own processes die "
+                 "first");
 
         if (const Value* so = get_object(field(*hc, "StorageOpt"), "StorageOpt"))
             for (const auto& [k, v] : so->members)
                 if (k != "size")
-                    deny("storage-opt", "the storage option \"" + k + "\" is not allowed");
+                    deny("storage-opt", "the storage option \"" + k +
+                                            "\" (HostConfig.StorageOpt) is not allowed (only "
+                                            "size, a quota; others tune the VM's storage driver)");
 
         if (const Value* lc = get_object(field(*hc, "LogConfig"), "LogConfig")) {
             check_unknown(*lc, {{"Type", "Config"}}, "LogConfig");
             std::string t = get_string(field(*lc, "Type"), "LogConfig.Type");
             if (!t.empty() && t != "json-file" && t != "local" && t != "none")
-                deny("log-driver",
-                     "the log driver \"" + t +
-                         "\" makes dockerd connect to sockets or hosts on the container's behalf");
+                deny("log-driver", "the log driver \"" + t +
+                                       "\" (HostConfig.LogConfig.Type) makes dockerd connect to "
+                                       "sockets or hosts on the container's behalf (json-file, "
+                                       "local and none are allowed)");
         }
 
         paths_superset(field(*hc, "MaskedPaths"), "MaskedPaths", std::begin(kDefaultMasked),
@@ -756,12 +798,15 @@ struct Checker {
             return;
         if (key == "seccomp" || key == "apparmor") {
             if (val == "unconfined")
-                deny("security-opt",
-                     key + "=unconfined removes the container's " + key + " confinement");
-            deny("security-opt", "a custom " + key + " profile could loosen the default one");
+                deny("security-opt", "HostConfig.SecurityOpt " + key +
+                                         "=unconfined removes the container's " + key +
+                                         " confinement");
+            deny("security-opt", "HostConfig.SecurityOpt \"" + opt + "\": a custom " + key +
+                                     " profile could loosen the default one");
         }
-        deny("security-opt",
-             "the security option \"" + opt + "\" would loosen the container's confinement");
+        deny("security-opt", "the security option \"" + opt +
+                                 "\" (HostConfig.SecurityOpt) would loosen the container's "
+                                 "confinement or is not understood by the policy");
     }
 
     void sysctl(const std::string& raw) {
@@ -772,8 +817,9 @@ struct Checker {
             "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
         if (k.rfind("net.", 0) == 0 || k.rfind("fs.mqueue.", 0) == 0 || ipc.count(k))
             return;
-        deny("sysctl",
-             "the sysctl \"" + raw + "\" is not namespaced: it would change the VM kernel");
+        deny("sysctl", "the sysctl \"" + raw +
+                           "\" (HostConfig.Sysctls) is not namespaced: it would change the VM "
+                           "kernel");
     }
 
     void networking_config(const Value* v) {
@@ -846,7 +892,9 @@ struct Checker {
                         "Detach", "DetachKeys", "Env", "WorkingDir", "Cmd"}},
                       "the exec config");
         if (get_bool(field(top, "Privileged"), "Privileged"))
-            deny("privileged-exec", "a privileged exec would run with full access to the VM");
+            deny("privileged-exec",
+                 "a privileged exec would run with full access to the VM (the "
+                 "exec config's Privileged is true)");
         field(top, "User");
         field(top, "Cmd");
     }
@@ -878,13 +926,17 @@ struct Checker {
                  "the network driver \"" + drv + "\" is not allowed (only bridge networks)");
         std::string scope = get_string(field(top, "Scope"), "Scope");
         if (!scope.empty() && scope != "local")
-            deny("network.scope", "the network scope \"" + scope + "\" is not allowed");
+            deny("network.scope", "the network scope \"" + scope +
+                                      "\" (Scope) is not allowed (only local: swarm and "
+                                      "global scopes belong to multi-host drivers)");
         if (get_bool(field(top, "Ingress"), "Ingress"))
-            deny("swarm", "ingress networks belong to swarm mode");
+            deny("swarm", "Ingress=true: ingress networks belong to swarm mode, which is off");
         const Value* config_from = field(top, "ConfigFrom");
         if (get_bool(field(top, "ConfigOnly"), "ConfigOnly") ||
             (config_from && !gojson::is_zero(*config_from)))
-            deny("network.config", "config-only networks are not allowed");
+            deny("network.config",
+                 "ConfigOnly/ConfigFrom: config-only networks are not allowed "
+                 "(they exist to feed swarm and multi-host networks)");
         if (const Value* ipam = get_object(field(top, "IPAM"), "IPAM")) {
             check_unknown(*ipam, {{"Driver", "Options", "Config"}}, "IPAM");
             std::string id = get_string(field(*ipam, "Driver"), "IPAM.Driver");
@@ -892,7 +944,9 @@ struct Checker {
                 deny("network.ipam", "the IPAM driver \"" + id + "\" is a plugin");
             const Value* io = get_object(field(*ipam, "Options"), "IPAM.Options");
             if (io && !io->members.empty())
-                deny("network.ipam", "IPAM options are not allowed");
+                deny("network.ipam",
+                     "IPAM.Options are not allowed (they are handed to the IPAM "
+                     "driver, which the policy does not model)");
             ipam_configs(field(*ipam, "Config"));
         }
         static const std::set<std::string> ok = {"com.docker.network.bridge.enable_icc",
@@ -999,19 +1053,26 @@ void check_build_query(const std::multimap<std::string, std::string>& q) {
         "version",    "session",    "buildid",     "isolation", "ulimits",   "cgroupparent"};
     for (const auto& [k, v] : q) {
         if (!known.count(k))
-            deny("build.query",
-                 "the build parameter \"" + k + "\" is not understood by the policy");
+            deny("build.query", "the build parameter \"" + k +
+                                    "\" is not one of API 1.41's /build parameters (dockerd "
+                                    "20.10 ignores it; the policy refuses what it cannot "
+                                    "check in the query)");
         if (k == "networkmode") {
             if (v == "host")
                 deny("build.network",
                      "builds with networkmode=host would use the VM's network namespace");
             if (v.rfind("container:", 0) == 0)
-                deny("build.network", "builds may not join another container's network");
+                deny("build.network",
+                     "builds may not join another container's network (networkmode=" + v +
+                         ": the build would share its namespace)");
         }
         if (k == "cgroupparent" && !v.empty())
-            deny("cgroup-parent", "builds may not choose their cgroup parent");
+            deny("cgroup-parent", "builds may not choose their cgroup parent (cgroupparent=" + v +
+                                      ": build steps would run outside their cgroup and its "
+                                      "limits)");
         if (k == "isolation" && !v.empty() && v != "default")
-            deny("isolation-mode", "builds may not choose an isolation mode");
+            deny("isolation-mode",
+                 "builds may not choose an isolation mode (isolation=" + v + "; only default)");
     }
 }
 
@@ -1339,7 +1400,8 @@ Decision Policy::check_head(const RequestInfo& req) const {
         if (hit) {
             d.route.operation = hit->operation;
             d.route.body = hit->body;
-            d.route.upgrade = hit->upgrade;
+            d.route.upgrade = hit->tunnel != Tunnel::no;
+            d.route.hijack = hit->tunnel == Tunnel::hijack;
         } else {
             d.route.operation = "unknown";
         }
@@ -1347,7 +1409,8 @@ Decision Policy::check_head(const RequestInfo& req) const {
             deny("command-list", "the operation " + d.route.operation +
                                      " is not allowed for containers that hold the Docker socket");
         if (!cfg_.isolation) {
-            d.route.body = BodyMode::stream;
+            if (d.route.body != BodyMode::discard)
+                d.route.body = BodyMode::stream;
             d.route.upgrade = true;
             d.verdict = Verdict::allow;
             d.rule = "isolation-off";

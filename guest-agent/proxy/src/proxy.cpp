@@ -140,6 +140,16 @@ struct SplicePipe {
 };
 
 enum class Outcome { next, close, tunneled, upstream_gone };
+
+// What a response may turn into: a tunnel after a 101 (the request asked for an upgrade
+// on a route that may upgrade), a tunnel after dockerd's 200 raw-stream hijack head (a
+// hijack route, the request forwarded without Upgrade), and whether the client is watched
+// while a streamed body is relayed.
+struct Relay {
+    bool upgrade = false;
+    bool hijack = false;
+    bool watch = false;
+};
 enum class BodyRead { ok, too_big, bad, eof };
 
 struct Session : std::enable_shared_from_this<Session> {
@@ -279,8 +289,21 @@ struct Session : std::enable_shared_from_this<Session> {
         t.cancel();
     }
 
-    awaitable<void> refuse(const http::RequestHead& h, const Decision& d, bool body_pending) {
+    // Every refusal names a rule and says why, in the answer and in the audit log.
+    static Decision named_refusal(Decision d) {
+        if (d.verdict != Verdict::deny || d.rule.empty() || d.rule.rfind("allow", 0) == 0)
+            d.rule = d.verdict == Verdict::need_lookup ? "lookup" : "policy";
+        if (d.message.empty())
+            d.message = d.rule == "lookup"
+                            ? "dockerd's answers did not settle the check of " + d.route.operation
+                            : "the policy could not allow " + d.route.operation;
+        d.verdict = Verdict::deny;
+        return d;
+    }
+
+    awaitable<void> refuse(const http::RequestHead& h, const Decision& decided, bool body_pending) {
         ++core->stats.denied;
+        const Decision d = named_refusal(decided);
         audit(h, d, "deny");
         log::info(kComponent, "refused {} {} ({}): {}", h.method, h.target.substr(0, 200), d.rule,
                   d.message);
@@ -335,6 +358,35 @@ struct Session : std::enable_shared_from_this<Session> {
             if (!co_await fill(client, cbuf, cscratch))
                 co_return BodyRead::eof;
         }
+    }
+
+    // Reads a body the proxy must hold whole (inspected, or read and dropped), refusing
+    // one above max_inspect_body. False when the connection is done (refused, malformed,
+    // client gone).
+    awaitable<bool> take_body(const http::RequestHead& h, const Decision& d, std::string& body) {
+        std::size_t max = core->policy.config().max_inspect_body;
+        Decision too_big = d;
+        too_big.verdict = Verdict::deny;
+        too_big.rule = "body-size";
+        too_big.message = "the request body is larger than the " + std::to_string(max) +
+                          "-byte limit for bodies the proxy must read before forwarding";
+        if (h.content_length && *h.content_length > max) {
+            co_await refuse(h, too_big, true);
+            co_return false;
+        }
+        if (h.expect_continue && h.has_body() &&
+            !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n"))
+            co_return false;
+        auto r = co_await read_body(h, body, max);
+        if (r == BodyRead::too_big) {
+            co_await refuse(h, too_big, true);
+            co_return false;
+        }
+        if (r == BodyRead::bad) {
+            co_await bad_request(400, "malformed chunked body", h);
+            co_return false;
+        }
+        co_return r == BodyRead::ok;
     }
 
     // One GET to dockerd on a fresh connection (image/network lookups for the policy).
@@ -677,16 +729,16 @@ struct Session : std::enable_shared_from_this<Session> {
         co_await w->join.wait();
     }
 
-    awaitable<Outcome> relay_response(const http::RequestHead& req, bool want_upgrade,
-                                      bool may_watch) {
+    awaitable<Outcome> relay_response(const http::RequestHead& req, Relay how) {
         auto w = std::shared_ptr<Watch>();
-        Outcome o = co_await relay_response_inner(req, want_upgrade, may_watch, w);
+        Outcome o = co_await relay_response_inner(req, how, w);
         co_await stop_watch(w);
         co_return o;
     }
 
-    awaitable<Outcome> relay_response_inner(const http::RequestHead& req, bool want_upgrade,
-                                            bool may_watch, std::shared_ptr<Watch>& watch) {
+    awaitable<Outcome> relay_response_inner(const http::RequestHead& req, Relay how,
+                                            std::shared_ptr<Watch>& watch) {
+        const bool may_watch = how.watch;
         error_code ec;
         bool interim_sent = false;
         while (true) {
@@ -708,7 +760,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 }
             }
             if (rh.status == 101) {
-                if (!want_upgrade) {
+                if (!how.upgrade) {
                     log::warn(
                         kComponent,
                         "connection {}: dockerd answered 101 to a request that may not upgrade",
@@ -718,6 +770,16 @@ struct Session : std::enable_shared_from_this<Session> {
                 if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size)))
                     co_return Outcome::close;
                 ubuf.erase(0, rh.size);
+                co_await tunnel();
+                co_return Outcome::tunneled;
+            }
+            if (how.hijack && http::is_hijack_head(rh)) {
+                // dockerd's 200-then-hijack (attach, exec start without Upgrade): from
+                // here on raw bytes both ways, as after a 101.
+                if (!co_await send(client, std::string_view(ubuf).substr(0, rh.size)))
+                    co_return Outcome::close;
+                ubuf.erase(0, rh.size);
+                ++core->stats.hijacks;
                 co_await tunnel();
                 co_return Outcome::tunneled;
             }
@@ -886,30 +948,17 @@ struct Session : std::enable_shared_from_this<Session> {
             }
             std::string body;
             bool buffered = false;
+            if (d.verdict == Verdict::allow && d.route.body == BodyMode::discard && h.has_body()) {
+                // dockerd never reads it; it must not keep the request open (a pumped
+                // body rules out the tunnel that follows, e.g. docker-modem's empty
+                // chunked body on /session and attach).
+                if (!co_await take_body(h, d, body))
+                    co_return;
+                body.clear();
+                buffered = true;
+            }
             if (d.verdict == Verdict::inspect) {
-                std::size_t max = pol.config().max_inspect_body;
-                Decision too_big = d;
-                too_big.verdict = Verdict::deny;
-                too_big.rule = "body-size";
-                too_big.message = "the request body is larger than the " + std::to_string(max) +
-                                  "-byte limit for bodies the policy must read";
-                if (h.content_length && *h.content_length > max) {
-                    co_await refuse(h, too_big, true);
-                    co_return;
-                }
-                if (h.expect_continue && h.has_body() &&
-                    !co_await send(client, "HTTP/1.1 100 Continue\r\n\r\n"))
-                    co_return;
-                auto r = co_await read_body(h, body, max);
-                if (r == BodyRead::too_big) {
-                    co_await refuse(h, too_big, true);
-                    co_return;
-                }
-                if (r == BodyRead::bad) {
-                    co_await bad_request(400, "malformed chunked body", h);
-                    co_return;
-                }
-                if (r == BodyRead::eof)
+                if (!co_await take_body(h, d, body))
                     co_return;
                 Decision head = d;
                 d = pol.check_body(ri, head, body, nullptr);
@@ -990,8 +1039,11 @@ struct Session : std::enable_shared_from_this<Session> {
                 }
                 // The client is watched during streamed responses unless a body pump
                 // reads from it, or the response may become a tunnel.
-                o = co_await relay_response(h, want_upgrade && !pump_join,
-                                            !pump_join && !want_upgrade);
+                Relay how;
+                how.upgrade = want_upgrade && !pump_join;
+                how.hijack = d.route.hijack && !h.upgrade && !pump_join;
+                how.watch = !pump_join && !want_upgrade;
+                o = co_await relay_response(h, how);
                 if (o == Outcome::upstream_gone && may_retry) {
                     log::info(kComponent,
                               "connection {}: dockerd dropped a kept-alive connection; retrying",

@@ -78,6 +78,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             std::abort();
     }
     cordon::http::ResponseHead rh;
-    cordon::http::parse_response_head(in, rh, err);
+    if (cordon::http::parse_response_head(in, rh, err) == cordon::http::Parse::done &&
+        cordon::http::is_hijack_head(rh)) {
+        // A hijack head (the proxy tunnels after it) is a 200 without any framing.
+        if (rh.status != 200 || rh.content_length || rh.chunked || rh.size > in.size())
+            std::abort();
+        for (const auto& f : rh.headers)
+            if (cordon::http::iequals(f.name, "transfer-encoding") ||
+                cordon::http::iequals(f.name, "content-length"))
+                std::abort();
+    }
     return 0;
 }

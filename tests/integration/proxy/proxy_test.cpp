@@ -196,6 +196,12 @@ class ProxyTest : public ::testing::Test {
         return p.get_future().get();
     }
 
+    std::uint64_t hijacks() {
+        std::promise<std::uint64_t> p;
+        boost::asio::post(io_, [&] { p.set_value(proxy_->stats().hijacks); });
+        return p.get_future().get();
+    }
+
     std::string dir_;
     std::unique_ptr<StubDockerd> stub_;
     boost::asio::io_context io_;
@@ -474,6 +480,159 @@ TEST_F(ProxyTest, UpgradeHeaderIsDroppedWhereNoUpgradeIsAllowed) {
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].headers.count("upgrade"), 0u);
     EXPECT_EQ(got[0].headers.count("connection"), 0u);
+}
+
+// dockerd's 200-then-hijack (moby 20.10 postContainersAttach/postContainerExecStart for a
+// request without Upgrade): raw bytes both ways after the head, for clients such as
+// docker-py or dockerode that do not ask for an upgrade.
+void expect_echo_tunnel(Client& c) {
+    c.send("hello ");
+    EXPECT_EQ(c.raw(6), "HELLO ");
+    c.send("GET /_ping HTTP/1.1\r\n\r\n");  // inside a tunnel this is just data
+    EXPECT_EQ(c.raw(23), "GET /_PING HTTP/1.1\r\n\r\n");
+    c.half_close();
+    EXPECT_EQ(c.raw(3), "BYE");
+    EXPECT_TRUE(c.eof());
+}
+
+TEST_F(ProxyTest, AttachWithoutUpgradeIsATunnelAfterDockerdsHijack) {
+    start();
+    Client c(listen());
+    c.send(req("POST", "/v1.41/containers/c1/attach?stream=1&stdin=1&stdout=1"));
+    auto r = c.read(true);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_NE(r.head.find("application/vnd.docker.raw-stream"), std::string::npos);
+    expect_echo_tunnel(c);
+    auto got = stub_->received();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].headers.count("upgrade"), 0u);
+    EXPECT_EQ(hijacks(), 1u);
+}
+
+TEST_F(ProxyTest, ExecStartWithoutUpgradeIsATunnelAfterDockerdsHijack) {
+    start();
+    Client c(listen());
+    // dockerode's body: "hijack" is not an ExecStartCheck field (removed, not refused).
+    c.send(req("POST", "/v1.41/exec/e1/start", R"({"Detach":false,"Tty":false,"hijack":true})",
+               "Content-Type: application/json\r\n"));
+    auto r = c.read(true);
+    ASSERT_EQ(r.status, 200);
+    expect_echo_tunnel(c);
+    auto got = stub_->received();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].body, R"({"Detach":false,"Tty":false})");
+}
+
+TEST_F(ProxyTest, DetachedExecStartStaysHttp) {
+    start();
+    Client c(listen());
+    c.send(req("POST", "/v1.41/exec/e1/start", R"({"Detach":true})",
+               "Content-Type: application/json\r\n") +
+           req("POST", "/v1.41/containers/create", kPrivileged));
+    EXPECT_EQ(c.read().status, 200);
+    EXPECT_EQ(c.read().status, 403);
+    EXPECT_FALSE(stub_->saw("/containers/create"));
+}
+
+TEST_F(ProxyTest, RawStream200WithFramingIsNotAHijack) {
+    start();
+    Client c(listen());
+    c.send(req("POST", "/v1.41/exec/framed/start", "{}", "Content-Type: application/json\r\n") +
+           req("POST", "/v1.41/containers/create", kPrivileged));
+    auto r = c.read();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.head.find("raw-stream"), std::string::npos);
+    auto r2 = c.read();
+    EXPECT_EQ(r2.status, 403);
+    EXPECT_NE(r2.body.find("privileged"), std::string::npos) << r2.body;
+    EXPECT_FALSE(stub_->saw("/containers/create"));
+    EXPECT_EQ(hijacks(), 0u);
+}
+
+TEST_F(ProxyTest, RawStream200OnARouteThatNeverHijacksIsNotATunnel) {
+    start();
+    Client c(listen());
+    c.send(req("POST", "/v1.41/containers/fakehijack/wait"));
+    auto r = c.read(true);
+    ASSERT_EQ(r.status, 200);
+    // Not a tunnel: a body until dockerd closes; what the client sends meanwhile is
+    // neither forwarded as data nor as a request.
+    c.send(req("POST", "/v1.41/containers/create", kPrivileged));
+    std::string body;
+    while (c.more()) {
+    }
+    body = c.raw(1000);
+    EXPECT_EQ(body, "hello");
+    EXPECT_EQ(stub_->stray_bytes(), "");
+    EXPECT_FALSE(stub_->saw("/containers/create"));
+    EXPECT_EQ(hijacks(), 0u);
+    for (const auto& e : audit_entries()) EXPECT_EQ(e.operation, "container.wait");
+}
+
+TEST_F(ProxyTest, HijackHeadAfterAnUpgradeRequestIsNotATunnel) {
+    start();
+    Client c(listen(), 1);
+    // The request carried Upgrade: dockerd answers 101, never the 200 hijack head.
+    c.send(req("POST", "/v1.41/containers/raw200/attach?stream=1", "",
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n"));
+    auto r = c.read(true);
+    ASSERT_EQ(r.status, 200);
+    c.send("abc");
+    EXPECT_EQ(c.raw(3), "");  // not forwarded, so nothing echoed
+    EXPECT_EQ(hijacks(), 0u);
+}
+
+TEST_F(ProxyTest, DockerodeSessionWithAnEmptyChunkedBodyBecomesATunnel) {
+    start();
+    Client c(listen());
+    // docker-modem's hijack request: Transfer-Encoding chunked, an empty body, then h2c.
+    c.send(
+        "POST /session HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        "X-Docker-Expose-Session-Uuid: 3f1c\r\nX-Docker-Expose-Session-Name: testcontainers\r\n"
+        "X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.Auth/Credentials\r\n"
+        "X-Docker-Expose-Session-Grpc-Method: /moby.buildkit.secrets.v1.Secrets/GetSecret\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    auto r = c.read();
+    ASSERT_EQ(r.status, 101);
+    expect_echo_tunnel(c);
+    auto got = stub_->received();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].headers["upgrade"], "h2c");
+    EXPECT_EQ(got[0].headers["content-length"], "0");
+    EXPECT_EQ(got[0].headers.count("transfer-encoding"), 0u);
+    EXPECT_EQ(got[0].headers["x-docker-expose-session-uuid"], "3f1c");
+}
+
+TEST_F(ProxyTest, AttachBodyIsDroppedAndTheUpgradeStillHappens) {
+    start();
+    Client c(listen());
+    // dockerode sends the query options again as a JSON body; dockerd never reads it.
+    c.send(req("POST", "/v1.41/containers/c1/attach?stream=1&stdin=1",
+               R"({"stream":true,"stdin":true})",
+               "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"));
+    ASSERT_EQ(c.read().status, 101);
+    expect_echo_tunnel(c);
+    auto got = stub_->received();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].body, "");
+}
+
+TEST_F(ProxyTest, AttachBodyOverTheLimitIsRefused) {
+    PolicyConfig cfg;
+    cfg.max_inspect_body = 4096;
+    start(cfg);
+    Client c(listen());
+    c.send(req("POST", "/v1.41/containers/c1/attach?stream=1", std::string(5000, 'x'),
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n"));
+    auto r = c.read();
+    EXPECT_EQ(r.status, 403);
+    EXPECT_NE(r.body.find("body-size"), std::string::npos) << r.body;
+    EXPECT_FALSE(stub_->saw("/attach"));
+    auto log = audit_entries();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(log[0].decision, "deny");
+    EXPECT_EQ(log[0].rule, "body-size");
+    EXPECT_NE(log[0].message.find("4096-byte limit"), std::string::npos) << log[0].message;
 }
 
 TEST_F(ProxyTest, SocketMountAllowlistIsMatchedByDigestAndRewritten) {

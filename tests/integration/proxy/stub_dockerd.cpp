@@ -1,6 +1,7 @@
 #include "stub_dockerd.hpp"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -52,6 +53,51 @@ std::string response(int status, const std::string& reason, const std::string& b
     return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + ctype +
            "\r\nApi-Version: 1.41\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
            body;
+}
+
+// The head dockerd 20.10 writes before it hijacks (postContainersAttach,
+// postContainerExecStart), or "" when it would answer plain HTTP: 101 when the request
+// carried an Upgrade header, else 200 + raw-stream without framing. "no101" in the path
+// stands for a daemon that answers JSON instead, "raw200" for one that answers the 200
+// hijack head even to an Upgrade, "framed" for a raw-stream 200 with a Content-Length;
+// a detached exec start is plain HTTP.
+std::string hijack_answer(const std::string& path, bool upgrade, const Received& r) {
+    bool attach = path.find("/attach") != std::string::npos;
+    bool exec_start = path.rfind("/exec/", 0) == 0 &&
+                      path.compare(path.size() - 6, 6, "/start") == 0 &&
+                      r.body.find("\"Detach\":true") == std::string::npos;
+    bool session = path == "/session";
+    if (path.find("no101") != std::string::npos || (!attach && !exec_start && !session))
+        return {};
+    if (session) {
+        auto it = r.headers.find("upgrade");
+        if (it == r.headers.end() || it->second != "h2c")
+            return {};
+        return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    }
+    if (path.find("framed") != std::string::npos)  // a 200 with framing is not a hijack
+        return "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+               "Content-Length: 0\r\n\r\n";
+    if (upgrade && path.find("raw200") == std::string::npos)
+        return "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+           "Server: Docker/20.10.24 (linux)\r\n\r\n";
+}
+
+// Raw upper-cased echo until the client half-closes, then "BYE" and a half-close.
+void echo_upper(int fd, std::string& buf) {
+    while (true) {
+        if (buf.empty() && !more(fd, buf))
+            break;
+        std::string out = buf;
+        for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        buf.clear();
+        if (!write_all(fd, out))
+            return;
+    }
+    write_all(fd, "BYE");
+    ::shutdown(fd, SHUT_WR);
 }
 
 }  // namespace
@@ -233,25 +279,30 @@ void StubDockerd::serve_connection(int fd) {
             }
             if (!write_all(fd, "4\r\ntail\r\n0\r\n\r\n"))
                 return;
-        } else if (path.find("/attach") != std::string::npos && upgrade &&
-                   path.find("no101") == std::string::npos) {
-            if (!write_all(
-                    fd,
-                    "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                    "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"))
+        } else if (auto how = hijack_answer(path, upgrade, r); !how.empty()) {
+            // As dockerd: the head, then raw bytes both ways (upper-cased echo) until the
+            // client half-closes.
+            if (!write_all(fd, how))
                 return;
-            // raw echo, upper-cased, until the client half-closes
-            while (true) {
-                if (buf.empty() && !more(fd, buf))
-                    break;
-                std::string out = buf;
-                for (auto& c : out)
-                    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                buf.clear();
-                if (!write_all(fd, out))
-                    return;
+            if (how.find("Content-Length") == std::string::npos) {
+                echo_upper(fd, buf);
+                return;
             }
-            write_all(fd, "BYE");
+        } else if (path.find("fakehijack") != std::string::npos) {
+            // Not dockerd: a raw-stream 200 on a route that never hijacks. Whatever the
+            // proxy passes on within a second is recorded (it must be nothing).
+            if (!write_all(fd,
+                           "HTTP/1.1 200 OK\r\nContent-Type: "
+                           "application/vnd.docker.raw-stream\r\n\r\nhello"))
+                return;
+            timeval tv{1, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string got = buf;
+            more(fd, got);
+            {
+                std::lock_guard lk(mu_);
+                stray_bytes_ += got;
+            }
             ::shutdown(fd, SHUT_WR);
             return;
         } else if (path.rfind("/images/", 0) == 0 && path.size() > 13 &&

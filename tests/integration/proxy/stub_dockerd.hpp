@@ -34,6 +34,11 @@ class StubDockerd {
     void release();
     std::atomic<std::uint64_t> upload_bytes{0};
     std::atomic<bool> upload_done{false};
+    // Bytes that reached a "fakehijack" answer (a raw-stream 200 on a non-hijack route).
+    std::string stray_bytes() {
+        std::lock_guard lk(mu_);
+        return stray_bytes_;
+    }
 
   private:
     void serve(int fd);
@@ -45,6 +50,7 @@ class StubDockerd {
     std::condition_variable cv_;
     bool released_ = false;
     std::vector<Received> received_;
+    std::string stray_bytes_;
     std::vector<std::thread> workers_;
     std::vector<int> conns_;
     bool stopping_ = false;

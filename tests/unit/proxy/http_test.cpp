@@ -126,6 +126,46 @@ TEST(HttpSerialize, CanonicalHeadForDockerd) {
               std::string::npos);
 }
 
+bool hijack(const std::string& head) {
+    ResponseHead r;
+    std::string err;
+    if (parse_response_head(head, r, err) != Parse::done)
+        return false;
+    return is_hijack_head(r);
+}
+
+TEST(HttpResponseHead, DockerdsHijackHeadIsRecognisedExactly) {
+    // What moby 20.10 writes for attach / exec start without Upgrade (exec start adds the
+    // middleware's headers).
+    EXPECT_TRUE(
+        hijack("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"));
+    EXPECT_TRUE(
+        hijack("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nApi-Version: "
+               "1.41\r\nDocker-Experimental: false\r\nOstype: linux\r\nServer: Docker/20.10.24 "
+               "(linux)\r\n\r\n"));
+    EXPECT_TRUE(hijack(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.docker.multiplexed-stream\r\n\r\n"));
+    // Not a hijack: framing, another status or type, no type, two types.
+    EXPECT_FALSE(hijack(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nContent-Length: "
+        "0\r\n\r\n"));
+    EXPECT_FALSE(hijack(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n"));
+    EXPECT_FALSE(hijack(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: "
+        "identity\r\n\r\n"));
+    EXPECT_FALSE(hijack(
+        "HTTP/1.1 404 Not Found\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"));
+    EXPECT_FALSE(hijack("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"));
+    EXPECT_FALSE(hijack("HTTP/1.1 200 OK\r\n\r\n"));
+    EXPECT_FALSE(hijack(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nContent-Type: "
+        "application/vnd.docker.raw-stream\r\n\r\n"));
+    EXPECT_FALSE(
+        hijack("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-streamx\r\n\r\n"));
+}
+
 TEST(HttpResponseHead, FramingOfDockerdAnswers) {
     ResponseHead r;
     std::string err;

@@ -481,6 +481,34 @@ std::vector<Row> table() {
     add({"plugin_enable", "POST", "/v1.41/plugins/evil/enable", nullptr, D, "plugin"});
     add({"swarm_init", "POST", "/v1.41/swarm/init", "{}", D, "swarm"});
     add({"service_create", "POST", "/v1.41/services/create", "{}", D, "swarm"});
+    // Swarm writes refused, the read-only queries a client makes forwarded (dockerd
+    // answers 503 "not a swarm manager" as it does outside a swarm).
+    add({"swarm_join", "POST", "/v1.41/swarm/join", "{}", D, "swarm"});
+    add({"swarm_update", "POST", "/v1.41/swarm/update?version=1", "{}", D, "swarm"});
+    add({"swarm_unlock", "POST", "/v1.41/swarm/unlock", "{}", D, "swarm"});
+    add({"swarm_unlockkey", "GET", "/v1.41/swarm/unlockkey", nullptr, D, "swarm"});
+    add({"service_update", "POST", "/v1.41/services/web/update?version=3", "{}", D, "swarm"});
+    add({"service_remove", "DELETE", "/v1.41/services/web", nullptr, D, "swarm"});
+    add({"node_update", "POST", "/v1.41/nodes/n1/update?version=1", "{}", D, "swarm"});
+    add({"node_remove", "DELETE", "/v1.41/nodes/n1", nullptr, D, "swarm"});
+    add({"secret_create", "POST", "/v1.41/secrets/create", "{}", D, "swarm"});
+    add({"secret_update", "POST", "/v1.41/secrets/s1/update?version=1", "{}", D, "swarm"});
+    add({"config_create", "POST", "/v1.41/configs/create", "{}", D, "swarm"});
+    add({"config_remove", "DELETE", "/v1.41/configs/c1", nullptr, D, "swarm"});
+    add({"swarm_inspect", "GET", "/v1.41/swarm", nullptr, A, nullptr});
+    add({"swarm_leave", "POST", "/v1.41/swarm/leave?force=1", nullptr, A, nullptr});
+    add({"node_list", "GET", "/v1.41/nodes", nullptr, A, nullptr});
+    add({"node_inspect", "GET", "/v1.41/nodes/n1", nullptr, A, nullptr});
+    add({"service_list", "GET", "/v1.41/services?status=true", nullptr, A, nullptr});
+    add({"service_inspect", "GET", "/v1.41/services/web", nullptr, A, nullptr});
+    add({"service_logs", "GET", "/v1.41/services/web/logs?stdout=1", nullptr, A, nullptr});
+    add({"task_list", "GET", "/v1.41/tasks", nullptr, A, nullptr});
+    add({"task_inspect", "GET", "/v1.41/tasks/t1", nullptr, A, nullptr});
+    add({"task_logs", "GET", "/v1.41/tasks/t1/logs", nullptr, A, nullptr});
+    add({"secret_list", "GET", "/v1.41/secrets", nullptr, A, nullptr});
+    add({"secret_inspect", "GET", "/v1.41/secrets/s1", nullptr, A, nullptr});
+    add({"config_list", "GET", "/v1.41/configs", nullptr, A, nullptr});
+    add({"config_inspect", "GET", "/v1.41/configs/c1", nullptr, A, nullptr});
     add({"grpc", "POST", "/grpc", nullptr, D, "build.grpc"});
     add({"build_network_host", "POST", "/v1.41/build?networkmode=host", nullptr, D,
          "build.network"});

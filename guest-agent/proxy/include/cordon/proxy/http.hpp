@@ -61,6 +61,12 @@ struct ResponseHead {
 Parse parse_response_head(std::string_view buf, ResponseHead& out, std::string& err,
                           const Limits& limits = {});
 
+// True for the head dockerd writes before it hijacks a connection for a client that sent
+// no Upgrade (moby 20.10 postContainersAttach, postContainerExecStart): status 200, a
+// Content-Type whose media type is application/vnd.docker.raw-stream (or
+// .multiplexed-stream, API 1.42+), and neither Content-Length nor Transfer-Encoding.
+bool is_hijack_head(const ResponseHead& head);
+
 // Incremental chunked-body decoder (RFC 9112 section 7.1), strict: 1-16 hex digits,
 // CRLF everywhere, extensions ignored, trailers refused unless allowed.
 class ChunkedDecoder {

@@ -112,7 +112,12 @@ struct LookupRequest {
     std::string name;
 };
 
-enum class BodyMode { none, stream, inspect };
+// none: dockerd reads no body (one sent is streamed through); stream: forwarded as it
+// arrives; inspect: buffered and checked; discard: a route that may become a tunnel and
+// whose body dockerd never reads (attach, /session): read (up to max_inspect_body) and
+// dropped, so the request is complete before dockerd answers and the answer may be a
+// tunnel.
+enum class BodyMode { none, stream, inspect, discard };
 
 enum class Verdict {
     allow,        // forward (with rewritten_body if set)
@@ -129,6 +134,10 @@ struct Route {
     std::multimap<std::string, std::string> query;
     BodyMode body = BodyMode::stream;
     bool upgrade = false;  // may turn into a tunnel after dockerd answers 101
+    // dockerd may also hijack without an upgrade: to a request that carried no Upgrade
+    // header it answers `200 OK` + `Content-Type: application/vnd.docker.raw-stream`
+    // and no framing, then raw bytes both ways (POST attach, exec start).
+    bool hijack = false;
     std::vector<std::string> params;
 };
 

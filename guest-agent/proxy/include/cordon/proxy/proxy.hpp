@@ -31,6 +31,7 @@ struct ProxyStats {
     std::uint64_t requests = 0;
     std::uint64_t denied = 0;
     std::uint64_t tunnels = 0;
+    std::uint64_t hijacks = 0;  // tunnels opened by dockerd's 200 raw-stream hijack
     std::uint64_t bad_requests = 0;
 };
 
