@@ -5,6 +5,7 @@
 // events, and two refusals that must name their rule. Shares the e2e_proxy_test VM.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -43,6 +44,23 @@ TEST_F(ProxyE2e, ThePythonDockerSdkWorksThroughTheSocket) {
     EXPECT_TRUE(r.ok()) << describe(r);
     // Every check ran and passed (a script that stopped early cannot pass).
     EXPECT_EQ(count_lines_starting(r.out, "ok "), 11) << r.out << r.err;
+    EXPECT_EQ(count_lines_starting(r.out, "FAIL "), 0) << r.out << r.err;
+}
+
+// dockerode (npm; installed by scripts/test into tests/e2e/proxy/node): a "name" in the
+// create body, "hijack" in exec start, "comment" in commit, "Mountpoint" in volume create,
+// its own hijacked attach and exec streams, a classic build, a refusal naming its rule.
+TEST_F(ProxyE2e, TheNodeDockerodeClientWorksThroughTheSocket) {
+    const std::string dir = CORDON_NODE_CLIENT_DIR;
+    ASSERT_TRUE(std::filesystem::exists(dir + "/node_modules/dockerode"))
+        << "dockerode is not installed: npm ci --prefix " << dir << " (scripts/test does it)";
+    cordon::SpawnOptions o;
+    o.env_overrides = {"DOCKER_HOST=" + vm().docker_host()};
+    o.working_dir = dir;
+    auto r = cordon::run({"node", "conformance.js", vm().test_image()}, 900s, o);
+    std::cout << r.out << std::flush;
+    EXPECT_TRUE(r.ok()) << describe(r);
+    EXPECT_EQ(count_lines_starting(r.out, "ok "), 8) << r.out << r.err;
     EXPECT_EQ(count_lines_starting(r.out, "FAIL "), 0) << r.out << r.err;
 }
 
