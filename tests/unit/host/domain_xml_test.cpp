@@ -188,7 +188,7 @@ TEST(DomainXml, FwCfgNamesOutsideOptOrMalformedAreRefused) {
         s.fw_cfg.push_back({name, "/state/admin.json"});
         EXPECT_THROW(domain_xml(s), cordon::Error) << name;
     }
-    for (const std::string& file : {"", "relative/admin.json", "/state,x/admin.json"}) {
+    for (const char* file : {"", "relative/admin.json", "/state,x/admin.json"}) {
         DomainSpec s = spec();
         s.fw_cfg.push_back({kAdminFwCfgName, file});
         EXPECT_THROW(domain_xml(s), cordon::Error) << file;  // QEMU splits options at ','
