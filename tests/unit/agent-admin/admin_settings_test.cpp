@@ -153,7 +153,8 @@ TEST(OperationPattern, OnlyNamesOfTheRouteTable) {
     EXPECT_TRUE(is_operation_pattern("image.*"));
     EXPECT_TRUE(is_operation_pattern("image.build.*"));
     EXPECT_FALSE(is_operation_pattern("image.psuh"));
-    EXPECT_FALSE(is_operation_pattern("swarm.*"));
+    EXPECT_TRUE(is_operation_pattern("swarm.*"));   // the read-only swarm queries
+    EXPECT_FALSE(is_operation_pattern("secret.*"));  // no such group
     EXPECT_FALSE(is_operation_pattern("ima.*"));  // a group is a whole segment
     EXPECT_FALSE(is_operation_pattern(".*"));
     EXPECT_FALSE(is_operation_pattern(""));
