@@ -267,8 +267,8 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     ASSERT_TRUE(st.ok()) << describe(st);
     auto before = json::parse(st.out, nullptr, false);
     ASSERT_TRUE(before.is_object()) << st.out;
-    EXPECT_EQ(before["agent"]["admin"].value("state", ""), "ok") << st.out;
-    EXPECT_FALSE(before["agent"]["admin"].value("lock_vm_shell", true)) << st.out;
+    EXPECT_EQ(before["guest_agent"]["info"]["admin"].value("state", ""), "ok") << st.out;
+    EXPECT_FALSE(before["guest_agent"]["info"]["admin"].value("lock_vm_shell", true)) << st.out;
     ASSERT_TRUE(env.vm_exec("true").ok());
 
     env.apply_env();
@@ -282,8 +282,8 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     ASSERT_TRUE(st.ok()) << describe(st);
     auto after = json::parse(st.out, nullptr, false);
     ASSERT_TRUE(after.is_object()) << st.out;
-    EXPECT_EQ(after["agent"]["admin"].value("state", ""), "ok") << st.out;
-    EXPECT_TRUE(after["agent"]["admin"].value("lock_vm_shell", false)) << st.out;
+    EXPECT_EQ(after["guest_agent"]["info"]["admin"].value("state", ""), "ok") << st.out;
+    EXPECT_TRUE(after["guest_agent"]["info"]["admin"].value("lock_vm_shell", false)) << st.out;
 
     auto ex = env.vm_exec("echo reached-the-vm");
     EXPECT_FALSE(ex.ok()) << describe(ex);
