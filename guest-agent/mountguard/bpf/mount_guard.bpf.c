@@ -62,9 +62,25 @@ struct {
     __type(value, __u64);
 } denial_counts SEC(".maps");
 
+/* ---- overlay options: a small state machine run by bpf_loop over the options page ---- */
+enum { AT_OPTION, AT_PATH, IN_PATH, IN_VALUE };
+
+/* Kept in the per-CPU scratch map, not on the caller's stack: the 6.1 verifier checks a
+ * bpf_loop callback once, with the caller's stack as it is at the first call, and would
+ * drop as dead the branches for states a stack-held machine has not reached yet (the
+ * kernel fixed this in 6.8). A map value reads as unknown at every step. */
+struct overlay_scan {
+    __u32 state;
+    __u32 skip_to; /* characters before this index belong to a key already matched */
+    __u32 bad;     /* enum mg_reason, 0 while fine */
+    __u32 bad_at;  /* where the refused value starts */
+    __u32 done;    /* the scan reached the end (or a refusal) */
+};
+
 struct scratch {
     char options[MG_OPTIONS_MAX];
     char fstype[MG_FSTYPE_LEN];
+    struct overlay_scan scan;
 };
 
 struct {
@@ -142,19 +158,17 @@ static __always_inline int deny(__u32 hook, __u32 reason, __u64 flags, const cha
     return -EPERM;
 }
 
-/* ---- overlay options: a small state machine run by bpf_loop over the options page ---- */
-enum { AT_OPTION, AT_PATH, IN_PATH, IN_VALUE };
-
-struct overlay_scan {
-    __u32 state;
-    __u32 skip_to; /* characters before this index belong to a key already matched */
-    __u32 bad;     /* enum mg_reason, 0 while fine */
-    __u32 bad_at;  /* where the refused value starts */
-};
+/* opts[i], with the index masked in a way the compiler cannot drop (it would, after a
+ * bounds check it finds redundant, and the verifier then sees an unbounded access). */
+static __always_inline char opt_at(const char *opts, __u32 i) {
+    __u64 j = i;
+    asm volatile("%0 &= %1" : "+r"(j) : "i"(OPTIONS_MASK));
+    return opts[j];
+}
 
 static __always_inline int key_at(const char *opts, __u32 i, const char *key, int n) {
     for (int k = 0; k < n; k++) {
-        if (opts[(i + k) & OPTIONS_MASK] != key[k])
+        if (opt_at(opts, i + k) != key[k])
             return 0;
     }
     return 1;
@@ -169,7 +183,7 @@ static __always_inline int prefix_at(const char *opts, __u32 i) {
             const char want = overlay_prefixes[p][k];
             if (want == 0)
                 break;
-            if (opts[(i + k) & OPTIONS_MASK] != want) {
+            if (opt_at(opts, i + k) != want) {
                 match = 0;
                 break;
             }
@@ -181,22 +195,26 @@ static __always_inline int prefix_at(const char *opts, __u32 i) {
 }
 
 static long overlay_step(__u32 i, void *ctx) {
-    struct overlay_scan *c = ctx;
     struct scratch *s = scratch();
-    if (!s || i >= MG_OPTIONS_MAX - 1) {
-        if (!s)
-            c->bad = MG_REASON_UNREADABLE;
+    if (!s)
+        return 1; /* cannot happen; check_overlay() then finds done unset and refuses */
+    struct overlay_scan *c = &s->scan;
+    if (i >= MG_OPTIONS_MAX - 1) { /* the page's last byte, which the kernel sets to 0 */
+        c->done = 1;
         return 1;
     }
     const char *opts = s->options;
-    const char ch = opts[i & OPTIONS_MASK];
-    if (ch == 0)
+    const char ch = opt_at(opts, i);
+    if (ch == 0) {
+        c->done = 1;
         return 1;
+    }
     if (i < c->skip_to)
         return 0;
-    if (ch == '\\' || (ch == '.' && opts[(i + 1) & OPTIONS_MASK] == '.')) {
+    if (ch == '\\' || (ch == '.' && opt_at(opts, i + 1) == '.')) {
         c->bad = MG_REASON_OVERLAY_SYNTAX;
         c->bad_at = i;
+        c->done = 1;
         return 1;
     }
     if (ch == ',') {
@@ -224,6 +242,7 @@ static long overlay_step(__u32 i, void *ctx) {
         if (ch == '/' && !prefix_at(opts, i)) {
             c->bad = MG_REASON_OVERLAY_PATH;
             c->bad_at = i;
+            c->done = 1;
             return 1;
         }
         c->state = IN_PATH;
@@ -237,15 +256,18 @@ static long overlay_step(__u32 i, void *ctx) {
     }
 }
 
-/* 0, or the enum mg_reason that refuses these overlay options (in the scratch page). */
-static __always_inline __u32 check_overlay(struct overlay_scan *scan) {
-    scan->state = AT_OPTION;
-    scan->skip_to = 0;
-    scan->bad = 0;
-    scan->bad_at = 0;
-    if (bpf_loop(MG_OPTIONS_MAX, overlay_step, scan, 0) < 0)
+/* 0, or the enum mg_reason that refuses the overlay options in s->options. */
+static __always_inline __u32 check_overlay(struct scratch *s) {
+    s->scan.state = AT_OPTION;
+    s->scan.skip_to = 0;
+    s->scan.bad = 0;
+    s->scan.bad_at = 0;
+    s->scan.done = 0;
+    if (bpf_loop(MG_OPTIONS_MAX, overlay_step, 0, 0) < 0)
         return MG_REASON_UNREADABLE;
-    return scan->bad;
+    if (!s->scan.done)
+        return MG_REASON_UNREADABLE; /* the scan did not reach the end of the options */
+    return s->scan.bad;
 }
 
 SEC("lsm/sb_mount")
@@ -272,11 +294,10 @@ int BPF_PROG(mg_sb_mount, const char *dev_name, const struct path *path, const c
         return 0; /* overlay without options fails in the kernel ("missing lowerdir") */
     if (bpf_probe_read_kernel_str(s->options, sizeof(s->options), data) < 0)
         return deny(MG_HOOK_SB_MOUNT, MG_REASON_UNREADABLE, flags, type, dev_name, path, 0);
-    struct overlay_scan scan;
-    const __u32 bad = check_overlay(&scan);
+    const __u32 bad = check_overlay(s);
     if (!bad)
         return 0;
-    __u32 at = scan.bad_at;
+    __u32 at = s->scan.bad_at;
     if (at > MG_OPTIONS_MAX - MG_DETAIL_LEN)
         at = MG_OPTIONS_MAX - MG_DETAIL_LEN;
     return deny(MG_HOOK_SB_MOUNT, bad, flags, type, dev_name, path, s->options + at);

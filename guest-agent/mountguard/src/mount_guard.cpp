@@ -78,10 +78,14 @@ std::string* g_log = nullptr;
 int collect_libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
     if (level == LIBBPF_DEBUG || !g_log)
         return 0;
-    char line[1024];
-    const int n = std::vsnprintf(line, sizeof line, format, args);
-    if (n > 0 && g_log->size() < 8192)
-        g_log->append(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1));
+    // The verifier's log comes as one message; its end says what was refused: keep the tail.
+    std::vector<char> line(64 * 1024);
+    const int n = std::vsnprintf(line.data(), line.size(), format, args);
+    if (n > 0)
+        g_log->append(line.data(),
+                      std::min<std::size_t>(static_cast<std::size_t>(n), line.size() - 1));
+    if (g_log->size() > 2048)
+        g_log->erase(0, g_log->size() - 2048);
     return 0;
 }
 
