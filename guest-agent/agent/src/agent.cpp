@@ -263,13 +263,17 @@ void Agent::confine_dockerd(guest::ServiceSpec& dockerd) {
     EngineGuardPaths gp;
     gp.daemon_json = engine_->daemon_json();
     gp.probe_dir = opts_.run_dir + "/mount-guard-probe";
-    gp.overlay_prefixes = {"/var/lib/docker/overlay2/"};
+    // The layer stores, and where dockerd's overlay2 driver probes overlay support when its
+    // layer store does not exist yet (a fresh data root: check-overlayfs-support<N>/).
+    gp.overlay_prefixes = {"/var/lib/docker/overlay2/", "/var/lib/docker/check-overlayfs-support"};
     try {  // userns-remap's data root is named after the VM user's ranges
         const auto uids = engine::read_subid_range("/etc/subuid", "cordon");
         const auto gids = engine::read_subid_range("/etc/subgid", "cordon");
         if (uids && gids) {
-            gp.overlay_prefixes.push_back("/var/lib/docker/" + std::to_string(uids->start) + "." +
-                                          std::to_string(gids->start) + "/overlay2/");
+            const std::string root = "/var/lib/docker/" + std::to_string(uids->start) + "." +
+                                     std::to_string(gids->start) + "/";
+            gp.overlay_prefixes.push_back(root + "overlay2/");
+            gp.overlay_prefixes.push_back(root + "check-overlayfs-support");
         }
     } catch (const std::exception& e) {
         log::error(kComponent, "mount guard: {} (remapped layers will be refused)", e.what());

@@ -7,7 +7,7 @@
  *   - new mounts of overlay (image layers), tmpfs, and the network filesystems of the
  *     local volume driver (nfs, nfs4, cifs, smb3);
  *   - for overlay, lowerdir/upperdir/workdir relative (dockerd's "mountfrom" re-exec works
- *     from its layer folder) or under one of the configured prefixes (the layer store),
+ *     from its layer folder) or under one of the configured prefixes (the layer stores),
  *     never with "..", never with a backslash escape.
  * Everything else is refused with -EPERM, counted, and written to a ring buffer the agent
  * reads. MS_MOVE and move_mount(2) are refused; a new superblock is checked again by its
@@ -37,7 +37,8 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the agent before load (read-only afterwards): absolute overlay paths must start
- * with one of these; each ends with '/'. */
+ * with one of these (string prefixes: the layer stores, and dockerd's overlay support
+ * probe folders in a fresh data root). */
 const volatile char overlay_prefixes[MG_MAX_PREFIXES][MG_PREFIX_LEN] = {};
 const volatile __u32 overlay_prefix_count = 0;
 

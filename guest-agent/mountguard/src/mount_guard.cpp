@@ -153,11 +153,12 @@ void validate_prefixes(const std::vector<std::string>& prefixes) {
     }
     for (const auto& p : prefixes) {
         const bool ok = p.size() >= 2 && p.size() < MG_PREFIX_LEN && p.front() == '/' &&
-                        p.back() == '/' && p.find("..") == std::string::npos &&
+                        p.find('/', 1) != std::string::npos && p.find("..") == std::string::npos &&
                         p.find('\\') == std::string::npos;
         if (!ok) {
             throw Error("invalid overlay prefix for the mount guard", "'" + p + "'",
-                        "give an absolute folder ending in '/', without '..', shorter than " +
+                        "give an absolute path below a folder of / (a string prefix), without "
+                        "'..', shorter than " +
                             std::to_string(MG_PREFIX_LEN) + " characters");
         }
     }

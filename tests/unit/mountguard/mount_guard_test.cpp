@@ -59,13 +59,13 @@ TEST(MountGuardRecord, AShortOrUnknownRecordIsRefusedNotGuessed) {
     EXPECT_THROW(decode_denial(bytes(unknown)), cordon::Error);
 }
 
-TEST(MountGuardPrefixes, OnlyAbsoluteFoldersWithoutDotDotFitTheProgram) {
-    EXPECT_NO_THROW(
-        validate_prefixes({"/var/lib/docker/overlay2/", "/var/lib/docker/1.1/overlay2/"}));
+TEST(MountGuardPrefixes, OnlyAbsolutePathsBelowAFolderWithoutDotDotFitTheProgram) {
+    EXPECT_NO_THROW(validate_prefixes({"/var/lib/docker/overlay2/", "/var/lib/docker/1.1/overlay2/",
+                                       "/var/lib/docker/check-overlayfs-support"}));
     const std::vector<std::string> bads = {"",
                                            "/",
                                            "var/lib/docker/",
-                                           "/var/lib/docker",
+                                           "/var",
                                            "/var/lib/docker/../../etc/",
                                            "/a\\b/",
                                            "/" + std::string(MG_PREFIX_LEN, 'a') + "/"};

@@ -48,8 +48,9 @@ Denial decode_denial(std::span<const std::byte> record);
 
 struct GuardOptions {
     std::string cgroup;  // the engine's cgroup v2 folder, e.g. /sys/fs/cgroup/cordon-engine/dockerd
-    // Where absolute overlay lowerdir/upperdir/workdir may point: absolute, ending in '/',
-    // no "..", shorter than MG_PREFIX_LEN, at most MG_MAX_PREFIXES.
+    // Where absolute overlay lowerdir/upperdir/workdir may point (string prefixes, usually
+    // ending in '/'): absolute, below a folder of /, no "..", shorter than MG_PREFIX_LEN,
+    // at most MG_MAX_PREFIXES.
     std::vector<std::string> overlay_prefixes;
     // An empty folder the self-test mounts on (created if missing).
     std::string probe_dir;
