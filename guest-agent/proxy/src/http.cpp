@@ -6,6 +6,7 @@
 #include <iterator>
 #include <vector>
 
+#include "cordon/proxy/go_utf8.hpp"
 #include "cordon/proxy/hex.hpp"
 
 namespace cordon::http {
@@ -172,35 +173,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 namespace {
 
-constexpr char32_t kRuneError = 0xFFFD;
-
-// One rune as Go's utf8.DecodeRuneInString reads it: an invalid or overlong sequence, a
-// surrogate, or a truncated one is U+FFFD of width 1.
-char32_t decode_rune(std::string_view s, std::size_t& width) {
-    auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    unsigned char c = b(0);
-    width = 1;
-    if (c < 0x80)
-        return c;
-    std::size_t n = c >= 0xF0 && c <= 0xF4   ? 4
-                    : c >= 0xE0 && c <= 0xEF ? 3
-                    : c >= 0xC2 && c <= 0xDF ? 2
-                                             : 0;
-    if (n == 0 || s.size() < n)
-        return kRuneError;
-    char32_t r = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-    for (std::size_t i = 1; i < n; ++i) {
-        if ((b(i) & 0xC0) != 0x80)
-            return kRuneError;
-        r = (r << 6) | (b(i) & 0x3F);
-    }
-    bool overlong = (n == 3 && r < 0x800) || (n == 4 && (r < 0x10000 || r > 0x10FFFF));
-    if (overlong || (r >= 0xD800 && r <= 0xDFFF))
-        return kRuneError;
-    width = n;
-    return r;
-}
-
 // unicode.IsSpace.
 bool go_is_space(char32_t r) {
     switch (r) {
@@ -237,36 +209,18 @@ char32_t go_to_lower(char32_t r) {
     return r;
 }
 
-void append_utf8(std::string& out, char32_t r) {
-    if (r < 0x80) {
-        out.push_back(static_cast<char>(r));
-    } else if (r < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (r >> 6)));
-        out.push_back(static_cast<char>(0x80 | (r & 0x3F)));
-    } else if (r < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (r >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (r & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (r >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((r >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((r >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (r & 0x3F)));
-    }
-}
-
 }  // namespace
 
 std::string go_media_type(std::string_view content_type) {
     std::string_view base = content_type.substr(0, content_type.find(';'));
     std::vector<char32_t> runes;
     for (std::size_t i = 0, w = 0; i < base.size(); i += w)
-        runes.push_back(go_to_lower(decode_rune(base.substr(i), w)));
+        runes.push_back(go_to_lower(go_utf8::decode_rune(base, i, w)));
     std::size_t first = 0, last = runes.size();
     while (first < last && go_is_space(runes[first])) ++first;
     while (last > first && go_is_space(runes[last - 1])) --last;
     std::string out;
-    for (std::size_t i = first; i < last; ++i) append_utf8(out, runes[i]);
+    for (std::size_t i = first; i < last; ++i) go_utf8::append_utf8(out, runes[i]);
     return out;
 }
 
