@@ -49,9 +49,15 @@ void report(const RuncCall& call, const std::string& message) {
     const UniqueFd fd(::open(call.log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd)
         return;
+    // runc's JSON log format: containerd's go-runc reads "time" as an RFC 3339 string (a
+    // number makes it drop the message: "unable to retrieve OCI runtime error").
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    ::gmtime_r(&now, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
     const std::string line =
-        nlohmann::json{
-            {"level", "error"}, {"msg", "cordon-runc: " + message}, {"time", std::time(nullptr)}}
+        nlohmann::json{{"level", "error"}, {"msg", "cordon-runc: " + message}, {"time", stamp}}
             .dump() +
         "\n";
     (void)!::write(fd.get(), line.data(), line.size());
