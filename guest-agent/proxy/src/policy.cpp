@@ -1409,10 +1409,14 @@ Decision Policy::check_head(const RequestInfo& req) const {
             deny("command-list", "the operation " + d.route.operation +
                                      " is not allowed for containers that hold the Docker socket");
         if (!cfg_.isolation) {
-            if (d.route.body != BodyMode::discard)
+            // Bodies the policy would read are still buffered whole (and forwarded
+            // unchecked, check_body allows them): dockerd answers 101 to an exec start as
+            // soon as it has decoded the JSON, before a streamed body's last chunk, and a
+            // tunnel never opens over a body still streaming (dockerode's exec hijack).
+            if (d.route.body != BodyMode::discard && d.route.body != BodyMode::inspect)
                 d.route.body = BodyMode::stream;
             d.route.upgrade = true;
-            d.verdict = Verdict::allow;
+            d.verdict = d.route.body == BodyMode::inspect ? Verdict::inspect : Verdict::allow;
             d.rule = "isolation-off";
             return d;
         }

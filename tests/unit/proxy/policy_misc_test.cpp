@@ -118,6 +118,26 @@ TEST(PolicyAdmin, LockedPolicyCannotBeLoosened) {
     EXPECT_EQ(d.verdict, Verdict::allow);
 }
 
+// With isolation off nothing is checked, but a body the policy would read is still
+// buffered whole before it is forwarded: a tunnel (exec start's 101) never opens over a
+// body that is still streaming (dockerode's exec hijack sends its JSON chunked).
+TEST(PolicyIsolationOff, InspectedBodiesAreBufferedAndAllowedOthersStream) {
+    PolicyConfig c;
+    c.isolation = false;
+    Policy p(c);
+    auto exec_start = p.check_head({"POST", "/v1.41/exec/abc/start", "", Role::host});
+    EXPECT_EQ(exec_start.verdict, Verdict::inspect);
+    EXPECT_EQ(exec_start.route.body, BodyMode::inspect);
+    EXPECT_TRUE(exec_start.route.upgrade);
+    auto body = p.check_body({"POST", "/v1.41/exec/abc/start", "", Role::host}, exec_start,
+                             R"({"Detach":false,"hijack":true,"Privileged":true})");
+    EXPECT_EQ(body.verdict, Verdict::allow);
+    EXPECT_FALSE(body.rewritten_body.has_value());  // forwarded as sent
+    auto load = p.check_head({"POST", "/v1.41/images/load", "", Role::host});
+    EXPECT_EQ(load.verdict, Verdict::allow);
+    EXPECT_EQ(load.route.body, BodyMode::stream);
+}
+
 TEST(PolicyAdmin, CommandListDenyAndWildcards) {
     PolicyConfig c;
     c.command_list = {CommandList::Type::deny, {"image.*", "container.create"}};
