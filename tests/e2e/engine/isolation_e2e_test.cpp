@@ -272,9 +272,3 @@ TEST_F(Isolation, ASwitchKilledHalfWayIsFinishedByTheRestartedAgent) {
     std::cout << "[ info ] the case took " << took() << " s\n";
     // Last case of the suite: the VM stays with isolation off (every case sets the mode it needs).
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    return RUN_ALL_TESTS();
-}

@@ -198,9 +198,3 @@ TEST_F(IdmapTest, AContainerCreatedWhileIsolationWasOffIsNotStartedUnconfined) {
     ASSERT_TRUE(fresh.ok()) << describe(fresh);
     EXPECT_GE(first_host_id(fresh.out), 100000u) << fresh.out;
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    return RUN_ALL_TESTS();
-}

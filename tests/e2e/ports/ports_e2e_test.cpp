@@ -329,9 +329,3 @@ TEST_F(Ports, PublishedUdpPortEchoesDatagramsFromTheHost) {
     vm.docker({"rm", "-f", "e2e-udp"}, 60s);
     wait_port(vm, port, [](const json& e) { return e.is_null(); });
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    return RUN_ALL_TESTS();
-}

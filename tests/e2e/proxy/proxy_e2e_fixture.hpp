@@ -1,5 +1,5 @@
 #pragma once
-// What the proxy e2e files share: one VM for the whole e2e_proxy_test binary (isolation
+// What the proxy e2e files share: one VM for the whole e2e_shared_vm_test binary (isolation
 // on), the docker CLI and curl against the host's docker.sock, and the refusal check.
 #include <gtest/gtest.h>
 #include <unistd.h>

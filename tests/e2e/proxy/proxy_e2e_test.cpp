@@ -405,11 +405,8 @@ TEST_F(ProxyE2e, TwoHundredClientsForSixtySeconds) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    int rc = RUN_ALL_TESTS();
+// The scratch folder goes once the VM has.
+const bool scratch_cleanup_registered = cordon::e2e::after_vm_stop([] {
     std::error_code ec;
     fs::remove_all(scratch("x").parent_path(), ec);
-    return rc;
-}
+});

@@ -1,6 +1,6 @@
 // Issue 20: real Docker client libraries other than the docker CLI through Cordon's socket
 // with isolation on (client_conformance.hpp; the isolation suite runs them with it off).
-// Shares the e2e_proxy_test VM.
+// Shares the e2e_shared_vm_test VM.
 #include <gtest/gtest.h>
 
 #include "client_conformance.hpp"

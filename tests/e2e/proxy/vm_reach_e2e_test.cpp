@@ -2,7 +2,7 @@
 // a container's behalf. Each attack is fired with the real docker CLI (or curl where the
 // CLI cannot send it) through the host socket and must be refused with its rule, and
 // nothing it asked for may exist afterwards; each has a legitimate twin that still works.
-// Shares the e2e_proxy_test binary's VM (isolation on).
+// Shares the e2e_shared_vm_test binary's VM (isolation on).
 #include <gtest/gtest.h>
 
 #include <string>

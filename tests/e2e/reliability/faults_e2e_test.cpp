@@ -455,9 +455,3 @@ TEST_F(Faults, DestroyedDuringVolumeWritesKeepsSyncedDataAndSaysWhatHappened) {
     vm.docker({"rm", "-f", "rel-writer"}, 60s);
     vm.docker({"volume", "rm", "rel-destroy"}, 60s);
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    return RUN_ALL_TESTS();
-}

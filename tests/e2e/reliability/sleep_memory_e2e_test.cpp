@@ -441,9 +441,3 @@ TEST_F(SleepMemory, ClockIsCorrectedAfterAPauseAndDockerAndPortsKeepWorking) {
     EXPECT_NE(http_get(web_port, 30s).find(marker), std::string::npos);
     vm.docker({"rm", "-f", "rel-web", "rel-web2"}, 120s);
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    return RUN_ALL_TESTS();
-}

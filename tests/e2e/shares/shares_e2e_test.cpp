@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,8 +27,12 @@ namespace {
 constexpr unsigned kOwner = 24242;
 std::string g_base;  // host folder holding the shares, made in main()
 
-std::string share_dir() { return g_base + "/project"; }
-std::string ro_dir() { return g_base + "/readonly"; }
+std::string share_dir() {
+    return g_base + "/project";
+}
+std::string ro_dir() {
+    return g_base + "/readonly";
+}
 
 std::string slurp(const std::string& p) {
     std::ifstream in(p);
@@ -47,8 +53,29 @@ void write_owned(const std::string& p, const std::string& text, mode_t mode, uid
     ASSERT_EQ(::chmod(p.c_str(), mode), 0);
 }
 
+// The two host folders, shared from the VM's start (settings set before `vmctl start`).
+const bool shares_registered = cordon::e2e::before_vm_start([](VmEnvironment& env) {
+    char tmpl[] = "/tmp/cordon-e2e-shares-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr) << "mkdtemp: " << std::strerror(errno);
+    g_base = tmpl;
+    ::chmod(g_base.c_str(), 0755);
+    for (const auto& d : {share_dir(), ro_dir()}) {
+        fs::create_directories(d);
+        ASSERT_EQ(::chown(d.c_str(), kOwner, kOwner), 0) << d << ": " << std::strerror(errno);
+    }
+    env.before_start.push_back(
+        {"settings", "set", "shared_folders", share_dir() + "," + ro_dir() + ":ro"});
+    env.before_start.push_back(
+        {"settings", "set", "share_owner", std::to_string(kOwner) + ":" + std::to_string(kOwner)});
+});
+const bool shares_cleanup_registered = cordon::e2e::after_vm_stop([] {
+    std::error_code ec;
+    if (!g_base.empty())
+        fs::remove_all(g_base, ec);
+});
+
 class Shares : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         CORDON_REQUIRE_VM();
         VmEnvironment::get().ensure_test_image();
@@ -62,17 +89,20 @@ protected:
 TEST_F(Shares, FoldersAppearInTheVmAtTheSamePath) {
     auto r = VmEnvironment::get().vm_exec("grep ' virtiofs ' /proc/mounts");
     ASSERT_TRUE(r.ok()) << describe(r);
-    EXPECT_NE(r.out.find("cordon-share-0-on " + share_dir() + " virtiofs rw"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("cordon-share-1-on " + ro_dir() + " virtiofs ro"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("cordon-share-0-on " + share_dir() + " virtiofs rw"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("cordon-share-1-on " + ro_dir() + " virtiofs ro"), std::string::npos)
+        << r.out;
 }
 
 TEST_F(Shares, ContainerReadsAHostFileAndWritesFilesOwnedByTheUser) {
     write_owned(share_dir() + "/in.txt", "from the host\n", 0644, kOwner, kOwner);
     write_owned(share_dir() + "/private.txt", "secret\n", 0600, kOwner, kOwner);
-    auto r = run_in(share_dir() + ":/src",
-                    "cat /src/in.txt && cat /src/private.txt && echo from the container > /src/out.txt && "
-                    "echo appended >> /src/private.txt && mkdir /src/sub && echo deep > /src/sub/f && "
-                    "stat -c '%u:%g' /src/in.txt");
+    auto r = run_in(
+        share_dir() + ":/src",
+        "cat /src/in.txt && cat /src/private.txt && echo from the container > /src/out.txt && "
+        "echo appended >> /src/private.txt && mkdir /src/sub && echo deep > /src/sub/f && "
+        "stat -c '%u:%g' /src/in.txt");
     ASSERT_TRUE(r.ok()) << describe(r);
     EXPECT_NE(r.out.find("from the host"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("secret"), std::string::npos) << r.out;
@@ -83,7 +113,8 @@ TEST_F(Shares, ContainerReadsAHostFileAndWritesFilesOwnedByTheUser) {
     EXPECT_EQ(slurp(share_dir() + "/sub/f"), "deep\n");
     for (const char* p : {"/out.txt", "/sub", "/sub/f", "/private.txt"}) {
         struct stat st = stat_of(share_dir() + p);
-        EXPECT_EQ(st.st_uid, kOwner) << p << " is not owned by the share owner (not root, not 100000)";
+        EXPECT_EQ(st.st_uid, kOwner)
+            << p << " is not owned by the share owner (not root, not 100000)";
         EXPECT_EQ(st.st_gid, kOwner) << p;
     }
 }
@@ -129,8 +160,9 @@ TEST_F(Shares, AfterSwitchingIsolationOffFilesStillBelongToTheUser) {
     ASSERT_TRUE(sw.ok()) << describe(sw);
     auto m = vm.vm_exec("grep ' virtiofs ' /proc/mounts");
     EXPECT_NE(m.out.find("cordon-share-0-off " + share_dir()), std::string::npos) << m.out;
-    auto r = run_in(share_dir() + ":/src",
-                    "cat /proc/self/uid_map && echo off >> /src/out.txt && echo new > /src/off.txt");
+    auto r =
+        run_in(share_dir() + ":/src",
+               "cat /proc/self/uid_map && echo off >> /src/out.txt && echo new > /src/off.txt");
     ASSERT_TRUE(r.ok()) << describe(r);
     EXPECT_EQ(slurp(share_dir() + "/out.txt"), "from the container\noff\n");
     for (const char* p : {"/off.txt", "/out.txt"}) {
@@ -144,23 +176,3 @@ TEST_F(Shares, AfterSwitchingIsolationOffFilesStillBelongToTheUser) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    char tmpl[] = "/tmp/cordon-e2e-shares-XXXXXX";
-    g_base = ::mkdtemp(tmpl);
-    ::chmod(g_base.c_str(), 0755);
-    for (const auto& d : {share_dir(), ro_dir()}) {
-        fs::create_directories(d);
-        if (::chown(d.c_str(), kOwner, kOwner) != 0) return 2;
-    }
-    auto* env = new VmEnvironment;
-    env->before_start = {
-        {"settings", "set", "shared_folders", share_dir() + "," + ro_dir() + ":ro"},
-        {"settings", "set", "share_owner", std::to_string(kOwner) + ":" + std::to_string(kOwner)}};
-    ::testing::AddGlobalTestEnvironment(env);
-    const int rc = RUN_ALL_TESTS();
-    std::error_code ec;
-    fs::remove_all(g_base, ec);
-    return rc;
-}

@@ -13,27 +13,61 @@ namespace cordon::e2e {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string vmctl_path() { return CORDON_E2E_VMCTL; }
-std::string image_dir() { return CORDON_E2E_IMAGE_DIR; }
+std::string vmctl_path() {
+    return CORDON_E2E_VMCTL;
+}
+std::string image_dir() {
+    return CORDON_E2E_IMAGE_DIR;
+}
 
 std::string describe(const ProcessResult& r) {
     std::string s = "exit " + std::to_string(r.exit_code);
-    if (r.signal) s += " signal " + std::to_string(r.signal);
-    if (r.timed_out) s += " (timed out)";
+    if (r.signal)
+        s += " signal " + std::to_string(r.signal);
+    if (r.timed_out)
+        s += " (timed out)";
     s += "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
     return s;
 }
 
 namespace {
 VmEnvironment* g_env = nullptr;
+
+// Function-local statics: the suites register from their own static initialisers.
+std::vector<std::function<void(VmEnvironment&)>>& start_hooks() {
+    static std::vector<std::function<void(VmEnvironment&)>> hooks;
+    return hooks;
+}
+std::vector<std::function<void()>>& stop_hooks() {
+    static std::vector<std::function<void()>> hooks;
+    return hooks;
+}
+}  // namespace
+
+bool before_vm_start(std::function<void(VmEnvironment&)> hook) {
+    start_hooks().push_back(std::move(hook));
+    return true;
 }
 
-VmEnvironment& VmEnvironment::get() { return *g_env; }
+bool after_vm_stop(std::function<void()> hook) {
+    stop_hooks().push_back(std::move(hook));
+    return true;
+}
+
+VmEnvironment& VmEnvironment::get() {
+    return *g_env;
+}
 
 void VmEnvironment::SetUp() {
     g_env = this;
+    for (const auto& hook : start_hooks()) {
+        hook(*this);
+        if (::testing::Test::HasFatalFailure())
+            return;
+    }
     if (!fs::exists(fs::path(image_dir()) / "manifest.json")) {
-        skip_reason_ = "the VM image is not built (" + image_dir() + "/manifest.json is missing): build the cordon_image target";
+        skip_reason_ = "the VM image is not built (" + image_dir() +
+                       "/manifest.json is missing): build the cordon_image target";
         return;
     }
     char tmpl[] = "/tmp/cordon-e2e-XXXXXX";
@@ -41,9 +75,12 @@ void VmEnvironment::SetUp() {
     // QEMU runs as libvirt's unprivileged user under qemu:///system: it must reach the data disk.
     ::chmod(base_.c_str(), 0755);
     // A short runtime path: unix socket paths are limited to 108 bytes.
-    env_ = {"CORDON_STATE_DIR=" + base_ + "/state", "CORDON_RUNTIME_DIR=" + base_ + "/run",
-            "CORDON_CACHE_DIR=" + base_ + "/cache", "CORDON_IMAGE_DIR=" + image_dir(),
-            "XDG_CONFIG_HOME=" + base_ + "/config", "CORDON_ADMIN_SETTINGS=" + base_ + "/admin-settings.json"};
+    env_ = {"CORDON_STATE_DIR=" + base_ + "/state",
+            "CORDON_RUNTIME_DIR=" + base_ + "/run",
+            "CORDON_CACHE_DIR=" + base_ + "/cache",
+            "CORDON_IMAGE_DIR=" + image_dir(),
+            "XDG_CONFIG_HOME=" + base_ + "/config",
+            "CORDON_ADMIN_SETTINGS=" + base_ + "/admin-settings.json"};
     // A unique VM name per run, so a leftover domain of a crashed run never collides.
     const std::string name = "cordon-e2e-" + std::to_string(::getpid());
     auto set = vmctl({"settings", "set", "vm_name", name}, 30s);
@@ -76,19 +113,27 @@ void VmEnvironment::SetUp() {
     ProcessResult version;
     do {
         version = docker({"version", "--format", "{{.Server.Version}}"}, 30s);
-        if (version.ok()) break;
+        if (version.ok())
+            break;
         std::this_thread::sleep_for(1s);
     } while (std::chrono::steady_clock::now() < deadline);
     if (!version.ok()) {
-        ADD_FAILURE() << "dockerd did not answer through the proxy within 240 s: " << describe(version)
-                      << "\n--- engine log\n" << vmctl({"logs", "engine"}, 30s).out;
+        ADD_FAILURE() << "dockerd did not answer through the proxy within 240 s: "
+                      << describe(version) << "\n--- engine log\n"
+                      << vmctl({"logs", "engine"}, 30s).out;
         return;
     }
     ready_ = true;
 }
 
 void VmEnvironment::TearDown() {
-    if (base_.empty()) return;
+    stop_and_delete();
+    for (const auto& hook : stop_hooks()) hook();
+}
+
+void VmEnvironment::stop_and_delete() {
+    if (base_.empty())
+        return;
     // A failed suite leaves the evidence before its folder goes: the host agent's log and
     // the serial console (the guest agent's log, the kernel's) end up in the CI output.
     // CORDON_E2E_KEEP_LOGS=DIR also copies both there, failed or not.
@@ -98,23 +143,28 @@ void VmEnvironment::TearDown() {
         for (const char* source : {"hostagent", "console"}) {
             auto log = vmctl({"logs", source, "-n", failed ? "150" : "0"}, 60s);
             if (failed)
-                std::cerr << "--- " << source << " log (last 150 lines)\n" << log.out << log.err << std::endl;
+                std::cerr << "--- " << source << " log (last 150 lines)\n"
+                          << log.out << log.err << std::endl;
             if (keep && *keep) {
                 std::error_code ec;
                 fs::create_directories(keep, ec);
-                std::ofstream(fs::path(keep) / (std::to_string(::getpid()) + "-" + source + ".log")) << log.out;
+                std::ofstream(fs::path(keep) / (std::to_string(::getpid()) + "-" + source + ".log"))
+                    << log.out;
             }
         }
     }
     auto stop = vmctl({"stop"}, 300s);
-    if (!stop.ok()) ADD_FAILURE() << "vmctl stop failed: " << describe(stop);
+    if (!stop.ok())
+        ADD_FAILURE() << "vmctl stop failed: " << describe(stop);
     auto del = vmctl({"delete", "--yes"}, 120s);
-    if (!del.ok()) ADD_FAILURE() << "vmctl delete failed: " << describe(del);
+    if (!del.ok())
+        ADD_FAILURE() << "vmctl delete failed: " << describe(del);
     std::error_code ec;
     fs::remove_all(base_, ec);
 }
 
-ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args, std::chrono::seconds timeout) const {
+ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args,
+                                   std::chrono::seconds timeout) const {
     std::vector<std::string> argv{vmctl_path()};
     argv.insert(argv.end(), args.begin(), args.end());
     SpawnOptions o;
@@ -122,8 +172,8 @@ ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args, std::ch
     return run(argv, timeout, o);
 }
 
-ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args, std::chrono::seconds timeout,
-                                   const SpawnOptions& extra) const {
+ProcessResult VmEnvironment::vmctl(const std::vector<std::string>& args,
+                                   std::chrono::seconds timeout, const SpawnOptions& extra) const {
     std::vector<std::string> argv{vmctl_path()};
     argv.insert(argv.end(), args.begin(), args.end());
     SpawnOptions o = extra;
@@ -139,8 +189,8 @@ void VmEnvironment::apply_env() const {
     }
 }
 
-ProcessResult VmEnvironment::docker(const std::vector<std::string>& args, std::chrono::seconds timeout,
-                                    const SpawnOptions& extra) const {
+ProcessResult VmEnvironment::docker(const std::vector<std::string>& args,
+                                    std::chrono::seconds timeout, const SpawnOptions& extra) const {
     std::vector<std::string> argv{"docker"};
     argv.insert(argv.end(), args.begin(), args.end());
     SpawnOptions o = extra;
@@ -154,15 +204,17 @@ ProcessResult VmEnvironment::vm_exec(const std::string& shell_command) const {
 }
 
 void VmEnvironment::ensure_test_image() const {
-    if (docker({"image", "inspect", test_image_}, 60s).ok()) return;
+    if (docker({"image", "inspect", test_image_}, 60s).ok())
+        return;
     // A root folder holding busybox and its applet links, as a tar stream for `docker import`.
     const std::string root = base_ + "/busybox-root";
     fs::create_directories(root + "/bin");
     fs::create_directories(root + "/tmp");
     fs::create_directories(root + "/data");
     fs::copy_file("/bin/busybox", root + "/bin/busybox", fs::copy_options::overwrite_existing);
-    for (const char* applet : {"sh", "cat", "ls", "id", "stat", "touch", "echo", "sleep", "true", "wget",
-                               "httpd", "mkdir", "rm", "nc", "head", "seq", "date", "hostname", "grep"}) {
+    for (const char* applet :
+         {"sh", "cat", "ls", "id", "stat", "touch", "echo", "sleep", "true", "wget", "httpd",
+          "mkdir", "rm", "nc", "head", "seq", "date", "hostname", "grep"}) {
         std::error_code ec;
         fs::create_symlink("busybox", root + "/bin/" + applet, ec);
     }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,7 @@ std::string vmctl_path();
 std::string image_dir();
 
 class VmEnvironment : public ::testing::Environment {
-public:
+  public:
     void SetUp() override;
     void TearDown() override;
 
@@ -50,7 +51,9 @@ public:
     // image moves along, so this is only needed once).
     void ensure_test_image() const;
 
-private:
+  private:
+    void stop_and_delete();
+
     std::vector<std::string> env_;
     std::string base_;
     std::string docker_host_;
@@ -64,10 +67,20 @@ private:
 #define CORDON_REQUIRE_VM()                                                            \
     do {                                                                               \
         auto& vm_env = ::cordon::e2e::VmEnvironment::get();                            \
-        if (!vm_env.skip_reason().empty()) GTEST_SKIP() << vm_env.skip_reason();       \
+        if (!vm_env.skip_reason().empty())                                             \
+            GTEST_SKIP() << vm_env.skip_reason();                                      \
         ASSERT_TRUE(vm_env.ready()) << "the VM did not start; see the harness output"; \
     } while (0)
 
 std::string describe(const ProcessResult& r);
+
+// Suites that share one VM (one test binary, support/e2e_main.cpp) say what they need
+// before it starts and clean up after it stops through these hooks, registered by a
+// namespace-scope initialiser in the suite's file:
+//   const bool registered = cordon::e2e::before_vm_start([](VmEnvironment& vm) {...});
+// Before-start hooks run in registration order, before `vmctl start`; after-stop hooks
+// after `vmctl delete`. Both return true so the initialiser has a value.
+bool before_vm_start(std::function<void(VmEnvironment&)> hook);
+bool after_vm_stop(std::function<void()> hook);
 
 }  // namespace cordon::e2e

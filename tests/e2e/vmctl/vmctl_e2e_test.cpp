@@ -297,9 +297,3 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     auto v = env.docker({"version", "--format", "{{.Server.Version}}"});
     EXPECT_TRUE(v.ok()) << describe(v);
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new VmEnvironment);
-    return RUN_ALL_TESTS();
-}

@@ -772,7 +772,7 @@ namespace {
 
 // The real docker CLI against the proxy: refusals must come back as messages the CLI
 // prints. The same table (cli_refusals.hpp) runs against the VM's real dockerd in
-// tests/e2e/proxy (e2e_proxy_test).
+// tests/e2e/proxy (e2e_shared_vm_test).
 std::string find_docker() {
     for (const char* p : {"/usr/local/bin/docker", "/usr/bin/docker"})
         if (::access(p, X_OK) == 0)
@@ -802,7 +802,7 @@ TEST_F(ProxyTest, RealDockerCliPrintsTheRefusals) {
     start();
     for (const auto& c : cordon::testing::kCliRefusals) {
         if (c.needs_engine)
-            continue;  // e2e_proxy_test runs these against the VM's dockerd
+            continue;  // e2e_shared_vm_test runs these against the VM's dockerd
         std::string out = run_cli(docker, host, cordon::testing::with_image(c.args, "busybox"));
         EXPECT_NE(out.find(std::string("[rule ") + c.rule), std::string::npos)
             << "docker " << c.args << "\n"

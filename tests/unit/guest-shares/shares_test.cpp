@@ -1,6 +1,6 @@
 // The guest side of shared folders: reading the host's command line words and mounting
 // the virtiofs device of the isolation mode in force (system calls faked; the real mounts
-// are exercised by e2e_shares_test).
+// are exercised by e2e_shared_vm_test (Shares.*)).
 #include "cordon/shares/shares.hpp"
 
 #include <gtest/gtest.h>
