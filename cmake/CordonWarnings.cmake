@@ -6,6 +6,11 @@ function(cordon_target_defaults target)
   if(CORDON_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
+  if(CMAKE_UNITY_BUILD AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # A unity source #includes the .cpp files, so g++ takes a test fixture in an anonymous
+    # namespace for one declared in a header and warns about every TEST_F derived from it.
+    target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
+  endif()
 endfunction()
 
 if(CORDON_SANITIZE)

@@ -19,7 +19,7 @@ using boost::system::error_code;
 namespace cordon::hostagent {
 namespace {
 
-constexpr const char* kLog = "hostagent.clock";
+constexpr const char* kClockSyncLog = "hostagent.clock";
 constexpr std::int64_t kSecond = 1'000'000'000;
 
 std::int64_t now_ns(clockid_t id) {
@@ -95,7 +95,7 @@ void ClockSync::tick() {
             reason = "the host agent was not scheduled for a while";
         }
         if (!reason.empty()) {
-            log::info(kLog, "{}: syncing the guest clock now", reason);
+            log::info(kClockSyncLog, "{}: syncing the guest clock now", reason);
             send(reason);
         }
     }
@@ -220,7 +220,7 @@ void ClockSync::finish(const std::shared_ptr<Call>& call, bool ok, const std::st
         ++stats_.syncs;
         stats_.last_round_trip_ms = rtt_ms;
         if (std::fabs(stats_.last_offset_ms) >= 100)
-            log::info(kLog, "guest clock was {:.3f} s off ({}); round trip {:.0f} ms",
+            log::info(kClockSyncLog, "guest clock was {:.3f} s off ({}); round trip {:.0f} ms",
                       stats_.last_offset_ms / 1000, call->reason, rtt_ms);
         if (rtt_ms > static_cast<double>(max_round_trip.count())) {
             // The request sat in a paused VM: the time it carried was stale when applied.
@@ -229,7 +229,7 @@ void ClockSync::finish(const std::shared_ptr<Call>& call, bool ok, const std::st
         }
     } else {
         ++stats_.failures;
-        log::debug(kLog, "time.sync ({}) failed: {}", call->reason, detail);
+        log::debug(kClockSyncLog, "time.sync ({}) failed: {}", call->reason, detail);
     }
     if (!next.empty()) {
         asio::post(io_, [this, next, alive = alive_] {

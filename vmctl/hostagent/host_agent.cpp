@@ -25,7 +25,7 @@ using boost::system::error_code;
 namespace cordon::hostagent {
 namespace {
 
-constexpr const char* kLog = "hostagent";
+constexpr const char* kHostAgentLog = "hostagent";
 
 bool fill_addr(const fs::path& path, sockaddr_un& addr) {
     addr = {};
@@ -92,7 +92,7 @@ std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
                         "stop the other host agent (vmctl stop) or remove the socket");
         }
         // Nobody serves it: a leftover of a process that died.
-        log::info(kLog, "removing stale socket {}", path.string());
+        log::info(kHostAgentLog, "removing stale socket {}", path.string());
         ::unlink(path.c_str());
     }
     sockaddr_un addr{};
@@ -127,7 +127,7 @@ void HostAgent::start() {
     pid_written_ = true;
     docker_ = listen(opt_.docker_socket);
     control_ = listen(opt_.control_socket);
-    log::info(kLog, "serving {} (docker) and {} (rpc) for VM {}", opt_.docker_socket.string(),
+    log::info(kHostAgentLog, "serving {} (docker) and {} (rpc) for VM {}", opt_.docker_socket.string(),
               opt_.control_socket.string(), opt_.vm_name);
     accept(*docker_, "docker");
     accept(*control_, "rpc");
@@ -149,7 +149,7 @@ void HostAgent::stop(const std::string& reason) {
     if (stopped_)
         return;
     stopped_ = true;
-    log::info(kLog, "stopping: {}", reason);
+    log::info(kHostAgentLog, "stopping: {}", reason);
     reconnect_timer_.cancel();
     pending_timer_.cancel();
     clock_.stop();
@@ -181,7 +181,7 @@ void HostAgent::accept(Acceptor& acceptor, std::string service) {
         if (stopped_ || ec == asio::error::operation_aborted)
             return;
         if (ec) {
-            log::warn(kLog, "accept on {} socket: {}", service, ec.message());
+            log::warn(kHostAgentLog, "accept on {} socket: {}", service, ec.message());
         } else {
             route(std::move(socket), service);
         }
@@ -196,12 +196,12 @@ void HostAgent::route(Socket socket, const std::string& service) {
     }
     if (pending_.size() >= opt_.max_pending) {
         log::warn(
-            kLog,
+            kHostAgentLog,
             "the channel to the guest is down and {} connections wait: refusing a {} connection",
             pending_.size(), service);
         return;  // closing the socket tells the client
     }
-    log::debug(kLog, "the channel is not up yet: a {} connection waits", service);
+    log::debug(kHostAgentLog, "the channel is not up yet: a {} connection waits", service);
     pending_.push_back({std::move(socket), service, std::chrono::steady_clock::now()});
     if (pending_.size() == 1)
         expire_pending();
@@ -215,7 +215,7 @@ void HostAgent::expire_pending() {
         const auto now = std::chrono::steady_clock::now();
         while (!pending_.empty() && now - pending_.front().since > opt_.pending_timeout) {
             log::warn(
-                kLog, "a {} connection waited {} s for the channel to the guest: closing it",
+                kHostAgentLog, "a {} connection waited {} s for the channel to the guest: closing it",
                 pending_.front().service,
                 std::chrono::duration_cast<std::chrono::seconds>(opt_.pending_timeout).count());
             pending_.pop_front();
@@ -257,18 +257,18 @@ void HostAgent::start_open(Socket socket, const std::string& service,
             return;
         }
         if (ec) {
-            log::warn(kLog, "the guest refused a {} stream: {}{}", service, ec.message(),
+            log::warn(kHostAgentLog, "the guest refused a {} stream: {}{}", service, ec.message(),
                       stream && !stream->reset_reason().empty()
                           ? " (" + stream->reset_reason() + ")"
                           : "");
             open_next();
             return;  // the socket closes with sock
         }
-        log::debug(kLog, "stream {} ({}) opened", stream->id(), service);
+        log::debug(kHostAgentLog, "stream {} ({}) opened", stream->id(), service);
         channel::splice(
             stream, std::move(*sock), [this, alive, id = stream->id(), service](error_code e) {
                 if (e)
-                    log::debug(kLog, "stream {} ({}) ended: {}", id, service, e.message());
+                    log::debug(kHostAgentLog, "stream {} ({}) ended: {}", id, service, e.message());
                 if (!alive.expired())
                     open_next();  // a stream slot is free
             });
@@ -291,7 +291,7 @@ void HostAgent::open_next() {
         waiting_.pop_front();
         if (now - p.since > opt_.pending_timeout) {
             log::warn(
-                kLog, "a {} connection waited {} s for a channel stream: closing it", p.service,
+                kHostAgentLog, "a {} connection waited {} s for a channel stream: closing it", p.service,
                 std::chrono::duration_cast<std::chrono::seconds>(opt_.pending_timeout).count());
             continue;
         }
@@ -306,7 +306,7 @@ void HostAgent::connect_channel() {
     if (fd < 0) {
         std::string err = errno_string(errno);
         if (err != last_connect_error_) {
-            log::info(kLog, "waiting for the channel socket {}: {}", opt_.channel_socket.string(),
+            log::info(kHostAgentLog, "waiting for the channel socket {}: {}", opt_.channel_socket.string(),
                       err);
             last_connect_error_ = err;
         }
@@ -323,7 +323,7 @@ void HostAgent::connect_channel() {
     try {
         session_ = channel::Session::create(io_, UniqueFd(fd), so);
     } catch (const Error& e) {
-        log::error(kLog, "cannot start a channel session: {}", e.what());
+        log::error(kHostAgentLog, "cannot start a channel session: {}", e.what());
         schedule_reconnect();
         return;
     }
@@ -341,14 +341,14 @@ void HostAgent::connect_channel() {
         if (stopped_ || !locked || locked != session_)
             return;
         if (ec) {
-            log::warn(kLog, "channel handshake failed: {}", ec.message());
+            log::warn(kHostAgentLog, "channel handshake failed: {}", ec.message());
             return;  // the close handler follows
         }
-        log::info(kLog, "channel up: guest agent {} (protocol {})", peer.agent_version,
+        log::info(kHostAgentLog, "channel up: guest agent {} (protocol {})", peer.agent_version,
                   peer.version);
         on_session_ready();
     });
-    log::info(kLog, "connected to the channel socket; waiting for the guest agent's handshake");
+    log::info(kHostAgentLog, "connected to the channel socket; waiting for the guest agent's handshake");
 }
 
 void HostAgent::on_session_ready() {
@@ -365,7 +365,7 @@ void HostAgent::on_session_ready() {
 }
 
 void HostAgent::on_session_closed(const std::string& reason) {
-    log::info(kLog, "channel down: {}; reconnecting", reason.empty() ? "closed" : reason);
+    log::info(kHostAgentLog, "channel down: {}; reconnecting", reason.empty() ? "closed" : reason);
     session_.reset();
     if (ports_)
         ports_->detach(reason.empty() ? "the channel closed" : reason);

@@ -22,7 +22,7 @@ using nlohmann::json;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr const char* kLog = "ports";
+constexpr const char* kPortForwarderLog = "ports";
 
 std::string endpoint_text(const std::string& address, std::uint16_t port) {
     if (address.find(':') != std::string::npos)
@@ -80,13 +80,13 @@ void PortForwarder::detach(const std::string& reason) {
     guest_ = "disconnected";
     watch_error_ = reason;
     if (!ports_.empty()) {
-        log::info(kLog, "the channel is down: keeping {} port listener(s) for {} s", ports_.size(),
+        log::info(kPortForwarderLog, "the channel is down: keeping {} port listener(s) for {} s", ports_.size(),
                   opt_.grace.count() / 1000);
         grace_timer_.expires_after(opt_.grace);
         grace_timer_.async_wait([this, alive = alive_](error_code ec) {
             if (!*alive || ec || stopped_ || session_)
                 return;
-            log::info(kLog, "the guest did not come back: closing every port listener");
+            log::info(kPortForwarderLog, "the guest did not come back: closing every port listener");
             apply(json::array(), true);
         });
     }
@@ -190,7 +190,7 @@ void PortForwarder::on_watch_message(const std::string& line, std::uint64_t gen)
     rpc::RemoteError err;
     std::optional<std::uint64_t> id;
     if (!rpc::decode_message(line, m, err, id)) {
-        log::warn(kLog, "the guest sent a malformed ports.watch message: {}", err.message);
+        log::warn(kPortForwarderLog, "the guest sent a malformed ports.watch message: {}", err.message);
         return;
     }
     if (m.kind == rpc::Message::Kind::notification && m.method == "ports") {
@@ -226,7 +226,7 @@ void PortForwarder::watch_ended(const std::string& why, std::uint64_t gen, bool 
     if (auto w = std::move(watch_))
         w->reset("watch ended");
     if (why != watch_error_)
-        log::warn(kLog, "{}", why);
+        log::warn(kPortForwarderLog, "{}", why);
     watch_error_ = why;
     write_state();
     if (!retry || !session_ || !session_->established())
@@ -245,7 +245,7 @@ bool PortForwarder::apply(const json& list, bool write) {
     if (list.is_array()) {
         for (const auto& p : list) {
             if (!valid_port_entry(p)) {
-                log::warn(kLog, "ignoring a malformed port entry from the guest: {}",
+                log::warn(kPortForwarderLog, "ignoring a malformed port entry from the guest: {}",
                           p.dump().substr(0, 200));
                 continue;
             }
@@ -259,7 +259,7 @@ bool PortForwarder::apply(const json& list, bool write) {
     for (auto it = ports_.begin(); it != ports_.end();) {
         auto w = want.find(it->first);
         if (w == want.end() || str(w->second, "container_id") != it->second.container_id) {
-            log::info(kLog, "{} port {} is no longer published ({}): closing its listeners",
+            log::info(kPortForwarderLog, "{} port {} is no longer published ({}): closing its listeners",
                       it->second.proto, it->second.host_port, it->second.container_name);
             close_port(it->second);
             it = ports_.erase(it);
@@ -295,7 +295,7 @@ void PortForwarder::open_listeners(Port& port) {
     const Key key{port.proto, port.host_port};
     if (!forwarded_proto(port.proto)) {
         if (port.listeners.empty()) {
-            log::warn(kLog,
+            log::warn(kPortForwarderLog,
                       "{} port {} ({}) is published in the VM but not forwarded: only TCP and "
                       "UDP ports are forwarded to the host",
                       port.proto, port.host_port, port.container_name);
@@ -353,10 +353,10 @@ void PortForwarder::open_listeners(Port& port) {
         }
         if (!ec) {
             if (l.state == "failed")
-                log::info(kLog, "{} is free now: forwarding it to the VM ({})", where,
+                log::info(kPortForwarderLog, "{} is free now: forwarding it to the VM ({})", where,
                           port.container_name);
             else
-                log::info(kLog, "listening on {} for {}:{} in the VM ({})", where,
+                log::info(kPortForwarderLog, "listening on {} for {}:{} in the VM ({})", where,
                           port.container_name, port.container_port, port.target);
             l.state = "listening";
             l.error.clear();
@@ -396,9 +396,9 @@ void PortForwarder::open_listeners(Port& port) {
         }
         if (l.state != state || l.error != error) {
             if (state == "unavailable")
-                log::info(kLog, "not listening on {}: {}", where, error);
+                log::info(kPortForwarderLog, "not listening on {}: {}", where, error);
             else
-                log::warn(kLog, "cannot forward {} ({}): {}{}", where, port.container_name, error,
+                log::warn(kPortForwarderLog, "cannot forward {} ({}): {}{}", where, port.container_name, error,
                           hint.empty() ? "" : " -- " + hint);
         }
         l.state = state;
@@ -447,7 +447,7 @@ void PortForwarder::accept(const Key& key, std::shared_ptr<tcp::acceptor> accept
             if (!*alive || stopped_ || ec == asio::error::operation_aborted || !acceptor->is_open())
                 return;
             if (ec) {
-                log::warn(kLog, "accept on port {}: {}", key.second, ec.message());
+                log::warn(kPortForwarderLog, "accept on port {}: {}", key.second, ec.message());
             } else {
                 forward(key, std::move(socket));
             }
@@ -462,7 +462,7 @@ void PortForwarder::forward(const Key& key, tcp::socket socket) {
     Port& port = it->second;
     if (!session_ || !session_->established()) {
         ++port.failed_connections;
-        log::info(kLog,
+        log::info(kPortForwarderLog,
                   "a connection to port {} arrived while the channel to the guest is down: "
                   "closing it",
                   key.second);
@@ -482,7 +482,7 @@ void PortForwarder::forward(const Key& key, tcp::socket socket) {
             if (p != ports_.end()) {
                 ++p->second.failed_connections;
                 if (p->second.last_error != why)
-                    log::warn(kLog, "the guest refused a connection to port {}: {}", key.second,
+                    log::warn(kPortForwarderLog, "the guest refused a connection to port {}: {}", key.second,
                               why);
                 p->second.last_error = why;
             }
@@ -492,7 +492,7 @@ void PortForwarder::forward(const Key& key, tcp::socket socket) {
             ++p->second.connections;
         channel::splice(stream, std::move(*sock), [id = stream->id()](error_code e) {
             if (e)
-                log::debug(kLog, "port stream {} ended: {}", id, e.message());
+                log::debug(kPortForwarderLog, "port stream {} ended: {}", id, e.message());
         });
     });
 }
@@ -620,7 +620,7 @@ void PortForwarder::write_state() {
     try {
         write_file_atomically(opt_.state_file.string(), state().dump(2) + "\n", 0644);
     } catch (const std::exception& e) {
-        log::warn(kLog, "cannot write {}: {}", opt_.state_file.string(), e.what());
+        log::warn(kPortForwarderLog, "cannot write {}: {}", opt_.state_file.string(), e.what());
     }
 }
 

@@ -14,7 +14,7 @@ using boost::system::error_code;
 using udp = asio::ip::udp;
 
 namespace {
-constexpr const char* kLog = "ports";
+constexpr const char* kUdpForwarderLog = "ports";
 
 std::string client_text(const udp::endpoint& ep) {
     const std::string a = ep.address().to_string();
@@ -92,7 +92,7 @@ void UdpPortForward::receive(std::shared_ptr<Receiver> r) {
             } else if (ec != asio::error::connection_refused) {
                 // connection_refused: an ICMP error for a reply we sent to a client that
                 // left; nothing to do. Anything else is logged and the loop continues.
-                log::warn(kLog, "udp port {}: receive failed: {}", self->port_, ec.message());
+                log::warn(kUdpForwarderLog, "udp port {}: receive failed: {}", self->port_, ec.message());
             }
             self->receive(r);
         });
@@ -118,7 +118,7 @@ void UdpPortForward::on_datagram(const std::shared_ptr<udp::socket>& socket, con
         ++stats_.dropped;  // no flow: the next datagram tries again
         const std::string why = "the channel to the guest is down";
         if (stats_.last_error != why)
-            log::info(kLog, "udp port {}: a datagram from {} arrived while {}: dropped", port_,
+            log::info(kUdpForwarderLog, "udp port {}: a datagram from {} arrived while {}: dropped", port_,
                       client_text(from), why);
         stats_.last_error = why;
         return;
@@ -133,7 +133,7 @@ void UdpPortForward::on_datagram(const std::shared_ptr<udp::socket>& socket, con
         ++stats_.capped;
         if (!cap_logged_) {
             cap_logged_ = true;
-            log::warn(kLog,
+            log::warn(kUdpForwarderLog,
                       "udp port {}: {} clients already have a flow (the cap): dropping datagrams "
                       "from the new client {} until a flow has been idle for {} s",
                       port_, table_.cap(), client_text(from), opt_.idle.count() / 1000.0);
@@ -169,7 +169,7 @@ void UdpPortForward::open_flow(const Key& from, std::uint64_t id) {
                 ++self->stats_.refused;
                 self->stats_.dropped += f->pending.size();
                 if (self->stats_.last_error != why)
-                    log::warn(kLog, "the guest refused a udp flow from {} to port {}: {}",
+                    log::warn(kUdpForwarderLog, "the guest refused a udp flow from {} to port {}: {}",
                               client_text(from), self->port_, why);
                 self->stats_.last_error = why;
                 self->table_.erase(from);
@@ -216,7 +216,7 @@ void UdpPortForward::end_flow(const Key& from, std::uint64_t id, const std::stri
     if (!same)
         return;
     if (!why.empty())
-        log::debug(kLog, "udp flow from {} to port {} ended: {}", client_text(from), port_, why);
+        log::debug(kUdpForwarderLog, "udp flow from {} to port {} ended: {}", client_text(from), port_, why);
     table_.erase(from);
     if (table_.size() < table_.cap())
         cap_logged_ = false;
@@ -241,7 +241,7 @@ void UdpPortForward::schedule_sweep() {
         self->sweeping_ = false;
         for (auto& [key, flow] : self->table_.expire(std::chrono::steady_clock::now())) {
             ++self->stats_.expired;
-            log::debug(kLog, "udp flow from {} to port {} was idle for {} ms: closing it",
+            log::debug(kUdpForwarderLog, "udp flow from {} to port {} was idle for {} ms: closing it",
                        client_text(key), self->port_, self->opt_.idle.count());
             if (flow.stream)
                 flow.stream->close("the flow was idle for " +

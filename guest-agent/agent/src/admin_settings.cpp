@@ -12,7 +12,7 @@ namespace cordon::agent {
 
 namespace {
 
-constexpr const char* kComponent = "admin";
+constexpr const char* kAdminSettingsLog = "admin";
 constexpr const char* kFwCfgName = "opt/org.cordon/admin";
 
 bool exists(const std::string& path) {
@@ -29,7 +29,7 @@ bool cmdline_says_fw_cfg(const std::string& cmdline) {
 }
 
 AdminState deny_all(std::string source, std::string message) {
-    log::error(kComponent,
+    log::error(kAdminSettingsLog,
                "{}; denying by default: no image may hold the Docker socket, "
                "socket-holding containers may do nothing, the VM shell is locked",
                message);
@@ -69,13 +69,13 @@ AdminState receive_admin_settings(const std::string& kernel_cmdline, const Admin
         AdminState st{"ok", sent ? "fw_cfg" : paths.file, "", {}};
         st.policy = parse_guest_document(read_file(paths.file));
         st.message = "loaded from " + paths.file;
-        log::info(kComponent,
+        log::info(kAdminSettingsLog,
                   "admin settings {} ({} socket image(s), commandList {} of {}, "
                   "VM shell {})",
                   st.message, st.policy.socket_mount_images.size(), st.policy.command_list_type,
                   st.policy.commands.size(), st.policy.lock_vm_shell ? "locked" : "allowed");
         if (st.policy.allow_derived_images)
-            log::warn(kComponent,
+            log::warn(kAdminSettingsLog,
                       "allowDerivedImages is not supported: only the exact digests "
                       "in socketMountImages may hold the Docker socket");
         return st;

@@ -33,7 +33,7 @@ namespace {
 #ifndef CORDON_VERSION
 #define CORDON_VERSION "0.0.0"
 #endif
-constexpr const char* kComponent = "agent";
+constexpr const char* kAgentLog = "agent";
 
 double uptime_or_zero() {
     try {
@@ -98,13 +98,13 @@ void Agent::record_boot_time(const std::string& name) {
         }
         guest::append_boot_time(path, name, uptime_or_zero());
     } catch (const std::exception& e) {
-        log::warn(kComponent, "cannot record boot time {}: {}", name, e.what());
+        log::warn(kAgentLog, "cannot record boot time {}: {}", name, e.what());
     }
 }
 
 void Agent::start() {
     record_boot_time("agent-start");
-    log::info(kComponent, "cordon-guest-agent {} starting", version_);
+    log::info(kAgentLog, "cordon-guest-agent {} starting", version_);
     load_admin_settings();  // before any shell, exec or Docker request can be served
     register_methods();
     open_port();  // first: the host must get answers as early as possible
@@ -112,7 +112,7 @@ void Agent::start() {
     signals_.async_wait([this, alive = alive_](boost::system::error_code ec, int sig) {
         if (!*alive || ec)
             return;
-        log::info(kComponent, "signal {}: stopping the services", sig);
+        log::info(kAgentLog, "signal {}: stopping the services", sig);
         begin_shutdown(false);
     });
 
@@ -131,9 +131,9 @@ void Agent::load_admin_settings() {
         try {
             const auto r = cordon::run({"modprobe", "qemu_fw_cfg"}, 10s);
             if (r.exit_code != 0)
-                log::warn(kComponent, "modprobe qemu_fw_cfg failed: {}", r.err);
+                log::warn(kAgentLog, "modprobe qemu_fw_cfg failed: {}", r.err);
         } catch (const std::exception& e) {
-            log::warn(kComponent, "cannot run modprobe qemu_fw_cfg: {}", e.what());
+            log::warn(kAgentLog, "cannot run modprobe qemu_fw_cfg: {}", e.what());
         }
     });
     policy::PolicyConfig check;  // commandList names are checked now, not when the proxy starts
@@ -153,7 +153,7 @@ void Agent::wait_for_data_disk() {
             disk_.message = "the init did not report on the data disk within " +
                             std::to_string(opts_.data_disk_timeout.count()) + " ms (" + path +
                             " is missing); see the console log";
-            log::error(kComponent, "{}", disk_.message);
+            log::error(kAgentLog, "{}", disk_.message);
             if (opts_.engine)
                 setup_engine();
             return;
@@ -185,10 +185,10 @@ void Agent::wait_for_data_disk() {
             }
         } catch (const Error& e) {
             state_error_ = e.what();
-            log::error(kComponent, "{}", state_error_);
+            log::error(kAgentLog, "{}", state_error_);
         }
     } else {
-        log::error(kComponent, "data disk {}: {}", disk_.state, disk_.message);
+        log::error(kAgentLog, "data disk {}: {}", disk_.state, disk_.message);
     }
     if (opts_.engine)
         setup_engine();
@@ -235,7 +235,7 @@ void Agent::setup_engine() {
     } catch (const std::exception& e) {
         engine_state_ = "unavailable";
         engine_message_ = std::string("cannot configure dockerd: ") + e.what();
-        log::error(kComponent, "{}", engine_message_);
+        log::error(kAgentLog, "{}", engine_message_);
         return;
     }
 
@@ -265,7 +265,7 @@ void Agent::setup_engine() {
                             {{"containerd", opts_.containerd}, {"dockerd", opts_.dockerd}}, 5s,
                             [this](const EngineService::StartPath& p) {
                                 engine_start_ = p;
-                                log::info(kComponent, "{}: {}", p.summary, p.reason);
+                                log::info(kAgentLog, "{}: {}", p.summary, p.reason);
                                 record_boot_time("engine-" + p.path);
                             });
     if (opts_.proxy)
@@ -296,12 +296,12 @@ void Agent::start_proxy() {
         if (engine_)
             proxy_->set_isolation(engine_->isolation());
         proxy_->start();
-        log::info(kComponent, "policy proxy on {} -> {}", opts_.docker_socket,
+        log::info(kAgentLog, "policy proxy on {} -> {}", opts_.docker_socket,
                   opts_.dockerd_socket);
     } catch (const std::exception& e) {
         proxy_.reset();
         proxy_error_ = e.what();
-        log::error(kComponent, "cannot start the policy proxy: {}", proxy_error_);
+        log::error(kAgentLog, "cannot start the policy proxy: {}", proxy_error_);
     }
 }
 
@@ -326,7 +326,7 @@ void Agent::probe_dockerd() {
                 // dockerd creates its socket 0660 root:root ("group": "root"); only root may use
                 // it.
                 if (::chmod(opts_.dockerd_socket.c_str(), 0600) != 0) {
-                    log::warn(kComponent, "cannot chmod {} 0600: {}", opts_.dockerd_socket,
+                    log::warn(kAgentLog, "cannot chmod {} 0600: {}", opts_.dockerd_socket,
                               errno_string(errno));
                 }
                 record_boot_time("dockerd-ready");
@@ -335,7 +335,7 @@ void Agent::probe_dockerd() {
                                                 std::chrono::steady_clock::now() - started_at_)
                                                 .count();
                 }
-                log::info(kComponent, "dockerd is ready");
+                log::info(kAgentLog, "dockerd is ready");
             });
     });
 }
@@ -366,7 +366,7 @@ void Agent::open_port() {
     const int fd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         if (!port_missing_logged_) {
-            log::warn(kComponent, "cannot open the channel port {}: {} (retrying)", opts_.port,
+            log::warn(kAgentLog, "cannot open the channel port {}: {} (retrying)", opts_.port,
                       errno_string(errno));
             port_missing_logged_ = true;
         }
@@ -396,7 +396,7 @@ void Agent::open_port() {
         [this, alive = alive_](boost::system::error_code, const std::string& reason) {
             if (!*alive || shutting_down_)
                 return;
-            log::warn(kComponent, "channel ended: {}; reopening the port", reason);
+            log::warn(kAgentLog, "channel ended: {}; reopening the port", reason);
             port_timer_.expires_after(500ms);
             port_timer_.async_wait([this, alive](boost::system::error_code ec) {
                 if (*alive && !ec)
@@ -405,13 +405,13 @@ void Agent::open_port() {
         });
     session_->start([](boost::system::error_code ec, const channel::PeerInfo& peer) {
         if (ec) {
-            log::warn(kComponent, "handshake with the host failed: {}", ec.message());
+            log::warn(kAgentLog, "handshake with the host failed: {}", ec.message());
         } else {
-            log::info(kComponent, "host connected ({}, protocol {})", peer.agent_version,
+            log::info(kAgentLog, "host connected ({}, protocol {})", peer.agent_version,
                       peer.version);
         }
     });
-    log::info(kComponent, "serving the channel on {} ({})", opts_.port, port);
+    log::info(kAgentLog, "serving the channel on {} ({})", opts_.port, port);
 }
 
 void Agent::on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service) {

@@ -10,7 +10,7 @@
 namespace cordon::agent {
 namespace {
 
-constexpr const char* kLog = "clock";
+constexpr const char* kClockSyncLog = "clock";
 constexpr std::int64_t kNs = 1'000'000'000;
 
 std::int64_t realtime_ns() {
@@ -73,7 +73,7 @@ rpc::json ClockSync::sync(const rpc::json& params) {
         stepped = true;
         ++steps_;
         last_step_offset_ms_ = offset;
-        log::info(kLog, "guest clock was {:.3f} s {} the host's: stepped", std::fabs(offset) / 1000,
+        log::info(kClockSyncLog, "guest clock was {:.3f} s {} the host's: stepped", std::fabs(offset) / 1000,
                   offset < 0 ? "behind" : "ahead of");
     }
     ++syncs_;

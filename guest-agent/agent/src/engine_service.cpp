@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kComponent = "engine";
+constexpr const char* kEngineServiceLog = "engine";
 
 // Drives dockerd through the supervisor (io thread) from the switch's worker thread.
 class SupervisedEngine final : public engine::EngineControl {
@@ -70,7 +70,7 @@ void pause_at_step(const std::string& pause_file, const std::string& step) {
     }
     const std::string paused = pause_file.substr(0, pause_file.size() - 5) + "paused";
     std::ofstream(paused) << step << "\n";
-    log::warn(kComponent, "isolation switch paused at \"{}\" by {}", step, pause_file);
+    log::warn(kEngineServiceLog, "isolation switch paused at \"{}\" by {}", step, pause_file);
     const auto deadline = std::chrono::steady_clock::now() + 5min;
     while (::access(pause_file.c_str(), F_OK) == 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(100ms);
@@ -101,13 +101,13 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
     if (::access(switch_marker().c_str(), F_OK) == 0) {
         interrupted_switch_ = true;
         ::unlink(switch_marker().c_str());
-        log::warn(kComponent, "an isolation switch was under way when the previous agent stopped");
+        log::warn(kEngineServiceLog, "an isolation switch was under way when the previous agent stopped");
     }
     try {
         if (auto r = engine::read_subid_range("/etc/subuid", user_.name)) user_.uids = *r;
         if (auto r = engine::read_subid_range("/etc/subgid", user_.name)) user_.gids = *r;
     } catch (const std::exception& e) {
-        log::error(kComponent, "{}; using {}:{}:{}", e.what(), user_.name, user_.uids.start, user_.uids.count);
+        log::error(kEngineServiceLog, "{}; using {}:{}:{}", e.what(), user_.name, user_.uids.start, user_.uids.count);
     }
     std::istringstream words(kernel_cmdline);
     std::string word;
@@ -132,7 +132,7 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
                      "an interrupted isolation switch was not finished: " + why + "; " + aside +
                          "; no volume was touched and the saved isolation mode stays",
                      ""};
-        log::error(kComponent, "{}", recovery_.message);
+        log::error(kEngineServiceLog, "{}", recovery_.message);
     };
     try {
         pending_journal_ = journal.load();
@@ -147,7 +147,7 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
                      "an isolation switch was interrupted; finishing it (" +
                          std::to_string(pending_journal_->volumes.size()) + " volumes)",
                      ""};
-        log::warn(kComponent, "{}", recovery_.message);
+        log::warn(kEngineServiceLog, "{}", recovery_.message);
     }
     const std::string note = engine::switch_images_note(paths_);
     const std::string archive = engine::switch_images_archive(paths_);
@@ -155,7 +155,7 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
                       (pending_journal_ && !pending_journal_->images_archive.empty());
     if (!images_pending_ && !pending_journal_ && ::access(archive.c_str(), F_OK) == 0) {
         // Saved by a switch killed before its journal was written: the old engine still has them.
-        log::warn(kComponent, "removing {}, left by an isolation switch that never moved anything", archive);
+        log::warn(kEngineServiceLog, "removing {}, left by an isolation switch that never moved anything", archive);
         ::unlink(archive.c_str());
     }
     engine::IsolationChoice choice;
@@ -163,14 +163,14 @@ bool EngineService::prepare_boot(const std::string& kernel_cmdline) {
         choice = pending_journal_ ? pending_journal_->save : store_.load();
     } catch (const std::exception& e) {
         // Unreadable state: fall back to the safe mode, keep the file for inspection.
-        log::error(kComponent, "{}; isolation stays on", e.what());
+        log::error(kEngineServiceLog, "{}; isolation stays on", e.what());
     }
     isolation_ = engine::effective_isolation(choice, lock_);
     engine::UnixDockerApi api(paths_.dockerd_socket);
     SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
     engine::IsolationSwitch(paths_, user_, store_, api, control)
         .write_daemon_config(isolation_, isolation_ && choice.exclusive_ranges);
-    log::info(kComponent, "isolation {}{}", isolation_ ? "on" : "off", lock_.locked ? " (locked by the administrator)" : "");
+    log::info(kEngineServiceLog, "isolation {}{}", isolation_ ? "on" : "off", lock_.locked ? " (locked by the administrator)" : "");
     if (on_mode_) on_mode_(isolation_);
     return isolation_;
 }
@@ -240,7 +240,7 @@ void EngineService::handle_call(std::shared_ptr<rpc::Call> call) {
                     pause_at_step(pause, step);
                 });
                 auto progress = [this, call, alive](const std::string& step) {
-                    log::info(kComponent, "isolation switch: {}", step);
+                    log::info(kEngineServiceLog, "isolation switch: {}", step);
                     asio::post(io_, [call, step, alive] {
                         if (*alive) call->notify("progress", {{"step", step}});
                     });
@@ -389,7 +389,7 @@ void EngineService::finish_interrupted_switch(StartPath& path) {
                          "; the agent tries again at its next start",
                      ""};
         images_pending_ = false;
-        log::error(kComponent, "{}", recovery_.message);
+        log::error(kEngineServiceLog, "{}", recovery_.message);
         path.reason = recovery_.message + path.reason;
         path.summary = "engine " + path.path + " (an interrupted isolation switch is unfinished)";
     }
@@ -421,10 +421,10 @@ void EngineService::start_image_reload() {
             SupervisedEngine control(io_, supervisor_, paths_.dockerd_socket);
             engine::IsolationSwitch sw(paths_, user_, store_, api, control);
             outcome = sw.load_pending_images() ? "loaded" : "";
-            log::info(kComponent, "the images an isolation switch saved are loaded");
+            log::info(kEngineServiceLog, "the images an isolation switch saved are loaded");
         } catch (const std::exception& e) {
             outcome = std::string("not loaded: ") + e.what();
-            log::error(kComponent, "{}", outcome);
+            log::error(kEngineServiceLog, "{}", outcome);
         }
         asio::post(io_, [this, alive, outcome] {
             if (!*alive)

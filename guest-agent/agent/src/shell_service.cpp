@@ -37,7 +37,7 @@ using Fd = asio::posix::stream_descriptor;
 
 namespace {
 
-constexpr const char* kLog = "shell";
+constexpr const char* kShellServiceLog = "shell";
 
 // argv/envp as C arrays, built before fork() (the child may only call async-signal-safe
 // functions).
@@ -289,7 +289,7 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
             fail("cannot run " + argv[0] + " in the VM: " + errno_string(child_errno));
             return false;
         }
-        log::info(kLog, "stream {}: started {} (pid {}, {})", stream_->id(), argv[0], pid_,
+        log::info(kShellServiceLog, "stream {}: started {} (pid {}, {})", stream_->id(), argv[0], pid_,
                   tty_ ? "terminal" : "pipes");
 
         const long pfd = ::syscall(SYS_pidfd_open, pid_, 0);
@@ -377,7 +377,7 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
         x.exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
         x.signal = WIFSIGNALED(status_) ? WTERMSIG(status_) : 0;
         const std::string report = shell::encode_exit(x);
-        log::info(kLog, "stream {}: the shell ended ({})", stream_->id(), report);
+        log::info(kShellServiceLog, "stream {}: the shell ended ({})", stream_->id(), report);
         send(shell::encode(MsgType::exit, report), [self = shared_from_this()] {
             self->stream_->shutdown_send();
             self->close_all();
@@ -385,7 +385,7 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
     }
 
     void fail(const std::string& message) {
-        log::warn(kLog, "stream {}: {}", stream_->id(), message);
+        log::warn(kShellServiceLog, "stream {}: {}", stream_->id(), message);
         if (finished_)
             return;
         finished_ = true;
@@ -398,7 +398,7 @@ class ShellSession : public std::enable_shared_from_this<ShellSession> {
     // The host went away (or broke the protocol): end the shell and everything it started.
     void hang_up(const std::string& why) {
         if (pid_ > 0 && !reaped_) {
-            log::info(kLog, "stream {}: {}: hanging up the shell", stream_->id(), why);
+            log::info(kShellServiceLog, "stream {}: {}: hanging up the shell", stream_->id(), why);
             ::kill(-pid_, SIGHUP);
             ::kill(-pid_, SIGCONT);
             auto self = shared_from_this();

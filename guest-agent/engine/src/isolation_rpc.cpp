@@ -1,11 +1,10 @@
 #include "cordon/engine/isolation_rpc.hpp"
 
+#include "cordon/engine/id_range_json.hpp"
 #include "cordon/error.hpp"
 
 namespace cordon::engine {
 namespace {
-
-nlohmann::json range_json(const IdRange& r) { return {{"start", r.start}, {"count", r.count}}; }
 
 bool read_bool(const nlohmann::json& params, const char* key, bool fallback, bool required) {
     if (!params.is_object()) throw Error("the parameters must be a JSON object");

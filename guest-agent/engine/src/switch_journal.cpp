@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cordon/atomic_file.hpp"
+#include "cordon/engine/id_range_json.hpp"
 #include "cordon/error.hpp"
 
 namespace cordon::engine {
@@ -16,10 +17,6 @@ namespace {
 
 constexpr int kVersion = 1;
 const IdRange kPlainIds{0, 65536};
-
-json range_json(const IdRange& r) {
-    return {{"start", r.start}, {"count", r.count}};
-}
 
 class Reader {
   public:

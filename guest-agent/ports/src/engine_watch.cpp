@@ -17,7 +17,7 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-constexpr const char* kLog = "ports";
+constexpr const char* kEngineWatchLog = "ports";
 constexpr std::size_t kMaxBody = 32u << 20;  // a list of many containers stays far below
 
 bool valid_container_id(const std::string& id) {
@@ -253,9 +253,9 @@ void EngineWatcher::on_events_headers(int, const std::string&) {
     // Subscribed: whatever happens from now on arrives as an event, so a list taken now
     // misses nothing.
     if (logged_unreachable_)
-        log::info(kLog, "dockerd answers again: following its published ports");
+        log::info(kEngineWatchLog, "dockerd answers again: following its published ports");
     else
-        log::info(kLog, "following dockerd's published ports");
+        log::info(kEngineWatchLog, "following dockerd's published ports");
     logged_unreachable_ = false;
     last_error_.clear();
     backoff_ = opt_.min_retry;
@@ -278,7 +278,7 @@ void EngineWatcher::list_running() {
                 last_error_ = error.empty()
                                   ? "GET /containers/json answered HTTP " + std::to_string(status)
                                   : error;
-                log::warn(kLog, "cannot list the running containers: {}", last_error_);
+                log::warn(kEngineWatchLog, "cannot list the running containers: {}", last_error_);
                 // Start over: re-subscribe and list again.
                 if (auto e = events_)
                     e->finish(last_error_);
@@ -287,7 +287,7 @@ void EngineWatcher::list_running() {
             auto j = json::parse(body, nullptr, false);
             if (!j.is_array()) {
                 last_error_ = "dockerd's container list is not a JSON array";
-                log::warn(kLog, "{}", last_error_);
+                log::warn(kEngineWatchLog, "{}", last_error_);
                 if (auto e = events_)
                     e->finish(last_error_);
                 return;
@@ -309,17 +309,17 @@ void EngineWatcher::list_running() {
 void EngineWatcher::on_event_line(const std::string& line) {
     auto j = json::parse(line, nullptr, false);
     if (j.is_discarded()) {
-        log::warn(kLog, "dockerd sent an event that is not JSON: {}", line.substr(0, 200));
+        log::warn(kEngineWatchLog, "dockerd sent an event that is not JSON: {}", line.substr(0, 200));
         return;
     }
     auto ev = parse_event(j);
     if (!ev || ev->kind == EngineEvent::Kind::other)
         return;
     if (!valid_container_id(ev->id)) {
-        log::warn(kLog, "ignoring an event with an odd container id: {}", ev->id.substr(0, 80));
+        log::warn(kEngineWatchLog, "ignoring an event with an odd container id: {}", ev->id.substr(0, 80));
         return;
     }
-    log::debug(kLog, "event {} {} ({})", ev->action, ev->id.substr(0, 12), ev->name);
+    log::debug(kEngineWatchLog, "event {} {} ({})", ev->action, ev->id.substr(0, 12), ev->name);
     ++generation_[ev->id];
     if (syncing_)
         touched_during_sync_.insert(ev->id);
@@ -350,7 +350,7 @@ void EngineWatcher::inspect(const std::string& id) {
             if (g != generation_.end() && g->second != gen)
                 return;  // a newer event for this container decides (its own inspect follows)
             if (!error.empty()) {
-                log::warn(kLog, "cannot inspect container {}: {}", id.substr(0, 12), error);
+                log::warn(kEngineWatchLog, "cannot inspect container {}: {}", id.substr(0, 12), error);
                 return;
             }
             if (status == 404) {
@@ -359,7 +359,7 @@ void EngineWatcher::inspect(const std::string& id) {
             }
             auto j = json::parse(body, nullptr, false);
             if (status != 200 || !j.is_object()) {
-                log::warn(kLog, "inspecting container {} answered HTTP {}", id.substr(0, 12),
+                log::warn(kEngineWatchLog, "inspecting container {} answered HTTP {}", id.substr(0, 12),
                           status);
                 return;
             }
@@ -377,7 +377,7 @@ void EngineWatcher::on_events_ended(const std::string& why) {
     if (stopped_)
         return;
     if (!logged_unreachable_) {
-        log::info(kLog, "not following dockerd's ports: {} (retrying)", why);
+        log::info(kEngineWatchLog, "not following dockerd's ports: {} (retrying)", why);
         logged_unreachable_ = true;
     }
     last_error_ = why;
@@ -403,10 +403,10 @@ void EngineWatcher::apply(bool changed) {
     Diff d = diff(last_, now);
     last_ = now;
     for (const auto& f : d.added)
-        log::info(kLog, "published: {}/{} -> {}:{} ({})", f.proto, f.host_port, f.target_ip,
+        log::info(kEngineWatchLog, "published: {}/{} -> {}:{} ({})", f.proto, f.host_port, f.target_ip,
                   f.host_port, f.container_name);
     for (const auto& f : d.removed)
-        log::info(kLog, "unpublished: {}/{} ({})", f.proto, f.host_port, f.container_name);
+        log::info(kEngineWatchLog, "unpublished: {}/{} ({})", f.proto, f.host_port, f.container_name);
     if (on_change_ && !d.empty())
         on_change_(now, d);
 }

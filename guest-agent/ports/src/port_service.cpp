@@ -16,7 +16,7 @@ using boost::system::error_code;
 using rpc::json;
 
 namespace {
-constexpr const char* kLog = "ports";
+constexpr const char* kPortServiceLog = "ports";
 constexpr std::size_t kMaxWatches = 32;
 }  // namespace
 
@@ -163,7 +163,7 @@ void PortService::on_stream(std::shared_ptr<channel::Stream> stream, const std::
         sock->set_option(asio::ip::tcp::no_delay(true), ignored);
         channel::splice(stream, std::move(*sock), [id = stream->id()](error_code e) {
             if (e)
-                log::debug(kLog, "port stream {} ended: {}", id, e.message());
+                log::debug(kPortServiceLog, "port stream {} ended: {}", id, e.message());
         });
     });
 }

@@ -14,7 +14,7 @@ using boost::system::error_code;
 using udp = asio::ip::udp;
 
 namespace {
-constexpr const char* kLog = "ports";
+constexpr const char* kUdpRelayLog = "ports";
 
 std::string endpoint_text(const udp::endpoint& ep) {
     const std::string a = ep.address().to_string();
@@ -56,7 +56,7 @@ std::shared_ptr<UdpRelay> UdpRelay::start(asio::io_context& io,
             if (!self)
                 return;
             if (!why.empty())
-                log::debug(kLog, "udp flow to {} ended: {}", self->target_, why);
+                log::debug(kUdpRelayLog, "udp flow to {} ended: {}", self->target_, why);
             self->finish();
         });
     r->receive();
@@ -93,7 +93,7 @@ void UdpRelay::receive() {
                 return;
             }
             if (ec) {
-                log::warn(kLog, "udp flow to {}: receive failed: {}", self->target_, ec.message());
+                log::warn(kUdpRelayLog, "udp flow to {}: receive failed: {}", self->target_, ec.message());
                 self->stop("the UDP socket in the VM failed: " + ec.message());
                 return;
             }

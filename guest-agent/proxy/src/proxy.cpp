@@ -33,7 +33,7 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr const char* kComponent = "policy-proxy";
+constexpr const char* kProxyLog = "policy-proxy";
 
 struct Session;
 
@@ -305,7 +305,7 @@ struct Session : std::enable_shared_from_this<Session> {
         ++core->stats.denied;
         const Decision d = named_refusal(decided);
         audit(h, d, "deny");
-        log::info(kComponent, "refused {} {} ({}): {}", h.method, h.target.substr(0, 200), d.rule,
+        log::info(kProxyLog, "refused {} {} ({}): {}", h.method, h.target.substr(0, 200), d.rule,
                   d.message);
         co_await answer_and_close(http::json_response(403, "Forbidden", denial_body(d), true),
                                   body_pending);
@@ -594,7 +594,7 @@ struct Session : std::enable_shared_from_this<Session> {
                     co_return true;
                 }
                 if (dec.failed()) {
-                    log::info(kComponent, "connection {}: bad chunked body: {}", id, dec.error());
+                    log::info(kProxyLog, "connection {}: bad chunked body: {}", id, dec.error());
                     co_return false;
                 }
                 if (splice_now) {
@@ -699,7 +699,7 @@ struct Session : std::enable_shared_from_this<Session> {
             if (w->stop)
                 break;
             if (ec) {
-                log::debug(kComponent, "connection {}: the client left during a stream", self->id);
+                log::debug(kProxyLog, "connection {}: the client left during a stream", self->id);
                 error_code ig;
                 self->upstream.shutdown(stream::socket::shutdown_both, ig);
                 break;
@@ -749,7 +749,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 if (st == http::Parse::done)
                     break;
                 if (st == http::Parse::error) {
-                    log::warn(kComponent, "connection {}: {}", id, err);
+                    log::warn(kProxyLog, "connection {}: {}", id, err);
                     co_return Outcome::close;
                 }
                 if (!co_await fill(upstream, ubuf, uscratch)) {
@@ -762,7 +762,7 @@ struct Session : std::enable_shared_from_this<Session> {
             if (rh.status == 101) {
                 if (!how.upgrade) {
                     log::warn(
-                        kComponent,
+                        kProxyLog,
                         "connection {}: dockerd answered 101 to a request that may not upgrade",
                         id);
                     co_return Outcome::close;
@@ -884,7 +884,7 @@ struct Session : std::enable_shared_from_this<Session> {
         co_await upstream.async_connect(stream::endpoint(core->opt.upstream_path),
                                         asio::redirect_error(use_awaitable, ec));
         if (ec) {
-            log::error(kComponent, "cannot reach dockerd at {}: {}", core->opt.upstream_path,
+            log::error(kProxyLog, "cannot reach dockerd at {}: {}", core->opt.upstream_path,
                        ec.message());
             nlohmann::json j;
             j["message"] =
@@ -903,7 +903,7 @@ struct Session : std::enable_shared_from_this<Session> {
         try {
             co_await self->loop();
         } catch (const std::exception& e) {
-            log::warn(kComponent, "connection {}: {}", self->id, e.what());
+            log::warn(kProxyLog, "connection {}: {}", self->id, e.what());
         }
         self->close_all();
         self->unlist();
@@ -1045,7 +1045,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 how.watch = !pump_join && !want_upgrade;
                 o = co_await relay_response(h, how);
                 if (o == Outcome::upstream_gone && may_retry) {
-                    log::info(kComponent,
+                    log::info(kProxyLog,
                               "connection {}: dockerd dropped a kept-alive connection; retrying",
                               id);
                     if (!co_await connect_upstream())
@@ -1081,7 +1081,7 @@ awaitable<void> accept_loop(std::shared_ptr<PolicyProxy::Core> core, stream::acc
         if (ec) {
             if (core->stopped || ec == asio::error::operation_aborted)
                 co_return;
-            log::warn(kComponent, "accept failed: {}", ec.message());
+            log::warn(kProxyLog, "accept failed: {}", ec.message());
             continue;
         }
         ++core->stats.connections;
@@ -1174,7 +1174,7 @@ void PolicyProxy::start() {
     }
     core_->flush_timer = std::make_unique<asio::steady_timer>(core_->io);
     asio::co_spawn(core_->io, flush_loop(core_), asio::detached);
-    log::info(kComponent, "serving the Docker API on {} -> {} (isolation {})",
+    log::info(kProxyLog, "serving the Docker API on {} -> {} (isolation {})",
               core_->opt.listen_path, core_->opt.upstream_path,
               core_->policy.config().isolation ? "on" : "off");
 }

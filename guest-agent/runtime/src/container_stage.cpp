@@ -22,7 +22,7 @@ namespace cordon::runtime {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kComponent = "idmap";
+constexpr const char* kContainerStageLog = "idmap";
 
 void make_dir(const std::string& path, mode_t mode) {
     if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
@@ -104,7 +104,7 @@ StagedContainer ContainerStage::prepare(const std::string& container, const nloh
             } catch (const Error& e) {
                 // tmpfs (e.g. /dev/shm's source) cannot be ID-mapped before Linux 6.3: keep the
                 // plain bind.
-                log::info(kComponent, "{}: mounted without an ID map ({})", src, e.failure());
+                log::info(kContainerStageLog, "{}: mounted without an ID map ({})", src, e.failure());
                 ::remove(target.c_str());
             }
         }
@@ -122,7 +122,7 @@ void ContainerStage::teardown(const std::string& container) const {
         return;
     for (const auto& point : mounts_under(dir)) {
         if (::umount2(point.c_str(), MNT_DETACH) != 0)
-            log::warn(kComponent, "cannot unmount {}: {}", point, errno_string(errno));
+            log::warn(kContainerStageLog, "cannot unmount {}: {}", point, errno_string(errno));
     }
     // Remove only what is no longer a mount: rmdir/unlink, never a recursive delete.
     const auto still_mounted = mounts_under(dir);

@@ -18,7 +18,7 @@
 namespace cordon::runtime {
 namespace {
 
-constexpr const char* kComponent = "idmap";
+constexpr const char* kRangeAllocatorLog = "idmap";
 
 class TableLock {
   public:
@@ -157,7 +157,7 @@ IdRange RangeAllocator::allocate(const std::string& container, const std::string
         return !is_live_(e);
     });
     if (entries.size() != before)
-        log::info(kComponent, "reclaimed {} ID range(s) of containers that are gone",
+        log::info(kRangeAllocatorLog, "reclaimed {} ID range(s) of containers that are gone",
                   before - entries.size());
     std::vector<bool> used(pool_.ranges, false);
     for (const auto& e : entries) used[e.index] = true;

@@ -14,7 +14,7 @@
 
 namespace cordon::shares {
 namespace {
-constexpr const char* kComponent = "shares";
+constexpr const char* kSharesLog = "shares";
 constexpr const char* kPrefix = "cordon.share=";
 
 int hex_value(char c) {
@@ -142,7 +142,7 @@ MountOps MountOps::system() {
     };
     o.load_module = [] {
         auto r = cordon::run({"modprobe", "virtiofs"}, std::chrono::seconds(30));
-        if (!r.ok()) log::warn(kComponent, "modprobe virtiofs failed: {}{}", r.err, r.out);
+        if (!r.ok()) log::warn(kSharesLog, "modprobe virtiofs failed: {}{}", r.err, r.out);
     };
     return o;
 }
@@ -161,7 +161,7 @@ void ShareMounter::apply(bool isolation) {
             if (tag == share_tag(shares_[i].index, true) ||
                 tag == share_tag(shares_[i].index, false)) {
                 state_[i] = {true, tag, ""};
-                log::info(kComponent, "{} is already mounted ({}, by an earlier agent)",
+                log::info(kSharesLog, "{} is already mounted ({}, by an earlier agent)",
                           shares_[i].path, tag);
             }
         }
@@ -174,14 +174,14 @@ void ShareMounter::apply(bool isolation) {
         if (st.mounted) {
             if (int e = ops_.unmount(s.path); e != 0 && e != EINVAL) {
                 st.error = "cannot unmount " + st.tag + ": " + errno_string(e);
-                log::error(kComponent, "{}: {}", s.path, st.error);
+                log::error(kSharesLog, "{}: {}", s.path, st.error);
                 continue;
             }
             st.mounted = false;
         }
         if (int e = ops_.make_dirs(s.path); e != 0) {
             st.error = "cannot create the mount point: " + errno_string(e);
-            log::error(kComponent, "{}: {}", s.path, st.error);
+            log::error(kSharesLog, "{}: {}", s.path, st.error);
             continue;
         }
         int e = ops_.mount(tag, s.path, s.readonly);
@@ -192,11 +192,11 @@ void ShareMounter::apply(bool isolation) {
         }
         if (e != 0) {
             st.error = "cannot mount virtiofs " + tag + ": " + errno_string(e);
-            log::error(kComponent, "{}: {}", s.path, st.error);
+            log::error(kSharesLog, "{}: {}", s.path, st.error);
             continue;
         }
         st = {true, tag, ""};
-        log::info(kComponent, "{} mounted ({}, {})", s.path, tag, s.readonly ? "read-only" : "read-write");
+        log::info(kSharesLog, "{} mounted ({}, {})", s.path, tag, s.readonly ? "read-only" : "read-write");
     }
 }
 

@@ -14,7 +14,7 @@
 namespace cordon::guest {
 namespace {
 
-constexpr const char* kLog = "supervisor";
+constexpr const char* kLeftoversLog = "supervisor";
 
 bool gone(int pid) {
     const auto id = read_proc_identity(pid);
@@ -33,7 +33,7 @@ void record_service_pid(const std::string& run_dir, const std::string& name, int
         std::filesystem::create_directories(run_dir + "/services", ec);
         write_file_atomically(service_pid_file(run_dir, name), std::to_string(pid) + "\n", 0644);
     } catch (const std::exception& e) {
-        log::warn(kLog, "cannot record the pid of {}: {}", name, e.what());
+        log::warn(kLeftoversLog, "cannot record the pid of {}: {}", name, e.what());
     }
 }
 
@@ -54,7 +54,7 @@ std::vector<Leftover> stop_leftover_services(
         const auto id = read_proc_identity(static_cast<int>(pid));
         if (!id || id->comm != want || id->gone())
             continue;
-        log::warn(kLog, "{} (pid {}) was left running by a previous agent: stopping it", name, pid);
+        log::warn(kLeftoversLog, "{} (pid {}) was left running by a previous agent: stopping it", name, pid);
         ::kill(static_cast<pid_t>(pid), SIGKILL);
         found.push_back({name, static_cast<int>(pid), false});
     }
@@ -63,7 +63,7 @@ std::vector<Leftover> stop_leftover_services(
         while (!(l.stopped = gone(l.pid)) && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         if (!l.stopped)
-            log::error(kLog, "{} (pid {}) did not die within {} ms", l.name, l.pid, grace.count());
+            log::error(kLeftoversLog, "{} (pid {}) did not die within {} ms", l.name, l.pid, grace.count());
     }
     return found;
 }

@@ -15,6 +15,7 @@
 
 #include "cordon/atomic_file.hpp"
 #include "cordon/engine/isolation_switch.hpp"
+#include "fake_engine.hpp"
 
 using namespace cordon::engine;
 namespace fs = std::filesystem;
@@ -23,37 +24,8 @@ namespace {
 
 struct Killed {};  // the agent "dies" where this is thrown
 
-struct FakeApi : DockerApi {
-    std::vector<std::string> tags;
-    int loads = 0;
-    bool fail_load = false;
-    bool ping() override { return true; }
-    std::string version() override { return "20.10.24"; }
-    std::vector<ContainerSummary> running_containers() override { return {}; }
-    void stop_container(const std::string&, std::chrono::seconds) override {}
-    std::vector<std::string> image_tags() override { return tags; }
-    void save_images(const std::vector<std::string>&, const std::string& p) override {
-        cordon::write_file_atomically(p, "tar");
-    }
-    void load_images(const std::string& p) override {
-        if (fail_load)
-            throw cordon::Error("the engine refused the archive", p);
-        ++loads;
-        EXPECT_EQ(cordon::read_file(p), "tar");
-    }
-};
-
-struct FakeControl : EngineControl {
-    int fail_ready = 0;
-    void stop_engine() override {}
-    void start_engine() override {}
-    void wait_ready(std::chrono::seconds) override {
-        if (fail_ready > 0) {
-            --fail_ready;
-            throw cordon::Error("dockerd did not answer within 90 s");
-        }
-    }
-};
+using cordon::engine::testing::FakeApi;
+using cordon::engine::testing::FakeControl;
 
 const IdMapping kRemap{{100000, 65536}, {100000, 65536}};
 

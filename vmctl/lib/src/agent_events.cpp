@@ -16,7 +16,7 @@
 namespace cordon::host {
 
 namespace {
-constexpr const char* kLog = "events";
+constexpr const char* kAgentEventsLog = "events";
 // Heartbeats come every 15 s: three missed ones mean the link is dead.
 constexpr int kSilenceMs = 45'000;
 }  // namespace
@@ -105,7 +105,7 @@ std::string AgentEventWatcher::watch_once(bool& unsupported) {
             rpc::RemoteError err;
             std::optional<std::uint64_t> id;
             if (!rpc::decode_message(line, m, err, id)) {
-                log::debug(kLog, "ignoring a malformed line: {}", err.message);
+                log::debug(kAgentEventsLog, "ignoring a malformed line: {}", err.message);
                 continue;
             }
             if (m.kind == rpc::Message::Kind::response) {
