@@ -13,12 +13,12 @@ std::optional<std::string> setting_hint(std::string_view message) {
         return std::string(
             "Cordon: the VM trusts the public CAs, the host's /etc/ssl/certs and the files of "
             "the setting extra_ca_certs; add this registry's CA with `vmctl settings set "
-            "extra_ca_certs /path/to/ca.pem`, then `vmctl stop` and `vmctl start`");
+            "extra_ca_certs /path/to/ca.pem`, then `vmctl restart`");
     if (message.find("server gave HTTP response to HTTPS client") != std::string_view::npos)
         return std::string(
             "Cordon: to use a registry without TLS, add it (HOST:PORT) to the setting "
             "insecure_registries with `vmctl settings set insecure_registries HOST:PORT`, then "
-            "`vmctl stop` and `vmctl start`");
+            "`vmctl restart`");
     return std::nullopt;
 }
 
