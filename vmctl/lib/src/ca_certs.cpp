@@ -57,8 +57,11 @@ std::size_t parse_certificates(const std::string& pem, const std::string& path,
 }  // namespace
 
 std::string read_ca_file(const std::string& path, const std::string& setting) {
-    const std::string hint = "fix or replace the file, or remove it from the setting " + setting +
-                             " (vmctl settings set " + setting + " ...)";
+    // An empty setting: the host's own bundle, which update-ca-certificates writes.
+    const std::string hint = setting.empty()
+                                 ? std::string("run update-ca-certificates to write it again")
+                                 : "fix or replace the file, or remove it from the setting " +
+                                       setting + " (vmctl settings set " + setting + " ...)";
     if (::access(path.c_str(), R_OK) != 0)
         throw HostError(ErrorKind::config,
                         "cannot read a CA certificate file: " + errno_string(errno), path, hint);
@@ -71,7 +74,8 @@ std::string read_ca_file(const std::string& path, const std::string& setting) {
     try {
         check_pem_certificate_blocks(text, path);
     } catch (const cordon::Error& e) {
-        throw HostError(ErrorKind::config, e.failure() + " (named by " + setting + ")", path,
+        throw HostError(ErrorKind::config,
+                        e.failure() + (setting.empty() ? "" : " (named by " + setting + ")"), path,
                         e.hint() + "; or " + hint);
     }
     (void)parse_certificates(text, path, hint);
@@ -85,7 +89,7 @@ std::string engine_ca_certificates(const std::vector<std::string>& extra_files,
     std::string out;
     if (::access(host_bundle.c_str(), F_OK) == 0) {
         try {  // not a setting: a broken system file must not keep the VM from starting
-            out += read_ca_file(host_bundle, "the host's trust store");
+            out += read_ca_file(host_bundle, "");
         } catch (const HostError& e) {
             log::warn("settings", "not passing the host's CA certificates to the VM: {}", e.what());
         }

@@ -13,7 +13,7 @@ inline constexpr const char* kHostCaBundle = "/etc/ssl/certs/ca-certificates.crt
 
 // Reads a PEM file of one or more CA certificates and returns its text. Each block must
 // parse as an X.509 certificate (OpenSSL). Throws HostError(config) naming the file, what
-// is wrong with it and the setting that named it (`setting`).
+// is wrong with it and the setting that named it (`setting`; empty for the host's bundle).
 std::string read_ca_file(const std::string& path, const std::string& setting);
 
 // The host bundle (when the file exists; it is checked like the others) followed by the
