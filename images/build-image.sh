@@ -61,6 +61,7 @@ PACKAGES=(
   containerd runc libseccomp2
   iptables libip4tc2 libip6tc2 libxtables12 libnetfilter-conntrack3 libnfnetlink0 libmnl0
   e2fsprogs libext2fs2 libcom-err2 libblkid1 libuuid1 libss2
+  ca-certificates                      # the public CAs dockerd trusts for pulls (Mozilla's list)
 )
 
 mkdir -p "$cache/debs"
@@ -139,6 +140,17 @@ keep usr/sbin/xtables-legacy-multi
 keep sbin/mke2fs
 keep sbin/e2fsck
 keep etc/mke2fs.conf
+
+# The public CA bundle, as update-ca-certificates would write it (the package's postinst
+# does not run here): every Mozilla certificate, in name order. The agent writes
+# /etc/ssl/certs/ca-certificates.crt again at each boot with the host's CAs appended (the
+# root is an overlay on tmpfs), from the pristine copy in /usr/share/cordon.
+ls "$stage"/usr/share/ca-certificates/mozilla/*.crt >/dev/null 2>&1 \
+  || die "the ca-certificates package has no /usr/share/ca-certificates/mozilla/*.crt"
+mkdir -p "$root/usr/share/cordon" "$root/etc/ssl/certs"
+find "$stage/usr/share/ca-certificates/mozilla" -name '*.crt' -print0 | sort -z \
+  | xargs -0 cat > "$root/usr/share/cordon/ca-certificates.crt"
+cp "$root/usr/share/cordon/ca-certificates.crt" "$root/etc/ssl/certs/ca-certificates.crt"
 
 # iptables: dockerd 20.10 calls `iptables`; we use the legacy (x_tables) backend, whose
 # kernel side is a handful of small modules (see MODULES_ROOT) and needs no libnftnl.
@@ -241,7 +253,9 @@ echo 'cordon:100000:65536' > "$root/etc/subuid"
 echo 'cordon:100000:65536' > "$root/etc/subgid"
 chown 1000:1000 "$root/home/cordon"
 echo cordon > "$root/etc/hostname"
-printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 cordon\n' > "$root/etc/hosts"
+# host.docker.internal: the host's loopback as QEMU's user networking serves it (10.0.2.2),
+# so `docker pull host.docker.internal:5000/x` reaches a registry on the host's 127.0.0.1.
+printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 cordon\n10.0.2.2 host.docker.internal\n' > "$root/etc/hosts"
 printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
 printf 'ip 0 IP\nicmp 1 ICMP\ntcp 6 TCP\nudp 17 UDP\nipv6-icmp 58 IPv6-ICMP\n' > "$root/etc/protocols"
 ln -sf /run/cordon/resolv.conf "$root/etc/resolv.conf"

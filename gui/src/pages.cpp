@@ -466,6 +466,7 @@ SettingsPage::SettingsPage(SettingsStore* store, VmController* vm, QWidget* pare
                 break;
             }
             case host::ValueType::folders:  // shared_folders as "PATH[:ro],..."
+            case host::ValueType::strings:  // a,b,c
             case host::ValueType::string: {
                 auto* line = new QLineEdit(box);
                 if (k.name == "connect_uri")
@@ -564,6 +565,13 @@ json SettingsPage::editorValue(const Row& r) const {
         if (k && k->type == host::ValueType::folders) {
             try {
                 return host::parse_shared_folders_text(text);
+            } catch (const std::exception&) {
+                return text;  // applying reports what the setting expects
+            }
+        }
+        if (k && k->type == host::ValueType::strings) {  // "a,b,c" (registries, CA files)
+            try {
+                return host::parse_setting_text(r.key, text);
             } catch (const std::exception&) {
                 return text;  // applying reports what the setting expects
             }

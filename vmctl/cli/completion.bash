@@ -6,7 +6,7 @@ _vmctl() {
     prev=${COMP_WORDS[COMP_CWORD-1]}
     local commands="start stop restart status delete logs exec shell audit docker-env context isolation ports settings shares version"
     local global="--json --connect -c --vm --verbose -v --help -h"
-    local keys="vm_name cpus memory_mib disk_gib accelerator connect_uri image_dir isolation shared_folders share_owner"
+    local keys="vm_name cpus memory_mib disk_gib accelerator connect_uri image_dir isolation shared_folders share_owner registry_mirrors insecure_registries dns extra_ca_certs"
 
     case "$prev" in
         --connect|-c) COMPREPLY=($(compgen -W "qemu:///system qemu:///session" -- "$cur")); return ;;
@@ -58,6 +58,7 @@ _vmctl() {
                     accelerator) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")) ;;
                     isolation) COMPREPLY=($(compgen -W "on off" -- "$cur")) ;;
                     image_dir|shared_folders) COMPREPLY=($(compgen -d -- "$cur")) ;;
+                    extra_ca_certs) COMPREPLY=($(compgen -f -- "$cur")) ;;
                 esac
             fi ;;
         *) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;

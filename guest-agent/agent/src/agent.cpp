@@ -223,6 +223,12 @@ void Agent::setup_engine() {
         std::ifstream in("/proc/cmdline");
         std::getline(in, cmdline);
     }
+    // Before dockerd starts: Go reads the system CA bundle once per process.
+    EngineSettingsPaths engine_files = opts_.engine_settings;
+    engine_files.fw_cfg_root = opts_.admin.fw_cfg_root;
+    engine_files.daemon_base_json = opts_.run_dir + "/daemon.base.json";
+    engine_settings_ = receive_engine_settings(cmdline, engine_files);
+    paths.base_daemon_json = engine_files.daemon_base_json;
     shares_ = make_share_mounter(cmdline);
     engine_ = std::make_unique<EngineService>(io_, supervisor_, paths, [this](bool on) {
         if (shares_)
@@ -629,6 +635,11 @@ json Agent::info() {
         {"command_list",
          {{"type", admin_.policy.command_list_type}, {"commands", admin_.policy.commands}}},
         {"lock_vm_shell", admin_.policy.lock_vm_shell}};
+    j["engine_settings"] = {{"state", engine_settings_.state},
+                            {"message", engine_settings_.message},
+                            {"registry_mirrors", engine_settings_.settings.registry_mirrors},
+                            {"insecure_registries", engine_settings_.settings.insecure_registries},
+                            {"dns", engine_settings_.settings.dns}};
     j["shutting_down"] = shutting_down_;
     return j;
 }

@@ -21,6 +21,7 @@
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/shares/shares.hpp"
 #include "engine_service.hpp"
+#include "engine_settings_receiver.hpp"
 #include "events.hpp"
 
 namespace cordon::agent {
@@ -39,6 +40,9 @@ struct AgentOptions {
     // How long to wait for the init's data disk report (mkfs of a big disk takes a while).
     std::chrono::milliseconds data_disk_timeout{300'000};
     AdminPaths admin;  // where the administrator's settings come from and are kept
+    // Where the user's engine settings come from and go (engine_settings_receiver.hpp);
+    // daemon_base_json is set from run_dir by the agent.
+    EngineSettingsPaths engine_settings;
 };
 
 class Agent {
@@ -84,6 +88,7 @@ class Agent {
     bool port_missing_logged_ = false;
     bool restart_notice_sent_ = false;
     AdminState admin_;  // the administrator's policy settings (admin_settings.hpp)
+    EngineSettingsState engine_settings_;  // registries, DNS, CAs (engine_settings_receiver.hpp)
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;

@@ -19,6 +19,7 @@
 
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
+#include "cordon/proxy/error_hints.hpp"
 #include "cordon/proxy/gojson.hpp"
 #include "cordon/proxy/http.hpp"
 #include "cordon/unique_fd.hpp"
@@ -831,6 +832,27 @@ struct Session : std::enable_shared_from_this<Session> {
                         ubuf.append(got.substr(used));
                 }
                 co_return done;
+            }
+            if (rh.status >= 400 && rh.content_length &&
+                *rh.content_length <= kMaxHintedErrorBody) {
+                // A short error, read whole: a hint names the setting that fixes it
+                // (an unknown CA: extra_ca_certs; see error_hints.hpp).
+                const auto body_size = static_cast<std::size_t>(*rh.content_length);
+                while (ubuf.size() < rh.size + body_size)
+                    if (!co_await fill(upstream, ubuf, uscratch))
+                        co_return Outcome::close;
+                const auto hinted =
+                    add_setting_hint(std::string_view(ubuf).substr(rh.size, body_size));
+                bool sent = false;
+                if (hinted) {
+                    const std::string answer =
+                        http::json_response(rh.status, "Error", *hinted, rh.close);
+                    sent = co_await send(client, answer);
+                } else
+                    sent = co_await send(client,
+                                         std::string_view(ubuf).substr(0, rh.size + body_size));
+                ubuf.erase(0, rh.size + body_size);
+                co_return sent ? done : Outcome::close;
             }
             if (rh.content_length) {
                 std::uint64_t rem = *rh.content_length;

@@ -11,9 +11,11 @@
 #include <mutex>
 #include <thread>
 
+#include "cordon/engine_settings.hpp"
 #include "cordon/host/domain_xml.hpp"
 #include "cordon/host/host_error.hpp"
 #include "cordon/subprocess.hpp"
+#include "test_certs.hpp"
 #include "test_dir.hpp"
 
 using namespace cordon::host;
@@ -525,4 +527,41 @@ TEST_F(VmFake, TheAdminPolicyTravelsInAFwCfgFileRewrittenAtEveryStart) {
     unlocked.start(start_options());
     EXPECT_EQ(world.defines, 1);
     EXPECT_NE(read().find("\"lockVmShell\":false"), std::string::npos) << read();
+}
+
+TEST_F(VmFake, TheEngineSettingsTravelInAFwCfgFileAndABadCaFileStopsTheStartFirst) {
+    settings.dns = {"10.0.2.3"};
+    settings.extra_ca_certs = {dir.write("ca.pem", cordon::host::test::kTestCa1).string()};
+    Vm vm(hv, settings, answering());
+    vm.start(start_options());
+    const auto file = vm.paths().state_dir / "engine-settings.json";
+    EXPECT_NE(world.xml.find("name=\"opt/org.cordon/engine\" file=\"" + file.string() + "\""),
+              std::string::npos)
+        << world.xml;
+    EXPECT_NE(world.xml.find("cordon.engine=fw_cfg"), std::string::npos) << world.xml;
+    auto read = [&] {
+        std::ifstream in(file);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const auto doc = cordon::parse_engine_document(read());
+    EXPECT_EQ(doc.dns, settings.dns);
+    EXPECT_NE(doc.ca_certificates.find(cordon::host::test::kTestCa1), std::string::npos);
+    vm.stop({});
+    // The CA file is broken after it was set: the start fails naming it, before the
+    // document (or the domain) changes.
+    const std::string before = read();
+    const int defines = world.defines;
+    dir.write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    Vm broken(hv, settings, answering());
+    try {
+        broken.start(start_options());
+        ADD_FAILURE() << "the start did not fail";
+    } catch (const HostError& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::config);
+        EXPECT_NE(std::string(e.what()).find((dir / "ca.pem").string()), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("extra_ca_certs"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(read(), before);
+    EXPECT_EQ(world.defines, defines);
 }

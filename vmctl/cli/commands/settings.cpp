@@ -70,7 +70,8 @@ int SettingsCommand::run(Context& ctx) {
             o << key_ << " = " << setting_text(s.get(key_).value) << " (in "
               << s.files().user.string() << ")\n";
             if (key_ == "cpus" || key_ == "memory_mib" || key_ == "accelerator" ||
-                key_ == "image_dir")
+                key_ == "image_dir" || key_ == "registry_mirrors" ||
+                key_ == "insecure_registries" || key_ == "dns" || key_ == "extra_ca_certs")
                 o << "takes effect at the next `vmctl start` (or `vmctl restart`)\n";
             if (key_ == "disk_gib")
                 o << "applies when the data disk is created (after `vmctl delete`)\n";

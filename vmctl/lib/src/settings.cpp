@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "cordon/engine_settings.hpp"
+#include "cordon/host/ca_certs.hpp"
 #include "cordon/host/host_error.hpp"
 #include "cordon/host/paths.hpp"
 #include "cordon/log.hpp"
@@ -96,6 +98,36 @@ const std::vector<KeyInfo>& setting_keys() {
                      0,
                      {},
                      ""});
+        k.push_back({"registry_mirrors",
+                     ValueType::strings,
+                     "registry mirrors dockerd tries before Docker Hub (https://HOST[:PORT],...)",
+                     0,
+                     0,
+                     {},
+                     json::array()});
+        k.push_back({"insecure_registries",
+                     ValueType::strings,
+                     "registries dockerd reaches without TLS verification (HOST[:PORT] or "
+                     "CIDR,...)",
+                     0,
+                     0,
+                     {},
+                     json::array()});
+        k.push_back({"dns",
+                     ValueType::strings,
+                     "DNS servers of containers (IP,...; empty: the VM's)",
+                     0,
+                     0,
+                     {},
+                     json::array()});
+        k.push_back({"extra_ca_certs",
+                     ValueType::strings,
+                     "PEM files of CA certificates the engine trusts for pulls and pushes, "
+                     "beside the public CAs and the host's /etc/ssl/certs (PATH,...)",
+                     0,
+                     0,
+                     {},
+                     json::array()});
         return k;
     }();
     return keys;
@@ -196,6 +228,38 @@ void validate_layer(const json& doc, const fs::path& file, bool admin) {
     }
 }
 
+// One element of a strings key: empty when valid, else what was expected.
+std::string check_list_element(const std::string& key, const std::string& v) {
+    if (key == "registry_mirrors")
+        return check_registry_mirror(v);
+    if (key == "insecure_registries")
+        return check_insecure_registry(v);
+    if (key == "dns")
+        return check_dns_server(v);
+    if (key == "extra_ca_certs") {
+        if (v.empty() || v.front() != '/' || v.find(',') != std::string::npos)
+            return "an absolute path without ','";
+        return {};
+    }
+    return {};
+}
+
+std::string list_expected(const std::string& key) {
+    if (key == "registry_mirrors")
+        return "a list of http:// or https:// URLs of a host[:port], without a path";
+    if (key == "insecure_registries")
+        return "a list of registries, each " + check_insecure_registry("");
+    if (key == "dns")
+        return "a list of IPv4 or IPv6 addresses";
+    return "a list of absolute paths of PEM files";
+}
+
+std::vector<std::string> string_list(const json& v) {
+    std::vector<std::string> out;
+    for (const auto& e : v) out.push_back(e.get<std::string>());
+    return out;
+}
+
 }  // namespace
 
 std::string check_setting_value(const KeyInfo& key, const json& v) {
@@ -232,6 +296,17 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
             return {};
         case ValueType::folders:
             return check_shared_folders(v);
+        case ValueType::strings:
+            if (!v.is_array())
+                return list_expected(key.name);
+            for (const auto& e : v) {
+                if (!e.is_string())
+                    return list_expected(key.name);
+                const std::string bad = check_list_element(key.name, e.get<std::string>());
+                if (!bad.empty())
+                    return list_expected(key.name) + " (" + e.dump() + " is not " + bad + ")";
+            }
+            return {};
         case ValueType::choice: {
             std::string expected = "one of";
             for (const auto& c : key.choices) expected += " \"" + c + "\"";
@@ -247,6 +322,13 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
 }
 
 std::string setting_text(const json& v) {
+    if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) {
+            return e.is_string();
+        })) {  // a strings key: a,b,c
+        std::string s;
+        for (const auto& e : v) s += (s.empty() ? "" : ",") + e.get<std::string>();
+        return s;
+    }
     if (v.is_array()) {  // shared_folders: PATH[:ro],...
         std::string s;
         for (const auto& e : v) {
@@ -303,6 +385,16 @@ json parse_setting_text(const std::string& key, const std::string& text) {
         case ValueType::folders:
             v = parse_shared_folders_text(text);
             break;
+        case ValueType::strings: {
+            v = json::array();
+            std::size_t pos = 0;
+            while (!text.empty() && pos <= text.size()) {
+                const std::size_t comma = std::min(text.find(',', pos), text.size());
+                v.push_back(text.substr(pos, comma - pos));
+                pos = comma + 1;
+            }
+            break;
+        }
     }
     std::string expected = check_setting_value(*k, v);
     if (!expected.empty())
@@ -398,6 +490,10 @@ Settings LayeredSettings::effective() const {
     s.share_owner = resolve_share_owner(get("share_owner").value.get<std::string>());
     s.shared_folders = shared_folders_from_json(get("shared_folders").value, s.share_owner.home);
     s.admin_policy = admin_policy_;
+    s.registry_mirrors = string_list(get("registry_mirrors").value);
+    s.insecure_registries = string_list(get("insecure_registries").value);
+    s.dns = string_list(get("dns").value);
+    s.extra_ca_certs = string_list(get("extra_ca_certs").value);
     return s;
 }
 
@@ -414,6 +510,10 @@ void LayeredSettings::set_user(const std::string& key, const json& value) {
     if (!expected.empty()) {
         throw HostError(ErrorKind::usage,
                         "setting '" + key + "' must be " + expected + ", not " + value.dump());
+    }
+    if (key == "extra_ca_certs") {  // each file must be there and hold certificates now
+        for (const auto& path : value)
+            (void)read_ca_file(path.get<std::string>(), "extra_ca_certs");
     }
     json doc = user_doc_;
     doc[key] = value;

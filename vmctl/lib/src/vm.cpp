@@ -10,6 +10,7 @@
 #include "cordon/atomic_file.hpp"
 #include "cordon/host/accel.hpp"
 #include "cordon/host/domain_xml.hpp"
+#include "cordon/host/engine_document.hpp"
 #include "cordon/host/host_error.hpp"
 #include "cordon/host/hostagent_control.hpp"
 #include "cordon/host/manifest.hpp"
@@ -302,6 +303,12 @@ StartResult Vm::start_impl(const StartOptions& opt, bool& created, pid_t& agent_
     write_file_atomically(admin_file.string(), guest_document(settings_.admin_policy), 0644);
     spec.fw_cfg.push_back({kAdminFwCfgName, admin_file});
     spec.cmdline += " cordon.admin=fw_cfg";
+    // The engine settings (registries, DNS, the CAs it trusts), read and checked whole
+    // before the file is replaced: a bad CA file stops the start with nothing written.
+    const auto engine_file = paths_.state_dir / "engine-settings.json";
+    write_file_atomically(engine_file.string(), engine_document_for(settings_), 0644);
+    spec.fw_cfg.push_back({kEngineFwCfgName, engine_file});
+    spec.cmdline += " cordon.engine=fw_cfg";
     spec.rootfs = image.rootfs;
     spec.rootfs_format = image.rootfs_format;
     spec.data_disk = paths_.data_disk;

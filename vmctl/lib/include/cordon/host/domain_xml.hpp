@@ -30,6 +30,8 @@ struct FwCfgEntry {
 };
 
 inline constexpr const char* kAdminFwCfgName = "opt/org.cordon/admin";
+// The engine settings document (cordon/engine_settings.hpp).
+inline constexpr const char* kEngineFwCfgName = "opt/org.cordon/engine";
 
 struct DomainSpec {
     std::string name;

@@ -41,9 +41,15 @@ struct Settings {
     // The admin file's policy keys (socketMountImages, allowDerivedImages, commandList,
     // lockVmShell): admin-only, handed to the guest through fw_cfg.
     AdminPolicy admin_policy;
+    // Engine settings handed to the guest through fw_cfg (cordon/engine_settings.hpp).
+    std::vector<std::string> registry_mirrors;
+    std::vector<std::string> insecure_registries;
+    std::vector<std::string> dns;
+    std::vector<std::string> extra_ca_certs;  // PEM files the engine trusts, beside the host's
 };
 
-enum class ValueType { integer, string, boolean, choice, folders };
+// strings: a list of strings, typed as "a,b,c" ("" is the empty list).
+enum class ValueType { integer, string, boolean, choice, folders, strings };
 
 struct KeyInfo {
     std::string name;
@@ -91,7 +97,8 @@ class LayeredSettings {
 
     // Sets a user value and writes the user file atomically (keeping the other keys
     // of the file, even unknown ones). Throws HostError(locked) for a locked key and
-    // HostError(usage) for a value of the wrong type or range.
+    // HostError(usage) for a value of the wrong type or range, or (extra_ca_certs) a file
+    // that is missing or not PEM certificates; nothing is written then.
     void set_user(const std::string& key, const nlohmann::json& value);
     // Removes the key from the user file; the value falls back to admin or built-in.
     void unset_user(const std::string& key);
