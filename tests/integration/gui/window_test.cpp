@@ -242,7 +242,7 @@ TEST(Window, ShortcutsAndRememberedGeometry) {
                   QKeySequence(QStringLiteral("Ctrl+R")));
         EXPECT_EQ(w.find<QAction>("refreshAction")->shortcut(), QKeySequence(Qt::Key_F5));
         ASSERT_TRUE(w.activate());
-        QTest::keyClick(w.window.get(), Qt::Key_3, Qt::ControlModifier);
+        QTest::keyClick(w.window.get(), Qt::Key_5, Qt::ControlModifier);  // Audit
         EXPECT_EQ(w.window->tabs()->currentIndex(), int(MainWindow::AuditTab));
         w.window->resize(1000, 777);
         QTest::qWait(50);
