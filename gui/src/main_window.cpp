@@ -26,6 +26,7 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
     tabs_ = new QTabWidget(this);
     tabs_->setObjectName(QStringLiteral("pages"));
     tabs_->setDocumentMode(true);
+    // Its workers use the controller's back end: the window must go before the controller.
     docker_ = new DockerController([vm] { return vm->backend().dockerClient(); }, this);
     overview_ = new OverviewPage(vm_, settings_, tabs_);
     containers_ = new ContainersPage(vm_, docker_, tabs_);
