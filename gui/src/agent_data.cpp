@@ -171,11 +171,12 @@ QList<AuditEntry> parseAudit(const json& audit) {
         a.method = text(e, {"method", "request.method"});
         a.path = text(e, {"path", "target", "url", "request.path"});
         a.reason = text(e, {"message", "reason", "why"});
-        const QString rule = text(e, {"rule"});
+        a.rule = text(e, {"rule"});
         if (a.reason.isEmpty())
-            a.reason = rule;
-        else if (!rule.isEmpty())
-            a.reason += QStringLiteral(" [%1]").arg(rule);
+            a.reason = a.rule;
+        a.operation = text(e, {"operation"});
+        a.seq = static_cast<qint64>(number(e, {"seq"}).value_or(-1));
+        a.json = QString::fromStdString(e.dump(2));
         a.client = text(e, {"role", "client", "peer", "source"});
         const QString conn = text(e, {"connection"});
         if (!conn.isEmpty())

@@ -37,13 +37,17 @@ struct IsolationInfo {
 };
 
 struct AuditEntry {
+    qint64 seq = -1;  // the proxy's sequence number; -1 when the agent did not say
     QString time;
     QString method;
     QString path;
-    QString decision;  // "denied" / "allowed"
-    QString reason;
+    QString decision;   // "denied" / "allowed"
+    QString reason;     // the proxy's message (the rule when there is none)
+    QString rule;       // the policy rule that decided ("privileged", "allow-list", ...)
+    QString operation;  // the API operation the proxy recognised
     QString client;
     bool refused = true;
+    QString json;  // the whole decision as the agent sent it, indented
 };
 
 struct SwitchSummary {

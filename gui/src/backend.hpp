@@ -47,6 +47,10 @@ class Backend {
     virtual nlohmann::json callAgent(const std::string& method, const nlohmann::json& params,
                                      std::chrono::milliseconds timeout) = 0;
     virtual std::vector<host::docker::Container> containers() = 0;
+    // A client of the VM's docker.sock for the container, image and volume pages.
+    virtual host::docker::Client dockerClient() {
+        return host::docker::Client(paths().docker_socket, std::chrono::seconds(10));
+    }
     // The last max_bytes of a local log file (console, host agent); throws when unreadable.
     virtual std::string readLog(const std::string& which, std::size_t max_bytes) = 0;
     virtual host::VmPaths paths() const = 0;

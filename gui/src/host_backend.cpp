@@ -73,8 +73,7 @@ nlohmann::json HostBackend::callAgent(const std::string& method, const nlohmann:
 }
 
 std::vector<host::docker::Container> HostBackend::containers() {
-    host::docker::Client client(paths().docker_socket, std::chrono::seconds(10));
-    return client.list_containers(true);
+    return dockerClient().list_containers(true);
 }
 
 std::string HostBackend::readLog(const std::string& which, std::size_t max_bytes) {

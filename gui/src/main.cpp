@@ -1,6 +1,7 @@
 // cordon-desktop: the Cordon desktop app.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <memory>
 
 #include "app_icon.hpp"
 #include "cordon/host/settings.hpp"
@@ -50,12 +51,13 @@ int main(int argc, char** argv) {
     auto backend = std::make_shared<cordon::gui::HostBackend>(cordon::host::make_libvirt(),
                                                               settings->effective(), options);
     auto* vm = new cordon::gui::VmController(backend, &app);
-    cordon::gui::MainWindow window(vm, settings);
-    if (!cli.isSet(hiddenOpt) || !window.tray())
-        window.show();
-    QObject::connect(&app, &QApplication::aboutToQuit, &window,
+    auto window = std::make_unique<cordon::gui::MainWindow>(vm, settings);
+    if (!cli.isSet(hiddenOpt) || !window->tray())
+        window->show();
+    QObject::connect(&app, &QApplication::aboutToQuit, window.get(),
                      &cordon::gui::MainWindow::saveWindowState);
     const int rc = QApplication::exec();
-    delete vm;  // waits for a running operation to finish
+    window.reset();  // first: its Docker workers call the controller's back end
+    delete vm;       // waits for a running operation to finish
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTimer>
+#include <iterator>
 
 #include "app_icon.hpp"
 
@@ -25,8 +26,12 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
     tabs_ = new QTabWidget(this);
     tabs_->setObjectName(QStringLiteral("pages"));
     tabs_->setDocumentMode(true);
+    // Its workers use the controller's back end: the window must go before the controller.
+    docker_ = new DockerController([vm] { return vm->backend().dockerClient(); }, this);
     overview_ = new OverviewPage(vm_, settings_, tabs_);
-    containers_ = new ContainersPage(vm_, tabs_);
+    containers_ = new ContainersPage(vm_, docker_, tabs_);
+    images_ = new ImagesPage(docker_, tabs_);
+    volumes_ = new VolumesPage(docker_, tabs_);
     audit_ = new AuditPage(vm_, tabs_);
     settingsPage_ = new SettingsPage(settings_, vm_, tabs_);
     logs_ = new LogsPage(vm_, tabs_);
@@ -40,6 +45,8 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
     };
     tabs_->addTab(scrolled(overview_), QStringLiteral("&Overview"));
     tabs_->addTab(containers_, QStringLiteral("&Containers"));
+    tabs_->addTab(images_, QStringLiteral("&Images"));
+    tabs_->addTab(volumes_, QStringLiteral("Vol&umes"));
     tabs_->addTab(audit_, QStringLiteral("&Audit"));
     tabs_->addTab(scrolled(settingsPage_), QStringLiteral("&Settings"));
     tabs_->addTab(logs_, QStringLiteral("&Logs"));
@@ -76,6 +83,14 @@ MainWindow::MainWindow(VmController* vm, SettingsStore* settings, QWidget* paren
         vm_->refresh();
     });
     connect(tabs_, &QTabWidget::currentChanged, this, &MainWindow::refreshCurrentPage);
+    connect(audit_, &AuditPage::unseenRefusalsChanged, this, &MainWindow::updateAuditTab);
+    // The audit log is read in the background so the tab can count new refusals.
+    auditPoll_.setInterval(20000);
+    connect(&auditPoll_, &QTimer::timeout, this, [this] {
+        if (vm_->vmRunning() && vm_->lastStatus().agent_reachable)
+            vm_->refreshAudit();
+    });
+    auditPoll_.start();
 
     QSettings qs;
     if (!restoreGeometry(qs.value(QStringLiteral("window/geometry")).toByteArray())) {
@@ -132,8 +147,10 @@ void MainWindow::buildActions() {
     });
 
     QMenu* view = menuBar()->addMenu(QStringLiteral("V&iew"));
-    const char* names[] = {"&Overview", "&Containers", "&Audit", "&Settings", "&Logs"};
-    for (int i = 0; i < 5; ++i) {
+    const char* names[] = {"&Overview", "&Containers", "&Images", "Vol&umes",
+                           "&Audit",    "&Settings",   "&Logs"};
+    static_assert(static_cast<int>(std::size(names)) == PageCount);
+    for (int i = 0; i < PageCount; ++i) {
         auto* a = view->addAction(QString::fromLatin1(names[i]));
         a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
         connect(a, &QAction::triggered, this, [this, i] { showPage(static_cast<Page>(i)); });
@@ -191,7 +208,14 @@ void MainWindow::refreshCurrentPage() {
         case ContainersTab:
             vm_->refreshContainers();
             break;
+        case ImagesTab:
+            images_->reload();
+            break;
+        case VolumesTab:
+            volumes_->reload();
+            break;
         case AuditTab:
+            audit_->model()->markSeen();
             vm_->refreshAudit();
             break;
         case LogsTab:
@@ -200,6 +224,20 @@ void MainWindow::refreshCurrentPage() {
         default:
             break;
     }
+}
+
+void MainWindow::updateAuditTab(int unseen) {
+    if (unseen > 0 && tabs_->currentIndex() == AuditTab && isVisible()) {
+        audit_->model()->markSeen();  // in view: seen now
+        return;
+    }
+    const QString base = QStringLiteral("&Audit");
+    tabs_->setTabText(AuditTab,
+                      unseen > 0 ? QStringLiteral("%1 (%2)").arg(base).arg(unseen) : base);
+    tabs_->setTabToolTip(
+        AuditTab, unseen > 0
+                      ? QStringLiteral("%1 request(s) refused since you last looked").arg(unseen)
+                      : QString());
 }
 
 void MainWindow::onChanged() {

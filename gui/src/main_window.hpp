@@ -1,12 +1,19 @@
 #pragma once
-// The main window: Overview, Containers, Audit, Settings and Logs pages, the
-// VM menu with its shortcuts, the tray icon, and the remembered geometry.
+// The main window: Overview, Containers, Images, Volumes, Audit, Settings and
+// Logs pages, the VM menu with its shortcuts, the tray icon, and the remembered
+// geometry. The Audit tab counts the refusals not yet seen (the audit log is
+// read every 20 s while the VM runs).
 #include <QAction>
 #include <QMainWindow>
 #include <QSystemTrayIcon>
 #include <QTabWidget>
+#include <QTimer>
 #include <map>
 
+#include "audit_page.hpp"
+#include "containers_page.hpp"
+#include "docker_controller.hpp"
+#include "images_volumes_pages.hpp"
 #include "pages.hpp"
 #include "settings_store.hpp"
 #include "vm_controller.hpp"
@@ -18,12 +25,24 @@ class MainWindow : public QMainWindow {
   public:
     MainWindow(VmController* vm, SettingsStore* settings, QWidget* parent = nullptr);
 
-    enum Page { OverviewTab, ContainersTab, AuditTab, SettingsTab, LogsTab };
+    enum Page {
+        OverviewTab,
+        ContainersTab,
+        ImagesTab,
+        VolumesTab,
+        AuditTab,
+        SettingsTab,
+        LogsTab,
+        PageCount
+    };
     void showPage(Page p);
     QTabWidget* tabs() const { return tabs_; }
     OverviewPage* overview() const { return overview_; }
     ContainersPage* containers() const { return containers_; }
+    ImagesPage* images() const { return images_; }
+    VolumesPage* volumes() const { return volumes_; }
     AuditPage* audit() const { return audit_; }
+    DockerController* docker() const { return docker_; }
     SettingsPage* settingsPage() const { return settingsPage_; }
     LogsPage* logs() const { return logs_; }
     QSystemTrayIcon* tray() const { return tray_; }
@@ -44,13 +63,18 @@ class MainWindow : public QMainWindow {
     void onConfirmationRequired(bool enabled, const QStringList& running, const QString& message);
     void refreshCurrentPage();
     void quitWhenIdle();
+    void updateAuditTab(int unseen);
 
     VmController* vm_;
     SettingsStore* settings_;
     QTabWidget* tabs_;
     OverviewPage* overview_;
+    DockerController* docker_;
     ContainersPage* containers_;
+    ImagesPage* images_;
+    VolumesPage* volumes_;
     AuditPage* audit_;
+    QTimer auditPoll_;
     SettingsPage* settingsPage_;
     LogsPage* logs_;
     QAction* startAct_;

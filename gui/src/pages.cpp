@@ -17,9 +17,7 @@
 using nlohmann::json;
 
 namespace cordon::gui {
-namespace {
-
-QLabel* wrapLabel(const QString& text, QWidget* parent, const char* name = nullptr) {
+QLabel* wrapLabel(const QString& text, QWidget* parent, const char* name) {
     auto* l = new QLabel(text, parent);
     l->setWordWrap(true);
     l->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -27,6 +25,8 @@ QLabel* wrapLabel(const QString& text, QWidget* parent, const char* name = nullp
         l->setObjectName(QLatin1String(name));
     return l;
 }
+
+namespace {
 
 QString dotHtml(VmState s) {
     return QStringLiteral("<span style=\"color:%1\">&#9679;</span>").arg(stateColor(s).name());
@@ -332,10 +332,9 @@ void OverviewPage::update() {
     dockerHost_->setText(vm_->dockerHostLine());
 }
 
-// ---------------------------------------------------------------- ContainersPage
+// ---------------------------------------------------------------- shared widgets
 
-// A read-only table of whole rows, as the containers and audit pages show them.
-static QTableView* makeTableView(QAbstractItemModel* model, const char* name, QWidget* parent) {
+QTableView* makeTableView(QAbstractItemModel* model, const char* name, QWidget* parent) {
     auto* view = new QTableView(parent);
     view->setObjectName(QString::fromLatin1(name));
     view->setModel(model);
@@ -347,91 +346,12 @@ static QTableView* makeTableView(QAbstractItemModel* model, const char* name, QW
     return view;
 }
 
-static QPushButton* makeRefreshButton(const char* name, QWidget* parent) {
+QPushButton* makeRefreshButton(const char* name, QWidget* parent) {
     auto* button = new QPushButton(parent->style()->standardIcon(QStyle::SP_BrowserReload),
                                    QStringLiteral("Refresh"), parent);
     button->setObjectName(QString::fromLatin1(name));
+    button->setAccessibleName(QStringLiteral("Refresh"));
     return button;
-}
-
-ContainersPage::ContainersPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm) {
-    auto* lay = new QVBoxLayout(this);
-    auto* top = new QHBoxLayout;
-    summary_ = wrapLabel(QStringLiteral("Containers in the VM, read through Cordon's docker.sock."),
-                         this, "containersSummary");
-    auto* refresh = makeRefreshButton("containersRefresh", this);
-    top->addWidget(summary_, 1);
-    top->addWidget(refresh);
-    lay->addLayout(top);
-    error_ = new ErrorBanner(this, false);
-    error_->setObjectName(QStringLiteral("containersError"));
-    lay->addWidget(error_);
-    model_ = new ContainerModel(this);
-    view_ = makeTableView(model_, "containersView", this);
-    lay->addWidget(view_, 1);
-
-    connect(refresh, &QPushButton::clicked, vm_, &VmController::refreshContainers);
-    connect(vm_, &VmController::containersReady, this, [this](const QList<ContainerRow>& rows) {
-        error_->showError({});
-        model_->setContainers(rows);
-        int running = 0;
-        for (const auto& r : rows) running += r.state == QLatin1String("running") ? 1 : 0;
-        summary_->setText(
-            QStringLiteral("%1 container(s), %2 running. Read through Cordon's docker.sock.")
-                .arg(rows.size())
-                .arg(running));
-        updateMapping();
-    });
-    connect(vm_, &VmController::containersFailed, this, [this](const ErrorInfo& e) {
-        model_->setContainers({});
-        error_->showError(e);
-    });
-    connect(vm_, &VmController::changed, this, &ContainersPage::updateMapping);
-}
-
-void ContainersPage::updateMapping() {
-    model_->setRootMapping(rootMappingText(vm_->isolation(), vm_->vmRunning()));
-}
-
-// ---------------------------------------------------------------- AuditPage
-
-AuditPage::AuditPage(VmController* vm, QWidget* parent) : QWidget(parent), vm_(vm) {
-    auto* lay = new QVBoxLayout(this);
-    lay->addWidget(wrapLabel(
-        QStringLiteral("Docker API requests Cordon's policy refused, newest first. "
-                       "Privileged containers, host mounts and unknown requests are refused."),
-        this));
-    auto* top = new QHBoxLayout;
-    auto* all = new QCheckBox(QStringLiteral("Show allowed requests too"), this);
-    all->setObjectName(QStringLiteral("auditShowAllowed"));
-    summary_ = wrapLabel({}, this, "auditSummary");
-    auto* refresh = makeRefreshButton("auditRefresh", this);
-    top->addWidget(all);
-    top->addWidget(summary_, 1);
-    top->addWidget(refresh);
-    lay->addLayout(top);
-    error_ = new ErrorBanner(this, false);
-    error_->setObjectName(QStringLiteral("auditError"));
-    lay->addWidget(error_);
-    model_ = new AuditModel(this);
-    view_ = makeTableView(model_, "auditView", this);
-    lay->addWidget(view_, 1);
-
-    connect(all, &QCheckBox::toggled, model_, &AuditModel::setShowAllowed);
-    connect(refresh, &QPushButton::clicked, vm_, &VmController::refreshAudit);
-    connect(vm_, &VmController::auditReady, this, [this](const QList<AuditEntry>& entries) {
-        error_->showError({});
-        model_->setEntries(entries);
-        int refused = 0;
-        for (const auto& e : entries) refused += e.refused ? 1 : 0;
-        summary_->setText(
-            QStringLiteral("%1 refused of %2 recent decisions").arg(refused).arg(entries.size()));
-    });
-    connect(vm_, &VmController::auditFailed, this, [this](const ErrorInfo& e) {
-        model_->setEntries({});
-        summary_->clear();
-        error_->showError(e);
-    });
 }
 
 // ---------------------------------------------------------------- SettingsPage

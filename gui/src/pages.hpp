@@ -20,6 +20,12 @@
 
 namespace cordon::gui {
 
+// A selectable, word-wrapped label.
+QLabel* wrapLabel(const QString& text, QWidget* parent, const char* name = nullptr);
+// A read-only table of whole rows (containers, images, volumes, audit).
+QTableView* makeTableView(QAbstractItemModel* model, const char* name, QWidget* parent);
+QPushButton* makeRefreshButton(const char* name, QWidget* parent);
+
 // What failed, on what, and how to fix it, with Copy and Dismiss buttons.
 class ErrorBanner : public QFrame {
     Q_OBJECT
@@ -70,35 +76,6 @@ class OverviewPage : public QWidget {
     QLabel* rootMap_;
     QLabel* isoLock_;
     QLineEdit* dockerHost_;
-};
-
-class ContainersPage : public QWidget {
-    Q_OBJECT
-  public:
-    ContainersPage(VmController* vm, QWidget* parent = nullptr);
-    ContainerModel* model() const { return model_; }
-    void updateMapping();
-
-  private:
-    VmController* vm_;
-    ContainerModel* model_;
-    QTableView* view_;
-    QLabel* summary_;
-    ErrorBanner* error_;
-};
-
-class AuditPage : public QWidget {
-    Q_OBJECT
-  public:
-    AuditPage(VmController* vm, QWidget* parent = nullptr);
-    AuditModel* model() const { return model_; }
-
-  private:
-    VmController* vm_;
-    AuditModel* model_;
-    QTableView* view_;
-    QLabel* summary_;
-    ErrorBanner* error_;
 };
 
 class SettingsPage : public QWidget {

@@ -587,11 +587,7 @@ void VmController::refreshContainers() {
     run([this] {
         try {
             QList<ContainerRow> rows;
-            for (const auto& c : backend_->containers()) {
-                rows.push_back({QString::fromStdString(c.id), QString::fromStdString(c.name),
-                                QString::fromStdString(c.image), QString::fromStdString(c.state),
-                                QString::fromStdString(c.status)});
-            }
+            for (const auto& c : backend_->containers()) rows.push_back(toRow(c));
             post([this, rows] { emit containersReady(rows); });
         } catch (...) {
             ErrorInfo e = ErrorInfo::fromCurrentException();

@@ -21,6 +21,7 @@
 
 #include "agent_data.hpp"
 #include "backend.hpp"
+#include "docker_rows.hpp"
 #include "domain_events.hpp"
 #include "error_info.hpp"
 
@@ -28,14 +29,6 @@ namespace cordon::gui {
 
 enum class VmState { unknown, unavailable, stopped, starting, running, stopping, crashed };
 QString toText(VmState s);
-
-struct ContainerRow {
-    QString id;
-    QString name;
-    QString image;
-    QString state;
-    QString status;
-};
 
 class VmController : public QObject {
     Q_OBJECT

@@ -2,6 +2,7 @@
 // libvirtd unreachable, the VM image missing, a guest agent that never answers
 // (libvirt's test driver runs the domain), admin-locked settings.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <QAction>
 #include <QCheckBox>
@@ -13,8 +14,6 @@
 #include <QSpinBox>
 #include <QTimer>
 #include <QWindow>
-
-#include <signal.h>
 
 #include "cordon/host/process.hpp"
 #include "window_fixture.hpp"
@@ -45,7 +44,9 @@ fs::path fakeImage(const fs::path& dir) {
     return img;
 }
 
-void useFakeHostAgent(const fs::path& dir) { setenv("CORDON_HOSTAGENT", fakeHostAgent(dir).c_str(), 1); }
+void useFakeHostAgent(const fs::path& dir) {
+    setenv("CORDON_HOSTAGENT", fakeHostAgent(dir).c_str(), 1);
+}
 
 }  // namespace
 
@@ -107,7 +108,11 @@ TEST(Window, ImageMissingStartFailsReadably) {
     EXPECT_TRUE(w.enabled("startButton"));  // try again after building the image
     EXPECT_FALSE(w.enabled("stopButton"));
     // The error stays until dismissed.
-    QTest::mouseClick(w.find<QPushButton>("errorDismiss"), Qt::LeftButton);
+    // The Overview's own Dismiss (the Containers, Images and Volumes pages have one too).
+    auto* dismiss =
+        w.find<QWidget>("errorBanner")->findChild<QPushButton*>(QStringLiteral("errorDismiss"));
+    ASSERT_NE(dismiss, nullptr);
+    QTest::mouseClick(dismiss, Qt::LeftButton);
     EXPECT_FALSE(w.visible("errorBanner"));
 }
 
@@ -242,7 +247,7 @@ TEST(Window, ShortcutsAndRememberedGeometry) {
                   QKeySequence(QStringLiteral("Ctrl+R")));
         EXPECT_EQ(w.find<QAction>("refreshAction")->shortcut(), QKeySequence(Qt::Key_F5));
         ASSERT_TRUE(w.activate());
-        QTest::keyClick(w.window.get(), Qt::Key_3, Qt::ControlModifier);
+        QTest::keyClick(w.window.get(), Qt::Key_5, Qt::ControlModifier);  // Audit
         EXPECT_EQ(w.window->tabs()->currentIndex(), int(MainWindow::AuditTab));
         w.window->resize(1000, 777);
         QTest::qWait(50);
@@ -330,9 +335,10 @@ TEST(Window, CancelStopsAStartThatWaitsAndLeavesNothingRunning) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cerr << "[measure] GUI cancel -> start finished: " << s << " s\n";
     EXPECT_FALSE(finished.at(0).at(1).toBool());
-    EXPECT_TRUE(w.vm->lastError().empty()) << "a cancel is not an error to dismiss: "
-                                           << w.vm->lastError().text().toStdString();
-    EXPECT_TRUE(w.text("progressLabel").contains("cancelled")) << w.text("progressLabel").toStdString();
+    EXPECT_TRUE(w.vm->lastError().empty())
+        << "a cancel is not an error to dismiss: " << w.vm->lastError().text().toStdString();
+    EXPECT_TRUE(w.text("progressLabel").contains("cancelled"))
+        << w.text("progressLabel").toStdString();
     ASSERT_TRUE(w.waitState("Stopped")) << "the cancelled start's domain is not running";
     EXPECT_TRUE(waitFor([&] { return !cordon::host::process_alive(agent, ""); }, 10000))
         << "the host agent of the cancelled start is still running";

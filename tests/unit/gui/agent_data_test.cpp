@@ -68,7 +68,10 @@ TEST(AgentData, TheGuestAgentsOwnShapes) {
     ASSERT_EQ(audit.size(), 1);
     EXPECT_TRUE(audit[0].refused);
     EXPECT_EQ(audit[0].path, "/v1.41/containers/create");
-    EXPECT_EQ(audit[0].reason, "privileged containers are refused [privileged]");
+    EXPECT_EQ(audit[0].reason, "privileged containers are refused");
+    EXPECT_EQ(audit[0].rule, "privileged");
+    EXPECT_EQ(audit[0].operation, "container.create");
+    EXPECT_NE(audit[0].json.indexOf("\"rule\": \"privileged\""), -1) << audit[0].json.toStdString();
     EXPECT_EQ(audit[0].client, "host #3");
 }
 

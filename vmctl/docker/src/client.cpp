@@ -1,10 +1,12 @@
 #include "cordon/host/docker/client.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <system_error>
 
 #include "cordon/error.hpp"
@@ -26,13 +28,6 @@ std::string shorten(std::string text, std::size_t max = 300) {
     }
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     return text;
-}
-
-std::string string_field(const json& obj, const char* key) {
-    auto it = obj.find(key);
-    if (it == obj.end() || !it->is_string())
-        return {};
-    return it->get<std::string>();
 }
 
 }  // namespace
@@ -110,23 +105,36 @@ Response Client::request(const std::string& method, const std::string& target,
 std::string engine_message(const std::string& body) {
     json j = json::parse(body, nullptr, false);
     if (j.is_object()) {
-        std::string m = string_field(j, "message");
-        if (!m.empty())
-            return m;
+        auto m = j.find("message");
+        if (m != j.end() && m->is_string() && !m->get<std::string>().empty())
+            return m->get<std::string>();
     }
     return shorten(body);
 }
 
+Response Client::expect_ok(const std::string& method, const std::string& target,
+                           std::vector<unsigned> also_ok) {
+    Response r = request(method, target);
+    const bool ok = (r.status >= 200 && r.status < 300) ||
+                    std::find(also_ok.begin(), also_ok.end(), r.status) != also_ok.end();
+    if (ok)
+        return r;
+    std::string hint;
+    if (r.status == 403)
+        hint = "Cordon's policy refused it; the Audit page lists refused requests";
+    else if (r.status == 404)
+        hint = "it is gone or was never there: refresh the list";
+    else if (r.status == 409)
+        hint = "it is in use: stop or remove what uses it first";
+    else if (r.status >= 500)
+        hint = "the engine failed; its log is on the Logs page (Docker engine)";
+    throw Error("the engine refused " + method + " " + target + " (HTTP " +
+                    std::to_string(r.status) + "): " + engine_message(r.body),
+                socket_.string(), hint);
+}
+
 json Client::get_json(const std::string& target) {
-    Response r = request("GET", target);
-    if (r.status < 200 || r.status >= 300) {
-        std::string hint;
-        if (r.status == 403)
-            hint = "Cordon's policy refused it; the Audit page lists refused requests";
-        throw Error("the engine refused GET " + target + " (HTTP " + std::to_string(r.status) +
-                        "): " + engine_message(r.body),
-                    socket_.string(), hint);
-    }
+    Response r = expect_ok("GET", target);
     json j = json::parse(r.body, nullptr, false);
     if (j.is_discarded()) {
         throw Error(
@@ -136,50 +144,24 @@ json Client::get_json(const std::string& target) {
     return j;
 }
 
-bool Client::ping() {
-    Response r = request("GET", "/_ping");
-    return r.status == 200 && r.body == "OK";
-}
-
-std::vector<Container> parse_containers(const json& list) {
-    if (!list.is_array()) {
-        throw Error("the engine's container list is not a JSON array", "GET /containers/json");
-    }
-    std::vector<Container> out;
-    out.reserve(list.size());
-    for (const auto& c : list) {
-        if (!c.is_object()) {
-            throw Error("an entry of the engine's container list is not an object",
-                        "GET /containers/json");
+std::string path_segment(const std::string& text) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
         }
-        Container x;
-        x.id = string_field(c, "Id");
-        if (x.id.empty()) {
-            throw Error("an entry of the engine's container list has no \"Id\"",
-                        "GET /containers/json");
-        }
-        auto names = c.find("Names");
-        if (names != c.end() && names->is_array() && !names->empty() &&
-            names->front().is_string()) {
-            x.name = names->front().get<std::string>();
-            if (!x.name.empty() && x.name.front() == '/')
-                x.name.erase(0, 1);
-        }
-        if (x.name.empty())
-            x.name = x.id.substr(0, 12);
-        x.image = string_field(c, "Image");
-        x.state = string_field(c, "State");
-        x.status = string_field(c, "Status");
-        auto created = c.find("Created");
-        if (created != c.end() && created->is_number_integer())
-            x.created = created->get<std::int64_t>();
-        out.push_back(std::move(x));
     }
     return out;
 }
 
-std::vector<Container> Client::list_containers(bool all) {
-    return parse_containers(get_json(all ? "/containers/json?all=1" : "/containers/json"));
+bool Client::ping() {
+    Response r = request("GET", "/_ping");
+    return r.status == 200 && r.body == "OK";
 }
 
 }  // namespace cordon::host::docker
