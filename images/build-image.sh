@@ -62,6 +62,7 @@ PACKAGES=(
   iptables libip4tc2 libip6tc2 libxtables12 libnetfilter-conntrack3 libnfnetlink0 libmnl0
   e2fsprogs libext2fs2 libcom-err2 libblkid1 libuuid1 libss2
   ca-certificates                      # the public CAs dockerd trusts for pulls (Mozilla's list)
+  libbpf1 libelf1 zlib1g                # the agent's mount guard (libbpf and what it links)
 )
 
 mkdir -p "$cache/debs"

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cordon/engine/subid.hpp"
 #include "cordon/error.hpp"
 #include "cordon/guest/http_ping.hpp"
 #include "cordon/guest/leftovers.hpp"
@@ -19,6 +20,7 @@
 #include "cordon/proxy/volume_options.hpp"
 #include "cordon/quiet_asio.hpp"  // first: GCC 12 false positive in Asio
 #include "cordon/subprocess.hpp"
+#include "engine_guard.hpp"
 #include "memory_stats.hpp"
 #include "restart_notice.hpp"
 #include "shell_service.hpp"
@@ -254,6 +256,7 @@ void Agent::setup_engine() {
     dockerd.wait_poll = 20ms;
     dockerd.stop_timeout = 15s;
     dockerd.config_files = {engine_->daemon_json()};  // adopted only if it is unchanged
+    confine_dockerd(dockerd);
     supervisor_.add(dockerd);
 
     supervisor_.set_start_hook([this](const std::string& name, int pid) {
@@ -269,7 +272,9 @@ void Agent::setup_engine() {
     // when that is safe, or stop them and start again (engine_service.cpp).
     engine_->start_services(opts_.run_dir,
                             {{"containerd", opts_.containerd}, {"dockerd", opts_.dockerd}}, 5s,
-                            [this](const EngineService::StartPath& p) {
+                            [this](EngineService::StartPath p) {
+                                if (const auto g = guard_->status(); g["state"] == "failed")
+                                    p.reason += "; " + g["reason"].get<std::string>();
                                 engine_start_ = p;
                                 log::info(kAgentLog, "{}: {}", p.summary, p.reason);
                                 record_boot_time("engine-" + p.path);
@@ -277,6 +282,43 @@ void Agent::setup_engine() {
     if (opts_.proxy)
         start_proxy();
     ports_->start();
+}
+
+// dockerd and all it forks start in a cgroup of their own, from an empty working folder
+// (relative mount paths resolve there), under the mount guard while isolation is on
+// (engine_guard.hpp): before each start or adoption the guard follows daemon.json, and a
+// guard that cannot be had with isolation on keeps dockerd from starting.
+void Agent::confine_dockerd(guest::ServiceSpec& dockerd) {
+    EngineGuardPaths gp;
+    gp.daemon_json = engine_->daemon_json();
+    gp.probe_dir = opts_.run_dir + "/mount-guard-probe";
+    // The layer stores, and where dockerd's overlay2 driver probes overlay support when its
+    // layer store does not exist yet (a fresh data root: check-overlayfs-support<N>/).
+    gp.overlay_prefixes = {"/var/lib/docker/overlay2/", "/var/lib/docker/check-overlayfs-support"};
+    try {  // userns-remap's data root is named after the VM user's ranges
+        const auto uids = engine::read_subid_range("/etc/subuid", "cordon");
+        const auto gids = engine::read_subid_range("/etc/subgid", "cordon");
+        if (uids && gids) {
+            const std::string root = "/var/lib/docker/" + std::to_string(uids->start) + "." +
+                                     std::to_string(gids->start) + "/";
+            gp.overlay_prefixes.push_back(root + "overlay2/");
+            gp.overlay_prefixes.push_back(root + "check-overlayfs-support");
+        }
+    } catch (const std::exception& e) {
+        log::error(kAgentLog, "mount guard: {} (remapped layers will be refused)", e.what());
+    }
+    guard_ = std::make_unique<EngineGuard>(io_, gp);
+    dockerd.cgroup = gp.cgroup;
+    dockerd.cwd = opts_.run_dir + "/engine-cwd";
+    ::mkdir(dockerd.cwd.c_str(), 0111);
+    dockerd.before_start = [this, cgroup = gp.cgroup] {
+        mountguard::ensure_cgroup(cgroup);  // spawn joins it, whether isolation is on or off
+        return guard_->apply();
+    };
+    // A restarted agent (the system is up): the guard is back before the proxy forwards
+    // anything to an engine it may adopt.
+    if (std::filesystem::exists(opts_.run_dir + "/system-ready"))
+        guard_->apply();
 }
 
 // The locked-down Docker socket (guest-agent/proxy) on the agent's io_context: "docker"
@@ -591,6 +633,8 @@ json Agent::info() {
                    {"message", engine_message_},
                    {"last_probe", last_probe_},
                    {"docker_socket", opts_.docker_socket}};
+    if (guard_)
+        j["engine"]["mount_guard"] = guard_->status();
     if (!engine_start_.path.empty()) {
         j["engine"]["start"] = {
             {"path", engine_start_.path},

@@ -20,6 +20,7 @@
 #include "cordon/proxy/proxy.hpp"
 #include "cordon/rpc/rpc.hpp"
 #include "cordon/shares/shares.hpp"
+#include "engine_guard.hpp"
 #include "engine_service.hpp"
 #include "engine_settings_receiver.hpp"
 #include "events.hpp"
@@ -57,6 +58,7 @@ class Agent {
     void setup_engine();
     void load_admin_settings();
     void start_proxy();
+    void confine_dockerd(guest::ServiceSpec& dockerd);
     void probe_dockerd();
     void open_port();
     void on_stream(std::shared_ptr<channel::Stream> stream, const std::string& service);
@@ -92,6 +94,7 @@ class Agent {
     std::unique_ptr<policy::AuditLog> audit_;
     std::unique_ptr<policy::PolicyProxy> proxy_;
     std::unique_ptr<EngineService> engine_;
+    std::unique_ptr<EngineGuard> guard_;  // dockerd's mount guard (engine_guard.hpp)
     std::unique_ptr<ports::PortService> ports_;
     std::unique_ptr<shares::ShareMounter> shares_;  // shared host folders (cordon.share=...)
     std::string proxy_error_;

@@ -15,7 +15,7 @@ namespace cordon::agent {
 
 namespace {
 
-constexpr const char* kComponent = "engine-settings";
+constexpr const char* kEngineSettingsReceiverLog = "engine-settings";
 
 bool exists(const std::string& path) {
     return ::access(path.c_str(), F_OK) == 0;
@@ -93,17 +93,17 @@ EngineSettingsState receive_engine_settings(const std::string& kernel_cmdline,
                      std::to_string(st.settings.insecure_registries.size()) + ", DNS servers " +
                      std::to_string(st.settings.dns.size()) + ", host CA bytes " +
                      std::to_string(st.settings.ca_certificates.size());
-        log::info(kComponent, "engine settings from fw_cfg: {}", st.message);
+        log::info(kEngineSettingsReceiverLog, "engine settings from fw_cfg: {}", st.message);
     } catch (const std::exception& e) {
         st.state = "error";
         st.message =
             std::string("cannot apply the engine settings (using the image's): ") + e.what();
         st.settings = {};
-        log::error(kComponent, "{}", st.message);
+        log::error(kEngineSettingsReceiverLog, "{}", st.message);
         try {
             write_daemon_base(paths, nullptr);
         } catch (const std::exception& again) {
-            log::error(kComponent, "cannot write dockerd's base configuration: {}", again.what());
+            log::error(kEngineSettingsReceiverLog, "cannot write dockerd's base configuration: {}", again.what());
         }
     }
     return st;

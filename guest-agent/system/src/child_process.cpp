@@ -78,11 +78,31 @@ ChildProcess ChildProcess::spawn(const SpawnOptions& options) {
     UniqueFd devnull_fd(devnull);
     const int out = options.output_fd >= 0 ? options.output_fd : devnull;
     const bool search_path = options.argv[0].find('/') == std::string::npos;
+    UniqueFd cgroup_procs;
+    if (!options.cgroup.empty()) {
+        const std::string procs = options.cgroup + "/cgroup.procs";
+        cgroup_procs = UniqueFd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!cgroup_procs)
+            throw_errno("cannot open the cgroup to start '" + options.argv[0] + "' in", procs,
+                        "cgroup2 must be mounted on /sys/fs/cgroup");
+    }
+    const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+    // What failed in the child, through the pipe: the step and its errno.
+    enum Step : int { kJoinCgroup = 1, kChdir = 2, kExec = 3 };
+    auto fail = [&err_write](int step) {
+        const int report[2] = {step, errno};
+        [[maybe_unused]] auto n = ::write(err_write.get(), report, sizeof report);
+        _exit(127);
+    };
 
     const pid_t pid = ::fork();
     if (pid < 0)
         throw_errno("cannot fork", options.argv[0]);
     if (pid == 0) {
+        if (cgroup_procs && ::write(cgroup_procs.get(), "0", 1) != 1)
+            fail(kJoinCgroup);
+        if (cwd && ::chdir(cwd) != 0)
+            fail(kChdir);
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -100,22 +120,29 @@ ChildProcess ChildProcess::spawn(const SpawnOptions& options) {
         } else {
             execve(argv[0], argv.data(), envp.data());
         }
-        const int e = errno;
-        [[maybe_unused]] auto n = ::write(err_write.get(), &e, sizeof e);
-        _exit(127);
+        fail(kExec);
     }
     err_write.reset();
     ChildProcess child;
     child.pid_ = pid;
     child.group_leader_ = options.new_session;
-    int exec_errno = 0;
+    int report[2] = {0, 0};
     ssize_t n;
     do {
-        n = ::read(err_read.get(), &exec_errno, sizeof exec_errno);
+        n = ::read(err_read.get(), report, sizeof report);
     } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+    if (n == static_cast<ssize_t>(sizeof report)) {
         child.wait();
-        throw Error("cannot start '" + options.argv[0] + "': " + errno_string(exec_errno),
+        if (report[0] == kJoinCgroup)
+            throw Error("cannot start '" + options.argv[0] + "' in the cgroup " + options.cgroup +
+                            ": " + errno_string(report[1]),
+                        options.argv[0],
+                        "check that the cgroup exists and has no controllers that refuse it");
+        if (report[0] == kChdir)
+            throw Error("cannot start '" + options.argv[0] + "' in " + options.cwd + ": " +
+                            errno_string(report[1]),
+                        options.argv[0], "create the folder");
+        throw Error("cannot start '" + options.argv[0] + "': " + errno_string(report[1]),
                     options.argv[0], "check that the program exists and is executable");
     }
     return child;

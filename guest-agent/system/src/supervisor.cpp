@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "cordon/atomic_file.hpp"
 #include "cordon/error.hpp"
@@ -69,6 +70,34 @@ std::optional<ServiceRecord> record_or_reason(const std::string& dir, const std:
         why = e.what();
         return std::nullopt;
     }
+}
+
+std::string run_before_start(const ServiceSpec& spec) {
+    if (!spec.before_start)
+        return {};
+    try {
+        return spec.before_start();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
+// The cgroup v2 path of a process ("/cordon-engine/dockerd"), "" if unreadable.
+std::string cgroup_of(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("0::", 0) == 0)
+            return line.substr(3);
+    }
+    return {};
+}
+
+// Whether the cgroup path `in` (as /proc/PID/cgroup says) is the folder `folder`
+// (/sys/fs/cgroup/...).
+bool cgroup_is(const std::string& in, const std::string& folder) {
+    return !in.empty() && folder.size() >= in.size() &&
+           folder.compare(folder.size() - in.size(), in.size(), in) == 0 &&
+           folder.compare(0, folder.size() - in.size(), "/sys/fs/cgroup") == 0;
 }
 
 }  // namespace
@@ -227,6 +256,13 @@ void Supervisor::launch(Service& s) {
         }
     }
     s.waiting_for.clear();
+    if (std::string refusal = run_before_start(s.spec); !refusal.empty()) {
+        s.last_error = refusal;
+        log::warn(component_, "{}: not started: {}", s.spec.name, refusal);
+        s.ring.push("[supervisor] not started: " + refusal);
+        schedule_restart(s);
+        return;
+    }
 
     UniqueFd write_end;
     try {
@@ -241,6 +277,8 @@ void Supervisor::launch(Service& s) {
     opts.argv = s.spec.argv;
     opts.env = s.spec.env;
     opts.output_fd = write_end.get();
+    opts.cgroup = s.spec.cgroup;
+    opts.cwd = s.spec.cwd;
     auto configs = read_configs(s.spec.config_files);  // what the service will read
     try {
         s.child = ChildProcess::spawn(opts);
@@ -374,6 +412,12 @@ Adoption Supervisor::check_adoptable(const std::string& name) const {
             return a;
         }
     }
+    if (!s.spec.cgroup.empty()) {
+        if (std::string in = cgroup_of(rec->pid); !cgroup_is(in, s.spec.cgroup)) {
+            a.reason = "it runs in the cgroup '" + in + "', not in " + s.spec.cgroup;
+            return a;
+        }
+    }
     if (!is_fifo(fifo_path(state_dir_, name))) {
         a.reason = "its output FIFO " + fifo_path(state_dir_, name) + " is missing";
         return a;
@@ -387,6 +431,11 @@ Adoption Supervisor::adopt(const std::string& name) {
     Adoption a = check_adoptable(name);
     if (!a.ok)
         return a;
+    if (std::string refusal = run_before_start(s.spec); !refusal.empty()) {
+        a.ok = false;
+        a.reason = refusal;
+        return a;
+    }
     a.ok = false;
     const long fd = ::syscall(SYS_pidfd_open, a.pid, 0);
     if (fd < 0) {

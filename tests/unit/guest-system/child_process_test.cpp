@@ -77,3 +77,40 @@ TEST(ChildProcess, SignalsReachTheChild) {
     EXPECT_NE(describe_wait_status(status).find("killed by signal 15"), std::string::npos);
     EXPECT_FALSE(child.signal(SIGTERM));  // reaped: no-op
 }
+
+TEST(ChildProcess, StartsInTheWorkingFolderAskedFor) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    SpawnOptions o = cmd({"/bin/sh", "-c", "pwd"});
+    o.cwd = "/tmp";
+    o.output_fd = fds[1];
+    auto child = ChildProcess::spawn(o);
+    close(fds[1]);
+    child.wait();
+    char buf[64] = {};
+    const auto n = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "/tmp\n");
+}
+
+TEST(ChildProcess, AMissingCgroupOrFolderFailsTheSpawnWithWhatFailed) {
+    SpawnOptions in_cgroup = cmd({"/bin/true"});
+    in_cgroup.cgroup = "/nonexistent/cordon-test-cgroup";
+    try {
+        ChildProcess::spawn(in_cgroup);
+        FAIL() << "spawn should have thrown";
+    } catch (const cordon::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cordon-test-cgroup/cgroup.procs"), std::string::npos)
+            << e.what();
+    }
+    SpawnOptions in_folder = cmd({"/bin/true"});
+    in_folder.cwd = "/nonexistent/cordon-test-folder";
+    try {
+        ChildProcess::spawn(in_folder);
+        FAIL() << "spawn should have thrown";
+    } catch (const cordon::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("in /nonexistent/cordon-test-folder: No such file"),
+                  std::string::npos)
+            << e.what();
+    }
+}

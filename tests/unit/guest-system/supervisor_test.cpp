@@ -186,3 +186,22 @@ TEST(Supervisor, StartHookSeesEveryStart) {
     sup.start("x");
     ASSERT_TRUE(run_until(io, [&] { return starts >= 2; }));
 }
+
+// A refusal before start (the engine's mount guard unavailable) keeps the service down with
+// the reason, and is asked again at each retry; an answer of "" lets it start.
+TEST(Supervisor, BeforeStartCanRefuseAStartWithItsReason) {
+    boost::asio::io_context io;
+    Supervisor sup(io);
+    int asked = 0;
+    auto s = spec("guarded", "exec sleep 60");
+    s.before_start = [&asked] { return ++asked < 3 ? std::string("no guard yet") : std::string(); };
+    sup.add(s);
+    sup.start("guarded");
+    ASSERT_TRUE(run_until(io, [&] { return asked == 1; }));
+    EXPECT_NE(sup.status("guarded").state, ServiceState::running);
+    EXPECT_EQ(sup.status("guarded").last_error, "no guard yet");
+    ASSERT_TRUE(
+        run_until(io, [&] { return sup.status("guarded").state == ServiceState::running; }));
+    EXPECT_EQ(asked, 3);
+    EXPECT_EQ(sup.status("guarded").starts, 1u);
+}

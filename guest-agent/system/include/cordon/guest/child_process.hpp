@@ -19,6 +19,10 @@ struct SpawnOptions {
         env;             // "NAME=value" entries added to (or replacing in) the agent's environment
     int output_fd = -1;  // becomes the child's stdout and stderr; -1: /dev/null
     bool new_session = true;  // setsid(): the child leads its own process group
+    // A cgroup v2 folder the child joins before exec (so nothing it forks starts outside
+    // it); empty: the agent's own. Failing to join fails the spawn.
+    std::string cgroup;
+    std::string cwd;  // the child's working folder; empty: the agent's
 };
 
 // "exited with status 3", "killed by signal 9 (Killed)".

@@ -39,6 +39,14 @@ struct ServiceSpec {
     // Files the service reads its configuration from: their contents at each start are
     // recorded (with a state dir), and adopt() refuses a process whose files changed since.
     std::vector<std::string> config_files;
+    // The cgroup v2 folder the service starts in (joined before exec: what it forks stays
+    // in it) and its working folder; empty: the agent's. adopt() refuses a process that
+    // is not in this cgroup.
+    std::string cgroup;
+    std::string cwd;
+    // Called before each spawn and each adoption: a non-empty answer (or an exception)
+    // refuses it with that reason (last_error); a refused spawn is retried with backoff.
+    std::function<std::string()> before_start;
 };
 
 enum class ServiceState { idle, waiting, running, backoff, stopping, stopped };
