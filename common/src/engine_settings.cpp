@@ -90,7 +90,7 @@ std::string base64_line_error(std::string_view line) {
     return {};
 }
 
-void need(bool ok, const std::string& key, const std::string& expected) {
+void require_engine_setting(bool ok, const std::string& key, const std::string& expected) {
     if (!ok)
         throw Error("bad engine setting " + key + ": it must be " + expected, key,
                     "fix it with vmctl settings set (see docs/VMCTL.md)");
@@ -102,11 +102,11 @@ std::vector<std::string> read_list(const json& doc, const char* key,
     auto it = doc.find(key);
     if (it == doc.end())
         return out;
-    need(it->is_array(), key, "an array of strings");
+    require_engine_setting(it->is_array(), key, "an array of strings");
     for (const auto& e : *it) {
-        need(e.is_string(), key, "an array of strings");
+        require_engine_setting(e.is_string(), key, "an array of strings");
         const std::string expected = check(e.get<std::string>());
-        need(expected.empty(), key, expected + " (not " + e.dump() + ")");
+        require_engine_setting(expected.empty(), key, expected + " (not " + e.dump() + ")");
         out.push_back(e.get<std::string>());
     }
     return out;
@@ -116,7 +116,7 @@ void check_list(const std::vector<std::string>& values, const char* key,
                 std::string (*check)(std::string_view)) {
     for (const auto& v : values) {
         const std::string expected = check(v);
-        need(expected.empty(), key, expected + " (not \"" + v + "\")");
+        require_engine_setting(expected.empty(), key, expected + " (not \"" + v + "\")");
     }
 }
 
@@ -230,13 +230,13 @@ EngineSettings parse_engine_document(std::string_view text) {
                         "the host and the guest agent are of different versions: rebuild");
         (void)value;
     }
-    need(doc.contains("version") && doc["version"] == 1, "version", "1");
+    require_engine_setting(doc.contains("version") && doc["version"] == 1, "version", "1");
     EngineSettings s;
     s.registry_mirrors = read_list(doc, "registryMirrors", check_registry_mirror);
     s.insecure_registries = read_list(doc, "insecureRegistries", check_insecure_registry);
     s.dns = read_list(doc, "dns", check_dns_server);
     if (auto it = doc.find("caCertificates"); it != doc.end()) {
-        need(it->is_string(), "caCertificates", "a string of PEM certificates");
+        require_engine_setting(it->is_string(), "caCertificates", "a string of PEM certificates");
         s.ca_certificates = it->get<std::string>();
         if (!s.ca_certificates.empty())
             check_pem_certificate_blocks(s.ca_certificates, "caCertificates");

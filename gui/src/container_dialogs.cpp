@@ -31,7 +31,7 @@ QPushButton* button(const QString& text, const char* name, QWidget* parent) {
 
 }  // namespace
 
-JsonViewDialog::JsonViewDialog(const QString& title, const QString& json, QWidget* parent)
+JsonViewDialog::JsonViewDialog(const QString& title, const QString& jsonText, QWidget* parent)
     : QDialog(parent) {
     setObjectName(QStringLiteral("jsonViewDialog"));
     setWindowTitle(title);
@@ -39,14 +39,14 @@ JsonViewDialog::JsonViewDialog(const QString& title, const QString& json, QWidge
     auto* lay = new QVBoxLayout(this);
     auto* text = monospaceView(this, title);
     text->setObjectName(QStringLiteral("jsonText"));
-    text->setPlainText(json);
+    text->setPlainText(jsonText);
     lay->addWidget(text, 1);
     auto* row = new QHBoxLayout;
     row->addStretch();
     auto* copy = button(QStringLiteral("&Copy"), "jsonCopy", this);
     auto* close = button(QStringLiteral("C&lose"), "jsonClose", this);
     connect(copy, &QPushButton::clicked, this,
-            [json] { QApplication::clipboard()->setText(json); });
+            [jsonText] { QApplication::clipboard()->setText(jsonText); });
     connect(close, &QPushButton::clicked, this, &QDialog::close);
     row->addWidget(copy);
     row->addWidget(close);

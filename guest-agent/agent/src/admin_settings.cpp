@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "cmdline_words.hpp"
 #include "cordon/atomic_file.hpp"
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
@@ -15,19 +16,6 @@ namespace {
 constexpr const char* kAdminSettingsLog = "admin";
 constexpr const char* kFwCfgName = "opt/org.cordon/admin";
 
-bool exists(const std::string& path) {
-    return ::access(path.c_str(), F_OK) == 0;
-}
-
-bool cmdline_says_fw_cfg(const std::string& cmdline) {
-    std::istringstream words(cmdline);
-    std::string word;
-    while (words >> word)
-        if (word == "cordon.admin=fw_cfg")
-            return true;
-    return false;
-}
-
 AdminState deny_all(std::string source, std::string message) {
     log::error(kAdminSettingsLog,
                "{}; denying by default: no image may hold the Docker socket, "
@@ -38,13 +26,13 @@ AdminState deny_all(std::string source, std::string message) {
 
 // fw_cfg -> the file. Throws cordon::Error naming what failed.
 void install_from_fw_cfg(const AdminPaths& paths, const std::function<void()>& load_module) {
-    if (!exists(paths.fw_cfg_root) && load_module)
+    if (!path_exists(paths.fw_cfg_root) && load_module)
         load_module();
     const std::string raw = admin_fw_cfg_path(paths.fw_cfg_root);
-    if (!exists(paths.fw_cfg_root))
+    if (!path_exists(paths.fw_cfg_root))
         throw Error("the QEMU fw_cfg interface is missing", paths.fw_cfg_root,
                     "the image must load the qemu_fw_cfg module (images/build-image.sh)");
-    if (!exists(raw))
+    if (!path_exists(raw))
         throw Error("the host said it sent admin settings in fw_cfg, but there are none", raw,
                     "start the VM with vmctl (it writes them into the domain)");
     const std::string text = read_file(raw);
@@ -60,11 +48,11 @@ std::string admin_fw_cfg_path(const std::string& fw_cfg_root) {
 
 AdminState receive_admin_settings(const std::string& kernel_cmdline, const AdminPaths& paths,
                                   const std::function<void()>& load_module) {
-    const bool sent = cmdline_says_fw_cfg(kernel_cmdline);
+    const bool sent = cmdline_has_word(kernel_cmdline, "cordon.admin=fw_cfg");
     try {
         if (sent)
             install_from_fw_cfg(paths, load_module);
-        else if (!exists(paths.file))
+        else if (!path_exists(paths.file))
             return {"none", "", "no admin settings (the host did not send any)", {}};
         AdminState st{"ok", sent ? "fw_cfg" : paths.file, "", {}};
         st.policy = parse_guest_document(read_file(paths.file));

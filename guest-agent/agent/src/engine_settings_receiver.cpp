@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cmdline_words.hpp"
 #include "cordon/atomic_file.hpp"
 #include "cordon/error.hpp"
 #include "cordon/log.hpp"
@@ -17,21 +18,8 @@ namespace {
 
 constexpr const char* kEngineSettingsReceiverLog = "engine-settings";
 
-bool exists(const std::string& path) {
-    return ::access(path.c_str(), F_OK) == 0;
-}
-
-bool cmdline_says_fw_cfg(const std::string& cmdline) {
-    std::istringstream words(cmdline);
-    std::string word;
-    while (words >> word)
-        if (word == "cordon.engine=fw_cfg")
-            return true;
-    return false;
-}
-
 nlohmann::json image_daemon_config(const EngineSettingsPaths& paths) {
-    if (!exists(paths.image_daemon_json))
+    if (!path_exists(paths.image_daemon_json))
         return nlohmann::json::object();
     auto cfg = nlohmann::json::parse(read_file(paths.image_daemon_json), nullptr, false);
     if (!cfg.is_object())
@@ -67,19 +55,19 @@ EngineSettingsState receive_engine_settings(const std::string& kernel_cmdline,
                                             const EngineSettingsPaths& paths) {
     EngineSettingsState st;
     try {
-        if (!cmdline_says_fw_cfg(kernel_cmdline)) {
+        if (!cmdline_has_word(kernel_cmdline, "cordon.engine=fw_cfg")) {
             write_daemon_base(paths, nullptr);
             st.message = "no engine settings (the host did not send any)";
             return st;
         }
         const std::string raw = engine_fw_cfg_path(paths.fw_cfg_root);
-        if (!exists(raw))
+        if (!path_exists(raw))
             throw Error("the host said it sent engine settings in fw_cfg, but there are none", raw,
                         "start the VM with vmctl (it writes them into the domain)");
         st.settings = parse_engine_document(read_file(raw));  // whole and valid, or nothing
         if (!st.settings.ca_certificates.empty()) {
             std::string bundle =
-                exists(paths.image_ca_bundle) ? read_file(paths.image_ca_bundle) : std::string();
+                path_exists(paths.image_ca_bundle) ? read_file(paths.image_ca_bundle) : std::string();
             if (!bundle.empty() && bundle.back() != '\n')
                 bundle += '\n';
             bundle += st.settings.ca_certificates;

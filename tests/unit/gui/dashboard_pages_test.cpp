@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kContainers =
+const char* kDashboardContainers =
     R"([{"Id":"c1","Names":["/shop-web-1"],"Image":"nginx:1","ImageID":"sha256:aa",
          "State":"running","Status":"Up 2 minutes",
          "Ports":[{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"}],
@@ -34,9 +34,9 @@ const char* kContainers =
         {"Id":"c2","Names":["/lonely"],"Image":"busybox","ImageID":"sha256:bb",
          "State":"exited","Status":"Exited (0) 1 hour ago"}])";
 
-std::string engineAnswer(const std::string& line) {
+std::string dashboardEngineAnswer(const std::string& line) {
     if (line.rfind("GET /containers/json", 0) == 0)
-        return httpReply(200, kContainers);
+        return httpReply(200, kDashboardContainers);
     if (line.rfind("GET /images/json", 0) == 0)
         return httpReply(200, R"([{"Id":"sha256:aa","RepoTags":["nginx:1"],"Size":5}])");
     if (line.rfind("DELETE /images/", 0) == 0)
@@ -98,16 +98,16 @@ json refusal(int seq, const std::string& rule) {
             {"message", rule + " is refused by Cordon's policy"}};
 }
 
-struct Fixture {
+struct PagesFixture {
     fs::path dir;
     RoutingFakeEngine engine;
     std::shared_ptr<DashboardGuest> guest;
     std::unique_ptr<SettingsStore> settings;
     std::unique_ptr<VmController> vm;
     std::unique_ptr<MainWindow> window;
-    explicit Fixture(const std::string& name)
+    explicit PagesFixture(const std::string& name)
         : dir(tempDir(name)),
-          engine(dir / "d.sock", engineAnswer),
+          engine(dir / "d.sock", dashboardEngineAnswer),
           guest(std::make_shared<DashboardGuest>(dir / "d.sock")) {
         settings = std::make_unique<SettingsStore>(
             cordon::host::SettingsFiles{dir / "user.json", dir / "admin.json"});
@@ -116,7 +116,7 @@ struct Fixture {
         window->show();
         window->showPage(MainWindow::OverviewTab);
     }
-    ~Fixture() {
+    ~PagesFixture() {
         window.reset();
         vm.reset();
     }
@@ -134,7 +134,7 @@ struct Fixture {
 }  // namespace
 
 TEST(DashboardPages, ContainersGroupedAndDeleteOnlyAfterConfirming) {
-    Fixture f("dash-containers");
+    PagesFixture f("dash-containers");
     ASSERT_TRUE(waitFor([&] { return f.vm->state() == VmState::running; }, 10000));
     f.window->showPage(MainWindow::ContainersTab);
     ContainersPage* page = f.window->containers();
@@ -173,7 +173,7 @@ TEST(DashboardPages, ContainersGroupedAndDeleteOnlyAfterConfirming) {
 }
 
 TEST(DashboardPages, ImagesShowUsersAndTheEnginesRefusal) {
-    Fixture f("dash-images");
+    PagesFixture f("dash-images");
     ASSERT_TRUE(waitFor([&] { return f.vm->state() == VmState::running; }, 10000));
     f.window->showPage(MainWindow::ImagesTab);
     ImagesPage* page = f.window->images();
@@ -195,7 +195,7 @@ TEST(DashboardPages, ImagesShowUsersAndTheEnginesRefusal) {
 }
 
 TEST(DashboardPages, AuditTabCountsRefusalsUntilSeenAndShowsTheDetail) {
-    Fixture f("dash-audit");
+    PagesFixture f("dash-audit");
     {
         std::lock_guard lock(f.guest->mu);
         f.guest->auditEntries = json::array({refusal(1, "privileged")});

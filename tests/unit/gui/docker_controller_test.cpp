@@ -38,11 +38,11 @@ std::string engineAnswer(const std::string& line) {
     return httpReply(404, R"({"message":"No such container: gone"})");
 }
 
-struct Fixture {
+struct ControllerFixture {
     std::filesystem::path dir;
     RoutingFakeEngine engine;
     DockerController docker;
-    explicit Fixture(const std::string& name)
+    explicit ControllerFixture(const std::string& name)
         : dir(tempDir(name)),
           engine(dir / "d.sock", engineAnswer),
           docker([p = dir / "d.sock"] { return cordon::host::docker::Client(p); }) {}
@@ -51,7 +51,7 @@ struct Fixture {
 }  // namespace
 
 TEST(DockerController, ImagesAndVolumesWithTheirUsers) {
-    Fixture f("ctl-lists");
+    ControllerFixture f("ctl-lists");
     QSignalSpy images(&f.docker, &DockerController::imagesReady);
     QSignalSpy volumes(&f.docker, &DockerController::volumesReady);
     f.docker.refreshImages();
@@ -67,7 +67,7 @@ TEST(DockerController, ImagesAndVolumesWithTheirUsers) {
 }
 
 TEST(DockerController, ActionsReportSuccessAndTheEnginesRefusal) {
-    Fixture f("ctl-actions");
+    ControllerFixture f("ctl-actions");
     QSignalSpy done(&f.docker, &DockerController::actionFinished);
     f.docker.act(ContainerAction::stop, "c1", "web");
     ASSERT_TRUE(waitFor([&] { return done.count() == 1; }, 5000));
@@ -82,7 +82,7 @@ TEST(DockerController, ActionsReportSuccessAndTheEnginesRefusal) {
 }
 
 TEST(DockerController, StatsInspectAndLogs) {
-    Fixture f("ctl-more");
+    ControllerFixture f("ctl-more");
     QSignalSpy stats(&f.docker, &DockerController::statsReady);
     QSignalSpy inspectFailed(&f.docker, &DockerController::inspectFailed);
     QSignalSpy lines(&f.docker, &DockerController::logLines);
