@@ -166,18 +166,32 @@ TEST_F(MountGuard, TheSameShellOutsideTheCgroupAndDockerdsOwnMountsStillWork) {
 TEST_F(MountGuard, AProcVolumeFailsInTheKernelWhenThePolicyMissesIt) {
     auto& vm = VmEnvironment::get();
     set_isolation_mode(vm, true);
+    // Through the socket the policy refuses the volume type by name...
     auto create =
         vm.docker({"volume", "create", "-o", "type=proc", "-o", "device=proc", "mg-proc"});
-    if (!create.ok()) {
-        std::cerr << "the policy refused the proc volume first: " << create.err << std::endl;
-        return;  // the proxy closed it; the kernel is shown by the test above
-    }
-    auto run =
-        vm.docker({"run", "--rm", "-v", "mg-proc:/x", vm.test_image(), "cat", "/x/1/cmdline"});
+    EXPECT_FALSE(create.ok()) << describe(create);
+    EXPECT_NE(create.err.find("proc"), std::string::npos) << describe(create);
+    // ...so the request goes to dockerd itself, as one the policy missed would: dockerd
+    // stores the volume, and its mount at the container's start fails in the kernel.
+    auto direct = vm.docker_direct(
+        {"volume", "create", "-o", "type=proc", "-o", "device=proc", "mg-proc"});
+    ASSERT_TRUE(direct.ok()) << describe(direct);
+    const int denied_before = guard_status(vm).value("denials", 0);
+    auto run = vm.docker_direct(
+        {"run", "--rm", "-v", "mg-proc:/x", vm.test_image(), "cat", "/x/1/cmdline"});
     EXPECT_FALSE(run.ok()) << describe(run);
     EXPECT_EQ(run.out.find("init"), std::string::npos) << run.out;
     EXPECT_NE(run.err.find("operation not permitted"), std::string::npos) << describe(run);
-    vm.docker({"volume", "rm", "mg-proc"});
+    EXPECT_GT(guard_status(vm).value("denials", 0), denied_before) << guard_status(vm).dump();
+    // The legitimate twin, also straight to dockerd: a tmpfs volume mounts and is used.
+    auto tmpfs = vm.docker_direct({"volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs",
+                                   "-o", "o=size=1m", "mg-tmpfs"});
+    ASSERT_TRUE(tmpfs.ok()) << describe(tmpfs);
+    auto used = vm.docker_direct({"run", "--rm", "-v", "mg-tmpfs:/x", vm.test_image(), "sh",
+                                  "-c", "echo ok > /x/f && cat /x/f"});
+    EXPECT_TRUE(used.ok()) << describe(used);
+    EXPECT_EQ(used.out, "ok\n");
+    vm.docker_direct({"volume", "rm", "mg-proc", "mg-tmpfs"});
 }
 
 TEST_F(MountGuard, IsDetachedWithIsolationOffAndBackWhenItIsOn) {

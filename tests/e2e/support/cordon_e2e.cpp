@@ -3,13 +3,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "cordon/atomic_file.hpp"
+
 namespace cordon::e2e {
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -201,6 +205,57 @@ ProcessResult VmEnvironment::docker(const std::vector<std::string>& args,
 
 ProcessResult VmEnvironment::vm_exec(const std::string& shell_command) const {
     return vmctl({"exec", "--", "sh", "-c", shell_command}, 120s);
+}
+
+namespace {
+
+// The docker CLI the harness runs, resolved on PATH as exec does.
+std::string host_docker_cli() {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    std::size_t at = 0;
+    while (at <= dirs.size()) {
+        const std::size_t end = std::min(dirs.find(':', at), dirs.size());
+        const fs::path candidate = fs::path(dirs.substr(at, end - at)) / "docker";
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate.string();
+        at = end + 1;
+    }
+    return {};
+}
+
+// Quotes one word for the guest's sh.
+std::string sh_quote(const std::string& word) {
+    std::string q = "'";
+    for (char c : word)
+        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+}  // namespace
+
+ProcessResult VmEnvironment::docker_direct(const std::vector<std::string>& args,
+                                           std::chrono::seconds timeout) const {
+    constexpr const char* kGuestCli = "/run/cordon-e2e-docker";
+    if (!vm_exec(std::string("test -x ") + kGuestCli).ok()) {
+        const std::string cli = host_docker_cli();
+        if (cli.empty())
+            throw std::runtime_error("docker_direct: no docker CLI on PATH to copy into the VM");
+        SpawnOptions o;
+        o.stdin_data = read_file(cli);
+        auto copied = vmctl({"shell", "-T", "--", "sh", "-c",
+                             std::string("cat > ") + kGuestCli + ".part && chmod 755 " +
+                                 kGuestCli + ".part && mv " + kGuestCli + ".part " + kGuestCli},
+                            300s, o);
+        if (!copied.ok())
+            throw std::runtime_error("docker_direct: cannot copy " + cli +
+                                     " into the VM: " + describe(copied));
+    }
+    std::string command = std::string("DOCKER_CONFIG=/run/cordon-e2e-docker-config ") +
+                          kGuestCli + " -H unix:///run/cordon/dockerd.sock";
+    for (const auto& a : args)
+        command += " " + sh_quote(a);
+    return vmctl({"exec", "--", "sh", "-c", command}, timeout);
 }
 
 void VmEnvironment::ensure_test_image() const {

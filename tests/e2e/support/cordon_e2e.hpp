@@ -43,6 +43,11 @@ class VmEnvironment : public ::testing::Environment {
                          const SpawnOptions& extra = {}) const;
     // Runs a command inside the VM (vmctl exec) and returns its output.
     ProcessResult vm_exec(const std::string& shell_command) const;
+    // Runs the host's docker CLI (static) inside the VM against dockerd's own socket,
+    // the policy proxy bypassed: what dockerd does with a request the policy missed.
+    // The CLI is copied into the VM's /run at the first call.
+    ProcessResult docker_direct(const std::vector<std::string>& args,
+                                std::chrono::seconds timeout = std::chrono::seconds(180)) const;
 
     const std::string& docker_host() const { return docker_host_; }
     // A busybox image built from the host's busybox-static (no registry here).
