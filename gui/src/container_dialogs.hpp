@@ -18,7 +18,7 @@ class ErrorBanner;
 class JsonViewDialog : public QDialog {
     Q_OBJECT
   public:
-    JsonViewDialog(const QString& title, const QString& json, QWidget* parent = nullptr);
+    JsonViewDialog(const QString& title, const QString& jsonText, QWidget* parent = nullptr);
 };
 
 class ContainerLogsDialog : public QDialog {

@@ -137,13 +137,7 @@ ContainersPage::ContainersPage(VmController* vm, DockerController* docker, QWidg
     connect(docker_, &DockerController::statsReady, model_, &ContainerModel::setStats);
     connect(docker_, &DockerController::actionFinished, this,
             [this](const QString& what, const ErrorInfo& e) {
-                if (!e.empty()) {
-                    ErrorInfo shown = e;
-                    shown.what = QStringLiteral("Could not %1: %2").arg(what, e.what);
-                    actionError_->showError(shown);
-                } else {
-                    actionError_->showError({});
-                }
+                actionError_->showActionResult(what, e);
                 vm_->refreshContainers();
             });
     connect(docker_, &DockerController::inspectReady, this,

@@ -89,11 +89,8 @@ ImagesPage::ImagesPage(DockerController* docker, QWidget* parent)
     });
     connect(docker_, &DockerController::imageRemoved, this,
             [this](const QString& what, const ErrorInfo& e) {
-                if (!e.empty()) {
-                    ErrorInfo shown = e;
-                    shown.what = QStringLiteral("Could not %1: %2").arg(what, e.what);
-                    error_->showError(shown);
-                }
+                if (!e.empty())
+                    error_->showActionResult(what, e);
                 reload();
             });
 }
@@ -169,11 +166,8 @@ VolumesPage::VolumesPage(DockerController* docker, QWidget* parent)
     });
     connect(docker_, &DockerController::volumeRemoved, this,
             [this](const QString& what, const ErrorInfo& e) {
-                if (!e.empty()) {
-                    ErrorInfo shown = e;
-                    shown.what = QStringLiteral("Could not %1: %2").arg(what, e.what);
-                    error_->showError(shown);
-                }
+                if (!e.empty())
+                    error_->showActionResult(what, e);
                 reload();
             });
 }

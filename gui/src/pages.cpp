@@ -95,6 +95,16 @@ void ErrorBanner::showError(const ErrorInfo& e) {
     QFrame::show();
 }
 
+void ErrorBanner::showActionResult(const QString& what, const ErrorInfo& e) {
+    if (e.empty()) {
+        showError({});
+        return;
+    }
+    ErrorInfo shown = e;
+    shown.what = QStringLiteral("Could not %1: %2").arg(what, e.what);
+    showError(shown);
+}
+
 // ---------------------------------------------------------------- OverviewPage
 
 OverviewPage::OverviewPage(VmController* vm, SettingsStore* settings, QWidget* parent)

@@ -32,6 +32,8 @@ class ErrorBanner : public QFrame {
   public:
     explicit ErrorBanner(QWidget* parent = nullptr, bool dismissable = true);
     void showError(const ErrorInfo& e);
+    // The outcome of a user's action: "Could not <what>: <error>", or hidden on success.
+    void showActionResult(const QString& what, const ErrorInfo& e);
     const ErrorInfo& error() const { return error_; }
   signals:
     void dismissed();
