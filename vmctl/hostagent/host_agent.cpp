@@ -95,9 +95,13 @@ std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
         log::info(kHostAgentLog, "removing stale socket {}", path.string());
         ::unlink(path.c_str());
     }
+    // The socket is bound and listening under a temporary name, then renamed into place:
+    // a client that sees the file never meets a socket that refuses connections.
+    const fs::path bound = path.string() + "~";
     sockaddr_un addr{};
-    if (!fill_addr(path, addr))
+    if (!fill_addr(path, addr) || !fill_addr(bound, addr))
         throw Error("socket path too long", path.string(), "use a shorter runtime folder");
+    ::unlink(bound.c_str());
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd)
         throw_errno("cannot create a socket", path.string());
@@ -108,11 +112,15 @@ std::unique_ptr<HostAgent::Acceptor> HostAgent::listen(const fs::path& path) {
     ::umask(old);
     if (rc != 0) {
         errno = err;
-        throw_errno("cannot bind", path.string());
+        throw_errno("cannot bind", bound.string());
     }
-    ::chmod(path.c_str(), 0600);
-    if (::listen(fd.get(), 128) != 0)
+    ::chmod(bound.c_str(), 0600);
+    if (::listen(fd.get(), 128) != 0 || ::rename(bound.c_str(), path.c_str()) != 0) {
+        const int failed = errno;
+        ::unlink(bound.c_str());
+        errno = failed;
         throw_errno("cannot listen", path.string());
+    }
     auto acceptor = std::make_unique<Acceptor>(io_);
     acceptor->assign(asio::local::stream_protocol(), fd.release());
     return acceptor;

@@ -289,7 +289,8 @@ TEST_F(AgentServices, TerminalGetsTheSizeAtStartAndOnResize) {
         return cordon::host::ShellRequest::Wake{40, 120, 0};
     };
     // Like a person: once the first size shows, resize the window (SIGWINCH), then type.
-    std::thread user([&] {
+    // A jthread: joined even when run_shell throws.
+    std::jthread user([&] {
         if (!wait_until([&] { return slurp(out).find("33 101") != std::string::npos; }, 10s))
             return;
         [[maybe_unused]] auto a = ::write(wake_w.get(), "w", 1);
