@@ -221,14 +221,14 @@ EngineSettings parse_engine_document(std::string_view text) {
     if (!doc.is_object())
         throw Error("the engine settings document is not a JSON object", "engine settings",
                     "start the VM with vmctl (it writes the document)");
-    for (const auto& [key, value] : doc.items()) {
-        static const char* known[] = {"version", "registryMirrors", "insecureRegistries", "dns",
-                                      "caCertificates"};
+    static const char* known[] = {"version", "registryMirrors", "insecureRegistries", "dns",
+                                  "caCertificates"};
+    for (const auto& item : doc.items()) {
+        const std::string& key = item.key();
         if (std::find_if(std::begin(known), std::end(known),
                          [&](const char* k) { return key == k; }) == std::end(known))
             throw Error("unknown engine setting " + key, key,
                         "the host and the guest agent are of different versions: rebuild");
-        (void)value;
     }
     require_engine_setting(doc.contains("version") && doc["version"] == 1, "version", "1");
     EngineSettings s;
