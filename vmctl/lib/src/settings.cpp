@@ -147,6 +147,12 @@ SettingsFiles SettingsFiles::standard() {
 
 namespace {
 
+// A value as JSON text for a message. Values typed on the command line may hold bytes
+// that are not UTF-8: they are shown replaced, never thrown about.
+std::string shown(const json& v) {
+    return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string json_type_name(const json& v) {
     if (v.is_boolean())
         return "a boolean";
@@ -222,7 +228,7 @@ void validate_layer(const json& doc, const fs::path& file, bool admin) {
         if (!expected.empty()) {
             throw HostError(
                 ErrorKind::config,
-                "key '" + it.key() + "' must be " + expected + ", not " + it.value().dump(),
+                "key '" + it.key() + "' must be " + expected + ", not " + shown(it.value()),
                 file.string(), "fix the value or remove the key to use the default");
         }
     }
@@ -304,7 +310,7 @@ std::string check_setting_value(const KeyInfo& key, const json& v) {
                     return list_expected(key.name);
                 const std::string bad = check_list_element(key.name, e.get<std::string>());
                 if (!bad.empty())
-                    return list_expected(key.name) + " (" + e.dump() + " is not " + bad + ")";
+                    return list_expected(key.name) + " (" + shown(e) + " is not " + bad + ")";
             }
             return {};
         case ValueType::choice: {
@@ -333,7 +339,7 @@ std::string setting_text(const json& v) {
         std::string s;
         for (const auto& e : v) {
             if (!e.is_object() || !e.contains("path") || !e["path"].is_string())
-                return v.dump();
+                return shown(v);
             s += (s.empty() ? "" : ",") + e["path"].get<std::string>() +
                  (e.value("readonly", false) ? ":ro" : "");
         }
@@ -343,7 +349,7 @@ std::string setting_text(const json& v) {
         return v.get<bool>() ? "on" : "off";
     if (v.is_string())
         return v.get<std::string>();
-    return v.dump();
+    return shown(v);
 }
 
 json parse_setting_text(const std::string& key, const std::string& text) {
@@ -412,13 +418,13 @@ LayeredSettings LayeredSettings::load(const SettingsFiles& files) {
     if (auto it = s.admin_doc_.find("locked"); it != s.admin_doc_.end()) {
         if (!it->is_array()) {
             throw HostError(ErrorKind::config,
-                            "key 'locked' must be an array of setting names, not " + it->dump(),
+                            "key 'locked' must be an array of setting names, not " + shown(*it),
                             files.admin.string(), R"(write it as "locked": ["isolation", ...])");
         }
         for (const auto& name : *it) {
             if (!name.is_string() || !find_key(name.get<std::string>())) {
                 throw HostError(ErrorKind::config,
-                                "key 'locked' names an unknown setting " + name.dump(),
+                                "key 'locked' names an unknown setting " + shown(name),
                                 files.admin.string(), "known settings: " + known_keys_text());
             }
             s.admin_locked_.push_back(name.get<std::string>());
@@ -509,7 +515,7 @@ void LayeredSettings::set_user(const std::string& key, const json& value) {
     std::string expected = check_setting_value(*k, value);
     if (!expected.empty()) {
         throw HostError(ErrorKind::usage,
-                        "setting '" + key + "' must be " + expected + ", not " + value.dump());
+                        "setting '" + key + "' must be " + expected + ", not " + shown(value));
     }
     if (key == "extra_ca_certs") {  // each file must be there and hold certificates now
         for (const auto& path : value)
