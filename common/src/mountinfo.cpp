@@ -35,6 +35,8 @@ std::vector<MountEntry> read_mountinfo(const std::string& path) {
         }
         MountEntry e;
         e.mount_point = unescape_mountinfo_path(point);
+        e.device = dev;
+        e.root = unescape_mountinfo_path(root);
         if (field == "-")
             words >> e.fs_type >> e.source;
         out.push_back(std::move(e));

@@ -10,6 +10,8 @@ struct MountEntry {
     std::string mount_point;  // field 5, with the kernel's \ooo escapes decoded
     std::string fs_type;      // first field after the " - " separator
     std::string source;       // second field after it (a virtiofs tag, a device...)
+    std::string device;       // field 3, "MAJOR:MINOR" of the filesystem (its superblock)
+    std::string root;         // field 4, the folder of that filesystem mounted here
 };
 
 // Unreadable file: an empty list. Malformed lines are skipped.

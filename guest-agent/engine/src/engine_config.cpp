@@ -49,13 +49,13 @@ std::string engine_path_env(const std::string& runc_shim_dir) {
            ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
-void write_runc_shim(const std::string& dir, bool exclusive_ranges, const std::string& target) {
+void write_runc_shim(const std::string& dir, bool install, const std::string& target) {
     if (dir.empty())
         return;
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
         throw_errno("cannot create the runc shim folder", dir, "is /run/cordon writable?");
     const std::string link = dir + "/runc";
-    if (!exclusive_ranges) {
+    if (!install) {
         if (::unlink(link.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove the runc shim", link, "remove it by hand");
         return;

@@ -57,9 +57,9 @@ void IsolationSwitch::write_daemon_config(bool isolation, bool exclusive_ranges)
             throw Error("the image's dockerd configuration is not a JSON object",
                         paths_.base_daemon_json, "rebuild the VM image");
     }
-    // The shim first: dockerd (and the containers it starts) must never see the exclusive
+    // The shim first: dockerd (and the containers it starts) must never see an isolating
     // configuration without it.
-    write_runc_shim(paths_.runc_shim_dir, isolation && exclusive_ranges);
+    write_runc_shim(paths_.runc_shim_dir, isolation);
     write_file_atomically(
         paths_.daemon_json,
         make_daemon_config(base, isolation, paths_, user_, exclusive_ranges).dump(2) + "\n", 0644);

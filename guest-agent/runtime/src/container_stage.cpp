@@ -56,12 +56,16 @@ std::string ContainerStage::dir_for(const std::string& container) const {
     return base_ + "/" + container;
 }
 
-StagedContainer ContainerStage::prepare(const std::string& container, const nlohmann::json& spec,
-                                        const IdRange& range, int userns_fd) const {
+std::string ContainerStage::make_dir_for(const std::string& container) const {
     const std::string dir = dir_for(container);
-    teardown(container);  // a previous attempt's leftovers
     make_dir(base_, 0711);
     make_dir(dir, 0711);
+    return dir;
+}
+
+StagedContainer ContainerStage::prepare(const std::string& container, const nlohmann::json& spec,
+                                        const IdRange& range, int userns_fd) const {
+    const std::string dir = make_dir_for(container);
     StagedContainer staged;
     try {
         const std::string merged = spec.at("root").at("path").get<std::string>();

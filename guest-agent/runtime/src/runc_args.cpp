@@ -78,16 +78,20 @@ RuncCall parse_runc_args(const std::vector<std::string>& args) {
     return call;
 }
 
-std::string shim_refusal(std::string_view argv0, std::string_view command) {
+bool started_as_shim(std::string_view argv0) {
     const auto slash = argv0.rfind('/');
-    const std::string_view name = slash == std::string_view::npos ? argv0 : argv0.substr(slash + 1);
-    if (name != "runc")
+    return (slash == std::string_view::npos ? argv0 : argv0.substr(slash + 1)) == "runc";
+}
+
+std::string shim_refusal(std::string_view argv0, std::string_view command, bool user_namespaced) {
+    if (!started_as_shim(argv0) || user_namespaced)
         return {};
     if (command == "create")
-        return "this container was created while isolation was off (its runtime is plain runc) "
-               "and its settings were never checked by the Docker socket policy; with exclusive "
-               "ID ranges it is not started. Remove it and create it again (docker rm NAME, then "
-               "docker run / docker compose up)";
+        return "this container has no user namespace of its own: it was created while isolation "
+               "was off (its runtime is plain runc) and its settings were never checked by the "
+               "Docker socket policy; with isolation on it would run as VM root, so it is not "
+               "started. Remove it and create it again (docker rm NAME, then docker run / docker "
+               "compose up)";
     if (command == "run")
         return "BuildKit build steps cannot run in the exclusive-ranges isolation mode (moby 20.10 "
                "runs them with plain runc, as VM root); build with DOCKER_BUILDKIT=0 or switch to "

@@ -1,6 +1,7 @@
 #include "cordon/runtime/spec_rewrite.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "cordon/error.hpp"
 
@@ -135,6 +136,43 @@ json rewrite_spec(json spec, const IdRange& uids, const IdRange& gids, const std
     if (spec.contains("annotations") && !spec["annotations"].is_object())
         throw Error("\"annotations\" is not an object", kSubject, "the engine wrote a bad bundle");
     spec["annotations"]["org.cordon.idmap.uid-start"] = std::to_string(uids.start);
+    return spec;
+}
+
+bool user_namespaced(const json& spec) {
+    if (!spec.is_object() || !spec.contains("linux") || !spec["linux"].is_object())
+        return false;
+    const json& linux = spec["linux"];
+    if (!linux.contains("namespaces") || !linux["namespaces"].is_array())
+        return false;
+    const bool own_userns =
+        std::any_of(linux["namespaces"].begin(), linux["namespaces"].end(), [](const json& ns) {
+            return ns.is_object() && ns.contains("type") && ns["type"] == "user" &&
+                   !ns.contains("path");
+        });
+    if (!own_userns)
+        return false;
+    for (const char* key : {"uidMappings", "gidMappings"}) {
+        if (!linux.contains(key) || !linux[key].is_array() || linux[key].empty())
+            return false;
+        for (const json& m : linux[key]) {
+            if (!m.is_object() || !m.contains("hostID") || !m.contains("size") ||
+                !m["hostID"].is_number_unsigned() || !m["size"].is_number_unsigned())
+                return false;
+            if (m["hostID"].get<std::uint64_t>() == 0)
+                return false;  // VM root mapped in
+        }
+    }
+    return true;
+}
+
+json replace_sources(json spec, const std::map<std::size_t, std::string>& new_sources) {
+    for (const auto& [index, source] : new_sources) {
+        if (!spec.contains("mounts") || !spec["mounts"].is_array() ||
+            index >= spec["mounts"].size() || !spec["mounts"][index].is_object())
+            throw Error("a mount index is out of range", kSubject);
+        spec["mounts"][index]["source"] = source;
+    }
     return spec;
 }
 

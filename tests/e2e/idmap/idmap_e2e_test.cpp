@@ -31,6 +31,8 @@ json vmctl_isolation(const VmEnvironment& vm, const std::vector<std::string>& ar
 }
 
 constexpr const char* kFromOff = "cordon-e2e-created-while-off";
+// Created while isolation was off too, with the VM's /etc bound (allowed then).
+constexpr const char* kBindsEtc = "cordon-e2e-binds-vm-etc";
 
 class IdmapTest : public ::testing::Test {
   protected:
@@ -49,6 +51,9 @@ class IdmapTest : public ::testing::Test {
         vm.ensure_test_image();
         auto made = vm.docker({"create", "--name", kFromOff, vm.test_image(), "id", "-u"});
         ASSERT_TRUE(made.ok()) << describe(made);
+        auto etc = vm.docker({"create", "--name", kBindsEtc, "-v", "/etc:/vm-etc", vm.test_image(),
+                              "true"});
+        ASSERT_TRUE(etc.ok()) << describe(etc);
         const json reply = vmctl_isolation(vm, {"on", "--exclusive-ranges", "--yes"});
         ASSERT_TRUE(reply.is_object() && !reply.contains("error")) << reply.dump();
         ASSERT_TRUE(reply.value("exclusive_ranges", false)) << reply.dump();
@@ -198,3 +203,28 @@ TEST_F(IdmapTest, AContainerCreatedWhileIsolationWasOffIsNotStartedUnconfined) {
     ASSERT_TRUE(fresh.ok()) << describe(fresh);
     EXPECT_GE(first_host_id(fresh.out), 100000u) << fresh.out;
 }
+
+// The gap the policy leaves: --volumes-from copies the mounts of a container the policy
+// never checked (created while isolation was off). The runtime wrapper allows only bind
+// sources in shared folders or made by the engine, so the VM's /etc is not mounted.
+TEST_F(IdmapTest, VolumesFromAContainerOfTheOffModeDoesNotBindItsVmPaths) {
+    auto& vm = VmEnvironment::get();
+    auto attack = vm.docker({"run", "--rm", "--volumes-from", kBindsEtc, vm.test_image(), "sh",
+                             "-c", "if [ -e /vm-etc/shadow ]; then echo VM-ETC-REACHED; fi"});
+    EXPECT_FALSE(attack.ok()) << describe(attack);
+    EXPECT_EQ(attack.out.find("VM-ETC-REACHED"), std::string::npos) << describe(attack);
+    EXPECT_NE(attack.err.find("neither in a shared folder"), std::string::npos) << describe(attack);
+    // The twin: --volumes-from a container of this mode with a named volume.
+    vm.docker({"rm", "-f", "cordon-e2e-volume-holder"});
+    auto holder = vm.docker({"run", "--name", "cordon-e2e-volume-holder", "-v",
+                             "cordon-e2e-held:/held", vm.test_image(), "sh", "-c",
+                             "echo held > /held/f"});
+    ASSERT_TRUE(holder.ok()) << describe(holder);
+    auto twin = vm.docker({"run", "--rm", "--volumes-from", "cordon-e2e-volume-holder",
+                           vm.test_image(), "cat", "/held/f"});
+    EXPECT_TRUE(twin.ok()) << describe(twin);
+    EXPECT_EQ(twin.out, "held\n") << describe(twin);
+    vm.docker({"rm", "-f", "cordon-e2e-volume-holder", kBindsEtc});
+    vm.docker({"volume", "rm", "cordon-e2e-held"});
+}
+

@@ -152,6 +152,79 @@ TEST_F(Shares, ABindOutsideTheSharedFoldersIsRefusedNamingTheSetting) {
     EXPECT_TRUE(v.ok()) << describe(v);
 }
 
+// Issue 13, the symlink swap: the policy checks a bind source at create, the engine
+// resolves it again at every start. The host user (or a container with the folder) swaps
+// the checked folder for a symlink to the VM's /etc in between.
+TEST_F(Shares, AFolderSwappedForASymlinkAfterTheCheckIsNotFollowed) {
+    auto& vm = VmEnvironment::get();
+    const std::string checked = share_dir() + "/checked";
+    fs::create_directories(checked);
+    write_owned(checked + "/marker", "checked folder\n", 0644, kOwner, kOwner);
+    vm.docker({"rm", "-f", "e2e-swap"});
+    auto c = vm.docker({"create", "--name", "e2e-swap", "-v", checked + ":/m", vm.test_image(),
+                        "sh", "-c", "cat /m/marker; if [ -e /m/shadow ]; then echo VM-ETC-REACHED; fi"});
+    ASSERT_TRUE(c.ok()) << describe(c);
+    // The legitimate twin: the folder as checked.
+    auto twin = vm.docker({"start", "-a", "e2e-swap"});
+    ASSERT_TRUE(twin.ok()) << describe(twin);
+    EXPECT_NE(twin.out.find("checked folder"), std::string::npos) << describe(twin);
+    // The swap: in the VM the absolute target is the VM's own /etc.
+    fs::rename(checked, checked + ".old");
+    fs::create_directory_symlink("/etc", checked);
+    auto attack = vm.docker({"start", "-a", "e2e-swap"});
+    EXPECT_FALSE(attack.ok()) << "the swapped symlink was followed: " << describe(attack);
+    EXPECT_EQ(attack.out.find("VM-ETC-REACHED"), std::string::npos) << describe(attack);
+    EXPECT_NE(attack.err.find("goes through a symlink"), std::string::npos) << describe(attack);
+    EXPECT_NE(attack.err.find("docker rm"), std::string::npos) << describe(attack);
+    // Put back, the container starts again: the refusal judged the path, not the container.
+    fs::remove(checked);
+    fs::rename(checked + ".old", checked);
+    auto back = vm.docker({"start", "-a", "e2e-swap"});
+    EXPECT_TRUE(back.ok()) << describe(back);
+    EXPECT_NE(back.out.find("checked folder"), std::string::npos) << describe(back);
+    vm.docker({"rm", "-f", "e2e-swap"});
+}
+
+// The same swap where dockerd mounts the source itself: a local volume with o=bind.
+TEST_F(Shares, AVolumeWhoseDeviceBecameASymlinkIsNotMounted) {
+    auto& vm = VmEnvironment::get();
+    const std::string device = share_dir() + "/volume-device";
+    fs::create_directories(device);
+    ASSERT_EQ(::chown(device.c_str(), kOwner, kOwner), 0);
+    vm.docker({"volume", "rm", "-f", "e2e-swapvol"});
+    auto v = vm.docker({"volume", "create", "-o", "type=none", "-o", "o=bind", "-o",
+                        "device=" + device, "e2e-swapvol"});
+    ASSERT_TRUE(v.ok()) << describe(v);
+    // The twin: a bind volume from a shared folder works and writes to the host folder.
+    auto twin = run_in("e2e-swapvol:/m", "echo twin > /m/t && cat /m/t");
+    ASSERT_TRUE(twin.ok()) << describe(twin);
+    EXPECT_EQ(slurp(device + "/t"), "twin\n");
+    // A container made while the device is as checked; then the swap.
+    vm.docker({"rm", "-f", "e2e-swapvol-user"});
+    auto c = vm.docker({"create", "--name", "e2e-swapvol-user", "-v", "e2e-swapvol:/m",
+                        vm.test_image(), "sh", "-c",
+                        "if [ -e /m/shadow ]; then echo VM-ETC-REACHED; fi"});
+    ASSERT_TRUE(c.ok()) << describe(c);
+    fs::rename(device, device + ".old");
+    fs::create_directory_symlink("/etc", device);
+    // A new request with the volume: the policy resolves the device again and refuses it.
+    auto fresh = run_in("e2e-swapvol:/m", "true");
+    EXPECT_FALSE(fresh.ok()) << describe(fresh);
+    EXPECT_NE(fresh.err.find("bind-mount.sensitive"), std::string::npos) << describe(fresh);
+    // The start of the container checked before the swap: the policy sees no body, dockerd
+    // mounts the device through the symlink, and the runtime wrapper refuses what it got.
+    auto attack = vm.docker({"start", "-a", "e2e-swapvol-user"});
+    EXPECT_FALSE(attack.ok()) << "the volume mounted the VM's /etc: " << describe(attack);
+    EXPECT_EQ(attack.out.find("VM-ETC-REACHED"), std::string::npos) << describe(attack);
+    EXPECT_NE(attack.err.find("neither a shared folder nor a filesystem of its own"),
+              std::string::npos)
+        << describe(attack);
+    vm.docker({"rm", "-f", "e2e-swapvol-user"});
+    fs::remove(device);
+    fs::rename(device + ".old", device);
+    vm.docker({"volume", "rm", "-f", "e2e-swapvol"});
+}
+
 // Last: the live switch to isolation off remounts the device served with the other ID
 // map, so container root (now VM root) still writes as the host user.
 TEST_F(Shares, AfterSwitchingIsolationOffFilesStillBelongToTheUser) {

@@ -110,7 +110,7 @@ TEST(EngineConfigBuilder, BuildKitEntitlementsAreOffInEveryIsolationOnMode) {
         make_daemon_config(nlohmann::json::object(), false, paths, user).contains("builder"));
 }
 
-TEST(RuncShim, ExclusiveLinksRuncToTheWrapperOtherModesRemoveIt) {
+TEST(RuncShim, IsolationLinksRuncToTheWrapperOffRemovesIt) {
     namespace fs = std::filesystem;
     using namespace cordon::engine;
     const fs::path dir = fs::temp_directory_path() / ("cordon-shim-" + std::to_string(::getpid()));

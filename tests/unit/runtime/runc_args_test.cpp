@@ -37,18 +37,30 @@ TEST(RuncArgs, AMissingValueIsAnError) {
     EXPECT_THROW(parse_runc_args({"create", "--bundle"}), cordon::Error);
 }
 
-TEST(ShimRefusal, AsRuncItRefusesCreateAndRunOnly) {
+TEST(ShimRefusal, AsRuncItRefusesCreateAndRunWithoutAUserNamespace) {
     using cordon::runtime::shim_refusal;
     // Through the shim (containerd's shim runs "runc" from PATH for a container the plain
     // engine created; BuildKit runs `runc run`): refused, with the way out.
-    EXPECT_NE(shim_refusal("runc", "create").find("docker rm"), std::string::npos);
-    EXPECT_NE(shim_refusal("/run/cordon/runc-shim/runc", "create"), "");
-    EXPECT_NE(shim_refusal("runc", "run").find("DOCKER_BUILDKIT=0"), std::string::npos);
+    EXPECT_NE(shim_refusal("runc", "create", false).find("docker rm"), std::string::npos);
+    EXPECT_NE(shim_refusal("/run/cordon/runc-shim/runc", "create", false), "");
+    EXPECT_NE(shim_refusal("runc", "run", false).find("DOCKER_BUILDKIT=0"), std::string::npos);
+    // A user-namespaced bundle (userns-remap's containers and BuildKit steps) goes on.
+    EXPECT_EQ(shim_refusal("runc", "create", true), "");
+    EXPECT_EQ(shim_refusal("/run/cordon/runc-shim/runc", "run", true), "");
     // The rest of a container's life goes on (a refused container must still be deletable).
     for (const char* cmd : {"delete", "state", "kill", "start", "exec", "features", ""})
-        EXPECT_EQ(shim_refusal("runc", cmd), "") << cmd;
+        EXPECT_EQ(shim_refusal("runc", cmd, false), "") << cmd;
     // As the configured runtime (dockerd's cordon-idmap): create is the wrapper's own job.
-    EXPECT_EQ(shim_refusal("/usr/libexec/cordon/cordon-runc", "create"), "");
-    EXPECT_EQ(shim_refusal("cordon-runc", "create"), "");
-    EXPECT_EQ(shim_refusal("xrunc", "create"), "");
+    EXPECT_EQ(shim_refusal("/usr/libexec/cordon/cordon-runc", "create", false), "");
+    EXPECT_EQ(shim_refusal("cordon-runc", "create", false), "");
+    EXPECT_EQ(shim_refusal("xrunc", "create", false), "");
+}
+
+TEST(ShimRefusal, OnlyTheNameRuncIsTheShim) {
+    using cordon::runtime::started_as_shim;
+    EXPECT_TRUE(started_as_shim("runc"));
+    EXPECT_TRUE(started_as_shim("/run/cordon/runc-shim/runc"));
+    EXPECT_FALSE(started_as_shim("cordon-runc"));
+    EXPECT_FALSE(started_as_shim("/usr/sbin/runc.real"));
+    EXPECT_FALSE(started_as_shim(""));
 }

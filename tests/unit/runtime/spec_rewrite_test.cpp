@@ -149,3 +149,46 @@ TEST(OverlayLayers, ReadsDockersOverlay2Layout) {
     EXPECT_THROW(docker_overlay_layers(root + "/overlay2/abc/diff"), cordon::Error);
     std::filesystem::remove_all(root);
 }
+
+TEST(SpecRewrite, UserNamespacedMeansOwnNamespaceAndVmRootUnmapped) {
+    const json remapped = json::parse(R"({"linux": {
+        "namespaces": [{"type": "mount"}, {"type": "user"}],
+        "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+        "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}})");
+    EXPECT_TRUE(user_namespaced(remapped));
+
+    json no_userns = remapped;
+    no_userns["linux"]["namespaces"] = json::array({{{"type", "mount"}}});
+    EXPECT_FALSE(user_namespaced(no_userns));
+
+    json joins = remapped;  // --userns=container:... or a path to the VM's namespace
+    joins["linux"]["namespaces"][1]["path"] = "/proc/1/ns/user";
+    EXPECT_FALSE(user_namespaced(joins));
+
+    json maps_root = remapped;
+    maps_root["linux"]["gidMappings"].push_back({{"containerID", 65536}, {"hostID", 0}, {"size", 1}});
+    EXPECT_FALSE(user_namespaced(maps_root));
+
+    json no_maps = remapped;
+    no_maps["linux"].erase("uidMappings");
+    EXPECT_FALSE(user_namespaced(no_maps));
+
+    json bad_type = remapped;
+    bad_type["linux"]["uidMappings"][0]["hostID"] = "100000";
+    EXPECT_FALSE(user_namespaced(bad_type));
+
+    EXPECT_FALSE(user_namespaced(json::object()));
+    EXPECT_FALSE(user_namespaced(json::array()));
+}
+
+TEST(SpecRewrite, ReplaceSourcesChangesOnlyTheGivenMounts) {
+    const json spec = json::parse(R"({"mounts": [
+        {"destination": "/a", "type": "bind", "source": "/home/u/p/a", "options": ["rbind"]},
+        {"destination": "/b", "type": "bind", "source": "/home/u/p/b", "options": ["rbind"]}]})");
+    const json out = replace_sources(spec, {{1, "/run/cordon-idmap/c/p1"}});
+    EXPECT_EQ(out["mounts"][0]["source"], "/home/u/p/a");
+    EXPECT_EQ(out["mounts"][1]["source"], "/run/cordon-idmap/c/p1");
+    EXPECT_EQ(out["mounts"][1]["options"], spec["mounts"][1]["options"]);
+    EXPECT_THROW(replace_sources(spec, {{2, "/x"}}), cordon::Error);
+    EXPECT_THROW(replace_sources(json::object(), {{0, "/x"}}), cordon::Error);
+}

@@ -15,10 +15,11 @@ struct EnginePaths {
     std::string base_daemon_json = "/etc/docker/daemon.json";  // the image's (read-only root)
     std::string daemon_json = "/run/cordon/daemon.json";       // what dockerd is started with
     std::string state_dir = "/var/lib/cordon";                 // on the data disk
-    // First in containerd's and dockerd's PATH (engine_path_env): in the exclusive-ranges mode
-    // it holds runc -> cordon-runc, so whatever runtime a container recorded ("runc" from
-    // the plain engine) and BuildKit's executor (which runs "runc" from PATH) go through
-    // the wrapper. Empty in the other modes. The agent sets it (<run dir>/runc-shim); empty:
+    // First in containerd's and dockerd's PATH (engine_path_env): with isolation on (both
+    // modes) it holds runc -> cordon-runc, so whatever runtime a container recorded ("runc"
+    // from the plain engine or from userns-remap) and BuildKit's executor (which runs "runc"
+    // from PATH) go through the wrapper: no bundle without a user namespace starts, and bind
+    // sources are pinned. Empty with isolation off. The agent sets it (<run dir>/runc-shim); empty:
     // no shim is written (tests of the switch).
     std::string runc_shim_dir;
 };
@@ -51,9 +52,9 @@ nlohmann::json make_daemon_config(const nlohmann::json& base, bool isolation,
 inline constexpr const char* kExclusiveRuntimeName = "cordon-idmap";
 inline constexpr const char* kExclusiveRuntimePath = "/usr/libexec/cordon/cordon-runc";
 
-// Makes `dir`/runc a symlink to kExclusiveRuntimePath (exclusive) or removes it (other
-// modes), atomically; creates `dir` (0755). Throws cordon::Error naming the path.
-void write_runc_shim(const std::string& dir, bool exclusive_ranges,
+// Makes `dir`/runc a symlink to kExclusiveRuntimePath (`install`: isolation on) or removes
+// it (isolation off), atomically; creates `dir` (0755). Throws cordon::Error naming the path.
+void write_runc_shim(const std::string& dir, bool install,
                      const std::string& target = kExclusiveRuntimePath);
 
 // dockerd keeps a separate data root per mapping: with userns-remap it uses

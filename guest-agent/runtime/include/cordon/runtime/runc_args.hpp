@@ -18,10 +18,15 @@ struct RuncCall {
 // Throws cordon::Error when a flag that takes a value lacks it.
 RuncCall parse_runc_args(const std::vector<std::string>& args);  // args without argv[0]
 
+// True when started under the name "runc" (by path or not): through the runc shim.
+bool started_as_shim(std::string_view argv0);
+
 // Why the wrapper refuses `command` when started under the name `argv0`, or empty.
-// Started as "runc" (through the runc shim of the exclusive-ranges mode) it refuses
-// `create` (a container the plain engine created: isolation was off) and `run`
-// (BuildKit's executor); everything else (state, kill, delete...) goes to runc.
-std::string shim_refusal(std::string_view argv0, std::string_view command);
+// Started as "runc" (through the runc shim, installed whenever isolation is on) it refuses
+// `create` and `run` of a bundle that has no user namespace of its own
+// (`user_namespaced`, see spec_rewrite.hpp): a container the plain engine created while
+// isolation was off, or BuildKit's executor in the exclusive-ranges mode, which has no
+// remap. Everything else (state, kill, delete...) goes to runc.
+std::string shim_refusal(std::string_view argv0, std::string_view command, bool user_namespaced);
 
 }  // namespace cordon::runtime

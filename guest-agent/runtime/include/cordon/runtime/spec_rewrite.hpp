@@ -28,4 +28,14 @@ nlohmann::json rewrite_spec(nlohmann::json spec, const IdRange& uids, const IdRa
                             const std::string& root_path,
                             const std::map<std::size_t, std::string>& new_sources);
 
+// True when the spec puts the container in a new user namespace whose uid and gid maps
+// are set and leave VM ID 0 unmapped: what dockerd's userns-remap writes. False for a spec
+// that has no user namespace, joins an existing one, or maps VM root.
+bool user_namespaced(const nlohmann::json& spec);
+
+// Returns the spec with the given mounts' sources replaced. Throws cordon::Error for an
+// index that is not a mount object.
+nlohmann::json replace_sources(nlohmann::json spec,
+                               const std::map<std::size_t, std::string>& new_sources);
+
 }  // namespace cordon::runtime
