@@ -58,14 +58,12 @@ AdminState receive_admin_settings(const std::string& kernel_cmdline, const Admin
         st.policy = parse_guest_document(read_file(paths.file));
         st.message = "loaded from " + paths.file;
         log::info(kAdminSettingsLog,
-                  "admin settings {} ({} socket image(s), commandList {} of {}, "
+                  "admin settings {} ({} socket image(s){}, commandList {} of {}, "
                   "VM shell {})",
-                  st.message, st.policy.socket_mount_images.size(), st.policy.command_list_type,
+                  st.message, st.policy.socket_mount_images.size(),
+                  st.policy.allow_derived_images ? " and images derived from them" : "",
+                  st.policy.command_list_type,
                   st.policy.commands.size(), st.policy.lock_vm_shell ? "locked" : "allowed");
-        if (st.policy.allow_derived_images)
-            log::warn(kAdminSettingsLog,
-                      "allowDerivedImages is not supported: only the exact digests "
-                      "in socketMountImages may hold the Docker socket");
         return st;
     } catch (const std::exception& e) {
         return deny_all(sent ? "fw_cfg" : paths.file,
@@ -84,6 +82,7 @@ void apply_admin_policy(AdminState& admin, policy::PolicyConfig& config) {
         }
     }
     config.socket_image_allowlist = admin.policy.socket_mount_images;
+    config.socket_allow_derived_images = admin.policy.allow_derived_images;
     config.command_list.type = admin.policy.command_list_type == "allow"
                                    ? policy::CommandList::Type::allow
                                    : policy::CommandList::Type::deny;

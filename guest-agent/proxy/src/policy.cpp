@@ -389,6 +389,7 @@ struct Checker {
     std::vector<Replacement> replacements;
     std::vector<LookupRequest> missing;
     bool socket_mount = false;
+    std::string image_name;           // the image of a create that mounts the socket
     std::vector<std::string> removed;  // fields dockerd would ignore, stripped from the body
 
     // Members that match none of `known` (Go's case-insensitive, Unicode-folding match) are
@@ -848,6 +849,35 @@ struct Checker {
 
     std::string image_ref(const Value& top) { return get_string(field(top, "Image"), "Image"); }
 
+    // allowDerivedImages: compares `info` with each allowlisted image as the engine has
+    // it. Missing lookups are requested (false, nothing denied yet); false with a denial
+    // when none is a base of `info`.
+    bool derived_from_allowed(const ImageInfo& info) {
+        const auto& allowlist = cfg.socket_image_allowlist;
+        if (cfg.socket_allow_derived_images) {
+            bool complete = true;
+            for (const auto& entry : allowlist) {
+                if (!lookups->images.count(entry)) {
+                    missing.push_back({LookupRequest::Kind::image, entry});
+                    complete = false;
+                }
+            }
+            if (!complete)
+                return false;
+            for (const auto& entry : allowlist)
+                if (policy.image_derived_from(info, lookups->images.at(entry)))
+                    return true;
+        }
+        deny("bind-mount.docker-socket",
+             std::string("mounting the Docker socket is allowed only for images on the admin's "
+                         "allowlist (matched by digest") +
+                 (cfg.socket_allow_derived_images
+                      ? ", or built FROM one of them that the engine has"
+                      : "") +
+                 "); " + image_name + " (" + info.id + ") is not on it");
+        return false;
+    }
+
     void container_create(const Value& top, Decision& d) {
         check_unknown(top, {kConfigFields, {"HostConfig", "NetworkingConfig"}},
                       "the container config");
@@ -864,17 +894,14 @@ struct Checker {
                 return;
             }
             const auto& info = lookups->images.at(name);
+            image_name = name;
             if (!info.found) {
                 d.verdict = Verdict::not_found;
                 d.image = name;
                 return;
             }
-            if (!policy.image_allowed_for_socket(info))
-                deny("bind-mount.docker-socket",
-                     "mounting the Docker socket is allowed only for images on the admin's "
-                     "allowlist (matched by "
-                     "digest); " +
-                         name + " (" + info.id + ") is not on it");
+            if (!policy.image_allowed_for_socket(info) && !derived_from_allowed(info))
+                return;  // refused, or the allowlisted images are to be looked up first
             // Pin the checked image: a tag moved after the lookup cannot swap it.
             replacements.push_back({img->begin, img->end, gojson::quote(info.id)});
         }
@@ -1342,6 +1369,13 @@ bool Policy::image_allowed_for_socket(const ImageInfo& image) const {
     return false;
 }
 
+bool Policy::image_derived_from(const ImageInfo& image, const ImageInfo& base) const {
+    if (!base.found || base.layers.empty() || image.layers.size() < base.layers.size() ||
+        !image_allowed_for_socket(base))
+        return false;
+    return std::equal(base.layers.begin(), base.layers.end(), image.layers.begin());
+}
+
 Decision Policy::check_head(const RequestInfo& req) const {
     Decision d;
     try {
@@ -1476,7 +1510,7 @@ Decision Policy::check_body(const RequestInfo&, const Decision& head, std::strin
         const std::string& op = d.route.operation;
         if (!top.is_object())
             deny("json.type", "the request body must be a JSON object");
-        Checker c{*this, cfg_, lookups, {}, {}, false, {}};
+        Checker c{*this, cfg_, lookups, {}, {}, false, {}, {}};
         if (op == "container.create") {
             c.container_create(top, d);
         } else if (op == "container.update") {
@@ -1574,6 +1608,9 @@ PolicyConfig load_admin_config(std::string_view text, PolicyConfig cfg) {
                                 "(a tag can be moved)");
                 cfg.socket_image_allowlist.push_back(s);
             }
+        } else if (key == "allowDerivedImages") {
+            need(val.is_boolean(), key, "true or false");
+            cfg.socket_allow_derived_images = val.get<bool>();
         } else if (key == "commandList") {
             need(val.is_object(), key,
                  "an object {\"type\": \"allow\"|\"deny\", \"commands\": [...]}");
@@ -1597,7 +1634,8 @@ PolicyConfig load_admin_config(std::string_view text, PolicyConfig cfg) {
         } else {
             throw Error(
                 "unknown admin setting", key,
-                "known keys: isolation, locked, maxInspectBody, socketMountImages, commandList");
+                "known keys: isolation, locked, maxInspectBody, socketMountImages, allowDerivedImages, "
+                "commandList");
         }
     }
     if (cfg.locked && !cfg.isolation)

@@ -496,11 +496,18 @@ struct Session : std::enable_shared_from_this<Session> {
                 ImageInfo info;
                 info.found = status == 200;
                 info.id = str("Id");
-                for (const auto& [k, val] : v.members)
+                for (const auto& [k, val] : v.members) {
                     if (k == "RepoDigests" && val.is_array())
                         for (const auto& item : val.items)
                             if (item.is_string())
                                 info.repo_digests.push_back(item.text);
+                    if (k == "RootFS" && val.is_object())
+                        for (const auto& [rk, rv] : val.members)
+                            if (rk == "Layers" && rv.is_array())
+                                for (const auto& layer : rv.items)
+                                    if (layer.is_string())
+                                        info.layers.push_back(layer.text);
+                }
                 if (info.found && info.id.empty())
                     co_return false;
                 out.images[r.name] = std::move(info);

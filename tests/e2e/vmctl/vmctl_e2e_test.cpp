@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -271,10 +272,34 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     EXPECT_FALSE(before["guest_agent"]["info"]["admin"].value("lock_vm_shell", true)) << st.out;
     ASSERT_TRUE(env.vm_exec("true").ok());
 
+    // For allowDerivedImages (issue 13 item 7): the test image goes on the socket
+    // allowlist by ID; an image committed on top of it is derived from it; an imported one
+    // is not.
+    auto id = env.docker({"image", "inspect", "--format", "{{.Id}}", env.test_image()});
+    ASSERT_TRUE(id.ok()) << describe(id);
+    const std::string base_id = id.out.substr(0, id.out.find('\n'));
+    env.docker({"rm", "-f", "cordon-e2e-derive"});
+    auto made = env.docker({"run", "--name", "cordon-e2e-derive", env.test_image(), "sh", "-c",
+                            "echo derived > /marker"});
+    ASSERT_TRUE(made.ok()) << describe(made);
+    auto commit = env.docker({"commit", "cordon-e2e-derive", "cordon-e2e/derived:1"});
+    ASSERT_TRUE(commit.ok()) << describe(commit);
+    env.docker({"rm", "-f", "cordon-e2e-derive"});
+    const std::string tar = ::testing::TempDir() + "cordon-e2e-unrelated.tar";
+    {
+        const std::string dir = ::testing::TempDir() + "cordon-e2e-unrelated";
+        std::filesystem::create_directories(dir);
+        std::ofstream(dir + "/marker") << "unrelated\n";
+        ASSERT_EQ(std::system(("tar -C " + dir + " -cf " + tar + " .").c_str()), 0);
+    }
+    auto imported = env.docker({"import", tar, "cordon-e2e/unrelated:1"});
+    ASSERT_TRUE(imported.ok()) << describe(imported);
+
     env.apply_env();
     const char* admin_file = std::getenv("CORDON_ADMIN_SETTINGS");
     ASSERT_NE(admin_file, nullptr);
-    std::ofstream(admin_file) << R"({"lockVmShell": true})";
+    std::ofstream(admin_file) << R"({"lockVmShell": true, "allowDerivedImages": true, )"
+                              << R"("socketMountImages": [")" << base_id << R"("]})";
     auto restart = env.vmctl({"restart"}, 600s);
     ASSERT_TRUE(restart.ok()) << describe(restart);
 
@@ -296,4 +321,21 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     // Docker still works: the lock is on the VM's shell, not on the engine.
     auto v = env.docker({"version", "--format", "{{.Server.Version}}"});
     EXPECT_TRUE(v.ok()) << describe(v);
+
+    // The socket allowlist with allowDerivedImages: the listed image and one built on it
+    // get the (locked-down) socket; an unrelated image does not.
+    const std::string sock = "/var/run/docker.sock:/var/run/docker.sock";
+    auto listed = env.docker({"run", "--rm", "-v", sock, env.test_image(), "test", "-S",
+                              "/var/run/docker.sock"});
+    EXPECT_TRUE(listed.ok()) << describe(listed);
+    auto derived = env.docker({"run", "--rm", "-v", sock, "cordon-e2e/derived:1", "sh", "-c",
+                               "cat /marker && test -S /var/run/docker.sock"});
+    EXPECT_TRUE(derived.ok()) << describe(derived);
+    EXPECT_EQ(derived.out, "derived\n") << describe(derived);
+    auto unrelated = env.docker({"create", "-v", sock, "cordon-e2e/unrelated:1", "/marker"});
+    EXPECT_FALSE(unrelated.ok()) << describe(unrelated);
+    EXPECT_NE(unrelated.err.find("bind-mount.docker-socket"), std::string::npos)
+        << describe(unrelated);
+    EXPECT_NE(unrelated.err.find("built FROM one of them"), std::string::npos)
+        << describe(unrelated);
 }

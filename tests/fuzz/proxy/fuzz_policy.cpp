@@ -62,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             return d;
         for (const auto& r : d.lookups) {
             if (r.kind == cordon::policy::LookupRequest::Kind::image)
-                l.images[r.name] = {true, "sha256:" + std::string(64, 'a'), {}};
+                l.images[r.name] = {true, "sha256:" + std::string(64, 'a'), {}, {}};
             else if (r.kind == cordon::policy::LookupRequest::Kind::volume)
                 // every existing volume was made with the options the input names last
                 l.volumes[r.name] = {true, "local", last_options(b)};

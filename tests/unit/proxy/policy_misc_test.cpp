@@ -37,7 +37,7 @@ TEST_F(PolicyMisc, AllowlistedSocketMountIsRewrittenToTheLockedDownSocketAndPinn
     ASSERT_EQ(first.lookups.size(), 1u);
     EXPECT_EQ(first.lookups[0].name, "allowed:latest");
     Lookups l;
-    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}};
+    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}, {}};
     auto d = p.check_body(req, head, body, &l);
     ASSERT_EQ(d.verdict, Verdict::allow) << d.message;
     ASSERT_TRUE(d.rewritten_body);
@@ -50,6 +50,73 @@ TEST_F(PolicyMisc, AllowlistedSocketMountIsRewrittenToTheLockedDownSocketAndPinn
             ->text,
         "/run/cordon/docker-containers.sock");
     EXPECT_EQ(cordon::gojson::lookup(v, "Image")[0]->text, "sha256:" + std::string(64, 'a'));
+}
+
+// Docker Desktop's allowDerivedImages: an image built FROM an allowlisted one.
+TEST_F(PolicyMisc, DerivedImagesMayMountTheSocketOnlyWhenTheAdminAllowsIt) {
+    const std::string allowed_id = "sha256:" + std::string(64, 'a');
+    const std::string compose = "docker/compose@sha256:" + std::string(64, 'e');
+    const ImageInfo base{true, allowed_id, {}, {"sha256:l1", "sha256:l2"}};
+    const ImageInfo derived{true, "sha256:" + std::string(64, 'd'), {},
+                            {"sha256:l1", "sha256:l2", "sha256:l3"}};
+    const ImageInfo unrelated{true, "sha256:" + std::string(64, 'f'), {},
+                              {"sha256:l1", "sha256:x2", "sha256:l3"}};
+    RequestInfo req{"POST", "/v1.41/containers/create", "application/json", Role::host};
+    const std::string body =
+        R"({"Image":"mytool:dev","HostConfig":{"Binds":["/var/run/docker.sock:/var/run/docker.sock"]}})";
+    auto decide = [&](const Policy& p, const ImageInfo& candidate, bool with_allowed) {
+        Lookups l;
+        l.images["mytool:dev"] = candidate;
+        if (with_allowed) {
+            l.images[allowed_id] = base;
+            l.images[compose] = ImageInfo{};  // not pulled: not found
+        }
+        return p.check_body(req, p.check_head(req), body, &l);
+    };
+
+    auto cfg = cordon::testing::test_config(root_);
+    {
+        // Off (the default): only exact digests, and nothing more is looked up.
+        Policy p(cfg);
+        auto d = decide(p, derived, false);
+        EXPECT_EQ(d.verdict, Verdict::deny);
+        EXPECT_EQ(d.rule, "bind-mount.docker-socket");
+        EXPECT_EQ(d.message.find("built FROM"), std::string::npos) << d.message;
+    }
+    cfg.socket_allow_derived_images = true;
+    Policy p(cfg);
+    // First the allowlisted images are looked up, all at once.
+    auto first = decide(p, derived, false);
+    ASSERT_EQ(first.verdict, Verdict::need_lookup) << first.message;
+    ASSERT_EQ(first.lookups.size(), 2u);
+    EXPECT_EQ(first.lookups[0].name, allowed_id);
+    EXPECT_EQ(first.lookups[1].name, compose);
+    // The attack: shares a first layer, then diverges. The legitimate use: FROM the image.
+    auto attack = decide(p, unrelated, true);
+    EXPECT_EQ(attack.verdict, Verdict::deny);
+    EXPECT_NE(attack.message.find("built FROM one of them"), std::string::npos) << attack.message;
+    auto legit = decide(p, derived, true);
+    EXPECT_EQ(legit.verdict, Verdict::allow) << legit.message;
+    // The base itself, exactly.
+    EXPECT_EQ(decide(p, base, true).verdict, Verdict::allow);
+    // Fewer layers than the base (the base's own parent) is not derived.
+    EXPECT_EQ(decide(p, ImageInfo{true, "sha256:" + std::string(64, 'b'), {}, {"sha256:l1"}}, true)
+                  .verdict,
+              Verdict::deny);
+
+    // A base with no layers would be a prefix of everything; one that is not itself on the
+    // allowlist (a lookup that returned another image) counts for nothing.
+    EXPECT_FALSE(p.image_derived_from(derived, ImageInfo{true, allowed_id, {}, {}}));
+    EXPECT_FALSE(p.image_derived_from(
+        derived, ImageInfo{true, "sha256:" + std::string(64, 'c'), {}, base.layers}));
+    EXPECT_FALSE(p.image_derived_from(derived, ImageInfo{false, allowed_id, {}, base.layers}));
+    EXPECT_TRUE(p.image_derived_from(derived, base));
+}
+
+TEST(PolicyAdmin, ReadsAllowDerivedImages) {
+    EXPECT_FALSE(load_admin_config("{}").socket_allow_derived_images);
+    EXPECT_TRUE(load_admin_config(R"({"allowDerivedImages":true})").socket_allow_derived_images);
+    EXPECT_THROW(load_admin_config(R"({"allowDerivedImages":"yes"})"), cordon::Error);
 }
 
 TEST_F(PolicyMisc, SymlinkedBindSourceIsRewrittenToItsResolvedPath) {
@@ -222,7 +289,7 @@ TEST_F(PolicyMisc, RewrittenSocketBodyPassesThePolicyAgain) {
     RequestInfo req{"POST", "/containers/create", "", Role::host};
     auto head = p.check_head(req);
     Lookups l;
-    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}};
+    l.images["allowed:latest"] = {true, "sha256:" + std::string(64, 'a'), {}, {}};
     l.images["sha256:" + std::string(64, 'a')] = l.images["allowed:latest"];
     auto d = p.check_body(
         req, head,

@@ -571,15 +571,15 @@ std::string* PolicyTable::root_ = nullptr;
 
 cordon::policy::Lookups fake_dockerd() {
     cordon::policy::Lookups l;
-    l.images["allowed:latest"] = {true, kAllowedId, {}};
-    l.images["evil:latest"] = {true, kEvilId, {"evil@sha256:" + std::string(64, 'c')}};
+    l.images["allowed:latest"] = {true, kAllowedId, {}, {}};
+    l.images["evil:latest"] = {true, kEvilId, {"evil@sha256:" + std::string(64, 'c')}, {}};
     // an evil image re-tagged with an allowed name: same Id, no allowed digest
-    l.images["retagged:latest"] = {true, kEvilId, {"evil@sha256:" + std::string(64, 'c')}};
+    l.images["retagged:latest"] = {true, kEvilId, {"evil@sha256:" + std::string(64, 'c')}, {}};
     l.images["compose:v2"] = {
-        true, "sha256:" + std::string(64, 'd'), {"docker/compose@sha256:" + std::string(64, 'e')}};
-    l.images["notpulled:1"] = {false, {}, {}};
+        true, "sha256:" + std::string(64, 'd'), {"docker/compose@sha256:" + std::string(64, 'e')}, {}};
+    l.images["notpulled:1"] = {false, {}, {}, {}};
     // the pinned Ids a rewritten socket-mount body names
-    l.images[kAllowedId] = {true, kAllowedId, {}};
+    l.images[kAllowedId] = {true, kAllowedId, {}, {}};
     l.images["sha256:" + std::string(64, 'd')] = l.images["compose:v2"];
     l.networks["mynet"] = {true, "1234", "mynet", "bridge"};
     l.networks["hostalias"] = {true, "5678", "host", "host"};

@@ -32,6 +32,10 @@ struct PolicyConfig {
     std::size_t max_inspect_body = 1 << 20;
     // Images that may mount the Docker socket: "sha256:<image id>" or "<repo>@sha256:<digest>".
     std::vector<std::string> socket_image_allowlist;
+    // Docker Desktop's allowDerivedImages: an image built FROM an allowlisted one (its
+    // layers begin with all of that image's layers) may mount the socket too. The
+    // allowlisted image must be present in the engine to be compared.
+    bool socket_allow_derived_images = false;
     CommandList command_list;
     // The VM filesystem root against which bind sources are resolved ("/" in the VM,
     // a scratch tree in tests).
@@ -82,6 +86,7 @@ struct ImageInfo {
     bool found = false;
     std::string id;                         // "sha256:..."
     std::vector<std::string> repo_digests;  // "name@sha256:..."
+    std::vector<std::string> layers;        // RootFS.Layers: the diff IDs, base first
 };
 
 struct NetworkInfo {
@@ -184,6 +189,10 @@ class Policy {
 
     bool command_allowed(Role role, const std::string& operation) const;
     bool image_allowed_for_socket(const ImageInfo& image) const;
+    // With socket_allow_derived_images: `image` is built FROM `base` (an allowlisted image
+    // as looked up): base has layers, all of them are image's first layers, and base is
+    // itself on the allowlist by digest.
+    bool image_derived_from(const ImageInfo& image, const ImageInfo& base) const;
 
   private:
     PolicyConfig cfg_;
