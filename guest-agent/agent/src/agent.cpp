@@ -330,6 +330,9 @@ void Agent::start_proxy() {
         po.listen_path = opts_.docker_socket;
         po.upstream_path = opts_.dockerd_socket;
         po.listen_mode = 0600;
+        // Allowlisted containers get their own socket, where the container role's rules
+        // (the admin's commandList) apply; the bind source is rewritten to it.
+        po.container_listen_path = opts_.run_dir + "/docker-containers.sock";
         policy::PolicyConfig pc;
         pc.binds_only_from_shares = true;  // with isolation on: binds only from shared folders
         if (shares_)

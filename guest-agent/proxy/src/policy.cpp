@@ -849,24 +849,17 @@ struct Checker {
 
     std::string image_ref(const Value& top) { return get_string(field(top, "Image"), "Image"); }
 
-    // allowDerivedImages: compares `info` with each allowlisted image as the engine has
-    // it. Missing lookups are requested (false, nothing denied yet); false with a denial
-    // when none is a base of `info`.
+    // allowDerivedImages: compares `info` with each allowlisted image as the engine has it
+    // (looked up in the same round as the image). False, with a denial, when none is a
+    // base of `info`.
     bool derived_from_allowed(const ImageInfo& info) {
         const auto& allowlist = cfg.socket_image_allowlist;
         if (cfg.socket_allow_derived_images) {
-            bool complete = true;
             for (const auto& entry : allowlist) {
-                if (!lookups->images.count(entry)) {
-                    missing.push_back({LookupRequest::Kind::image, entry});
-                    complete = false;
-                }
-            }
-            if (!complete)
-                return false;
-            for (const auto& entry : allowlist)
-                if (policy.image_derived_from(info, lookups->images.at(entry)))
+                const auto it = lookups->images.find(entry);  // all looked up with the image
+                if (it != lookups->images.end() && policy.image_derived_from(info, it->second))
                     return true;
+            }
         }
         deny("bind-mount.docker-socket",
              std::string("mounting the Docker socket is allowed only for images on the admin's "
@@ -889,10 +882,19 @@ struct Checker {
             std::string name = image_ref(top);
             if (name.empty())
                 deny("bind-mount.docker-socket", "mounting the Docker socket needs an image");
-            if (!lookups || !lookups->images.count(name)) {
-                missing.push_back({LookupRequest::Kind::image, name});
+            // One round of lookups: the image, and with allowDerivedImages the allowlisted
+            // images it may be built on.
+            std::vector<std::string> wanted{name};
+            if (cfg.socket_allow_derived_images)
+                wanted.insert(wanted.end(), cfg.socket_image_allowlist.begin(),
+                              cfg.socket_image_allowlist.end());
+            for (const auto& w : wanted)
+                if ((!lookups || !lookups->images.count(w)) &&
+                    std::none_of(missing.begin(), missing.end(),
+                                 [&](const LookupRequest& r) { return r.name == w; }))
+                    missing.push_back({LookupRequest::Kind::image, w});
+            if (!missing.empty())
                 return;
-            }
             const auto& info = lookups->images.at(name);
             image_name = name;
             if (!info.found) {
@@ -901,7 +903,7 @@ struct Checker {
                 return;
             }
             if (!policy.image_allowed_for_socket(info) && !derived_from_allowed(info))
-                return;  // refused, or the allowlisted images are to be looked up first
+                return;  // refused
             // Pin the checked image: a tag moved after the lookup cannot swap it.
             replacements.push_back({img->begin, img->end, gojson::quote(info.id)});
         }
@@ -1077,7 +1079,8 @@ void check_build_query(const std::multimap<std::string, std::string>& q) {
         "cachefrom",  "pull",       "rm",          "forcerm",   "memory",    "memswap",
         "cpushares",  "cpusetcpus", "cpuperiod",   "cpuquota",  "buildargs", "shmsize",
         "squash",     "labels",     "networkmode", "platform",  "target",    "outputs",
-        "version",    "session",    "buildid",     "isolation", "ulimits",   "cgroupparent"};
+        "version",    "session",    "buildid",     "isolation", "ulimits",   "cgroupparent",
+        "cpusetmems", "securityopt"};
     for (const auto& [k, v] : q) {
         if (!known.count(k))
             deny("build.query", "the build parameter \"" + k +
@@ -1093,6 +1096,12 @@ void check_build_query(const std::multimap<std::string, std::string>& q) {
                      "builds may not join another container's network (networkmode=" + v +
                          ": the build would share its namespace)");
         }
+        // moby 20.10 hands securityopt to the build steps' containers (seccomp=unconfined,
+        // apparmor=unconfined, no-new-privileges=false...): none is checked, so none passes.
+        if (k == "securityopt" && !v.empty())
+            deny("build.security-opt",
+                 "builds may not set security options for their steps (securityopt=" + v +
+                     ": e.g. seccomp=unconfined would lift the steps' confinement)");
         if (k == "cgroupparent" && !v.empty())
             deny("cgroup-parent", "builds may not choose their cgroup parent (cgroupparent=" + v +
                                       ": build steps would run outside their cgroup and its "

@@ -1196,7 +1196,10 @@ void PolicyProxy::start() {
     if (!core_->opt.container_listen_path.empty())
         paths.emplace_back(core_->opt.container_listen_path, Role::container);
     for (const auto& [path, role] : paths) {
-        core_->acceptors.push_back(listen_on(core_->io, path, core_->opt.listen_mode));
+        core_->acceptors.push_back(listen_on(core_->io, path,
+                                             role == Role::container
+                                                 ? core_->opt.container_listen_mode
+                                                 : core_->opt.listen_mode));
         core_->bound_paths.push_back(path);
         asio::co_spawn(core_->io, accept_loop(core_, core_->acceptors.back().get(), role),
                        asio::detached);

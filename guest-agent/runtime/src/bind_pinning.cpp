@@ -35,6 +35,19 @@ bool mount_is_bind(const json& m) {
                        [](const json& o) { return o == "bind" || o == "rbind"; });
 }
 
+// Calls fn(index, source) for each bind mount of `spec` that `pinned` did not replace.
+template <typename Fn>
+void for_each_unpinned_bind(const json& spec, const std::map<std::size_t, std::string>& pinned,
+                            Fn&& fn) {
+    if (!spec.contains("mounts") || !spec["mounts"].is_array())
+        return;
+    for (std::size_t i = 0; i < spec["mounts"].size(); ++i) {
+        const json& m = spec["mounts"][i];
+        if (mount_is_bind(m) && !pinned.count(i))
+            fn(i, m["source"].get<std::string>());
+    }
+}
+
 // dockerd's own mount points for a container: volume folders and the container's mounts
 // folder (/dev/shm's tmpfs).
 bool engine_mount_point(const std::string& point) {
@@ -187,20 +200,14 @@ std::map<std::size_t, std::string> pin_shared_binds(const json& spec,
 
 void check_bind_landings(const json& spec, const std::map<std::size_t, std::string>& pinned,
                          const std::vector<MountEntry>& mounts) {
-    if (!spec.contains("mounts") || !spec["mounts"].is_array())
-        return;
-    for (std::size_t i = 0; i < spec["mounts"].size(); ++i) {
-        const json& m = spec["mounts"][i];
-        if (!mount_is_bind(m) || pinned.count(i))
-            continue;
-        const std::string source = m["source"].get<std::string>();
+    for_each_unpinned_bind(spec, pinned, [&](std::size_t i, const std::string& source) {
         if (const std::string why = foreign_mount_refusal(source, mounts); !why.empty())
             throw Error(why + ": a symlink swapped in after the Docker socket policy checked the "
                               "volume's device would have made the engine mount it",
                         "mounts[" + std::to_string(i) + "]",
                         "remove the volume and create it again with a device inside a shared "
                         "folder (docker volume rm, docker volume create)");
-    }
+    });
 }
 
 namespace {
@@ -272,21 +279,16 @@ std::string bind_source_refusal(const std::string& source, const std::vector<std
 void check_bind_sources(const json& spec, const std::map<std::size_t, std::string>& pinned,
                         const std::vector<std::string>& roots, const std::string& engine_root,
                         const std::string& container_socket) {
-    if (!spec.contains("mounts") || !spec["mounts"].is_array())
-        return;
-    for (std::size_t i = 0; i < spec["mounts"].size(); ++i) {
-        const json& m = spec["mounts"][i];
-        if (!mount_is_bind(m) || pinned.count(i))
-            continue;
-        const std::string why =
-            bind_source_refusal(m["source"].get<std::string>(), roots, engine_root, container_socket);
-        if (!why.empty())
+    for_each_unpinned_bind(spec, pinned, [&](std::size_t i, const std::string& source) {
+        if (const std::string why =
+                bind_source_refusal(source, roots, engine_root, container_socket);
+            !why.empty())
             throw Error(why + " (a request the Docker socket policy did not check, e.g. "
                               "--volumes-from a container created while isolation was off)",
                         "mounts[" + std::to_string(i) + "]",
                         "recreate the container with binds from shared folders (docker rm, then "
                         "docker run)");
-    }
+    });
 }
 
 }  // namespace cordon::runtime

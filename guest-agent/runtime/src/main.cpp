@@ -42,9 +42,10 @@ using namespace cordon::runtime;
 
 constexpr const char* kRunc = "/usr/sbin/runc";
 constexpr const char* kTable = "/var/lib/cordon/idmap-ranges.json";
-// The proxy's container-facing Docker socket (proxy::PolicyConfig::container_socket_path):
-// the one VM socket an allowlisted image may have bound.
-constexpr const char* kContainerSocket = "/run/cordon/docker.sock";
+// The proxy's container-facing Docker socket (the guest agent's run dir +
+// "/docker-containers.sock", proxy::PolicyConfig::container_socket_path): the one VM
+// socket an allowlisted image may have bound.
+constexpr const char* kContainerSocket = "/run/cordon/docker-containers.sock";
 
 [[noreturn]] void exec_runc(char** argv) {
     argv[0] = const_cast<char*>("runc");

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "cli_refusals.hpp"
@@ -110,6 +111,33 @@ TEST_F(ProxyE2e, VolumesAndNetworks) {
     EXPECT_TRUE(contains(nl.out, "cordon-e2e-net")) << nl.out;
     auto nr = docker({"network", "rm", "cordon-e2e-net"});
     ASSERT_TRUE(nr.ok()) << describe(nr);
+}
+
+// BuildKit (issue 14 item 5, issue 13 item 6): the engine package's own CLI drives a
+// BuildKit build (session and all) through the socket; its RUN step goes through the runc
+// shim and runs in the remap range, not as VM root.
+TEST_F(ProxyE2e, ABuildKitBuildRunsItsStepsAsTheMappedUser) {
+    const std::string cli = vm().engine_package_cli();
+    ASSERT_FALSE(cli.empty()) << "no docker.io package in the image build's cache";
+    auto dir = scratch("buildkit");
+    write_file(dir / "Dockerfile", "FROM " + vm().test_image() +
+                                       "\nRUN cat /proc/self/uid_map > /step-uid-map\n"
+                                       "CMD [\"cat\", \"/step-uid-map\"]\n");
+    cordon::SpawnOptions o;
+    o.env_overrides = {"DOCKER_HOST=" + vm().docker_host(), "DOCKER_BUILDKIT=1",
+                       "DOCKER_CONFIG=" + scratch("docker-config").string()};
+    auto b = cordon::run({cli, "build", "--progress", "plain", "-t", "cordon-e2e/buildkit:1",
+                          dir.string()},
+                         600s, o);
+    ASSERT_TRUE(b.ok()) << describe(b);
+    auto r = docker({"run", "--rm", "cordon-e2e/buildkit:1"});
+    ASSERT_TRUE(r.ok()) << describe(r);
+    std::istringstream map(r.out);
+    unsigned long inside = 1, outside = 0;
+    map >> inside >> outside;
+    EXPECT_EQ(inside, 0u) << r.out;
+    EXPECT_GE(outside, 100000u) << "the build step ran as VM root: " << r.out;
+    docker({"rmi", "cordon-e2e/buildkit:1"});
 }
 
 TEST_F(ProxyE2e, BuildOfASmallDockerfile) {

@@ -207,9 +207,6 @@ ProcessResult VmEnvironment::vm_exec(const std::string& shell_command) const {
     return vmctl({"exec", "--", "sh", "-c", shell_command}, 120s);
 }
 
-namespace {
-
-// The docker CLI the harness runs, resolved on PATH as exec does.
 std::string host_docker_cli() {
     const char* path = std::getenv("PATH");
     std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -224,6 +221,8 @@ std::string host_docker_cli() {
     return {};
 }
 
+namespace {
+
 // Quotes one word for the guest's sh.
 std::string sh_quote(const std::string& word) {
     std::string q = "'";
@@ -234,25 +233,45 @@ std::string sh_quote(const std::string& word) {
 
 }  // namespace
 
+std::string VmEnvironment::guest_docker_cli() const {
+    constexpr const char* kGuestCli = "/run/cordon-e2e-docker";
+    if (vm_exec(std::string("test -x ") + kGuestCli).ok())
+        return kGuestCli;
+    const std::string cli = host_docker_cli();
+    if (cli.empty())
+        throw std::runtime_error("no docker CLI on PATH to copy into the VM");
+    SpawnOptions o;
+    o.stdin_data = read_file(cli);
+    auto copied = vmctl({"shell", "-T", "--", "sh", "-c",
+                         std::string("cat > ") + kGuestCli + ".part && chmod 755 " + kGuestCli +
+                             ".part && mv " + kGuestCli + ".part " + kGuestCli},
+                        300s, o);
+    if (!copied.ok())
+        throw std::runtime_error("cannot copy " + cli + " into the VM: " + describe(copied));
+    return kGuestCli;
+}
+
+std::string VmEnvironment::engine_package_cli() const {
+    const std::string out = base_ + "/engine-package-cli";
+    const std::string cli = out + "/usr/bin/docker";
+    if (fs::exists(cli))
+        return cli;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(CORDON_E2E_DEB_CACHE, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("docker.io_", 0) != 0 || entry.path().extension() != ".deb")
+            continue;
+        fs::create_directories(out);
+        if (run({"dpkg-deb", "-x", entry.path().string(), out}, 120s).ok() && fs::exists(cli))
+            return cli;
+    }
+    return {};
+}
+
 ProcessResult VmEnvironment::docker_direct(const std::vector<std::string>& args,
                                            std::chrono::seconds timeout) const {
-    constexpr const char* kGuestCli = "/run/cordon-e2e-docker";
-    if (!vm_exec(std::string("test -x ") + kGuestCli).ok()) {
-        const std::string cli = host_docker_cli();
-        if (cli.empty())
-            throw std::runtime_error("docker_direct: no docker CLI on PATH to copy into the VM");
-        SpawnOptions o;
-        o.stdin_data = read_file(cli);
-        auto copied = vmctl({"shell", "-T", "--", "sh", "-c",
-                             std::string("cat > ") + kGuestCli + ".part && chmod 755 " +
-                                 kGuestCli + ".part && mv " + kGuestCli + ".part " + kGuestCli},
-                            300s, o);
-        if (!copied.ok())
-            throw std::runtime_error("docker_direct: cannot copy " + cli +
-                                     " into the VM: " + describe(copied));
-    }
-    std::string command = std::string("DOCKER_CONFIG=/run/cordon-e2e-docker-config ") +
-                          kGuestCli + " -H unix:///run/cordon/dockerd.sock";
+    std::string command = "DOCKER_CONFIG=/run/cordon-e2e-docker-config " + guest_docker_cli() +
+                          " -H unix:///run/cordon/dockerd.sock";
     for (const auto& a : args)
         command += " " + sh_quote(a);
     return vmctl({"exec", "--", "sh", "-c", command}, timeout);

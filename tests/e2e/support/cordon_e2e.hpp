@@ -16,6 +16,8 @@ namespace cordon::e2e {
 // Where the build put things (set by CMake through compile definitions).
 std::string vmctl_path();
 std::string image_dir();
+// The docker CLI the harness runs (static here), resolved on PATH as exec does; "" if none.
+std::string host_docker_cli();
 
 class VmEnvironment : public ::testing::Environment {
   public:
@@ -48,6 +50,16 @@ class VmEnvironment : public ::testing::Environment {
     // The CLI is copied into the VM's /run at the first call.
     ProcessResult docker_direct(const std::vector<std::string>& args,
                                 std::chrono::seconds timeout = std::chrono::seconds(180)) const;
+    // The VM path of that CLI, copied in first if missing. Throws std::runtime_error.
+    std::string guest_docker_cli() const;
+    // The harness's environment for vmctl ("NAME=value": CORDON_*_DIR, XDG_CONFIG_HOME...).
+    const std::vector<std::string>& env() const { return env_; }
+    // The docker CLI of the guest's own engine package (Debian 12's docker.io 20.10, taken
+    // from the image build's package cache): unlike the host's CLI it has BuildKit built in
+    // (DOCKER_BUILDKIT=1 without the buildx plugin). "" when the cache has no such package.
+    std::string engine_package_cli() const;
+    // The harness's scratch folder on the host.
+    const std::string& base_dir() const { return base_; }
 
     const std::string& docker_host() const { return docker_host_; }
     // A busybox image built from the host's busybox-static (no registry here).

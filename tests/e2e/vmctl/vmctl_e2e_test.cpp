@@ -273,8 +273,8 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     ASSERT_TRUE(env.vm_exec("true").ok());
 
     // For allowDerivedImages (issue 13 item 7): the test image goes on the socket
-    // allowlist by ID; an image committed on top of it is derived from it; an imported one
-    // is not.
+    // allowlist by ID; an image committed on top of it (with a docker CLI, for a
+    // testcontainers-style flow, issue 14 item 7) is derived from it; an imported one is not.
     auto id = env.docker({"image", "inspect", "--format", "{{.Id}}", env.test_image()});
     ASSERT_TRUE(id.ok()) << describe(id);
     const std::string base_id = id.out.substr(0, id.out.find('\n'));
@@ -282,6 +282,10 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     auto made = env.docker({"run", "--name", "cordon-e2e-derive", env.test_image(), "sh", "-c",
                             "echo derived > /marker"});
     ASSERT_TRUE(made.ok()) << describe(made);
+    const std::string cli = cordon::e2e::host_docker_cli();
+    ASSERT_FALSE(cli.empty());
+    auto cp = env.docker({"cp", cli, "cordon-e2e-derive:/bin/docker"});
+    ASSERT_TRUE(cp.ok()) << describe(cp);
     auto commit = env.docker({"commit", "cordon-e2e-derive", "cordon-e2e/derived:1"});
     ASSERT_TRUE(commit.ok()) << describe(commit);
     env.docker({"rm", "-f", "cordon-e2e-derive"});
@@ -299,6 +303,7 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     const char* admin_file = std::getenv("CORDON_ADMIN_SETTINGS");
     ASSERT_NE(admin_file, nullptr);
     std::ofstream(admin_file) << R"({"lockVmShell": true, "allowDerivedImages": true, )"
+                              << R"("commandList": {"type": "deny", "commands": ["image.remove"]}, )"
                               << R"("socketMountImages": [")" << base_id << R"("]})";
     auto restart = env.vmctl({"restart"}, 600s);
     ASSERT_TRUE(restart.ok()) << describe(restart);
@@ -325,13 +330,28 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     // The socket allowlist with allowDerivedImages: the listed image and one built on it
     // get the (locked-down) socket; an unrelated image does not.
     const std::string sock = "/var/run/docker.sock:/var/run/docker.sock";
-    auto listed = env.docker({"run", "--rm", "-v", sock, env.test_image(), "test", "-S",
-                              "/var/run/docker.sock"});
+    auto listed = env.docker({"run", "--rm", "-v", sock, env.test_image(), "sh", "-c",
+                              "test -S /var/run/docker.sock"});
     EXPECT_TRUE(listed.ok()) << describe(listed);
     auto derived = env.docker({"run", "--rm", "-v", sock, "cordon-e2e/derived:1", "sh", "-c",
                                "cat /marker && test -S /var/run/docker.sock"});
     EXPECT_TRUE(derived.ok()) << describe(derived);
     EXPECT_EQ(derived.out, "derived\n") << describe(derived);
+    // Testcontainers-style: the socket-holding container starts and removes a sibling
+    // through the container-facing socket, where the policy and the admin's commandList
+    // apply: a privileged sibling and an image removal are refused, naming the rule.
+    auto siblings = env.docker(
+        {"run", "--rm", "-v", sock, "-e", "DOCKER_CONFIG=/tmp", "cordon-e2e/derived:1", "sh", "-c",
+         "docker run --name cordon-e2e-sibling " + env.test_image() +
+             " echo sibling-ran && docker rm cordon-e2e-sibling && "
+             "! docker run --rm --privileged " + env.test_image() + " true 2> /tmp/priv && "
+             "cat /tmp/priv && ! docker rmi " + env.test_image() + " 2> /tmp/rmi && cat /tmp/rmi"});
+    EXPECT_TRUE(siblings.ok()) << describe(siblings);
+    EXPECT_NE(siblings.out.find("sibling-ran"), std::string::npos) << describe(siblings);
+    EXPECT_NE(siblings.out.find("[rule privileged"), std::string::npos) << describe(siblings);
+    EXPECT_NE(siblings.out.find("[rule command-list"), std::string::npos) << describe(siblings);
+    auto gone = env.docker({"inspect", "cordon-e2e-sibling"});
+    EXPECT_FALSE(gone.ok()) << "the sibling was not removed: " << describe(gone);
     auto unrelated = env.docker({"create", "-v", sock, "cordon-e2e/unrelated:1", "/marker"});
     EXPECT_FALSE(unrelated.ok()) << describe(unrelated);
     EXPECT_NE(unrelated.err.find("bind-mount.docker-socket"), std::string::npos)

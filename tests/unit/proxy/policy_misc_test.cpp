@@ -85,7 +85,12 @@ TEST_F(PolicyMisc, DerivedImagesMayMountTheSocketOnlyWhenTheAdminAllowsIt) {
     }
     cfg.socket_allow_derived_images = true;
     Policy p(cfg);
-    // First the allowlisted images are looked up, all at once.
+    // One round of lookups: the image and the allowlisted images, all at once (the proxy
+    // answers one round; a second would end in "did not settle").
+    auto none = p.check_body(req, p.check_head(req), body, nullptr);
+    ASSERT_EQ(none.verdict, Verdict::need_lookup) << none.message;
+    ASSERT_EQ(none.lookups.size(), 3u);
+    EXPECT_EQ(none.lookups[0].name, "mytool:dev");
     auto first = decide(p, derived, false);
     ASSERT_EQ(first.verdict, Verdict::need_lookup) << first.message;
     ASSERT_EQ(first.lookups.size(), 2u);

@@ -518,6 +518,18 @@ std::vector<Row> table() {
          "build.query"});
     add({"build_cgroupparent", "POST", "/v1.41/build?cgroupparent=%2F", nullptr, D,
          "cgroup-parent"});
+    // What the docker 20.10 CLI sends with every build (cpusetmems empty): dockerd reads it.
+    add({"build_cli_20_10_query", "POST",
+         "/v1.41/build?buildargs=%7B%7D&cachefrom=%5B%5D&cgroupparent=&cpuperiod=0&cpuquota=0&"
+         "cpusetcpus=&cpusetmems=&cpushares=0&dockerfile=Dockerfile&labels=%7B%7D&memory=0&"
+         "memswap=0&networkmode=default&rm=1&session=s1&shmsize=0&t=a%3A1&target=&ulimits=null&"
+         "version=2",
+         nullptr, A, nullptr});
+    add({"build_securityopt_unconfined", "POST",
+         "/v1.41/build?securityopt=seccomp%3Dunconfined", nullptr, D, "build.security-opt"});
+    add({"build_securityopt_second_value", "POST",
+         "/v1.41/build?securityopt=&securityopt=apparmor%3Dunconfined", nullptr, D,
+         "build.security-opt"});
     add({"build_form_body", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,
          "application/x-www-form-urlencoded"});
     add({"build_form_nbsp", "POST", "/v1.41/build", nullptr, D, "http.form", Role::host,

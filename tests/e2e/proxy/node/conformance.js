@@ -147,7 +147,9 @@ async function main() {
     assert(out.includes('built-by-dockerode'), JSON.stringify(out));
   });
 
-  await check('a refusal names its rule', async () => {
+  // Cordon's own answer; with CORDON_ISOLATION=direct (dockerd's socket, the proxy
+  // bypassed: the baseline) there is nothing to compare it with.
+  if (process.env.CORDON_ISOLATION !== 'direct') await check('a refusal names its rule', async () => {
     if (process.env.CORDON_ISOLATION === 'off') {
       // The twin: with isolation off the proxy forwards and dockerd decides.
       const c = await docker.createContainer({ Image: IMAGE, Cmd: ['true'], name: PREFIX + 'priv', HostConfig: { Privileged: true } });

@@ -19,6 +19,9 @@ struct ProxyOptions {
     std::string upstream_path;          // dockerd's own socket
     std::string container_listen_path;  // optional: socket bound into allowlisted containers
     mode_t listen_mode = 0660;
+    // Container root is an unprivileged VM user (userns-remap, or a range of its own per
+    // container): it reaches the socket only through the bind, so the file is open to all.
+    mode_t container_listen_mode = 0666;
     std::size_t max_head = 64 * 1024;
     std::size_t io_buffer = 256 * 1024;  // per direction and connection
     // Move large bodies with splice(2) once decided (off: copy through io_buffer; for
