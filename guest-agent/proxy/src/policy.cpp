@@ -1385,7 +1385,47 @@ bool Policy::image_derived_from(const ImageInfo& image, const ImageInfo& base) c
     return std::equal(base.layers.begin(), base.layers.end(), image.layers.begin());
 }
 
-Decision Policy::check_head(const RequestInfo& req) const {
+namespace {
+
+// `docker cp` (the archive endpoints): moby 20.10 bind-mounts the container's mount
+// sources into its root in dockerd's own mount namespace, as VM root, following symlinks,
+// with no runc and so no runtime wrapper. A bind source (or a local volume's o=bind
+// device) that a container swapped for a symlink after the create-time check would then
+// be read or written as the VM path it now names. Refused for such containers; named
+// volumes and tmpfs are not resolved paths. Adds the lookups still needed to `missing`.
+void check_archive_mounts(const ContainerInfo& c, const Lookups& lookups,
+                          const std::vector<std::string>& vm_subnets,
+                          std::vector<LookupRequest>& missing) {
+    for (const auto& m : c.mounts) {
+        if (m.type == "bind")
+            throw Denied{"container.archive",
+                         "docker cp is refused for a container with a bind mount (" + m.source +
+                             "): dockerd would mount its source itself, as VM root, following "
+                             "any symlink a container put in its path since the check; copy "
+                             "through the shared folder on the host, or use docker exec"};
+        if (m.type != "volume" || (!m.driver.empty() && m.driver != "local"))
+            continue;
+        const auto v = lookups.volumes.find(m.name);
+        if (v == lookups.volumes.end()) {
+            missing.push_back({LookupRequest::Kind::volume, m.name});
+            continue;
+        }
+        const auto check = check_local_volume_options(v->second.options, vm_subnets,
+                                                      "the volume " + m.name);
+        if (check.bind_device || check.refusal)
+            throw Denied{"container.archive",
+                         "docker cp is refused for a container with the volume " + m.name +
+                             (check.bind_device ? " (o=bind, device " + *check.bind_device + ")"
+                                                : " (options the policy refuses)") +
+                             ": dockerd would mount it itself, as VM root, following any "
+                             "symlink a container put in its path since the check; copy "
+                             "through the shared folder on the host"};
+    }
+}
+
+}  // namespace
+
+Decision Policy::check_head(const RequestInfo& req, const Lookups* lookups) const {
     Decision d;
     try {
         auto qpos = req.target.find('?');
@@ -1478,6 +1518,22 @@ Decision Policy::check_head(const RequestInfo& req) const {
                      "parameters in the query");
         if (d.route.operation == "image.build")
             check_build_query(d.route.query);
+        if (d.route.operation.rfind("container.archive.", 0) == 0 && !d.route.params.empty()) {
+            const std::string& id = d.route.params.front();
+            std::vector<LookupRequest> missing;
+            if (!lookups || !lookups->containers.count(id)) {
+                missing.push_back({LookupRequest::Kind::container, id});
+            } else if (lookups->containers.at(id).found) {
+                check_archive_mounts(lookups->containers.at(id), *lookups, cfg_.vm_subnets,
+                                     missing);
+            }  // else: dockerd answers "No such container" itself
+            if (!missing.empty()) {
+                d.verdict = Verdict::need_lookup;
+                d.lookups = std::move(missing);
+                d.rule = "lookup";
+                return d;
+            }
+        }
         d.verdict = hit->body == BodyMode::inspect ? Verdict::inspect : Verdict::allow;
         d.rule = "allow";
     } catch (const Denied& x) {

@@ -467,9 +467,12 @@ struct Session : std::enable_shared_from_this<Session> {
         for (const auto& r : reqs) {
             bool image = r.kind == LookupRequest::Kind::image;
             bool volume = r.kind == LookupRequest::Kind::volume;
-            std::string path = image    ? "/v1.41/images/" + pct_encode_path(r.name) + "/json"
-                               : volume ? "/v1.41/volumes/" + pct_encode_path(r.name)
-                                        : "/v1.41/networks/" + pct_encode_path(r.name);
+            bool container = r.kind == LookupRequest::Kind::container;
+            std::string path = image       ? "/v1.41/images/" + pct_encode_path(r.name) + "/json"
+                               : volume    ? "/v1.41/volumes/" + pct_encode_path(r.name)
+                               : container ? "/v1.41/containers/" + pct_encode_path(r.name) +
+                                                 "/json"
+                                           : "/v1.41/networks/" + pct_encode_path(r.name);
             int status = 0;
             std::string body;
             if (!co_await upstream_get(path, status, body))
@@ -492,7 +495,35 @@ struct Session : std::enable_shared_from_this<Session> {
                         return val.text;
                 return {};
             };
-            if (image) {
+            if (container) {
+                ContainerInfo info;
+                info.found = status == 200;
+                for (const auto& [k, val] : v.members) {
+                    if (k != "Mounts" || val.is_null())
+                        continue;
+                    if (!val.is_array())
+                        co_return false;
+                    for (const auto& item : val.items) {
+                        if (!item.is_object())
+                            co_return false;
+                        ContainerMount m;
+                        for (const auto& [mk, mv] : item.members) {
+                            if (!mv.is_string())
+                                continue;
+                            if (mk == "Type")
+                                m.type = mv.text;
+                            else if (mk == "Source")
+                                m.source = mv.text;
+                            else if (mk == "Name")
+                                m.name = mv.text;
+                            else if (mk == "Driver")
+                                m.driver = mv.text;
+                        }
+                        info.mounts.push_back(std::move(m));
+                    }
+                }
+                out.containers[r.name] = std::move(info);
+            } else if (image) {
                 ImageInfo info;
                 info.found = status == 200;
                 info.id = str("Id");
@@ -971,6 +1002,18 @@ struct Session : std::enable_shared_from_this<Session> {
             ++core->stats.requests;
             RequestInfo ri{h.method, h.target, h.content_type, role};
             Decision d = pol.check_head(ri);
+            // docker cp: the container's mounts, then its volumes (at most three rounds).
+            Lookups head_lookups;
+            for (int round = 0; d.verdict == Verdict::need_lookup; ++round) {
+                if (round == 3 || !co_await lookup(d.lookups, head_lookups)) {
+                    d.verdict = Verdict::deny;
+                    d.rule = "lookup";
+                    d.message = "cannot ask dockerd about " + d.lookups.front().name +
+                                " to check the request";
+                    break;
+                }
+                d = pol.check_head(ri, &head_lookups);
+            }
             if (d.verdict == Verdict::deny) {
                 co_await refuse(h, d, h.has_body());
                 co_return;

@@ -149,6 +149,23 @@ std::vector<Row> table() {
     add({"logs", "GET", "/v1.41/containers/c1/logs?follow=1&stdout=1", nullptr, A, nullptr});
     add({"attach", "POST", "/v1.41/containers/c1/attach?stream=1&stdin=1", nullptr, A, nullptr});
     add({"archive_put", "PUT", "/v1.41/containers/c1/archive?path=%2Ftmp", nullptr, A, nullptr});
+    // docker cp: dockerd mounts the container's binds and bind volumes itself, as VM root,
+    // following symlinks a container may have swapped in since the check.
+    add({"archive_named_volumes", "GET", "/v1.41/containers/with-volumes/archive?path=%2Fd",
+         nullptr, A, nullptr});
+    add({"archive_no_such_container", "HEAD", "/v1.41/containers/gone/archive?path=%2F",
+         nullptr, A, nullptr});
+    add({"archive_bind", "GET", "/v1.41/containers/with-bind/archive?path=%2Fsrc", nullptr, D,
+         "container.archive"});
+    add({"archive_put_bind", "PUT", "/v1.41/containers/with-bind/archive?path=%2Fsrc", nullptr,
+         D, "container.archive"});
+    add({"archive_stat_bind", "HEAD", "/v1.41/containers/with-bind/archive?path=%2Fsrc", nullptr,
+         D, "container.archive"});
+    add({"archive_bind_volume", "GET", "/v1.41/containers/with-bind-volume/archive?path=%2Fv",
+         nullptr, D, "container.archive"});
+    add({"archive_legacy_volume", "GET",
+         "/v1.41/containers/with-legacy-volume/archive?path=%2Fv", nullptr, D,
+         "container.archive"});
     add({"commit_plain", "POST", "/v1.41/commit?container=c1&repo=x", R"({"Cmd":["sh"]})", A,
          nullptr});
     add({"socket_mount_allowlisted_by_id", "POST", create, nullptr, A, nullptr},
@@ -609,12 +626,26 @@ cordon::policy::Lookups fake_dockerd() {
     l.volumes["legacy-bind-etc"] = {
         true, "local", {{"type", "none"}, {"device", "/etc"}, {"o", "bind"}}};
     l.volumes["plugin-vol"] = {true, "rexray", {}};
+    l.volumes["share-bind"] = {
+        true, "local", {{"type", "none"}, {"device", "/home/user/project"}, {"o", "bind"}}};
+    // containers, for docker cp (the archive endpoints)
+    l.containers["c1"] = {true, {}};
+    l.containers["with-volumes"] = {
+        true, {{"volume", "", "data", "local"}, {"volume", "", "scratch", "local"},
+               {"tmpfs", "", "", ""}}};
+    l.containers["with-bind"] = {
+        true, {{"volume", "", "data", "local"}, {"bind", "/home/user/project", "", ""}}};
+    l.containers["with-bind-volume"] = {true, {{"volume", "", "share-bind", "local"}}};
+    l.containers["with-legacy-volume"] = {true, {{"volume", "", "legacy-overlay", "local"}}};
+    l.containers["gone"] = {false, {}};
     return l;
 }
 
 Decision run(const Policy& p, const Row& r, const cordon::policy::Lookups& lookups) {
     RequestInfo req{r.c.method, r.c.target, r.c.content_type, r.c.role};
     Decision d = p.check_head(req);
+    for (int round = 0; round < 3 && d.verdict == Verdict::need_lookup; ++round)
+        d = p.check_head(req, &lookups);  // docker cp: the container, then its volumes
     if (d.verdict != Verdict::inspect)
         return d;
     return p.check_body(req, d, r.body, &lookups);

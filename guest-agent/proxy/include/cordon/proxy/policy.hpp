@@ -104,16 +104,31 @@ struct VolumeInfo {
     std::vector<std::pair<std::string, std::string>> options;
 };
 
+// An existing container's mounts (GET /containers/{id}/json, "Mounts"): what dockerd
+// mounts itself for `docker cp`.
+struct ContainerMount {
+    std::string type;    // "bind", "volume", "tmpfs", "npipe"
+    std::string source;  // binds: the path dockerd resolves
+    std::string name;    // volumes
+    std::string driver;  // volumes
+};
+struct ContainerInfo {
+    bool found = false;
+    std::vector<ContainerMount> mounts;
+};
+
 // What the proxy asked dockerd on the policy's behalf (GET /images/{name}/json,
-// GET /networks/{name}, GET /volumes/{name}), keyed by the name the request used.
+// GET /networks/{name}, GET /volumes/{name}, GET /containers/{id}/json), keyed by the
+// name the request used.
 struct Lookups {
     std::map<std::string, ImageInfo> images;
     std::map<std::string, NetworkInfo> networks;
     std::map<std::string, VolumeInfo> volumes;
+    std::map<std::string, ContainerInfo> containers;
 };
 
 struct LookupRequest {
-    enum class Kind { image, network, volume } kind;
+    enum class Kind { image, network, volume, container } kind;
     std::string name;
 };
 
@@ -172,7 +187,9 @@ class Policy {
     void set_isolation(bool on);
 
     // Decides on the request head alone.
-    Decision check_head(const RequestInfo& req) const;
+    // `lookups`: what the proxy looked up after a head decision that said need_lookup
+    // (docker cp asks about the container's mounts, then its volumes).
+    Decision check_head(const RequestInfo& req, const Lookups* lookups = nullptr) const;
     // Decides on a buffered body for a head decision that said `inspect` (or a previous
     // check_body that said `need_lookup`; pass what was looked up then).
     Decision check_body(const RequestInfo& req, const Decision& head, std::string_view body,
