@@ -93,6 +93,119 @@ struct PolicyProxy::Core {
 
 namespace {
 
+// The dockerd API path that answers a lookup.
+std::string lookup_path(const LookupRequest& r) {
+    switch (r.kind) {
+    case LookupRequest::Kind::image:
+        return "/v1.41/images/" + pct_encode_path(r.name) + "/json";
+    case LookupRequest::Kind::volume:
+        return "/v1.41/volumes/" + pct_encode_path(r.name);
+    case LookupRequest::Kind::container:
+        return "/v1.41/containers/" + pct_encode_path(r.name) + "/json";
+    case LookupRequest::Kind::network:
+        break;
+    }
+    return "/v1.41/networks/" + pct_encode_path(r.name);
+}
+
+// Records dockerd's answer (status 200 with its JSON, or 404) to a lookup in `out`; false
+// when the answer is another status or not what dockerd writes.
+bool record_lookup(const LookupRequest& r, int status, const std::string& body, Lookups& out) {
+    if (status != 200 && status != 404)
+        return false;
+    gojson::Value v;
+    if (status == 200) {
+        try {
+            gojson::Limits lim;
+            lim.refuse_exact_duplicates = false;
+            v = gojson::parse(body, lim);
+        } catch (const gojson::ParseError&) {
+            return false;
+        }
+    }
+    const bool image = r.kind == LookupRequest::Kind::image;
+    const bool volume = r.kind == LookupRequest::Kind::volume;
+    const bool container = r.kind == LookupRequest::Kind::container;
+    auto str = [&](const char* name) -> std::string {
+        for (const auto& [k, val] : v.members)
+            if (k == name && val.is_string())
+                return val.text;
+        return {};
+    };
+    if (container) {
+        ContainerInfo info;
+        info.found = status == 200;
+        for (const auto& [k, val] : v.members) {
+            if (k != "Mounts" || val.is_null())
+                continue;
+            if (!val.is_array())
+                return false;
+            for (const auto& item : val.items) {
+                if (!item.is_object())
+                    return false;
+                ContainerMount m;
+                for (const auto& [mk, mv] : item.members) {
+                    if (!mv.is_string())
+                        continue;
+                    if (mk == "Type")
+                        m.type = mv.text;
+                    else if (mk == "Source")
+                        m.source = mv.text;
+                    else if (mk == "Name")
+                        m.name = mv.text;
+                    else if (mk == "Driver")
+                        m.driver = mv.text;
+                }
+                info.mounts.push_back(std::move(m));
+            }
+        }
+        out.containers[r.name] = std::move(info);
+    } else if (image) {
+        ImageInfo info;
+        info.found = status == 200;
+        info.id = str("Id");
+        for (const auto& [k, val] : v.members) {
+            if (k == "RepoDigests" && val.is_array())
+                for (const auto& item : val.items)
+                    if (item.is_string())
+                        info.repo_digests.push_back(item.text);
+            if (k == "RootFS" && val.is_object())
+                for (const auto& [rk, rv] : val.members)
+                    if (rk == "Layers" && rv.is_array())
+                        for (const auto& layer : rv.items)
+                            if (layer.is_string())
+                                info.layers.push_back(layer.text);
+        }
+        if (info.found && info.id.empty())
+            return false;
+        out.images[r.name] = std::move(info);
+    } else if (volume) {
+        VolumeInfo info;
+        info.found = status == 200;
+        info.driver = str("Driver");
+        for (const auto& [k, val] : v.members) {
+            if (k != "Options" || val.is_null())
+                continue;
+            if (!val.is_object())
+                return false;
+            for (const auto& [ok, ov] : val.members) {
+                if (!ov.is_string() && !ov.is_null())
+                    return false;
+                info.options.emplace_back(ok, ov.text);
+            }
+        }
+        out.volumes[r.name] = std::move(info);
+    } else {
+        NetworkInfo info;
+        info.found = status == 200;
+        info.id = str("Id");
+        info.name = str("Name");
+        info.driver = str("Driver");
+        out.networks[r.name] = std::move(info);
+    }
+    return true;
+}
+
 // A read buffer left uninitialised: the kernel commits its pages only as reads fill
 // them, so an idle or ping-only connection costs a page, not 256 KiB.
 class Scratch {
@@ -465,107 +578,12 @@ struct Session : std::enable_shared_from_this<Session> {
 
     awaitable<bool> lookup(const std::vector<LookupRequest>& reqs, Lookups& out) {
         for (const auto& r : reqs) {
-            bool image = r.kind == LookupRequest::Kind::image;
-            bool volume = r.kind == LookupRequest::Kind::volume;
-            bool container = r.kind == LookupRequest::Kind::container;
-            std::string path = image       ? "/v1.41/images/" + pct_encode_path(r.name) + "/json"
-                               : volume    ? "/v1.41/volumes/" + pct_encode_path(r.name)
-                               : container ? "/v1.41/containers/" + pct_encode_path(r.name) +
-                                                 "/json"
-                                           : "/v1.41/networks/" + pct_encode_path(r.name);
             int status = 0;
             std::string body;
-            if (!co_await upstream_get(path, status, body))
+            if (!co_await upstream_get(lookup_path(r), status, body))
                 co_return false;
-            if (status != 200 && status != 404)
+            if (!record_lookup(r, status, body, out))
                 co_return false;
-            gojson::Value v;
-            if (status == 200) {
-                try {
-                    gojson::Limits lim;
-                    lim.refuse_exact_duplicates = false;
-                    v = gojson::parse(body, lim);
-                } catch (const gojson::ParseError&) {
-                    co_return false;
-                }
-            }
-            auto str = [&](const char* name) -> std::string {
-                for (const auto& [k, val] : v.members)
-                    if (k == name && val.is_string())
-                        return val.text;
-                return {};
-            };
-            if (container) {
-                ContainerInfo info;
-                info.found = status == 200;
-                for (const auto& [k, val] : v.members) {
-                    if (k != "Mounts" || val.is_null())
-                        continue;
-                    if (!val.is_array())
-                        co_return false;
-                    for (const auto& item : val.items) {
-                        if (!item.is_object())
-                            co_return false;
-                        ContainerMount m;
-                        for (const auto& [mk, mv] : item.members) {
-                            if (!mv.is_string())
-                                continue;
-                            if (mk == "Type")
-                                m.type = mv.text;
-                            else if (mk == "Source")
-                                m.source = mv.text;
-                            else if (mk == "Name")
-                                m.name = mv.text;
-                            else if (mk == "Driver")
-                                m.driver = mv.text;
-                        }
-                        info.mounts.push_back(std::move(m));
-                    }
-                }
-                out.containers[r.name] = std::move(info);
-            } else if (image) {
-                ImageInfo info;
-                info.found = status == 200;
-                info.id = str("Id");
-                for (const auto& [k, val] : v.members) {
-                    if (k == "RepoDigests" && val.is_array())
-                        for (const auto& item : val.items)
-                            if (item.is_string())
-                                info.repo_digests.push_back(item.text);
-                    if (k == "RootFS" && val.is_object())
-                        for (const auto& [rk, rv] : val.members)
-                            if (rk == "Layers" && rv.is_array())
-                                for (const auto& layer : rv.items)
-                                    if (layer.is_string())
-                                        info.layers.push_back(layer.text);
-                }
-                if (info.found && info.id.empty())
-                    co_return false;
-                out.images[r.name] = std::move(info);
-            } else if (volume) {
-                VolumeInfo info;
-                info.found = status == 200;
-                info.driver = str("Driver");
-                for (const auto& [k, val] : v.members) {
-                    if (k != "Options" || val.is_null())
-                        continue;
-                    if (!val.is_object())
-                        co_return false;
-                    for (const auto& [ok, ov] : val.members) {
-                        if (!ov.is_string() && !ov.is_null())
-                            co_return false;
-                        info.options.emplace_back(ok, ov.text);
-                    }
-                }
-                out.volumes[r.name] = std::move(info);
-            } else {
-                NetworkInfo info;
-                info.found = status == 200;
-                info.id = str("Id");
-                info.name = str("Name");
-                info.driver = str("Driver");
-                out.networks[r.name] = std::move(info);
-            }
         }
         co_return true;
     }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "cordon_e2e.hpp"
 
@@ -51,6 +52,25 @@ void write_owned(const std::string& p, const std::string& text, mode_t mode, uid
     std::ofstream(p) << text;
     ASSERT_EQ(::chown(p.c_str(), uid, gid), 0);
     ASSERT_EQ(::chmod(p.c_str(), mode), 0);
+}
+
+// The host's change to a shared folder reaches the VM when virtiofs revalidates its
+// cache (about a second): wait until the VM sees `path` as a symlink, so that what a test
+// checks next is the engine's reaction to the swap, not to the cached folder.
+void wait_until_the_vm_sees(const std::string& test, const std::string& path,
+                            const char* what) {
+    for (int i = 0; i < 60; ++i) {
+        if (VmEnvironment::get().vm_exec(test + " '" + path + "'").ok())
+            return;
+        std::this_thread::sleep_for(250ms);
+    }
+    FAIL() << "the VM does not see " << path << " as " << what << " after 15 s";
+}
+void wait_until_the_vm_sees_a_symlink(const std::string& path) {
+    wait_until_the_vm_sees("test -L", path, "a symlink");
+}
+void wait_until_the_vm_sees_a_folder(const std::string& path) {
+    wait_until_the_vm_sees("! test -L", path, "a folder again");
 }
 
 // The two host folders, shared from the VM's start (settings set before `vmctl start`).
@@ -171,6 +191,7 @@ TEST_F(Shares, AFolderSwappedForASymlinkAfterTheCheckIsNotFollowed) {
     // The swap: in the VM the absolute target is the VM's own /etc.
     fs::rename(checked, checked + ".old");
     fs::create_directory_symlink("/etc", checked);
+    wait_until_the_vm_sees_a_symlink(checked);
     auto attack = vm.docker({"start", "-a", "e2e-swap"});
     EXPECT_FALSE(attack.ok()) << "the swapped symlink was followed: " << describe(attack);
     EXPECT_EQ(attack.out.find("VM-ETC-REACHED"), std::string::npos) << describe(attack);
@@ -179,6 +200,7 @@ TEST_F(Shares, AFolderSwappedForASymlinkAfterTheCheckIsNotFollowed) {
     // Put back, the container starts again: the refusal judged the path, not the container.
     fs::remove(checked);
     fs::rename(checked + ".old", checked);
+    wait_until_the_vm_sees_a_folder(checked);
     auto back = vm.docker({"start", "-a", "e2e-swap"});
     EXPECT_TRUE(back.ok()) << describe(back);
     EXPECT_NE(back.out.find("checked folder"), std::string::npos) << describe(back);
@@ -207,6 +229,7 @@ TEST_F(Shares, AVolumeWhoseDeviceBecameASymlinkIsNotMounted) {
     ASSERT_TRUE(c.ok()) << describe(c);
     fs::rename(device, device + ".old");
     fs::create_directory_symlink("/etc", device);
+    wait_until_the_vm_sees_a_symlink(device);
     // A new request with the volume: the policy resolves the device again and refuses it.
     auto fresh = run_in("e2e-swapvol:/m", "true");
     EXPECT_FALSE(fresh.ok()) << describe(fresh);
@@ -223,6 +246,46 @@ TEST_F(Shares, AVolumeWhoseDeviceBecameASymlinkIsNotMounted) {
     fs::remove(device);
     fs::rename(device + ".old", device);
     vm.docker({"volume", "rm", "-f", "e2e-swapvol"});
+}
+
+// docker cp: moby 20.10 mounts the container's bind sources itself, as VM root, following
+// symlinks, with no runc (so no runtime wrapper). For a container with a bind (or an
+// o=bind volume) the policy refuses the archive endpoints; named volumes stay copyable.
+TEST_F(Shares, DockerCpIsRefusedForAContainerWithABindNotForNamedVolumes) {
+    auto& vm = VmEnvironment::get();
+    const std::string checked = share_dir() + "/cp-checked";
+    fs::create_directories(checked);
+    write_owned(checked + "/marker", "checked folder\n", 0644, kOwner, kOwner);
+    vm.docker({"rm", "-f", "e2e-cp-bind", "e2e-cp-volume"});
+    auto c = vm.docker({"create", "--name", "e2e-cp-bind", "-v", checked + ":/m", vm.test_image(),
+                        "true"});
+    ASSERT_TRUE(c.ok()) << describe(c);
+    // The attack it prevents: the folder swapped for a symlink to the VM's /etc.
+    fs::rename(checked, checked + ".old");
+    fs::create_directory_symlink("/etc", checked);
+    wait_until_the_vm_sees_a_symlink(checked);
+    auto out = vm.docker({"cp", "e2e-cp-bind:/m/shadow", "-"});
+    EXPECT_FALSE(out.ok()) << "docker cp read through the swapped symlink: " << describe(out);
+    EXPECT_NE(out.err.find("[rule container.archive"), std::string::npos) << describe(out);
+    EXPECT_EQ(out.out.find("root:"), std::string::npos) << describe(out);
+    const std::string payload = g_base + "/cp-payload";
+    std::ofstream(payload) << "payload\n";
+    auto in = vm.docker({"cp", payload, "e2e-cp-bind:/m/written-by-cp"});
+    EXPECT_FALSE(in.ok()) << describe(in);
+    EXPECT_NE(in.err.find("[rule container.archive"), std::string::npos) << describe(in);
+    fs::remove(checked);
+    fs::rename(checked + ".old", checked);
+    // The twin: a container with a named volume copies both ways.
+    auto v = vm.docker({"create", "--name", "e2e-cp-volume", "-v", "e2e-cp-data:/d",
+                        vm.test_image(), "true"});
+    ASSERT_TRUE(v.ok()) << describe(v);
+    auto put = vm.docker({"cp", payload, "e2e-cp-volume:/d/p"});
+    EXPECT_TRUE(put.ok()) << describe(put);
+    auto get = vm.docker({"cp", "e2e-cp-volume:/d/p", "-"});
+    EXPECT_TRUE(get.ok()) << describe(get);
+    EXPECT_NE(get.out.find("payload"), std::string::npos) << describe(get);
+    vm.docker({"rm", "-f", "e2e-cp-bind", "e2e-cp-volume"});
+    vm.docker({"volume", "rm", "e2e-cp-data"});
 }
 
 // Last: the live switch to isolation off remounts the device served with the other ID

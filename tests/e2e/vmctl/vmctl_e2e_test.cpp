@@ -272,6 +272,17 @@ TEST_F(Vmctl, TheAdminsShellLockHoldsInTheGuestAfterARestart) {
     EXPECT_FALSE(before["guest_agent"]["info"]["admin"].value("lock_vm_shell", true)) << st.out;
     ASSERT_TRUE(env.vm_exec("true").ok());
 
+    // The socket allowlist below needs isolation on (a suite run alone before this one,
+    // e.g. Shares.*, may have left it off).
+    auto iso = env.vmctl({"isolation", "status", "--json"}, 60s);
+    ASSERT_TRUE(iso.ok()) << describe(iso);
+    const auto iso_state = json::parse(iso.out, nullptr, false);
+    ASSERT_TRUE(iso_state.is_object()) << iso.out;
+    if (!iso_state.value("enabled", false)) {
+        auto on = env.vmctl({"isolation", "on", "--yes"}, 600s);
+        ASSERT_TRUE(on.ok()) << describe(on);
+        env.ensure_test_image();
+    }
     // For allowDerivedImages (issue 13 item 7): the test image goes on the socket
     // allowlist by ID; an image committed on top of it (with a docker CLI, for a
     // testcontainers-style flow, issue 14 item 7) is derived from it; an imported one is not.
