@@ -102,11 +102,10 @@ nlohmann::json engine_spec(const RuncCall& call) {
 std::map<std::size_t, std::string> pin_binds(const ContainerStage& stage, const RuncCall& call,
                                              const nlohmann::json& spec) {
     const std::vector<MountEntry> mounts = read_mountinfo();
-    const auto pinned =
-        pin_shared_binds(spec, shared_folder_roots(mounts), stage.make_dir_for(call.container));
+    const std::vector<std::string> roots = shared_folder_roots(mounts);
+    const auto pinned = pin_shared_binds(spec, roots, stage.make_dir_for(call.container));
     check_bind_landings(spec, pinned, mounts);
-    check_bind_sources(spec, pinned, shared_folder_roots(mounts), engine::EnginePaths{}.docker_root,
-                       kContainerSocket);
+    check_bind_sources(spec, pinned, roots, engine::EnginePaths{}.docker_root, kContainerSocket);
     return pinned;
 }
 
